@@ -1,0 +1,234 @@
+#include "app/import.h"
+
+#include <algorithm>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "db/bulk.h"
+#include "io/movielens.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace recs {
+namespace {
+
+void log_bad_rows(const BadRows& bad, const std::string& what) {
+  if (bad.count == 0) return;
+  for (const auto& m : bad.first) log::warn("skipped: " + m);
+  log::warn(what + ": skipped " + std::to_string(bad.count) + " bad rows (import.skip_bad_rows)");
+}
+
+// Number and sum of ratings per movie. Movie ids are usually small enough to
+// index a vector, which is far cheaper per row than a node-based hash map;
+// huge ids fall back to the map.
+class MovieTally {
+ public:
+  void add(std::int64_t movie, double rating) {
+    if (movie < kDenseLimit) {
+      if (static_cast<std::size_t>(movie) >= dense_.size()) {
+        dense_.resize(
+            std::max<std::size_t>(static_cast<std::size_t>(movie) + 1, dense_.size() * 2));
+      }
+      auto& t = dense_[static_cast<std::size_t>(movie)];
+      ++t.first;
+      t.second += rating;
+    } else {
+      auto& t = sparse_[movie];
+      ++t.first;
+      t.second += rating;
+    }
+  }
+  // (movie, (count, sum)) for every movie with a rating.
+  std::vector<std::pair<std::int64_t, std::pair<std::int64_t, double>>> entries() const {
+    std::vector<std::pair<std::int64_t, std::pair<std::int64_t, double>>> out(sparse_.begin(),
+                                                                              sparse_.end());
+    for (std::size_t m = 0; m < dense_.size(); ++m) {
+      if (dense_[m].first) out.emplace_back(static_cast<std::int64_t>(m), dense_[m]);
+    }
+    return out;
+  }
+
+ private:
+  static constexpr std::int64_t kDenseLimit = 1 << 24;
+  std::vector<std::pair<std::int64_t, double>> dense_;
+  std::unordered_map<std::int64_t, std::pair<std::int64_t, double>> sparse_;
+};
+
+using RatingsInserter = db::BulkInserter<std::int64_t, std::int64_t, double, std::int64_t>;
+
+// Makes the ratings table equal to the rows pushed (in strictly increasing
+// key order) by merging them against the stored rows: only what changed is
+// written, so a nightly re-import of the same export writes almost nothing,
+// and a first import is a plain append in key order.
+class RatingsSync {
+ public:
+  RatingsSync(SQLite::Database& db, const std::vector<RatingRow>& old, ImportSummary& s)
+      : old_(old),
+        s_(s),
+        insert_(db, "ratings(user_id, movie_id, rating, rated_at)"),
+        update_(db,
+                "UPDATE ratings SET rating = ?, rated_at = ? WHERE user_id = ? AND movie_id = ?"),
+        remove_(db, "DELETE FROM ratings WHERE user_id = ? AND movie_id = ?") {}
+
+  void push(const RatingRow& r) {
+    while (j_ < old_.size() && key_less(old_[j_], r)) remove(old_[j_++]);
+    if (j_ < old_.size() && !key_less(r, old_[j_])) {
+      const RatingRow& o = old_[j_++];
+      if (r.rating != o.rating || r.timestamp != o.timestamp) update(r);
+    } else {
+      insert_.row(r.user, r.movie, r.rating, r.timestamp);
+      ++s_.inserted;
+    }
+    tally_.add(r.movie, r.rating);
+    ++s_.ratings;
+    s_.users += r.user != last_user_;
+    last_user_ = r.user;
+  }
+
+  void finish() {
+    while (j_ < old_.size()) remove(old_[j_++]);
+    insert_.flush();
+  }
+
+  const MovieTally& tally() const { return tally_; }
+
+ private:
+  void remove(const RatingRow& r) {
+    remove_.bind(1, r.user);
+    remove_.bind(2, r.movie);
+    remove_.exec();
+    remove_.reset();
+    ++s_.deleted;
+  }
+  void update(const RatingRow& r) {
+    update_.bind(1, r.rating);
+    update_.bind(2, r.timestamp);
+    update_.bind(3, r.user);
+    update_.bind(4, r.movie);
+    update_.exec();
+    update_.reset();
+    ++s_.updated;
+  }
+
+  const std::vector<RatingRow>& old_;
+  ImportSummary& s_;
+  std::size_t j_ = 0;
+  std::int64_t last_user_ = 0;
+  MovieTally tally_;
+  RatingsInserter insert_;
+  SQLite::Statement update_;
+  SQLite::Statement remove_;
+};
+
+std::vector<RatingRow> stored_ratings(SQLite::Database& db) {
+  std::vector<RatingRow> old;
+  SQLite::Statement q(db, "SELECT user_id, movie_id, rating, rated_at FROM ratings");
+  while (q.executeStep()) {
+    old.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(3).getInt64(),
+                   q.getColumn(2).getDouble()});
+  }
+  return old;
+}
+
+// Popularity per movie for the fallback query: count, mean, and a rank by
+// count (ties by smaller id).
+void rebuild_movie_stats(SQLite::Database& db, const RatingsSync& sync, ImportSummary& s) {
+  auto sorted = sync.tally().entries();
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.second.first != b.second.first ? a.second.first > b.second.first : a.first < b.first;
+  });
+  db.exec("DELETE FROM movie_stats");
+  db::BulkInserter<std::int64_t, std::int64_t, double, std::int64_t> insert(
+      db, "movie_stats(movie_id, rating_count, mean_rating, popularity_rank)");
+  std::int64_t rank = 0;
+  for (const auto& [movie, st] : sorted) {
+    insert.row(movie, st.first, st.second / static_cast<double>(st.first), ++rank);
+  }
+  insert.flush();
+  s.rated_movies = static_cast<std::int64_t>(sorted.size());
+}
+
+}  // namespace
+
+ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunRecord& run) {
+  log::Stopwatch total;
+  std::optional<MoviesFile> movies;
+  std::unordered_set<std::int64_t> movie_ids;
+  if (!config.import.movies.empty()) {
+    movies = read_movies(config.import.movies, config.import);
+    log_bad_rows(movies->bad, config.import.movies.string());
+    movie_ids.reserve(movies->rows.size() * 2);
+    for (const auto& m : movies->rows) movie_ids.insert(m.movie);
+  }
+
+  // The file is parsed on another thread while this one writes: a first
+  // pass streams rows straight into the table as long as the file is in key
+  // order (MovieLens exports are); an unsorted file rolls that pass back and
+  // is written again from the sorted rows.
+  RatingsReader reader(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
+  ImportSummary s;
+  try {
+    for (int pass = 0; pass < 2; ++pass) {
+      s = ImportSummary{};
+      SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+      if (movies) {
+        db.exec("DELETE FROM movies");
+        db::BulkInserter<std::int64_t, std::string, std::string> insert(
+            db, "movies(movie_id, title, genres)");
+        for (auto& m : movies->rows) insert.row(m.movie, m.title, m.genres);
+        insert.flush();
+      }
+      std::vector<RatingRow> old = stored_ratings(db);
+      RatingsSync sync(db, old, s);
+      if (pass == 0) {
+        bool sorted = true;
+        while (const auto* chunk = reader.next()) {
+          if (!chunk->sorted) {
+            sorted = false;
+            break;
+          }
+          for (const auto& r : chunk->rows) sync.push(r);
+        }
+        if (!sorted) {
+          log::info(config.import.ratings.string() +
+                    " is not sorted by userId, movieId; sorting it in memory");
+          continue;  // the transaction rolls back
+        }
+      } else {
+        for (const auto& r : reader.sorted_rows()) sync.push(r);
+      }
+      if (s.ratings == 0) {
+        throw InputError(config.import.ratings.string() + ": no ratings to import");
+      }
+      sync.finish();
+      rebuild_movie_stats(db, sync, s);
+      tx.commit();
+      break;
+    }
+  } catch (const SQLite::Exception& e) {
+    throw DatabaseError(config.database.string() +
+                        ": import failed, the database is unchanged: " + e.what());
+  }
+  log_bad_rows(reader.bad(), config.import.ratings.string());
+  s.bad_rows = reader.bad().count + (movies ? movies->bad.count : 0);
+  s.movies = db.execAndGet("SELECT count(*) FROM movies").getInt64();
+  log::info("imported " + std::to_string(s.ratings) + " ratings from " + std::to_string(s.users) +
+            " users on " + std::to_string(s.rated_movies) + " movies (" +
+            std::to_string(s.inserted) + " inserted, " + std::to_string(s.updated) + " updated, " +
+            std::to_string(s.deleted) + " deleted); " + std::to_string(s.movies) +
+            " movies in the catalog; " + std::to_string(total.seconds()) + " s");
+
+  run.count("ratings", s.ratings);
+  run.count("users", s.users);
+  run.count("rated_movies", s.rated_movies);
+  run.count("movies", s.movies);
+  run.count("ratings_inserted", s.inserted);
+  run.count("ratings_updated", s.updated);
+  run.count("ratings_deleted", s.deleted);
+  run.count("bad_rows", s.bad_rows);
+  run.timing("import", total.seconds());
+  return s;
+}
+
+}  // namespace recs

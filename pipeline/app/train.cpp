@@ -1,0 +1,150 @@
+#include "app/train.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "db/model_store.h"
+#include "io/movielens.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/log.h"
+
+namespace recs {
+
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config) {
+  RatingMatrix r;
+  std::vector<std::int64_t> movie_ext;
+  auto n = static_cast<std::size_t>(db.execAndGet("SELECT count(*) FROM ratings").getInt64());
+  if (n == 0) throw DatabaseError(db.getFilename() + ": no ratings (run 'pipeline import' first)");
+  movie_ext.reserve(n);
+  r.user.reserve(n);
+  r.value.reserve(n);
+  // Primary-key order: by user, then movie.
+  SQLite::Statement q(db,
+                      "SELECT user_id, movie_id, rating FROM ratings ORDER BY user_id, movie_id");
+  const std::string where = db.getFilename() + ": table ratings";
+  std::map<double, float> mapped;  // few distinct values; avoids a map lookup per row
+  while (q.executeStep()) {
+    std::int64_t u = q.getColumn(0).getInt64();
+    if (r.user_ids.empty() || r.user_ids.back() != u) r.user_ids.push_back(u);
+    r.user.push_back(static_cast<std::int32_t>(r.user_ids.size() - 1));
+    movie_ext.push_back(q.getColumn(1).getInt64());
+    double raw = q.getColumn(2).getDouble();
+    auto it = mapped.find(raw);
+    if (it == mapped.end()) {
+      it = mapped.emplace(raw, static_cast<float>(map_rating(config.import, raw, where))).first;
+    }
+    r.value.push_back(it->second);
+  }
+  r.movie_ids = movie_ext;
+  std::sort(r.movie_ids.begin(), r.movie_ids.end());
+  r.movie_ids.erase(std::unique(r.movie_ids.begin(), r.movie_ids.end()), r.movie_ids.end());
+  r.movie.resize(movie_ext.size());
+  for (std::size_t i = 0; i < movie_ext.size(); ++i) {
+    r.movie[i] = static_cast<std::int32_t>(
+        std::lower_bound(r.movie_ids.begin(), r.movie_ids.end(), movie_ext[i]) -
+        r.movie_ids.begin());
+  }
+  return r;
+}
+
+void split_ratings(const RatingMatrix& r, double fraction, std::uint64_t seed, Triplets& train,
+                   Triplets& validation) {
+  std::vector<std::size_t> order(r.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
+  std::shuffle(order.begin(), order.end(), rng);
+  auto n_val = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(r.size())));
+  auto take = [&](Triplets& t, std::size_t begin, std::size_t end) {
+    t = {};
+    t.user.reserve(end - begin);
+    t.movie.reserve(end - begin);
+    t.value.reserve(end - begin);
+    for (std::size_t k = begin; k < end; ++k) {
+      std::size_t i = order[k];
+      t.user.push_back(r.user[i]);
+      t.movie.push_back(r.movie[i]);
+      t.value.push_back(r.value[i]);
+    }
+  };
+  take(validation, 0, n_val);
+  take(train, n_val, order.size());
+}
+
+TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord& run) {
+  log::Stopwatch total;
+  RatingMatrix ratings = load_ratings(db, config);
+  Triplets train, validation;
+  split_ratings(ratings, config.train.validation_fraction, config.model.seed, train, validation);
+  double load_seconds = total.seconds();
+  log::info("training " + config.model.type + " on " + std::to_string(train.size()) + " ratings (" +
+            std::to_string(validation.size()) + " held out) from " +
+            std::to_string(ratings.num_users()) + " users and " +
+            std::to_string(ratings.num_movies()) + " movies");
+
+  log::Stopwatch clock;
+  auto model = make_model(config.model, config.train);
+  TrainSummary s;
+  s.report = model->fit(train, validation, ratings.num_users(), ratings.num_movies());
+  double fit_seconds = clock.seconds();
+  Factors f = model->factors();
+  if (!f.users.allFinite() || !f.movies.allFinite()) {
+    throw GateError(
+        "training diverged: the model has non-finite vectors (try a "
+        "smaller model.learning_rate)");
+  }
+
+  std::string epochs = "[";
+  for (const auto& e : s.report.epochs) {
+    JsonObject o;
+    o.add("epoch", e.epoch)
+        .add("loss", e.loss)
+        .add("val_mse", e.val_mse)
+        .add("val_rmse", e.val_rmse)
+        .add("seconds", e.seconds);
+    if (epochs.size() > 1) epochs += ',';
+    epochs += o.str();
+  }
+  epochs += "]";
+  JsonObject metrics;
+  if (!s.report.epochs.empty()) {
+    const auto& last = s.report.epochs.back();
+    metrics.add("train_loss", last.loss);
+    if (!validation.value.empty()) {
+      metrics.add("val_mse", last.val_mse).add("val_rmse", last.val_rmse);
+      run.metric("val_mse", last.val_mse);
+      run.metric("val_rmse", last.val_rmse);
+    }
+    run.metric("train_loss", last.loss);
+  }
+  metrics.add_raw("epochs", epochs);
+  run.metric_json("epochs", epochs);
+
+  db::StoredModel stored;
+  stored.type = model->type();
+  stored.user_ids = ratings.user_ids;
+  stored.movie_ids = ratings.movie_ids;
+  stored.users = std::move(f.users);
+  stored.movies = std::move(f.movies);
+  {
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    s.model_id = db::save_model(db, run.id(), stored, metrics.str());
+    tx.commit();
+  }
+  run.model_type(model->type());
+  run.count("train_ratings", static_cast<std::int64_t>(train.size()));
+  run.count("validation_ratings", static_cast<std::int64_t>(validation.size()));
+  run.count("model_id", s.model_id);
+  run.timing("train_load", load_seconds);
+  run.timing("train_fit", fit_seconds);
+  run.timing("train", total.seconds());
+  run.save();
+  log::info("stored model " + std::to_string(s.model_id) + " (" + model->type() + ", " +
+            std::to_string(stored.users.cols()) + " dims) in " + std::to_string(total.seconds()) +
+            " s");
+  return s;
+}
+
+}  // namespace recs

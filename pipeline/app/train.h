@@ -1,0 +1,28 @@
+// The train stage: fits the configured model on the stored ratings, reports
+// validation error, and stores the model (ids and vectors) in the database.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "config/config.h"
+#include "data/ratings.h"
+#include "db/runs.h"
+#include "models/model.h"
+
+namespace recs {
+
+// All stored ratings with dense indices, values after import.rating_map.
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config);
+
+// Splits `ratings` at random (seeded) into training and validation triplets.
+void split_ratings(const RatingMatrix& ratings, double validation_fraction, std::uint64_t seed,
+                   Triplets& train, Triplets& validation);
+
+struct TrainSummary {
+  std::int64_t model_id = 0;
+  TrainReport report;
+};
+
+TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord& run);
+
+}  // namespace recs

@@ -1,0 +1,207 @@
+#include "cli/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "app/import.h"
+#include "app/predict.h"
+#include "app/score.h"
+#include "app/train.h"
+#include "config/config.h"
+#include "data/generate.h"
+#include "db/database.h"
+#include "db/runs.h"
+#include "scoring/bench.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace recs {
+namespace {
+
+struct ConfigArgs {
+  std::string file;
+  std::vector<std::string> sets;
+};
+
+void add_config_args(CLI::App* cmd, ConfigArgs& args) {
+  cmd->add_option("--config", args.file, "YAML config file (see config/example.yaml)")->required();
+  cmd->add_option("--set", args.sets,
+                  "override a config key, e.g. --set score.top_n=20 (repeatable)")
+      ->take_all()
+      ->expected(1);
+}
+
+Config load(const ConfigArgs& args) { return load_config(args.file, args.sets); }
+
+// Runs `body` as a recorded run: takes the run lock, opens and migrates the
+// database, records the run's outcome in the history.
+template <typename Body>
+void recorded_run(const Config& config, const std::string& command, Body&& body) {
+  check_database_path(config);
+  db::RunLock lock(config.database);
+  auto database = db::open(config.database);
+  db::RunRecord run(*database, command, describe_config(config, false));
+  log::info("run " + std::to_string(run.id()) + ": " + command + " on " + config.database.string());
+  try {
+    body(*database, run);
+    run.succeed();
+  } catch (const std::exception& e) {
+    run.fail(e.what());
+    throw;
+  }
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{
+      "recs: a nightly batch job that turns user ratings into precomputed recommendations.\n"
+      "Stages: import -> train -> score/publish; 'run' does them all."};
+  app.name("pipeline");
+  app.set_version_flag("--version", std::string("pipeline ") + RECS_VERSION);
+  app.require_subcommand(1);
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet, "log warnings and errors only");
+
+  ConfigArgs run_args, import_args, train_args, score_args, predict_args, config_args;
+  auto* run_cmd = app.add_subcommand("run", "the nightly job: import, train, score and publish");
+  add_config_args(run_cmd, run_args);
+  auto* import_cmd =
+      app.add_subcommand("import", "load import.ratings (and import.movies) into the database");
+  add_config_args(import_cmd, import_args);
+  auto* train_cmd = app.add_subcommand("train", "train the configured model on the stored ratings");
+  add_config_args(train_cmd, train_args);
+  auto* score_cmd =
+      app.add_subcommand("score", "score every user with the stored model and publish top-N");
+  add_config_args(score_cmd, score_args);
+
+  auto* predict_cmd = app.add_subcommand("predict", "print the stored model's score for pairs");
+  add_config_args(predict_cmd, predict_args);
+  std::int64_t predict_user = 0, predict_movie = 0;
+  std::string pairs_file;
+  auto* user_opt = predict_cmd->add_option("--user", predict_user, "external user id");
+  auto* movie_opt = predict_cmd->add_option("--movie", predict_movie, "external movie id");
+  auto* pairs_opt = predict_cmd->add_option("--pairs", pairs_file,
+                                            "CSV of userId,movieId; writes userId,movieId,score");
+  user_opt->needs(movie_opt);
+  movie_opt->needs(user_opt);
+  pairs_opt->excludes(user_opt)->excludes(movie_opt);
+
+  auto* config_cmd = app.add_subcommand(
+      "config", "print the effective configuration, every key with its documented range");
+  add_config_args(config_cmd, config_args);
+
+  GenerateOptions gen;
+  std::string gen_out;
+  auto* gen_cmd =
+      app.add_subcommand("generate", "write synthetic MovieLens-format ratings.csv and movies.csv");
+  gen_cmd->add_option("--users", gen.users, "number of users")->required();
+  gen_cmd->add_option("--movies", gen.movies, "number of movies")->required();
+  gen_cmd->add_option("--ratings", gen.ratings, "number of ratings")->required();
+  gen_cmd->add_option("--out", gen_out, "output folder (created)")->required();
+  gen_cmd->add_option("--seed", gen.seed, "random seed")->capture_default_str();
+
+  auto* bench_cmd = app.add_subcommand("bench", "benchmarks (figures as one JSON line on stdout)");
+  bench_cmd->require_subcommand(1);
+  ScoreBenchOptions sb{162541, 59047, 64, 100, 0, 42, 0.0};
+  auto* bench_score_cmd =
+      bench_cmd->add_subcommand("score", "score random vectors with the tiled top-N kernel");
+  bench_score_cmd->add_option("--users", sb.users, "users")->capture_default_str();
+  bench_score_cmd->add_option("--movies", sb.movies, "movies")->capture_default_str();
+  bench_score_cmd->add_option("--factors", sb.factors, "vector length")->capture_default_str();
+  bench_score_cmd->add_option("--top-n", sb.top_n, "recommendations per user")
+      ->capture_default_str();
+  bench_score_cmd->add_option("--threads", sb.threads, "threads, 0 = all cores")
+      ->capture_default_str();
+  bench_score_cmd->add_option("--seed", sb.seed, "random seed")->capture_default_str();
+  bench_score_cmd
+      ->add_option("--rated-fraction", sb.rated_fraction,
+                   "share of movies masked as already rated per user")
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    throw UsageError(std::string(e.what()) + " (see pipeline --help)");
+  }
+  if (quiet) log::set_level(log::Level::kWarn);
+
+  if (*import_cmd) {
+    Config config = load(import_args);
+    check_import_inputs(config);
+    log::set_stage("import");
+    recorded_run(config, "import",
+                 [&](SQLite::Database& db, db::RunRecord& run) { run_import(db, config, run); });
+    return 0;
+  }
+  if (*run_cmd) {
+    Config config = load(run_args);
+    check_import_inputs(config);
+    recorded_run(config, "run", [&](SQLite::Database& db, db::RunRecord& run) {
+      log::Stopwatch clock;
+      log::set_stage("import");
+      run_import(db, config, run);
+      run.save();
+      log::set_stage("train");
+      run_train(db, config, run);
+      log::set_stage("score");
+      run_score(db, config, run);
+      run.timing("total", clock.seconds());
+      log::set_stage("run");
+      log::info("done in " + std::to_string(clock.seconds()) + " s");
+    });
+    return 0;
+  }
+  if (*train_cmd) {
+    Config config = load(train_args);
+    log::set_stage("train");
+    recorded_run(config, "train",
+                 [&](SQLite::Database& db, db::RunRecord& run) { run_train(db, config, run); });
+    return 0;
+  }
+  if (*score_cmd) {
+    Config config = load(score_args);
+    log::set_stage("score");
+    recorded_run(config, "score",
+                 [&](SQLite::Database& db, db::RunRecord& run) { run_score(db, config, run); });
+    return 0;
+  }
+  if (*predict_cmd) {
+    Config config = load(predict_args);
+    if (pairs_file.empty() && !*user_opt) {
+      throw UsageError("predict needs --user and --movie, or --pairs FILE");
+    }
+    auto db = db::open_read_only(config.database);
+    if (!pairs_file.empty()) {
+      predict_pairs(*db, pairs_file, std::cout);
+    } else {
+      predict_one(*db, predict_user, predict_movie, std::cout);
+    }
+    return 0;
+  }
+  if (*config_cmd) {
+    Config config = load(config_args);
+    std::cout << describe_config(config, true);
+    return 0;
+  }
+  if (*gen_cmd) {
+    gen.out = gen_out;
+    log::set_stage("generate");
+    log::Stopwatch clock;
+    GenerateSummary s = generate(gen);
+    log::info("wrote " + std::to_string(s.ratings) + " ratings by " + std::to_string(s.users) +
+              " users on " + std::to_string(s.movies) + " movies to " + gen_out + " in " +
+              std::to_string(clock.seconds()) + " s");
+    return 0;
+  }
+  if (*bench_score_cmd) {
+    log::set_stage("bench");
+    std::cout << bench_score(sb) << std::endl;
+    return 0;
+  }
+  return 0;
+}
+
+}  // namespace recs

@@ -1,0 +1,419 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <functional>
+#include <sstream>
+#include <system_error>
+
+#include "util/error.h"
+
+namespace recs {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Where a value came from, for messages: "prod.yaml:12" or "--set".
+struct Source {
+  std::string origin;
+  fs::path base_dir;  // relative paths are resolved against this
+};
+
+[[noreturn]] void fail(const Source& src, const std::string& key, const std::string& why) {
+  throw ConfigError(src.origin + ": " + key + ": " + why);
+}
+
+std::string scalar_text(const YAML::Node& node) {
+  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsMap()) return "a mapping";
+  if (node.IsSequence()) return "a list";
+  return "nothing";
+}
+
+long long as_int(const YAML::Node& n, const Source& s, const std::string& key, long long lo,
+                 long long hi) {
+  long long v = 0;
+  bool ok = n.IsScalar();
+  if (ok) {
+    const std::string& t = n.Scalar();
+    std::size_t pos = 0;
+    try {
+      v = std::stoll(t, &pos, 10);
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    ok = ok && pos == t.size();
+  }
+  if (!ok) fail(s, key, "expected an integer, got " + scalar_text(n));
+  if (v < lo || v > hi) {
+    fail(s, key,
+         "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+             std::to_string(v));
+  }
+  return v;
+}
+
+double as_real(const YAML::Node& n, const Source& s, const std::string& key, double lo, double hi) {
+  double v = 0;
+  bool ok = n.IsScalar();
+  if (ok) {
+    const std::string& t = n.Scalar();
+    std::size_t pos = 0;
+    try {
+      v = std::stod(t, &pos);
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    ok = ok && pos == t.size() && std::isfinite(v);
+  }
+  if (!ok) fail(s, key, "expected a finite number, got " + scalar_text(n));
+  if (v < lo || v > hi) {
+    std::ostringstream o;
+    o << "must be in [" << lo << ", " << hi << "], got " << v;
+    fail(s, key, o.str());
+  }
+  return v;
+}
+
+bool as_bool(const YAML::Node& n, const Source& s, const std::string& key) {
+  if (n.IsScalar()) {
+    const std::string& t = n.Scalar();
+    if (t == "true" || t == "yes" || t == "on") return true;
+    if (t == "false" || t == "no" || t == "off") return false;
+  }
+  fail(s, key, "expected true or false, got " + scalar_text(n));
+}
+
+std::string as_string(const YAML::Node& n, const Source& s, const std::string& key) {
+  if (!n.IsScalar()) fail(s, key, "expected a string, got " + scalar_text(n));
+  return n.Scalar();
+}
+
+fs::path as_path(const YAML::Node& n, const Source& s, const std::string& key) {
+  std::string t = as_string(n, s, key);
+  if (t.empty()) return {};
+  fs::path p(t);
+  if (p.is_relative()) p = s.base_dir / p;
+  return p.lexically_normal();
+}
+
+std::string fmt_real(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+struct Field {
+  std::string key;
+  std::string doc;
+  std::function<void(Config&, const YAML::Node&, const Source&)> set;
+  std::function<std::string(const Config&)> show;
+};
+
+template <typename Section>
+using SectionOf = Section Config::*;
+
+template <typename S, typename T>
+Field int_field(std::string key, SectionOf<S> sec, T S::*m, long long lo, long long hi,
+                std::string doc) {
+  auto k = key;
+  return {std::move(key),
+          std::move(doc) + " [" + std::to_string(lo) + ".." + std::to_string(hi) + "]",
+          [=](Config& c, const YAML::Node& n, const Source& s) {
+            (c.*sec).*m = static_cast<T>(as_int(n, s, k, lo, hi));
+          },
+          [=](const Config& c) { return std::to_string((c.*sec).*m); }};
+}
+
+template <typename S>
+Field real_field(std::string key, SectionOf<S> sec, double S::*m, double lo, double hi,
+                 std::string doc) {
+  auto k = key;
+  return {std::move(key), std::move(doc) + " [" + fmt_real(lo) + ".." + fmt_real(hi) + "]",
+          [=](Config& c, const YAML::Node& n, const Source& s) {
+            (c.*sec).*m = as_real(n, s, k, lo, hi);
+          },
+          [=](const Config& c) { return fmt_real((c.*sec).*m); }};
+}
+
+template <typename S>
+Field bool_field(std::string key, SectionOf<S> sec, bool S::*m, std::string doc) {
+  auto k = key;
+  return {std::move(key), std::move(doc),
+          [=](Config& c, const YAML::Node& n, const Source& s) { (c.*sec).*m = as_bool(n, s, k); },
+          [=](const Config& c) { return std::string((c.*sec).*m ? "true" : "false"); }};
+}
+
+template <typename S>
+Field path_field(std::string key, SectionOf<S> sec, fs::path S::*m, std::string doc) {
+  auto k = key;
+  return {std::move(key), std::move(doc),
+          [=](Config& c, const YAML::Node& n, const Source& s) { (c.*sec).*m = as_path(n, s, k); },
+          [=](const Config& c) { return "'" + ((c.*sec).*m).string() + "'"; }};
+}
+
+template <typename S>
+Field choice_field(std::string key, SectionOf<S> sec, std::string S::*m,
+                   std::vector<std::string> choices, std::string doc) {
+  auto k = key;
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+  return {std::move(key), std::move(doc) + " {" + list + "}",
+          [=](Config& c, const YAML::Node& n, const Source& s) {
+            std::string v = as_string(n, s, k);
+            for (const auto& choice : choices) {
+              if (v == choice) {
+                (c.*sec).*m = v;
+                return;
+              }
+            }
+            fail(s, k, "must be one of " + list + ", got '" + v + "'");
+          },
+          [=](const Config& c) { return (c.*sec).*m; }};
+}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> kFields = [] {
+    std::vector<Field> f;
+    f.push_back({"database", "SQLite database file (created and migrated as needed)",
+                 [](Config& c, const YAML::Node& n, const Source& s) {
+                   c.database = as_path(n, s, "database");
+                   if (c.database.empty()) fail(s, "database", "must not be empty");
+                 },
+                 [](const Config& c) { return "'" + c.database.string() + "'"; }});
+    f.push_back(path_field("import.ratings", &Config::import, &ImportConfig::ratings,
+                           "ratings CSV: userId,movieId,rating,timestamp"));
+    f.push_back(path_field("import.movies", &Config::import, &ImportConfig::movies,
+                           "movies CSV: movieId,title,genres ('' = none)"));
+    f.push_back({"import.rating_map",
+                 "maps raw ratings to trained values, e.g. {1: -1, 3: 0, 5: 1}; {} = identity; "
+                 "a rating with no entry is an input error",
+                 [](Config& c, const YAML::Node& n, const Source& s) {
+                   const std::string k = "import.rating_map";
+                   if (n.IsNull()) {
+                     c.import.rating_map.clear();
+                     return;
+                   }
+                   if (!n.IsMap())
+                     fail(s, k, "expected a mapping of rating: value, got " + scalar_text(n));
+                   std::map<double, double> m;
+                   for (const auto& kv : n) {
+                     std::string sub = k + "." + (kv.first.IsScalar() ? kv.first.Scalar() : "?");
+                     Source at = s;
+                     if (kv.first.Mark().line >= 0 && s.origin.find(':') != std::string::npos) {
+                       at.origin = s.origin.substr(0, s.origin.rfind(':')) + ":" +
+                                   std::to_string(kv.first.Mark().line + 1);
+                     }
+                     double from = as_real(kv.first, at, sub, -1e9, 1e9);
+                     double to = as_real(kv.second, at, sub, -1e9, 1e9);
+                     if (!m.emplace(from, to).second) fail(at, sub, "mapped twice");
+                   }
+                   c.import.rating_map = std::move(m);
+                 },
+                 [](const Config& c) {
+                   std::string out = "{";
+                   for (const auto& [from, to] : c.import.rating_map) {
+                     out += (out.size() > 1 ? ", " : "") + fmt_real(from) + ": " + fmt_real(to);
+                   }
+                   return out + "}";
+                 }});
+    f.push_back(real_field("import.rating_min", &Config::import, &ImportConfig::rating_min, -1e9,
+                           1e9, "smallest valid raw rating"));
+    f.push_back(real_field("import.rating_max", &Config::import, &ImportConfig::rating_max, -1e9,
+                           1e9, "largest valid raw rating"));
+    f.push_back(bool_field("import.skip_bad_rows", &Config::import, &ImportConfig::skip_bad_rows,
+                           "skip and count malformed rows instead of failing the import"));
+    f.push_back(choice_field("model.type", &Config::model, &ModelConfig::type, {"dot"},
+                             "model to train; dot is the tutorial's embedding dot product"));
+    f.push_back(int_field("model.factors", &Config::model, &ModelConfig::factors, 1, 1024,
+                          "embedding dimensions"));
+    f.push_back(int_field("model.epochs", &Config::model, &ModelConfig::epochs, 1, 10000,
+                          "passes over the training ratings"));
+    f.push_back(real_field("model.learning_rate", &Config::model, &ModelConfig::learning_rate, 1e-9,
+                           10.0, "Adam step size"));
+    f.push_back(int_field("model.batch_size", &Config::model, &ModelConfig::batch_size, 1, 1 << 20,
+                          "ratings per Adam step"));
+    f.push_back(int_field("model.seed", &Config::model, &ModelConfig::seed, 0,
+                          std::numeric_limits<long long>::max(),
+                          "seed for initialisation, shuffling and the validation split"));
+    f.push_back(real_field("model.beta1", &Config::model, &ModelConfig::beta1, 0.0, 0.999999,
+                           "Adam first-moment decay"));
+    f.push_back(real_field("model.beta2", &Config::model, &ModelConfig::beta2, 0.0, 0.99999999,
+                           "Adam second-moment decay"));
+    f.push_back(real_field("model.epsilon", &Config::model, &ModelConfig::epsilon, 1e-12, 1.0,
+                           "Adam epsilon (Keras's default 1e-7)"));
+    f.push_back(real_field("model.init_scale", &Config::model, &ModelConfig::init_scale, 1e-6, 10.0,
+                           "embeddings start uniform in [-init_scale, init_scale]"));
+    f.push_back(real_field("model.l2", &Config::model, &ModelConfig::l2, 0.0, 100.0,
+                           "L2 penalty on the embeddings of each batch"));
+    f.push_back(real_field("train.validation_fraction", &Config::train,
+                           &TrainConfig::validation_fraction, 0.0, 0.9,
+                           "share of ratings held out to report validation error"));
+    f.push_back(int_field("train.threads", &Config::train, &TrainConfig::threads, 0, 1024,
+                          "training threads, 0 = all cores"));
+    f.push_back(int_field("score.top_n", &Config::score, &ScoreConfig::top_n, 1, 10000,
+                          "recommendations kept per user"));
+    f.push_back(bool_field("score.exclude_rated", &Config::score, &ScoreConfig::exclude_rated,
+                           "never recommend a movie the user already rated"));
+    f.push_back(int_field("score.threads", &Config::score, &ScoreConfig::threads, 0, 1024,
+                          "scoring threads, 0 = all cores"));
+    f.push_back(int_field("score.user_block", &Config::score, &ScoreConfig::user_block, 1, 65536,
+                          "users per scoring tile"));
+    f.push_back(int_field("score.movie_block", &Config::score, &ScoreConfig::movie_block, 16,
+                          1 << 20, "movies per scoring tile"));
+    return f;
+  }();
+  return kFields;
+}
+
+const Field* find_field(const std::string& key) {
+  for (const auto& f : fields()) {
+    if (f.key == key) return &f;
+  }
+  return nullptr;
+}
+
+bool is_section(const std::string& prefix) {
+  for (const auto& f : fields()) {
+    if (f.key.rfind(prefix + ".", 0) == 0) return true;
+  }
+  return false;
+}
+
+void apply_map(Config& c, const YAML::Node& map, const std::string& prefix, const Source& file) {
+  for (const auto& kv : map) {
+    Source at = file;
+    at.origin = file.origin + ":" + std::to_string(kv.first.Mark().line + 1);
+    if (!kv.first.IsScalar()) fail(at, prefix.empty() ? "(root)" : prefix, "keys must be names");
+    std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+    if (c.origin.count(key)) fail(at, key, "set twice");
+    if (const Field* f = find_field(key)) {
+      f->set(c, kv.second, at);
+      c.origin[key] = at.origin;
+    } else if (is_section(key)) {
+      if (kv.second.IsNull()) continue;  // an empty section keeps its defaults
+      if (!kv.second.IsMap())
+        fail(at, key, "expected a mapping of keys, got " + scalar_text(kv.second));
+      apply_map(c, kv.second, key, file);
+    } else {
+      fail(at, key, "unknown key");
+    }
+  }
+}
+
+}  // namespace
+
+std::string Config::where(const std::string& key) const {
+  auto it = origin.find(key);
+  return it == origin.end() ? key + " (default)" : it->second + ": " + key;
+}
+
+Config load_config(const fs::path& file, const std::vector<std::string>& overrides) {
+  Config c;
+  c.database = "recs.db";
+  Source src{"(defaults)", fs::current_path()};
+  if (!file.empty()) {
+    std::error_code ec;
+    if (!fs::exists(file, ec)) throw ConfigError(file.string() + ": config file not found");
+    if (fs::is_directory(file, ec))
+      throw ConfigError(file.string() + ": config file is a directory");
+    c.file = fs::absolute(file).lexically_normal();
+    src = {file.string(), c.file.parent_path()};
+    c.database = src.base_dir / "recs.db";
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(file.string());
+    } catch (const YAML::ParserException& e) {
+      throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) +
+                        ": YAML syntax error: " + e.msg);
+    } catch (const YAML::BadFile&) {
+      throw ConfigError(file.string() + ": cannot read config file");
+    }
+    if (root.IsDefined() && !root.IsNull()) {
+      if (!root.IsMap()) {
+        throw ConfigError(file.string() + ":1: the config must be a mapping of keys");
+      }
+      apply_map(c, root, "", src);
+    }
+  }
+  for (const auto& o : overrides) {
+    auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw ConfigError("--set " + o + ": expected key.path=value");
+    }
+    std::string key = o.substr(0, eq);
+    const Field* f = find_field(key);
+    if (!f) throw ConfigError("--set " + o + ": " + key + ": unknown key");
+    YAML::Node value;
+    try {
+      value = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      throw ConfigError("--set " + o + ": " + key + ": cannot parse value: " + e.msg);
+    }
+    Source set_src{"--set " + o, fs::current_path()};
+    f->set(c, value, set_src);
+    c.origin[key] = "--set";
+  }
+  if (c.import.rating_min > c.import.rating_max) {
+    throw ConfigError(c.where("import.rating_min") + ": must not exceed import.rating_max (" +
+                      fmt_real(c.import.rating_max) + ")");
+  }
+  for (const auto& [from, to] : c.import.rating_map) {
+    if (from < c.import.rating_min || from > c.import.rating_max) {
+      throw ConfigError(c.where("import.rating_map") + ": rating " + fmt_real(from) +
+                        " lies outside [import.rating_min, import.rating_max] = [" +
+                        fmt_real(c.import.rating_min) + ", " + fmt_real(c.import.rating_max) + "]");
+    }
+  }
+  return c;
+}
+
+void check_import_inputs(const Config& c) {
+  std::error_code ec;
+  auto check = [&](const std::string& key, const fs::path& p, bool required) {
+    if (p.empty()) {
+      if (required) throw ConfigError(c.where(key) + ": no file given");
+      return;
+    }
+    if (!fs::exists(p, ec)) throw ConfigError(c.where(key) + ": file not found: " + p.string());
+    if (fs::is_directory(p, ec))
+      throw ConfigError(c.where(key) + ": is a directory: " + p.string());
+  };
+  check("import.ratings", c.import.ratings, true);
+  check("import.movies", c.import.movies, false);
+}
+
+void check_database_path(const Config& c) {
+  std::error_code ec;
+  if (fs::is_directory(c.database, ec)) {
+    throw ConfigError(c.where("database") + ": is a directory: " + c.database.string());
+  }
+  auto parent = c.database.parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec)) {
+    throw ConfigError(c.where("database") + ": folder does not exist: " + parent.string());
+  }
+}
+
+std::string describe_config(const Config& c, bool with_docs) {
+  std::ostringstream out;
+  std::string section;
+  for (const auto& f : fields()) {
+    auto dot = f.key.find('.');
+    std::string sec = dot == std::string::npos ? "" : f.key.substr(0, dot);
+    std::string name = dot == std::string::npos ? f.key : f.key.substr(dot + 1);
+    if (sec != section) {
+      out << sec << ":\n";
+      section = sec;
+    }
+    std::string line = (sec.empty() ? "" : "  ") + name + ": " + f.show(c);
+    out << line;
+    if (with_docs) {
+      out << std::string(line.size() < 40 ? 40 - line.size() : 1, ' ') << "# " << f.doc;
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace recs

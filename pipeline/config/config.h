@@ -1,0 +1,81 @@
+// The typed configuration tree. Every key has a default, a documented range
+// and a doc string (see config.cpp's field table); unknown keys, wrong types
+// and out-of-range values are ConfigErrors naming the key and its line.
+// Precedence: defaults < file < --set overrides.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace recs {
+
+struct ImportConfig {
+  std::filesystem::path ratings;        // userId,movieId,rating,timestamp
+  std::filesystem::path movies;         // movieId,title,genres; empty = none
+  std::map<double, double> rating_map;  // raw rating -> trained value; empty = identity
+  double rating_min = 0.5;              // the scale raw ratings must lie in
+  double rating_max = 5.0;
+  bool skip_bad_rows = false;  // skip and count malformed rows instead of failing
+};
+
+struct ModelConfig {
+  std::string type = "dot";
+  int factors = 5;
+  int epochs = 3;
+  double learning_rate = 0.001;
+  int batch_size = 32;
+  std::uint64_t seed = 42;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-7;
+  double init_scale = 0.05;  // embeddings start uniform in [-init_scale, init_scale]
+  double l2 = 0.0;           // L2 penalty on the embeddings used in a batch
+};
+
+struct TrainConfig {
+  double validation_fraction = 0.1;
+  int threads = 0;  // 0 = all cores
+};
+
+struct ScoreConfig {
+  int top_n = 100;
+  bool exclude_rated = true;
+  int threads = 0;  // 0 = all cores
+  int user_block = 512;
+  int movie_block = 4096;
+};
+
+struct Config {
+  std::filesystem::path file;  // the config file, empty when none was given
+  std::filesystem::path database;
+  ImportConfig import;
+  ModelConfig model;
+  TrainConfig train;
+  ScoreConfig score;
+
+  // Where each explicitly set key came from ("file.yaml:12" or "--set"), for
+  // error messages raised after loading.
+  std::map<std::string, std::string> origin;
+
+  // "file:line: key" when the key was set, else "key (default)".
+  std::string where(const std::string& key) const;
+  bool is_set(const std::string& key) const { return origin.count(key) != 0; }
+};
+
+// Loads `file` (may be empty for pure defaults) and applies `overrides`
+// ("key.path=value"). Throws ConfigError.
+Config load_config(const std::filesystem::path& file, const std::vector<std::string>& overrides);
+
+// Checks that the files a stage reads exist (import.ratings, import.movies)
+// and that the database path is usable. Throws ConfigError naming the key.
+void check_import_inputs(const Config& config);
+void check_database_path(const Config& config);
+
+// The effective configuration as YAML, every key with its doc comment.
+std::string describe_config(const Config& config, bool with_docs);
+
+}  // namespace recs

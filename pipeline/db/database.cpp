@@ -1,0 +1,130 @@
+#include "db/database.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include "db/bulk.h"
+#include "db/schema.h"
+#include "util/error.h"
+
+namespace recs::db {
+
+std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
+  std::unique_ptr<SQLite::Database> db;
+  try {
+    db = std::make_unique<SQLite::Database>(
+        path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
+    db->setBusyTimeout(kBusyTimeoutMs);
+    std::string mode = db->execAndGet("PRAGMA journal_mode = WAL").getString();
+    if (mode != "wal")
+      throw DatabaseError(path.string() + ": cannot switch to WAL mode (got " + mode + ")");
+    // In WAL mode NORMAL keeps every commit atomic and the database intact
+    // after a crash; only the last commits may roll back on power loss.
+    db->exec("PRAGMA synchronous = NORMAL");
+    db->exec("PRAGMA foreign_keys = ON");
+    // Big publishes leave a big WAL; trim it after checkpoints.
+    db->exec("PRAGMA journal_size_limit = 67108864");
+    migrate(*db);
+  } catch (const SQLite::Exception& e) {
+    throw DatabaseError(path.string() + ": " + e.what());
+  }
+  return db;
+}
+
+std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw DatabaseError(path.string() + ": database not found (run 'pipeline import' first)");
+  }
+  try {
+    auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READONLY);
+    db->setBusyTimeout(kBusyTimeoutMs);
+    int version = schema_version(*db);
+    int latest = migrations().empty() ? 0 : migrations().back().version;
+    if (version != latest) {
+      throw DatabaseError(path.string() + ": schema version " + std::to_string(version) +
+                          ", this pipeline expects " + std::to_string(latest) +
+                          " (run 'pipeline import' to migrate)");
+    }
+    return db;
+  } catch (const SQLite::Exception& e) {
+    throw DatabaseError(path.string() + ": " + e.what());
+  }
+}
+
+int schema_version(SQLite::Database& db) { return db.execAndGet("PRAGMA user_version").getInt(); }
+
+void migrate(SQLite::Database& db) {
+  const auto& all = migrations();
+  int latest = all.empty() ? 0 : all.back().version;
+  if (schema_version(db) == latest) return;
+  // IMMEDIATE takes the write lock first, so two processes cannot both migrate.
+  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  int current = schema_version(db);
+  if (current > latest) {
+    throw DatabaseError("database schema version " + std::to_string(current) +
+                        " is newer than this pipeline's " + std::to_string(latest));
+  }
+  for (const auto& m : all) {
+    if (m.version <= current) continue;
+    try {
+      db.exec(m.sql);
+    } catch (const SQLite::Exception& e) {
+      throw DatabaseError(std::string("migration ") + m.name + " failed: " + e.what());
+    }
+    db.exec("PRAGMA user_version = " + std::to_string(m.version));
+  }
+  tx.commit();
+}
+
+RunLock::RunLock(const std::filesystem::path& database) {
+  std::string lock_path = database.string() + ".lock";
+  fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    throw DatabaseError(lock_path + ": cannot open lock file: " + std::strerror(errno));
+  }
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK) {
+      throw LockedError(database.string() +
+                        ": another pipeline run is using this database; refusing to start");
+    }
+    throw DatabaseError(lock_path + ": cannot lock: " + std::strerror(err));
+  }
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing drops the flock
+}
+
+std::string multi_row_insert(std::string_view verb, std::string_view target, int columns,
+                             int rows) {
+  std::string row = "(";
+  for (int c = 0; c < columns; ++c) row += c ? ",?" : "?";
+  row += ")";
+  std::string sql = std::string(verb) + " INTO " + std::string(target) + " VALUES ";
+  for (int r = 0; r < rows; ++r) {
+    if (r) sql += ",";
+    sql += row;
+  }
+  return sql;
+}
+
+std::string utc_now() {
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace recs::db

@@ -1,0 +1,45 @@
+// Opening the database: WAL mode, a busy timeout, and schema migration.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace recs::db {
+
+constexpr int kBusyTimeoutMs = 10000;
+
+// Opens (creating when missing) the database at `path`, switches it to WAL
+// and applies pending migrations in one transaction. Throws DatabaseError.
+std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path);
+
+// Opens an existing database read-only (no migration). Throws DatabaseError.
+std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path);
+
+// The schema version recorded in the database (PRAGMA user_version).
+int schema_version(SQLite::Database& db);
+
+// Applies migrations newer than the recorded version. Refuses a database
+// written by a newer pipeline.
+void migrate(SQLite::Database& db);
+
+// An exclusive lock on "<database>.lock" held for the life of a run, so two
+// runs never write the same database at once. The kernel drops it when the
+// process dies, so a killed run leaves no stale lock. Throws LockedError.
+class RunLock {
+ public:
+  explicit RunLock(const std::filesystem::path& database);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// UTC now as ISO 8601 ("2026-11-27T21:02:42Z").
+std::string utc_now();
+
+}  // namespace recs::db

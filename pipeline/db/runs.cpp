@@ -1,0 +1,66 @@
+#include "db/runs.h"
+
+#include "db/database.h"
+#include "util/log.h"
+
+namespace recs::db {
+
+RunRecord::RunRecord(SQLite::Database& db, std::string command, const std::string& config_yaml)
+    : db_(db) {
+  SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+  db_.exec(
+      "UPDATE runs SET status = 'abandoned', message = 'the process ended without finishing' "
+      "WHERE status = 'running'");
+  SQLite::Statement insert(
+      db_, "INSERT INTO runs (command, started_at, status, config) VALUES (?, ?, 'running', ?)");
+  insert.bind(1, command);
+  insert.bind(2, utc_now());
+  insert.bind(3, config_yaml);
+  insert.exec();
+  id_ = db_.getLastInsertRowid();
+  tx.commit();
+}
+
+void RunRecord::save() {
+  SQLite::Statement update(db_,
+                           "UPDATE runs SET model_type = ?, counts = ?, timings = ?, metrics = ? "
+                           "WHERE run_id = ?");
+  if (model_type_.empty()) {
+    update.bind(1);
+  } else {
+    update.bind(1, model_type_);
+  }
+  update.bind(2, counts_.str());
+  update.bind(3, timings_.str());
+  update.bind(4, metrics_.str());
+  update.bind(5, static_cast<std::int64_t>(id_));
+  update.exec();
+}
+
+void RunRecord::finish(const std::string& status, const std::string& message) {
+  save();
+  SQLite::Statement update(
+      db_, "UPDATE runs SET status = ?, finished_at = ?, message = ? WHERE run_id = ?");
+  update.bind(1, status);
+  update.bind(2, utc_now());
+  if (message.empty()) {
+    update.bind(3);
+  } else {
+    update.bind(3, message);
+  }
+  update.bind(4, static_cast<std::int64_t>(id_));
+  update.exec();
+  finished_ = true;
+}
+
+void RunRecord::succeed() { finish("succeeded", ""); }
+
+void RunRecord::fail(const std::string& message) noexcept {
+  try {
+    finish("failed", message);
+  } catch (const std::exception& e) {
+    log::warn(std::string("could not record the failure in the run history: ") + e.what());
+  }
+}
+
+}  // namespace recs::db

@@ -1,0 +1,44 @@
+// Run history: each command that changes the database records when it ran,
+// with which config and model, counts, per-stage timings and metrics, and
+// how it ended, so an operator can see what was published.
+#pragma once
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <cstdint>
+#include <string>
+
+#include "util/json.h"
+
+namespace recs::db {
+
+class RunRecord {
+ public:
+  // Inserts a 'running' row. Rows left 'running' by killed runs are marked
+  // 'abandoned' first (the caller holds the RunLock, so none is live).
+  RunRecord(SQLite::Database& db, std::string command, const std::string& config_yaml);
+
+  std::int64_t id() const { return id_; }
+  void count(std::string_view key, std::int64_t value) { counts_.add(key, value); }
+  void timing(std::string_view key, double seconds) { timings_.add(key, seconds); }
+  void metric(std::string_view key, double value) { metrics_.add(key, value); }
+  void metric_json(std::string_view key, const std::string& json) { metrics_.add_raw(key, json); }
+  void model_type(std::string type) { model_type_ = std::move(type); }
+
+  // Writes the fields gathered so far (the row stays 'running').
+  void save();
+  void succeed();
+  // Records the failure; never throws (it runs while an error propagates).
+  void fail(const std::string& message) noexcept;
+
+ private:
+  void finish(const std::string& status, const std::string& message);
+
+  SQLite::Database& db_;
+  std::int64_t id_ = 0;
+  std::string model_type_;
+  JsonObject counts_, timings_, metrics_;
+  bool finished_ = false;
+};
+
+}  // namespace recs::db

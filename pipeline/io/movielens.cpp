@@ -1,0 +1,310 @@
+#include "io/movielens.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "io/csv.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace recs {
+namespace {
+
+constexpr std::size_t kBadRowSamples = 10;
+
+std::string shown(std::string_view field) {
+  std::string s(field.substr(0, 40));
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  }
+  return "'" + s + (field.size() > 40 ? "...'" : "'");
+}
+
+// Parses a positive integer id; returns false with `why` set on failure.
+bool parse_id(std::string_view f, const char* name, std::int64_t& out, std::string& why) {
+  auto [p, ec] = std::from_chars(f.data(), f.data() + f.size(), out);
+  if (f.empty() || ec == std::errc::invalid_argument || p != f.data() + f.size()) {
+    why = std::string(name) + " is not an integer: " + shown(f);
+    return false;
+  }
+  if (ec == std::errc::result_out_of_range) {
+    why = std::string(name) + " is out of range: " + shown(f);
+    return false;
+  }
+  if (out <= 0) {
+    why = std::string(name) + " must be a positive integer, got " + std::to_string(out);
+    return false;
+  }
+  return true;
+}
+
+std::string fmt(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+}  // namespace
+
+void BadRows::add(std::string message) {
+  ++count;
+  if (first.size() < kBadRowSamples) first.push_back(std::move(message));
+}
+
+double map_rating(const ImportConfig& config, double raw, const std::string& where) {
+  if (config.rating_map.empty()) return raw;
+  auto it = config.rating_map.find(raw);
+  if (it == config.rating_map.end()) {
+    throw InputError(where + ": rating " + fmt(raw) + " has no entry in import.rating_map");
+  }
+  return it->second;
+}
+
+namespace {
+constexpr std::size_t kChunkRows = 1 << 16;
+}  // namespace
+
+RatingsReader::RatingsReader(std::filesystem::path path, const ImportConfig& config,
+                             const std::unordered_set<std::int64_t>* known_movies)
+    : path_(std::move(path)), config_(config), known_movies_(known_movies) {
+  thread_ = std::thread([this] { parse(); });
+}
+
+RatingsReader::~RatingsReader() {
+  cancelled_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+const RatingsReader::Chunk* RatingsReader::next() {
+  std::unique_lock lock(mutex_);
+  ready_.wait(lock, [&] { return consumed_ < published_ || done_; });
+  if (error_) std::rethrow_exception(error_);
+  if (consumed_ < published_) return chunks_[consumed_++].get();
+  return nullptr;
+}
+
+void RatingsReader::parse() {
+  auto publish = [&](std::unique_ptr<Chunk> chunk) {
+    std::lock_guard lock(mutex_);
+    chunks_.push_back(std::move(chunk));
+    ++published_;
+    ready_.notify_one();
+  };
+  try {
+    MappedFile file(path_);
+    CsvReader csv(file.data(), path_.string());
+    csv.expect_header({"userId", "movieId", "rating", "timestamp"});
+    std::vector<std::string_view> f;
+    std::string why;
+    auto bad = [&](std::string reason) {
+      std::string msg = csv.name() + ":" + std::to_string(csv.line()) + ": " + reason;
+      if (!config_.skip_bad_rows) throw InputError(msg);
+      bad_.add(std::move(msg));
+    };
+    // The tutorial's maps have a handful of keys; checking membership once
+    // per distinct value keeps the map lookup off the per-row path.
+    double last_checked = std::numeric_limits<double>::quiet_NaN();
+    bool sorted = true;
+    RatingRow prev{};
+    std::int64_t prev_line = 0;
+    auto chunk = std::make_unique<Chunk>();
+    chunk->rows.reserve(kChunkRows);
+    while (csv.next(f)) {
+      if (f.size() != 4) {
+        bad("expected 4 fields (userId,movieId,rating,timestamp), got " + std::to_string(f.size()));
+        continue;
+      }
+      RatingRow r{};
+      if (!parse_id(f[0], "userId", r.user, why) || !parse_id(f[1], "movieId", r.movie, why)) {
+        bad(why);
+        continue;
+      }
+      auto [p, ec] = std::from_chars(f[2].data(), f[2].data() + f[2].size(), r.rating);
+      if (f[2].empty() || ec != std::errc() || p != f[2].data() + f[2].size()) {
+        bad("rating is not a number: " + shown(f[2]));
+        continue;
+      }
+      if (!std::isfinite(r.rating)) {
+        bad("rating is not a finite number: " + shown(f[2]));
+        continue;
+      }
+      if (r.rating < config_.rating_min || r.rating > config_.rating_max) {
+        bad("rating " + fmt(r.rating) + " is outside the scale [" + fmt(config_.rating_min) + ", " +
+            fmt(config_.rating_max) + "]");
+        continue;
+      }
+      if (!config_.rating_map.empty() && r.rating != last_checked) {
+        if (!config_.rating_map.count(r.rating)) {
+          bad("rating " + fmt(r.rating) + " has no entry in import.rating_map");
+          continue;
+        }
+        last_checked = r.rating;
+      }
+      auto [q, ec2] = std::from_chars(f[3].data(), f[3].data() + f[3].size(), r.timestamp);
+      if (f[3].empty() || ec2 != std::errc() || q != f[3].data() + f[3].size() || r.timestamp < 0) {
+        bad("timestamp is not a non-negative integer: " + shown(f[3]));
+        continue;
+      }
+      if (known_movies_ && !known_movies_->count(r.movie)) {
+        bad("movie " + std::to_string(r.movie) + " is not in the movies file");
+        continue;
+      }
+      if (sorted && prev_line != 0 && !key_less(prev, r)) {
+        if (prev.user == r.user && prev.movie == r.movie) {
+          bad("duplicate rating for user " + std::to_string(r.user) + " and movie " +
+              std::to_string(r.movie) + " (first at line " + std::to_string(prev_line) + ")");
+          continue;
+        }
+        sorted = false;
+      }
+      prev = r;
+      prev_line = csv.line();
+      chunk->rows.push_back(r);
+      if (chunk->rows.size() == kChunkRows) {
+        if (cancelled_) return;
+        chunk->sorted = sorted;
+        publish(std::move(chunk));
+        chunk = std::make_unique<Chunk>();
+        chunk->rows.reserve(kChunkRows);
+      }
+    }
+    if (!chunk->rows.empty()) {
+      chunk->sorted = sorted;
+      publish(std::move(chunk));
+    }
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    error_ = std::current_exception();
+  }
+  std::lock_guard lock(mutex_);
+  done_ = true;
+  ready_.notify_all();
+}
+
+std::vector<RatingRow> RatingsReader::sorted_rows() {
+  while (next()) {
+  }
+  std::vector<RatingRow> rows;
+  bool sorted = true;
+  {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& c : chunks_) n += c->rows.size();
+    rows.reserve(n);
+    for (auto& c : chunks_) {
+      rows.insert(rows.end(), c->rows.begin(), c->rows.end());
+      sorted = c->sorted;
+      std::vector<RatingRow>().swap(c->rows);
+    }
+  }
+  if (sorted) return rows;  // duplicates were already reported while parsing
+  std::stable_sort(rows.begin(), rows.end(), key_less);
+
+  // Duplicates are adjacent now. Finding their lines means one more pass over
+  // the file, which only happens when there is a duplicate.
+  auto same = [](const RatingRow& a, const RatingRow& b) {
+    return a.user == b.user && a.movie == b.movie;
+  };
+  auto dup = std::adjacent_find(rows.begin(), rows.end(), same);
+  if (dup == rows.end()) return rows;
+  if (!config_.skip_bad_rows) {
+    MappedFile file(path_);
+    CsvReader again(file.data(), path_.string());
+    std::vector<std::string_view> g;
+    std::vector<std::int64_t> lines;
+    std::int64_t u, m;
+    std::string ignored;
+    while (again.next(g) && lines.size() < 2) {
+      if (g.size() == 4 && parse_id(g[0], "", u, ignored) && parse_id(g[1], "", m, ignored) &&
+          u == dup->user && m == dup->movie) {
+        lines.push_back(again.line());
+      }
+    }
+    throw InputError(path_.string(), lines.size() > 1 ? lines[1] : 0,
+                     "duplicate rating for user " + std::to_string(dup->user) + " and movie " +
+                         std::to_string(dup->movie) + " (first at line " +
+                         std::to_string(lines.empty() ? 0 : lines[0]) + ")");
+  }
+  // Keep the first occurrence (the stable sort kept file order), count the rest.
+  auto last = std::unique(rows.begin(), rows.end(), [&](const RatingRow& a, const RatingRow& b) {
+    if (!same(a, b)) return false;
+    bad_.add(path_.string() + ": duplicate rating for user " + std::to_string(b.user) +
+             " and movie " + std::to_string(b.movie) + " skipped");
+    return true;
+  });
+  rows.erase(last, rows.end());
+  return rows;
+}
+
+RatingsFile read_ratings(const std::filesystem::path& path, const ImportConfig& config,
+                         const std::unordered_set<std::int64_t>* known_movies) {
+  RatingsReader reader(path, config, known_movies);
+  RatingsFile out;
+  out.rows = reader.sorted_rows();
+  out.bad = reader.bad();
+  return out;
+}
+
+MoviesFile read_movies(const std::filesystem::path& path, const ImportConfig& config) {
+  MappedFile file(path);
+  CsvReader csv(file.data(), path.string());
+  csv.expect_header({"movieId", "title", "genres"});
+  MoviesFile out;
+  std::vector<std::string_view> f;
+  std::string why;
+  std::vector<std::int64_t> lines;
+  auto bad = [&](std::string reason) {
+    std::string msg = csv.name() + ":" + std::to_string(csv.line()) + ": " + reason;
+    if (!config.skip_bad_rows) throw InputError(msg);
+    out.bad.add(std::move(msg));
+  };
+  while (csv.next(f)) {
+    if (f.size() != 3) {
+      bad("expected 3 fields (movieId,title,genres), got " + std::to_string(f.size()));
+      continue;
+    }
+    MovieRow m;
+    if (!parse_id(f[0], "movieId", m.movie, why)) {
+      bad(why);
+      continue;
+    }
+    if (!is_valid_utf8(f[1]) || !is_valid_utf8(f[2])) {
+      bad("title or genres is not valid UTF-8");
+      continue;
+    }
+    if (f[1].empty()) {
+      bad("title is empty");
+      continue;
+    }
+    m.title.assign(f[1]);
+    m.genres.assign(f[2]);
+    out.rows.push_back(std::move(m));
+    lines.push_back(csv.line());
+  }
+  std::vector<std::size_t> order(out.rows.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return out.rows[a].movie < out.rows[b].movie;
+  });
+  std::vector<MovieRow> sorted;
+  sorted.reserve(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    std::size_t i = order[k];
+    if (!sorted.empty() && sorted.back().movie == out.rows[i].movie) {
+      std::string msg = path.string() + ":" + std::to_string(lines[i]) + ": duplicate movieId " +
+                        std::to_string(out.rows[i].movie) + " (first at line " +
+                        std::to_string(lines[order[k - 1]]) + ")";
+      if (!config.skip_bad_rows) throw InputError(msg);
+      out.bad.add(std::move(msg));
+      continue;
+    }
+    sorted.push_back(std::move(out.rows[i]));
+  }
+  out.rows = std::move(sorted);
+  return out;
+}
+
+}  // namespace recs

@@ -1,0 +1,42 @@
+#include "models/model.h"
+
+#include <cmath>
+#include <limits>
+
+#include "models/dot_model.h"
+#include "util/error.h"
+
+namespace recs {
+
+std::unique_ptr<Model> make_model(const ModelConfig& model, const TrainConfig& train) {
+  if (model.type == "dot") return std::make_unique<DotModel>(model, train);
+  throw ConfigError("model.type: unknown model '" + model.type + "' (known: dot)");
+}
+
+double mse(const Factors& f, const Triplets& data) {
+  if (data.user.size() != data.size() || data.movie.size() != data.size()) {
+    throw Error(ExitCode::kInternal, "mse: triplet column lengths differ");
+  }
+  if (f.users.cols() != f.movies.cols()) {
+    throw Error(ExitCode::kInternal, "mse: user and movie factors differ in width");
+  }
+  if (data.size() == 0) return std::numeric_limits<double>::quiet_NaN();
+  const auto users = f.users.rows();
+  const auto movies = f.movies.rows();
+  // Serial on purpose: a validation set is small next to training, and a
+  // fixed summation order keeps the figure identical across thread counts.
+  double sum = 0;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    const auto u = data.user[i];
+    const auto m = data.movie[i];
+    if (u < 0 || u >= users || m < 0 || m >= movies) {
+      throw Error(ExitCode::kInternal, "mse: rating " + std::to_string(i) + " out of range");
+    }
+    const double err = static_cast<double>(f.users.row(u).dot(f.movies.row(m))) -
+                       static_cast<double>(data.value[i]);
+    sum += err * err;
+  }
+  return sum / static_cast<double>(data.size());
+}
+
+}  // namespace recs

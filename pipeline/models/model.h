@@ -1,0 +1,60 @@
+// One small runtime interface for every model: fit on ratings, export user
+// and movie vectors (biases folded in as extra columns), so the one scoring
+// kernel serves them all. make_model() picks one by config string.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "data/ratings.h"
+#include "scoring/topn.h"
+
+namespace recs {
+
+// Ratings with dense indices as triplets; the train stage splits a
+// RatingMatrix into a training and a validation set of this form.
+struct Triplets {
+  std::vector<std::int32_t> user;
+  std::vector<std::int32_t> movie;
+  std::vector<float> value;
+  std::size_t size() const { return value.size(); }
+};
+
+struct EpochReport {
+  int epoch = 0;       // 1-based
+  double loss = 0;     // mean training loss over the epoch (MSE for rating models)
+  double val_mse = 0;  // NaN when there is no validation set
+  double val_rmse = 0;
+  double seconds = 0;
+};
+
+struct TrainReport {
+  std::vector<EpochReport> epochs;
+};
+
+// The exported model: score(u, m) = users.row(u) . movies.row(m).
+struct Factors {
+  RowMatrix users;
+  RowMatrix movies;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual std::string type() const = 0;
+  // Fits on `train` (num_users x num_movies index space); reports per-epoch
+  // loss and, when `validation` is non-empty, validation MSE/RMSE. Logs each
+  // epoch. Deterministic for a given config (seed) and thread count.
+  virtual TrainReport fit(const Triplets& train, const Triplets& validation, int num_users,
+                          int num_movies) = 0;
+  virtual Factors factors() const = 0;
+};
+
+std::unique_ptr<Model> make_model(const ModelConfig& model, const TrainConfig& train);
+
+// Mean squared error of the factors' predictions on `data`.
+double mse(const Factors& f, const Triplets& data);
+
+}  // namespace recs

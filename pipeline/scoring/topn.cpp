@@ -1,0 +1,415 @@
+#include "scoring/topn.h"
+
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/info.h>
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <bit>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace recs {
+namespace {
+
+struct Candidate {
+  float score;
+  std::int32_t item;
+};
+
+// One integer whose unsigned order is the output order: higher score first,
+// then smaller movie index. Keys are unique (one per movie), so selecting and
+// sorting them needs no tie-breaking logic. Never called with NaN.
+inline std::uint64_t rank_key(Candidate c) {
+  // + 0.0f turns -0 into +0: the two compare equal as floats, so they must
+  // tie here too and fall through to the movie index.
+  std::uint32_t bits = std::bit_cast<std::uint32_t>(c.score + 0.0f);
+  // Map IEEE order onto unsigned order: flip every bit of a negative, only
+  // the sign bit of a positive.
+  bits ^= (0u - (bits >> 31)) | 0x80000000u;
+  return (std::uint64_t{bits} << 32) | (0xffffffffu - static_cast<std::uint32_t>(c.item));
+}
+
+inline Candidate from_key(std::uint64_t key) {
+  std::uint32_t bits = static_cast<std::uint32_t>(key >> 32);
+  bits ^= (bits >> 31) ? 0x80000000u : 0xffffffffu;
+  return {std::bit_cast<float>(bits),
+          static_cast<std::int32_t>(0xffffffffu - static_cast<std::uint32_t>(key))};
+}
+
+// The k-th largest (1-based) of the distinct keys a[0, n), 1 <= k <= n.
+// Quickselect whose partition step is branch-free (both sides are written and
+// one of the two cursors advances), because candidate scores are random and a
+// branchy partition mispredicts about every other element. Clobbers a and tmp
+// (n elements each).
+std::uint64_t kth_largest(std::uint64_t* a, std::uint64_t* tmp, int n, int k) {
+  while (n > 24) {
+    // Median of three distinct keys: at least one key on either side of it,
+    // so every round shrinks the range.
+    const std::uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
+    const std::uint64_t pivot = std::max(std::min(x, y), std::min(std::max(x, y), z));
+    int hi = 0;  // tmp[0, hi): keys > pivot
+    int lo = n;  // tmp[lo, n): keys <= pivot
+    for (int i = 0; i < n; ++i) {
+      const std::uint64_t v = a[i];
+      const bool above = v > pivot;
+      tmp[hi] = v;
+      tmp[lo - 1] = v;
+      hi += above;
+      lo -= !above;
+    }
+    if (hi >= k) {
+      n = hi;
+    } else if (hi == k - 1) {
+      return pivot;  // the largest key <= pivot is the pivot itself
+    } else {
+      k -= hi;
+      n -= hi;
+      tmp += hi;
+    }
+    std::swap(a, tmp);
+  }
+  std::nth_element(a, a + (k - 1), a + n, std::greater<>());
+  return a[k - 1];
+}
+
+// Tile entries are tested against a user's threshold kChunk at a time (a few
+// vector compares and one branch); a chunk with a hit is resolved kLanes at a
+// time into a bit mask, so only the admitted entries are visited one by one.
+constexpr int kChunk = 64;
+constexpr int kLanes = 16;
+// Sub-chunk of the branch-free (dense) admission loop.
+constexpr int kDense = 64;
+// Per user, movies [0, kDenseRatio * top_n) go through the dense loop: early
+// in a row most scores beat the (still low) threshold and a test per chunk
+// would not skip anything.
+constexpr long long kDenseRatio = 32;
+// Candidate buffer capacity per user, in multiples of top_n.
+constexpr long long kCapacityRatio = 3;
+
+// Whether any of p[0, kChunk) exceeds t. The integer OR reduction (not a bool
+// one) is what GCC and Clang turn into vector compares without -ffast-math.
+inline bool any_above(const float* p, float t) {
+  int hit = 0;
+  for (int k = 0; k < kChunk; ++k) hit |= p[k] > t;
+  return hit != 0;
+}
+
+// Bit k set iff p[k] > t, for k < kLanes; also compiles to one vector compare.
+inline unsigned above_mask(const float* p, float t) {
+  unsigned mask = 0;
+  // Unrolled before vectorisation, GCC 12 falls back to 16 scalar compares
+  // once this is inlined into the admission loop; kept rolled it vectorises.
+#pragma GCC unroll 1
+  for (int k = 0; k < kLanes; ++k) mask |= static_cast<unsigned>(p[k] > t) << k;
+  return mask;
+}
+
+// Selection state of one user across the movie blocks.
+struct UserState {
+  int count = 0;  // candidates held
+  // The top_n-th best score so far; meaningful once has_n (top_n held).
+  float threshold = -std::numeric_limits<float>::infinity();
+  bool has_n = false;
+};
+
+struct Problem {
+  const RowMatrix& users;
+  const RowMatrix& movies;
+  const UserItems* exclude;
+  int top_n;
+  int user_block;
+  int movie_block;
+  // Candidate buffer size per user. Larger than top_n so that pruning back to
+  // top_n happens once per (capacity - top_n) admissions; at most the movie
+  // count, since then pruning is never needed.
+  int capacity;
+  // Movies [0, dense_until) are admitted with the branch-free loop.
+  int dense_until;
+};
+
+// Per-thread working memory, reused across user blocks so the steady state
+// allocates nothing.
+struct Scratch {
+  std::vector<float> tile;              // user_block x movie_block, row-major
+  std::vector<Candidate> candidates;    // user_block x capacity
+  std::vector<UserState> users;         // per user of the block
+  std::vector<std::int64_t> mask_next;  // per user: next rated movie to mask
+  std::vector<std::uint64_t> keys;      // 2 x capacity, for prune()
+};
+
+// Keeps exactly the top_n best of buf[0, count) (count > top_n) and returns
+// the worst kept score, the new admission threshold. Order within buf is not
+// preserved (nor needed: ties are settled by the keys).
+float prune(Candidate* buf, int count, int top_n, std::uint64_t* keys) {
+  std::uint64_t* a = keys;
+  std::uint64_t* tmp = keys + count;
+  for (int i = 0; i < count; ++i) a[i] = rank_key(buf[i]);
+  const std::uint64_t cut = kth_largest(a, tmp, count, top_n);
+  int kept = 0;
+  for (int i = 0; i < count; ++i) {
+    const Candidate c = buf[i];
+    buf[kept] = c;
+    kept += rank_key(c) >= cut;
+  }
+  return from_key(cut).score;
+}
+
+// Feeds one tile row (movies first_movie .. first_movie + n - 1, ascending)
+// into one user's candidate buffer.
+//
+// Exactness of the pruning: once a user holds top_n candidates, the threshold
+// t is the score of the top_n-th best. Movies arrive in ascending index order,
+// so a later movie scoring exactly t loses the tie to every held candidate
+// scoring t; only s > t can enter the top_n, and `>` is what is tested. NaN
+// (including the masked entries) fails every comparison, so it never enters.
+void admit_row(const float* row, int n, std::int32_t first_movie, const Problem& p, Candidate* buf,
+               UserState& state, std::uint64_t* keys) {
+  // Locals, not the references: stores into buf could otherwise alias them
+  // and force a reload per admitted entry.
+  const int top_n = p.top_n;
+  const int capacity = p.capacity;
+  int count = state.count;
+  float t = state.threshold;
+  bool has_n = state.has_n;
+  int j = 0;
+
+  // Dense regime: every score is written to the buffer and the count advanced
+  // by the test, branch-free.
+  const int dense_end = std::clamp(p.dense_until - first_movie, 0, n);
+  while (j < dense_end || (!has_n && j < n)) {
+    const int len = std::min(kDense, n - j);
+    // Room for a whole sub-chunk, so the loop below needs no bounds test.
+    // capacity >= top_n + 2 * kDense unless capacity is the movie count, in
+    // which case the buffer can never overflow and this never triggers.
+    if (count + len > capacity) {
+      t = prune(buf, count, top_n, keys);
+      count = top_n;
+      has_n = true;
+    }
+    const float* r = row + j;
+    const std::int32_t movie = first_movie + j;
+    if (has_n) {
+      for (int k = 0; k < len; ++k) {
+        buf[count] = {r[k], movie + k};
+        count += r[k] > t;
+      }
+    } else {
+      // Before top_n are held every non-NaN score is admitted, even -inf.
+      for (int k = 0; k < len; ++k) {
+        buf[count] = {r[k], movie + k};
+        count += r[k] == r[k];
+      }
+    }
+    j += len;
+  }
+
+  // Sparse regime: admissions are rare, whole chunks are skipped by one test.
+  if (j < n) {
+    auto admit = [&](int k) {
+      const float s = row[k];
+      if (s > t) {
+        buf[count++] = {s, first_movie + k};
+        if (count == capacity) {
+          t = prune(buf, count, top_n, keys);
+          count = top_n;
+        }
+      }
+    };
+    for (; j + kChunk <= n; j += kChunk) {
+      if (!any_above(row + j, t)) continue;
+      for (int q = j; q < j + kChunk; q += kLanes) {
+        for (unsigned mask = above_mask(row + q, t); mask != 0; mask &= mask - 1) {
+          // admit() compares again: a prune inside this loop may raise t.
+          admit(q + std::countr_zero(mask));
+        }
+      }
+    }
+    for (; j < n; ++j) admit(j);
+  }
+  state.count = count;
+  state.threshold = t;
+  state.has_n = has_n;
+}
+
+// Writes the best min(top_n, count) of buf[0, count), best first; returns how
+// many.
+int finish_user(Candidate* buf, int count, int top_n, std::uint64_t* keys, std::int32_t* items,
+                float* scores) {
+  if (count > top_n) {
+    prune(buf, count, top_n, keys);
+    count = top_n;
+  }
+  for (int i = 0; i < count; ++i) keys[i] = rank_key(buf[i]);
+  std::sort(keys, keys + count, std::greater<>());
+  for (int i = 0; i < count; ++i) {
+    const Candidate c = from_key(keys[i]);
+    items[i] = c.item;
+    scores[i] = c.score;
+  }
+  return count;
+}
+
+// Scores users [user_begin, user_end) against every movie and writes their
+// top-N, best first, to items/scores (top_n per user) and counts.
+void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std::int32_t* items,
+                 float* scores, std::int32_t* counts) {
+  const int nu = user_end - user_begin;
+  const int num_movies = static_cast<int>(p.movies.rows());
+  const int top_n = p.top_n;
+  if (top_n == 0 || num_movies == 0) {
+    std::fill(counts, counts + nu, 0);
+    return;
+  }
+  const int capacity = p.capacity;
+  const std::size_t tile_size = static_cast<std::size_t>(nu) * std::min(p.movie_block, num_movies);
+  if (s.tile.size() < tile_size) s.tile.resize(tile_size);
+  const std::size_t cand_size = static_cast<std::size_t>(nu) * capacity;
+  if (s.candidates.size() < cand_size) s.candidates.resize(cand_size);
+  if (s.keys.size() < 2 * static_cast<std::size_t>(capacity)) s.keys.resize(2 * capacity);
+  s.users.assign(nu, UserState{});
+  if (p.exclude) {
+    s.mask_next.assign(p.exclude->indptr.begin() + user_begin,
+                       p.exclude->indptr.begin() + user_end);
+  }
+  // Masked entries become NaN, which no comparison admits: a masked movie is
+  // never selected even if every real score is -inf.
+  constexpr float kMasked = std::numeric_limits<float>::quiet_NaN();
+
+  const auto user_rows = p.users.middleRows(user_begin, nu);
+  for (int movie_begin = 0; movie_begin < num_movies; movie_begin += p.movie_block) {
+    const int nm = std::min(p.movie_block, num_movies - movie_begin);
+    Eigen::Map<RowMatrix> tile(s.tile.data(), nu, nm);
+    tile.noalias() = user_rows * p.movies.middleRows(movie_begin, nm).transpose();
+    for (int i = 0; i < nu; ++i) {
+      float* row = tile.data() + static_cast<std::size_t>(i) * nm;
+      if (p.exclude) {
+        // Rated movies are sorted, so one cursor per user walks them once
+        // across all movie blocks.
+        const std::int64_t end = p.exclude->indptr[user_begin + i + 1];
+        std::int64_t& next = s.mask_next[i];
+        const std::int32_t* rated = p.exclude->indices.data();
+        for (; next < end && rated[next] < movie_begin + nm; ++next) {
+          if (rated[next] >= movie_begin) row[rated[next] - movie_begin] = kMasked;
+        }
+      }
+      admit_row(row, nm, movie_begin, p,
+                s.candidates.data() + static_cast<std::size_t>(i) * capacity, s.users[i],
+                s.keys.data());
+    }
+  }
+
+  for (int i = 0; i < nu; ++i) {
+    const std::size_t out = static_cast<std::size_t>(i) * top_n;
+    counts[i] = finish_user(s.candidates.data() + static_cast<std::size_t>(i) * capacity,
+                            s.users[i].count, top_n, s.keys.data(), items + out, scores + out);
+  }
+}
+
+Problem make_problem(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                     const TopNOptions& options) {
+  if (users.cols() != movies.cols()) {
+    throw std::invalid_argument("score_top_n: users have " + std::to_string(users.cols()) +
+                                " factors but movies have " + std::to_string(movies.cols()));
+  }
+  if (options.top_n < 0 || options.threads < 0 || options.user_block <= 0 ||
+      options.movie_block <= 0) {
+    throw std::invalid_argument(
+        "score_top_n: top_n and threads must be >= 0, user_block and movie_block > 0");
+  }
+  if (users.rows() > std::numeric_limits<std::int32_t>::max() ||
+      movies.rows() > std::numeric_limits<std::int32_t>::max()) {
+    throw std::invalid_argument("score_top_n: more than 2^31 - 1 users or movies");
+  }
+  if (exclude && exclude->indptr.size() != static_cast<std::size_t>(users.rows()) + 1) {
+    throw std::invalid_argument("score_top_n: exclude has " +
+                                std::to_string(exclude->indptr.size()) + " offsets for " +
+                                std::to_string(users.rows()) + " users");
+  }
+  const long long num_movies = movies.rows();
+  const long long top_n = options.top_n;
+  const long long capacity =
+      std::min(std::max(kCapacityRatio * top_n, top_n + 2LL * kDense), num_movies);
+  return Problem{users,
+                 movies,
+                 exclude,
+                 options.top_n,
+                 options.user_block,
+                 options.movie_block,
+                 static_cast<int>(std::max(capacity, 1LL)),
+                 static_cast<int>(std::min(kDenseRatio * top_n, num_movies))};
+}
+
+}  // namespace
+
+void score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                 const TopNOptions& options, const std::function<void(const TopNBlock&)>& sink) {
+  const Problem problem = make_problem(users, movies, exclude, options);
+  const int num_users = static_cast<int>(users.rows());
+  const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+  const int num_blocks = static_cast<int>(
+      (static_cast<long long>(num_users) + problem.user_block - 1) / problem.user_block);
+  if (num_blocks == 0) return;
+
+  tbb::enumerable_thread_specific<Scratch> scratch;
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    int next_block = 0;
+    // A few tokens per thread keep every thread scoring while the sink (which
+    // may be slow, e.g. a database write) drains finished blocks in order.
+    tbb::parallel_pipeline(
+        static_cast<std::size_t>(threads) * 3,
+        tbb::make_filter<void, int>(tbb::filter_mode::serial_in_order,
+                                    [&](tbb::flow_control& fc) -> int {
+                                      if (next_block == num_blocks) {
+                                        fc.stop();
+                                        return 0;
+                                      }
+                                      return next_block++;
+                                    }) &
+            tbb::make_filter<int, std::shared_ptr<TopNBlock>>(
+                tbb::filter_mode::parallel,
+                [&](int b) {
+                  auto block = std::make_shared<TopNBlock>();
+                  block->user_begin = b * problem.user_block;
+                  block->user_end = std::min(num_users, block->user_begin + problem.user_block);
+                  block->top_n = problem.top_n;
+                  const std::size_t nu = block->user_end - block->user_begin;
+                  block->items.resize(nu * problem.top_n);
+                  block->scores.resize(nu * problem.top_n);
+                  block->counts.resize(nu);
+                  score_block(problem, block->user_begin, block->user_end, scratch.local(),
+                              block->items.data(), block->scores.data(), block->counts.data());
+                  return block;
+                }) &
+            tbb::make_filter<std::shared_ptr<TopNBlock>, void>(
+                tbb::filter_mode::serial_in_order,
+                [&](const std::shared_ptr<TopNBlock>& block) { sink(*block); }));
+  });
+}
+
+TopNBlock score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                      const TopNOptions& options) {
+  TopNBlock all;
+  all.user_begin = 0;
+  all.user_end = static_cast<int>(users.rows());
+  all.top_n = options.top_n;
+  const std::size_t num_users = static_cast<std::size_t>(users.rows());
+  const std::size_t top_n = static_cast<std::size_t>(std::max(options.top_n, 0));
+  all.items.resize(num_users * top_n);
+  all.scores.resize(num_users * top_n);
+  all.counts.resize(num_users);
+  score_top_n(users, movies, exclude, options, [&](const TopNBlock& block) {
+    const std::size_t offset = static_cast<std::size_t>(block.user_begin) * top_n;
+    std::copy(block.items.begin(), block.items.end(), all.items.begin() + offset);
+    std::copy(block.scores.begin(), block.scores.end(), all.scores.begin() + offset);
+    std::copy(block.counts.begin(), block.counts.end(), all.counts.begin() + block.user_begin);
+  });
+  return all;
+}
+
+}  // namespace recs

@@ -1,0 +1,48 @@
+// The one scoring kernel: every model exports user vectors U (users x d) and
+// movie vectors V (movies x d); the score of (u, m) is U.row(u) . V.row(m).
+// Exact top-N per user from tiled products, never materialising users x movies.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "data/ratings.h"
+
+namespace recs {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+struct TopNOptions {
+  int top_n = 100;
+  int threads = 0;         // 0 = all cores
+  int user_block = 512;    // users per tile
+  int movie_block = 4096;  // movies per tile
+};
+
+// Top-N of a contiguous block of users [user_begin, user_end): for user
+// user_begin + i, counts[i] entries at items[i * top_n ...] and
+// scores[i * top_n ...], best first, ties broken by smaller movie index.
+struct TopNBlock {
+  int user_begin = 0;
+  int user_end = 0;
+  int top_n = 0;
+  std::vector<std::int32_t> items;
+  std::vector<float> scores;
+  std::vector<std::int32_t> counts;
+};
+
+// Scores every user against every movie, masking exclude's movies (may be
+// null) before selection, so each user gets min(top_n, movies - excluded)
+// entries. `sink` receives the blocks in ascending user order, one call at a
+// time (it may write to a database); scoring of later blocks overlaps it.
+// The result does not depend on the thread count.
+void score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                 const TopNOptions& options, const std::function<void(const TopNBlock&)>& sink);
+
+// Convenience: everything in one block covering all users.
+TopNBlock score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                      const TopNOptions& options);
+
+}  // namespace recs

@@ -1,0 +1,67 @@
+// Typed errors. Library code throws these with context (file:line, key path);
+// only main() turns them into one line on stderr and an exit code.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace recs {
+
+// Process exit codes, documented in the README so cron and monitoring can
+// tell failures apart.
+enum class ExitCode : int {
+  kOk = 0,
+  kInternal = 1,  // a bug or an unexpected system failure
+  kUsage = 2,     // bad command line
+  kConfig = 3,    // bad configuration file or --set override
+  kInput = 4,     // bad input data (CSV rows, pairs files)
+  kDatabase = 5,  // the database cannot be opened, read or written
+  kGate = 6,      // the quality gate refused to publish
+  kLocked = 7,    // another run holds the database
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  ExitCode code() const { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+class UsageError : public Error {
+ public:
+  explicit UsageError(const std::string& what) : Error(ExitCode::kUsage, what) {}
+};
+
+// A configuration problem; the message names the key path and, when the key
+// came from a file, "file:line".
+class ConfigError : public Error {
+ public:
+  explicit ConfigError(const std::string& what) : Error(ExitCode::kConfig, what) {}
+};
+
+// Bad input data; the message starts with "file:line: ".
+class InputError : public Error {
+ public:
+  explicit InputError(const std::string& what) : Error(ExitCode::kInput, what) {}
+  InputError(const std::string& file, long line, const std::string& reason)
+      : Error(ExitCode::kInput, file + ":" + std::to_string(line) + ": " + reason) {}
+};
+
+class DatabaseError : public Error {
+ public:
+  explicit DatabaseError(const std::string& what) : Error(ExitCode::kDatabase, what) {}
+};
+
+class GateError : public Error {
+ public:
+  explicit GateError(const std::string& what) : Error(ExitCode::kGate, what) {}
+};
+
+class LockedError : public Error {
+ public:
+  explicit LockedError(const std::string& what) : Error(ExitCode::kLocked, what) {}
+};
+
+}  // namespace recs

@@ -1,0 +1,39 @@
+#include "util/log.h"
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+namespace recs::log {
+namespace {
+std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
+std::mutex g_mutex;
+std::string g_stage = "main";
+}  // namespace
+
+void set_level(Level level) { g_level = static_cast<int>(level); }
+
+void set_stage(std::string_view stage) {
+  std::lock_guard lock(g_mutex);
+  g_stage = stage;
+}
+
+void write(Level level, std::string_view message) {
+  if (static_cast<int>(level) < g_level) return;
+  static constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::lock_guard lock(g_mutex);
+  std::fprintf(stderr, "%s.%03dZ %-5s [%s] %.*s\n", stamp, static_cast<int>(ms),
+               kNames[static_cast<int>(level)], g_stage.c_str(), static_cast<int>(message.size()),
+               message.data());
+}
+
+}  // namespace recs::log

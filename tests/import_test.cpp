@@ -1,0 +1,202 @@
+#include "app/import.h"
+
+#include <gtest/gtest.h>
+
+#include "db/database.h"
+#include "db/runs.h"
+#include "io/movielens.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace recs {
+namespace {
+
+using test::TempDir;
+using test::write_file;
+
+const char* kMovies =
+    "movieId,title,genres\r\n"
+    "1,Toy Story (1995),Adventure|Animation\r\n"
+    "11,\"American President, The (1995)\",Comedy|Drama|Romance\r\n"
+    "4,\"11'09\"\"01 - September 11 (2002)\",Drama\r\n"
+    "193609,Andrew Dice Clay: Dice Rules (1991),Comedy\r\n";
+
+struct Fixture {
+  TempDir dir;
+  Config config;
+  Fixture() {
+    config = load_config({}, {});
+    config.database = dir / "recs.db";
+    config.import.ratings = dir / "ratings.csv";
+    config.import.movies = dir / "movies.csv";
+    write_file(config.import.movies, kMovies);
+  }
+  ImportSummary import(const std::string& ratings) {
+    write_file(config.import.ratings, ratings);
+    auto db = db::open(config.database);
+    db::RunRecord run(*db, "import", "");
+    return run_import(*db, config, run);
+  }
+  std::string error(const std::string& ratings) {
+    try {
+      import(ratings);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+  std::string dump() {
+    return test::sqlite(config.database,
+                        "SELECT * FROM ratings ORDER BY 1, 2; SELECT * FROM movies ORDER BY 1;"
+                        "SELECT * FROM movie_stats ORDER BY 1;");
+  }
+};
+
+const std::string kHeader = "userId,movieId,rating,timestamp\n";
+
+TEST(ReadRatings, ParsesSortsAndMaps) {
+  Fixture f;
+  write_file(f.config.import.ratings, kHeader + "2,11,4.5,10\n1,193609,0.5,20\n1,1,5,30");
+  auto r = read_ratings(f.config.import.ratings, f.config.import, nullptr);
+  ASSERT_EQ(r.rows.size(), 3u);
+  EXPECT_EQ(r.rows[0].user, 1);
+  EXPECT_EQ(r.rows[0].movie, 1);
+  EXPECT_EQ(r.rows[1].movie, 193609);
+  EXPECT_DOUBLE_EQ(r.rows[1].rating, 0.5);
+  EXPECT_EQ(r.rows[2].user, 2);
+  EXPECT_EQ(r.rows[2].timestamp, 10);
+}
+
+TEST(ReadRatings, BadRowsNameFileLineAndReason) {
+  Fixture f;
+  std::string file = f.config.import.ratings.string();
+  EXPECT_EQ(f.error(kHeader + "1,1,4\n"),
+            file + ":2: expected 4 fields (userId,movieId,rating,timestamp), got 3");
+  EXPECT_EQ(f.error(kHeader + "1,1,4,1\nx,1,4,1\n"), file + ":3: userId is not an integer: 'x'");
+  EXPECT_EQ(f.error(kHeader + "1,-4,4,1\n"),
+            file + ":2: movieId must be a positive integer, got -4");
+  EXPECT_EQ(f.error(kHeader + "1,99999999999999999999,4,1\n"),
+            file + ":2: movieId is out of range: '99999999999999999999'");
+  EXPECT_EQ(f.error(kHeader + "1,1,nan,1\n"), file + ":2: rating is not a finite number: 'nan'");
+  EXPECT_EQ(f.error(kHeader + "1,1,,1\n"), file + ":2: rating is not a number: ''");
+  EXPECT_EQ(f.error(kHeader + "1,1,5.5,1\n"),
+            file + ":2: rating 5.5 is outside the scale [0.5, 5]");
+  EXPECT_EQ(f.error(kHeader + "1,1,4,soon\n"),
+            file + ":2: timestamp is not a non-negative integer: 'soon'");
+  EXPECT_EQ(f.error(kHeader + "1,2,4,1\n"), file + ":2: movie 2 is not in the movies file");
+  EXPECT_EQ(f.error(kHeader + "1,1,4,1\n1,11,4,1\n1,1,3,1\n"),
+            file + ":4: duplicate rating for user 1 and movie 1 (first at line 2)");
+  EXPECT_EQ(f.error("user,movie,rating,time\n"),
+            file +
+                ":1: expected the header 'userId,movieId,rating,timestamp', got "
+                "'user,movie,rating,time'");
+}
+
+TEST(ReadRatings, DuplicatesInSortedAndUnsortedFiles) {
+  Fixture f;
+  std::string file = f.config.import.ratings.string();
+  EXPECT_EQ(f.error(kHeader + "1,1,4,1\n1,1,3,1\n"),
+            file + ":3: duplicate rating for user 1 and movie 1 (first at line 2)");
+  EXPECT_EQ(f.error(kHeader + "2,4,4,1\n1,1,4,1\n1,11,4,1\n2,4,3,1\n"),
+            file + ":5: duplicate rating for user 2 and movie 4 (first at line 2)");
+}
+
+TEST(Import, UnsortedFileImportsLikeTheSortedOne) {
+  Fixture sorted, unsorted;
+  sorted.import(kHeader + "1,1,4,1\n1,11,3.5,2\n2,4,1,3\n3,193609,2,4\n");
+  auto s = unsorted.import(kHeader + "2,4,1,3\n1,11,3.5,2\n3,193609,2,4\n1,1,4,1\n");
+  EXPECT_EQ(s.ratings, 4);
+  EXPECT_EQ(s.users, 3);
+  EXPECT_EQ(unsorted.dump(), sorted.dump());
+}
+
+TEST(ReadRatings, RatingMapWithoutAnEntryIsAnError) {
+  Fixture f;
+  // The tutorial's map forgets 0.5.
+  f.config.import.rating_map = {{1, -1},  {1.5, -1}, {2, -1},  {2.5, -1}, {3, 0},
+                                {3.5, 1}, {4, 1},    {4.5, 1}, {5, 1}};
+  EXPECT_EQ(f.error(kHeader + "1,1,4,1\n1,11,0.5,1\n"),
+            f.config.import.ratings.string() + ":3: rating 0.5 has no entry in import.rating_map");
+  EXPECT_DOUBLE_EQ(map_rating(f.config.import, 3.5, "x"), 1);
+  EXPECT_THROW(map_rating(f.config.import, 0.5, "x"), InputError);
+}
+
+TEST(ReadRatings, SkipBadRowsCountsThem) {
+  Fixture f;
+  f.config.import.skip_bad_rows = true;
+  auto s = f.import(kHeader + "1,1,4,1\nbad\n1,11,9,1\n1,1,2,1\n2,4,3,1\n");
+  EXPECT_EQ(s.bad_rows, 3);
+  EXPECT_EQ(s.ratings, 2);
+  EXPECT_EQ(test::sqlite(f.config.database, "SELECT rating FROM ratings WHERE user_id = 1;"),
+            "4.0\n");
+}
+
+TEST(ReadMovies, QuotedTitlesComeOutExact) {
+  Fixture f;
+  auto m = read_movies(f.config.import.movies, f.config.import);
+  ASSERT_EQ(m.rows.size(), 4u);
+  EXPECT_EQ(m.rows[0].movie, 1);
+  EXPECT_EQ(m.rows[1].title, "11'09\"01 - September 11 (2002)");
+  EXPECT_EQ(m.rows[2].title, "American President, The (1995)");
+  EXPECT_EQ(m.rows[2].genres, "Comedy|Drama|Romance");
+  write_file(f.config.import.movies, "movieId,title,genres\n1,a,b\n1,c,d\n");
+  EXPECT_THROW(read_movies(f.config.import.movies, f.config.import), InputError);
+  write_file(f.config.import.movies, "movieId,title,genres\n1,\xFF\xFE,d\n");
+  EXPECT_THROW(read_movies(f.config.import.movies, f.config.import), InputError);
+}
+
+TEST(Import, SameFilesTwiceLeaveTheSameContents) {
+  Fixture f;
+  std::string data = kHeader + "1,1,4,1\n1,11,3.5,2\n2,4,1,3\n";
+  auto first = f.import(data);
+  EXPECT_EQ(first.inserted, 3);
+  std::string before = f.dump();
+  auto second = f.import(data);
+  EXPECT_EQ(second.inserted + second.updated + second.deleted, 0);
+  EXPECT_EQ(f.dump(), before);
+}
+
+TEST(Import, NewerExportAddsChangesAndRemoves) {
+  Fixture f;
+  f.import(kHeader + "1,1,4,1\n1,11,3.5,2\n2,4,1,3\n");
+  auto s = f.import(kHeader + "1,1,5,9\n2,4,1,3\n3,193609,2,4\n");
+  EXPECT_EQ(s.inserted, 1);
+  EXPECT_EQ(s.updated, 1);
+  EXPECT_EQ(s.deleted, 1);
+  EXPECT_EQ(test::sqlite(f.config.database, "SELECT * FROM ratings ORDER BY 1, 2;"),
+            "1|1|5.0|9\n2|4|1.0|3\n3|193609|2.0|4\n");
+  EXPECT_EQ(
+      test::sqlite(f.config.database,
+                   "SELECT movie_id, rating_count, popularity_rank FROM movie_stats ORDER BY 3;"),
+      "1|1|1\n4|1|2\n193609|1|3\n");
+}
+
+TEST(Import, FailedImportLeavesTheDatabaseUnchanged) {
+  Fixture f;
+  f.import(kHeader + "1,1,4,1\n1,11,3.5,2\n");
+  std::string before = f.dump();
+  EXPECT_NE(f.error(kHeader + "1,1,5,1\n2,4,1,1\n2,4,1,1\n"), "(no error)");
+  EXPECT_EQ(f.dump(), before);
+}
+
+TEST(Migration, CreatesTheSchemaOnceAndRecordsItsVersion) {
+  TempDir dir;
+  {
+    auto db = db::open(dir / "a.db");
+    EXPECT_EQ(db::schema_version(*db), 1);
+    EXPECT_EQ(db->execAndGet("PRAGMA journal_mode").getString(), "wal");
+  }
+  auto db = db::open(dir / "a.db");  // reopening applies nothing twice
+  EXPECT_EQ(db::schema_version(*db), 1);
+  db->exec("PRAGMA user_version = 99");
+  EXPECT_THROW(db::migrate(*db), DatabaseError);
+}
+
+TEST(RunLock, SecondLockIsRefused) {
+  TempDir dir;
+  db::RunLock first(dir / "x.db");
+  EXPECT_THROW(db::RunLock second(dir / "x.db"), LockedError);
+}
+
+}  // namespace
+}  // namespace recs

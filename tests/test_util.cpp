@@ -1,0 +1,69 @@
+#include "test_util.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace recs::test {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::string templ = (fs::temp_directory_path() / "recs-test-XXXXXX").string();
+  if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = templ;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+CommandResult run_command(const std::string& command) {
+  TempDir tmp;
+  auto out_path = tmp / "stdout";
+  auto err_path = tmp / "stderr";
+  std::string full = "(" + command + ") >'" + out_path.string() + "' 2>'" + err_path.string() + "'";
+  int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out_path);
+  r.err = read_file(err_path);
+  return r;
+}
+
+CommandResult run_pipeline(const std::string& args) {
+  return run_command("'" + pipeline_binary().string() + "' " + args);
+}
+
+std::string sqlite(const fs::path& db, const std::string& sql) {
+  TempDir tmp;
+  write_file(tmp / "q.sql", sql);
+  auto r = run_command("sqlite3 -batch '" + db.string() + "' < '" + (tmp / "q.sql").string() + "'");
+  EXPECT_EQ(r.exit_code, 0) << "sqlite3 failed: " << r.err << "\nSQL: " << sql;
+  return r.out;
+}
+
+void write_file(const fs::path& path, const std::string& contents) {
+  std::ofstream f(path, std::ios::binary);
+  f << contents;
+  if (!f) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+fs::path pipeline_binary() { return RECS_PIPELINE_BIN; }
+fs::path source_dir() { return RECS_SOURCE_DIR; }
+fs::path shared_data() { return fs::path(RECS_SHARED_DATA) / "ml-latest-small"; }
+
+}  // namespace recs::test
