@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +48,38 @@ std::string sqlite(const fs::path& db, const std::string& sql) {
   auto r = run_command("sqlite3 -batch '" + db.string() + "' < '" + (tmp / "q.sql").string() + "'");
   EXPECT_EQ(r.exit_code, 0) << "sqlite3 failed: " << r.err << "\nSQL: " << sql;
   return r.out;
+}
+
+int spawn(const std::string& command, const fs::path& out, const fs::path& err) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    std::string full = "exec >'" + out.string() + "' 2>'" + err.string() + "'; exec " + command;
+    execl("/bin/sh", "sh", "-c", full.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (pid < 0) throw std::runtime_error("fork failed");
+  return pid;
+}
+
+int wait_exit(int pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+fs::path make_dataset(const TempDir& dir, int users, int movies, int ratings,
+                      const std::string& extra_yaml) {
+  auto r = run_pipeline("generate --users " + std::to_string(users) + " --movies " +
+                        std::to_string(movies) + " --ratings " + std::to_string(ratings) +
+                        " --out '" + (dir / "data").string() + "'");
+  if (r.exit_code != 0) throw std::runtime_error("generate failed: " + r.err);
+  auto config = dir / "recs.yaml";
+  write_file(config,
+             "database: recs.db\n"
+             "import:\n  ratings: data/ratings.csv\n  movies: data/movies.csv\n" +
+                 extra_yaml);
+  return config;
 }
 
 void write_file(const fs::path& path, const std::string& contents) {

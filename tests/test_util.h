@@ -37,6 +37,18 @@ CommandResult run_pipeline(const std::string& args);
 // stdout (list mode, '|' separated), failing the test on a non-zero exit.
 std::string sqlite(const std::filesystem::path& db, const std::string& sql);
 
+// Starts `command` through /bin/sh in the background (its own process group,
+// stdout and stderr to the given files); returns its pid.
+int spawn(const std::string& command, const std::filesystem::path& out = "/dev/null",
+          const std::filesystem::path& err = "/dev/null");
+// Waits for a spawned process; returns its exit code, or 128 + signal.
+int wait_exit(int pid);
+
+// A small data set in MovieLens format from the real generator, plus a
+// config using it (database recs.db in `dir`). Returns the config path.
+std::filesystem::path make_dataset(const TempDir& dir, int users, int movies, int ratings,
+                                   const std::string& extra_yaml = "");
+
 void write_file(const std::filesystem::path& path, const std::string& contents);
 std::string read_file(const std::filesystem::path& path);
 
