@@ -2,9 +2,9 @@
 
 #include <cmath>
 
-#include "db/bulk.h"
 #include "db/database.h"
 #include "db/model_store.h"
+#include "db/publish.h"
 #include "scoring/topn.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -55,44 +55,19 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   ScoreSummary s;
   log::Stopwatch clock;
   try {
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    db.exec("DELETE FROM recommendations");
-    db::BulkInserter<std::int64_t, std::int64_t, std::int64_t, double> insert(
-        db, "recommendations(user_id, rank, movie_id, score)");
-    bool non_finite = false;
-    score_top_n(model.users, model.movies, config.score.exclude_rated ? &rated : nullptr, options,
-                [&](const TopNBlock& b) {
-                  for (int i = 0; i < b.user_end - b.user_begin; ++i) {
-                    std::int64_t user = model.user_ids[static_cast<std::size_t>(b.user_begin + i)];
-                    std::size_t base = static_cast<std::size_t>(i) * b.top_n;
-                    for (int k = 0; k < b.counts[i]; ++k) {
-                      float score = b.scores[base + k];
-                      non_finite |= !std::isfinite(score);
-                      insert.row(user, k + 1, model.movie_ids[b.items[base + k]],
-                                 static_cast<double>(score));
-                    }
-                  }
-                });
-    insert.flush();
-    if (non_finite) throw GateError("scores are not finite; refusing to publish");
-    s.rows = insert.rows_written();
+    db::Publisher publisher(db);
+    bool finite = true;
+    score_top_n(
+        model.users, model.movies, config.score.exclude_rated ? &rated : nullptr, options,
+        [&](const TopNBlock& b) { finite &= publisher.add(b, model.user_ids, model.movie_ids); });
+    if (!finite) throw GateError("scores are not finite; refusing to publish");
+    publisher.commit(run.id(), model.model_id, config.score.top_n);
+    s.rows = publisher.rows();
     s.users = static_cast<std::int64_t>(model.user_ids.size());
-    SQLite::Statement pub(db,
-                          "INSERT OR REPLACE INTO publication (id, run_id, model_id, published_at, "
-                          "user_count, row_count, top_n) VALUES (1, ?, ?, ?, ?, ?, ?)");
-    pub.bind(1, run.id());
-    pub.bind(2, model.model_id);
-    pub.bind(3, db::utc_now());
-    pub.bind(4, s.users);
-    pub.bind(5, s.rows);
-    pub.bind(6, config.score.top_n);
-    pub.exec();
-    tx.commit();
   } catch (const SQLite::Exception& e) {
-    throw DatabaseError(config.database.string() +
-                        ": publishing failed, the previous "
-                        "recommendations stay in place: " +
-                        e.what());
+    throw DatabaseError(
+        config.database.string() +
+        ": publishing failed, the previous recommendations stay in place: " + e.what());
   }
   s.seconds = clock.seconds();
   log::info("published " + std::to_string(s.rows) + " recommendations for " +

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "app/bench_publish.h"
 #include "app/import.h"
 #include "app/predict.h"
 #include "app/score.h"
@@ -45,6 +46,9 @@ void recorded_run(const Config& config, const std::string& command, Body&& body)
   log::info("run " + std::to_string(run.id()) + ": " + command + " on " + config.database.string());
   try {
     body(*database, run);
+    log::Stopwatch clock;
+    db::checkpoint(*database);
+    run.timing("checkpoint", clock.seconds());
     run.succeed();
   } catch (const std::exception& e) {
     run.fail(e.what());
@@ -120,6 +124,16 @@ int run_cli(int argc, char** argv) {
                    "share of movies masked as already rated per user")
       ->capture_default_str();
 
+  PublishBenchOptions pb;
+  std::string pb_dir;
+  auto* bench_publish_cmd = bench_cmd->add_subcommand(
+      "publish", "write synthetic top-N rows through the publish step, replacing a full set");
+  bench_publish_cmd->add_option("--users", pb.users, "users")->capture_default_str();
+  bench_publish_cmd->add_option("--movies", pb.movies, "movies")->capture_default_str();
+  bench_publish_cmd->add_option("--top-n", pb.top_n, "rows per user")->capture_default_str();
+  bench_publish_cmd->add_option("--seed", pb.seed, "random seed")->capture_default_str();
+  bench_publish_cmd->add_option("--dir", pb_dir, "folder for the scratch database (default: temp)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -194,6 +208,12 @@ int run_cli(int argc, char** argv) {
     log::info("wrote " + std::to_string(s.ratings) + " ratings by " + std::to_string(s.users) +
               " users on " + std::to_string(s.movies) + " movies to " + gen_out + " in " +
               std::to_string(clock.seconds()) + " s");
+    return 0;
+  }
+  if (*bench_publish_cmd) {
+    log::set_stage("bench");
+    pb.dir = pb_dir;
+    std::cout << bench_publish(pb) << std::endl;
     return 0;
   }
   if (*bench_score_cmd) {

@@ -30,6 +30,13 @@ std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
     db->exec("PRAGMA foreign_keys = ON");
     // Big publishes leave a big WAL; trim it after checkpoints.
     db->exec("PRAGMA journal_size_limit = 67108864");
+    // Bulk writes (a full import, a publish) must not spill dirty pages
+    // mid-transaction, and the new table reuses the pages the old set freed,
+    // which is only fast while they stay cached: up to 1 GiB of page cache.
+    db->exec("PRAGMA cache_size = -1048576");
+    // Checkpoints run once at the end of a run (checkpoint()), not inside the
+    // commit of a publish, so publishing is done when its commit is.
+    db->exec("PRAGMA wal_autocheckpoint = 0");
     migrate(*db);
   } catch (const SQLite::Exception& e) {
     throw DatabaseError(path.string() + ": " + e.what());
@@ -103,6 +110,12 @@ RunLock::RunLock(const std::filesystem::path& database) {
 
 RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);  // closing drops the flock
+}
+
+void checkpoint(SQLite::Database& db) {
+  // PASSIVE never waits for readers; what it cannot copy now the next run's
+  // checkpoint will.
+  db.exec("PRAGMA wal_checkpoint(PASSIVE)");
 }
 
 std::string multi_row_insert(std::string_view verb, std::string_view target, int columns,

@@ -25,6 +25,10 @@ int schema_version(SQLite::Database& db);
 // written by a newer pipeline.
 void migrate(SQLite::Database& db);
 
+// Copies committed WAL pages into the database file without waiting for
+// readers. Called at the end of every run.
+void checkpoint(SQLite::Database& db);
+
 // An exclusive lock on "<database>.lock" held for the life of a run, so two
 // runs never write the same database at once. The kernel drops it when the
 // process dies, so a killed run leaves no stale lock. Throws LockedError.

@@ -16,60 +16,51 @@
 namespace recs {
 namespace {
 
-struct Candidate {
-  float score;
-  std::int32_t item;
-};
-
 // One integer whose unsigned order is the output order: higher score first,
-// then smaller movie index. Keys are unique (one per movie), so selecting and
-// sorting them needs no tie-breaking logic. Never called with NaN.
-inline std::uint64_t rank_key(Candidate c) {
+// then smaller movie index. Unique per movie, so sorting needs no tie logic.
+// Never called with NaN.
+inline std::uint64_t rank_key(float score, std::int32_t item) {
   // + 0.0f turns -0 into +0: the two compare equal as floats, so they must
   // tie here too and fall through to the movie index.
-  std::uint32_t bits = std::bit_cast<std::uint32_t>(c.score + 0.0f);
+  std::uint32_t bits = std::bit_cast<std::uint32_t>(score + 0.0f);
   // Map IEEE order onto unsigned order: flip every bit of a negative, only
   // the sign bit of a positive.
   bits ^= (0u - (bits >> 31)) | 0x80000000u;
-  return (std::uint64_t{bits} << 32) | (0xffffffffu - static_cast<std::uint32_t>(c.item));
+  return (std::uint64_t{bits} << 32) | (0xffffffffu - static_cast<std::uint32_t>(item));
 }
 
-inline Candidate from_key(std::uint64_t key) {
-  std::uint32_t bits = static_cast<std::uint32_t>(key >> 32);
-  bits ^= (bits >> 31) ? 0x80000000u : 0xffffffffu;
-  return {std::bit_cast<float>(bits),
-          static_cast<std::int32_t>(0xffffffffu - static_cast<std::uint32_t>(key))};
+inline std::int32_t item_of(std::uint64_t key) {
+  return static_cast<std::int32_t>(0xffffffffu - static_cast<std::uint32_t>(key));
 }
 
-// The k-th largest (1-based) of the distinct keys a[0, n), 1 <= k <= n.
-// Quickselect whose partition step is branch-free (both sides are written and
-// one of the two cursors advances), because candidate scores are random and a
-// branchy partition mispredicts about every other element. Clobbers a and tmp
-// (n elements each).
-std::uint64_t kth_largest(std::uint64_t* a, std::uint64_t* tmp, int n, int k) {
-  while (n > 24) {
-    // Median of three distinct keys: at least one key on either side of it,
-    // so every round shrinks the range.
-    const std::uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
-    const std::uint64_t pivot = std::max(std::min(x, y), std::min(std::max(x, y), z));
-    int hi = 0;  // tmp[0, hi): keys > pivot
-    int lo = n;  // tmp[lo, n): keys <= pivot
+// The k-th largest (1-based) of a[0, n), 1 <= k <= n, no NaN. Quickselect
+// whose three-way partition is branch-free (every value is written to both
+// ends and at most one cursor advances): candidate scores are random, so a
+// branchy partition would mispredict about every other element. Clobbers a
+// and tmp (n elements each).
+float kth_largest(float* a, float* tmp, int n, int k) {
+  // Bounded rounds: a run of bad pivots (many equal scores) falls back to
+  // nth_element rather than degrading to quadratic time.
+  for (int round = 0; n > 32 && round < 24; ++round) {
+    const float x = a[0], y = a[n / 2], z = a[n - 1];
+    const float pivot = std::max(std::min(x, y), std::min(std::max(x, y), z));
+    int hi = 0;  // tmp[0, hi): values > pivot
+    int lo = n;  // tmp[lo, n): values < pivot; [hi, lo) stands for the pivot
     for (int i = 0; i < n; ++i) {
-      const std::uint64_t v = a[i];
-      const bool above = v > pivot;
+      const float v = a[i];
       tmp[hi] = v;
       tmp[lo - 1] = v;
-      hi += above;
-      lo -= !above;
+      hi += v > pivot;
+      lo -= v < pivot;
     }
-    if (hi >= k) {
+    if (k <= hi) {
       n = hi;
-    } else if (hi == k - 1) {
-      return pivot;  // the largest key <= pivot is the pivot itself
+    } else if (k <= lo) {
+      return pivot;
     } else {
-      k -= hi;
-      n -= hi;
-      tmp += hi;
+      k -= lo;
+      n -= lo;
+      tmp += lo;
     }
     std::swap(a, tmp);
   }
@@ -78,10 +69,9 @@ std::uint64_t kth_largest(std::uint64_t* a, std::uint64_t* tmp, int n, int k) {
 }
 
 // Tile entries are tested against a user's threshold kChunk at a time (a few
-// vector compares and one branch); a chunk with a hit is resolved kLanes at a
-// time into a bit mask, so only the admitted entries are visited one by one.
+// vector compares and one branch); a chunk with a hit is resolved into a bit
+// mask, so only the admitted entries are visited one by one.
 constexpr int kChunk = 64;
-constexpr int kLanes = 16;
 // Sub-chunk of the branch-free (dense) admission loop.
 constexpr int kDense = 64;
 // Per user, movies [0, kDenseRatio * top_n) go through the dense loop: early
@@ -90,6 +80,8 @@ constexpr int kDense = 64;
 constexpr long long kDenseRatio = 32;
 // Candidate buffer capacity per user, in multiples of top_n.
 constexpr long long kCapacityRatio = 3;
+// finish_user() ranks up to this many entries by counting, more by sorting.
+constexpr int kRankSortMax = 256;
 
 // Whether any of p[0, kChunk) exceeds t. The integer OR reduction (not a bool
 // one) is what GCC and Clang turn into vector compares without -ffast-math.
@@ -99,14 +91,18 @@ inline bool any_above(const float* p, float t) {
   return hit != 0;
 }
 
-// Bit k set iff p[k] > t, for k < kLanes; also compiles to one vector compare.
-inline unsigned above_mask(const float* p, float t) {
-  unsigned mask = 0;
-  // Unrolled before vectorisation, GCC 12 falls back to 16 scalar compares
-  // once this is inlined into the admission loop; kept rolled it vectorises.
+// Bit k set iff p[k] > t, for k < kChunk. Built from 32-lane halves: with a
+// 32-bit accumulator GCC vectorises the loop (a 64-bit one it does not).
+inline std::uint64_t above_mask(const float* p, float t) {
+  auto half = [t](const float* q) {
+    std::uint32_t mask = 0;
+    // Unrolled before vectorisation, GCC 12 falls back to scalar compares
+    // once this is inlined into the admission loop; kept rolled it vectorises.
 #pragma GCC unroll 1
-  for (int k = 0; k < kLanes; ++k) mask |= static_cast<unsigned>(p[k] > t) << k;
-  return mask;
+    for (int k = 0; k < 32; ++k) mask |= static_cast<std::uint32_t>(q[k] > t) << k;
+    return mask;
+  };
+  return half(p) | (std::uint64_t{half(p + 32)} << 32);
 }
 
 // Selection state of one user across the movie blocks.
@@ -133,30 +129,59 @@ struct Problem {
 };
 
 // Per-thread working memory, reused across user blocks so the steady state
-// allocates nothing.
+// allocates nothing. Candidate buffers are structure-of-arrays so that the
+// score-only passes of prune() vectorise.
 struct Scratch {
-  std::vector<float> tile;              // user_block x movie_block, row-major
-  std::vector<Candidate> candidates;    // user_block x capacity
-  std::vector<UserState> users;         // per user of the block
-  std::vector<std::int64_t> mask_next;  // per user: next rated movie to mask
-  std::vector<std::uint64_t> keys;      // 2 x capacity, for prune()
+  std::vector<float> tile;               // user_block x movie_block, row-major
+  std::vector<float> cand_scores;        // user_block x capacity
+  std::vector<std::int32_t> cand_items;  // user_block x capacity
+  std::vector<UserState> users;          // per user of the block
+  std::vector<std::int64_t> mask_next;   // per user: next rated movie to mask
+  std::vector<float> select_tmp;         // 2 x capacity, for prune()
+  std::vector<std::uint64_t> keys;       // top_n, for finish_user()
 };
 
-// Keeps exactly the top_n best of buf[0, count) (count > top_n) and returns
-// the worst kept score, the new admission threshold. Order within buf is not
-// preserved (nor needed: ties are settled by the keys).
-float prune(Candidate* buf, int count, int top_n, std::uint64_t* keys) {
-  std::uint64_t* a = keys;
-  std::uint64_t* tmp = keys + count;
-  for (int i = 0; i < count; ++i) a[i] = rank_key(buf[i]);
-  const std::uint64_t cut = kth_largest(a, tmp, count, top_n);
+// A user's candidate buffer. Entries are kept in ascending movie order:
+// appends come in that order and prune() compacts stably, which is what lets
+// prune() settle ties at the cut by position.
+struct Buffer {
+  float* scores;
+  std::int32_t* items;
+};
+
+// Keeps exactly the top_n best of buf[0, count) (count > top_n, no NaN) and
+// returns the worst kept score, the new admission threshold.
+float prune(Buffer buf, int count, int top_n, float* tmp) {
+  std::copy(buf.scores, buf.scores + count, tmp);
+  const float cut = kth_largest(tmp, tmp + count, count, top_n);
+  int at_least = 0;
+  for (int i = 0; i < count; ++i) at_least += buf.scores[i] >= cut;
   int kept = 0;
-  for (int i = 0; i < count; ++i) {
-    const Candidate c = buf[i];
-    buf[kept] = c;
-    kept += rank_key(c) >= cut;
+  if (at_least == top_n) {
+    // The usual case: no surplus ties at the cut.
+    for (int i = 0; i < count; ++i) {
+      const float v = buf.scores[i];
+      buf.scores[kept] = v;
+      buf.items[kept] = buf.items[i];
+      kept += v >= cut;
+    }
+  } else {
+    // Several scores equal the cut: keep the earliest (smallest movie index)
+    // of them, as many as fill top_n.
+    int above = 0;
+    for (int i = 0; i < count; ++i) above += buf.scores[i] > cut;
+    int ties_left = top_n - above;
+    for (int i = 0; i < count; ++i) {
+      const float v = buf.scores[i];
+      const bool tie = v == cut;
+      const bool keep = v > cut || (tie && ties_left > 0);
+      ties_left -= tie;
+      buf.scores[kept] = v;
+      buf.items[kept] = buf.items[i];
+      kept += keep;
+    }
   }
-  return from_key(cut).score;
+  return cut;
 }
 
 // Feeds one tile row (movies first_movie .. first_movie + n - 1, ascending)
@@ -167,8 +192,8 @@ float prune(Candidate* buf, int count, int top_n, std::uint64_t* keys) {
 // so a later movie scoring exactly t loses the tie to every held candidate
 // scoring t; only s > t can enter the top_n, and `>` is what is tested. NaN
 // (including the masked entries) fails every comparison, so it never enters.
-void admit_row(const float* row, int n, std::int32_t first_movie, const Problem& p, Candidate* buf,
-               UserState& state, std::uint64_t* keys) {
+void admit_row(const float* row, int n, std::int32_t first_movie, const Problem& p, Buffer buf,
+               UserState& state, float* tmp) {
   // Locals, not the references: stores into buf could otherwise alias them
   // and force a reload per admitted entry.
   const int top_n = p.top_n;
@@ -187,7 +212,7 @@ void admit_row(const float* row, int n, std::int32_t first_movie, const Problem&
     // capacity >= top_n + 2 * kDense unless capacity is the movie count, in
     // which case the buffer can never overflow and this never triggers.
     if (count + len > capacity) {
-      t = prune(buf, count, top_n, keys);
+      t = prune(buf, count, top_n, tmp);
       count = top_n;
       has_n = true;
     }
@@ -195,13 +220,15 @@ void admit_row(const float* row, int n, std::int32_t first_movie, const Problem&
     const std::int32_t movie = first_movie + j;
     if (has_n) {
       for (int k = 0; k < len; ++k) {
-        buf[count] = {r[k], movie + k};
+        buf.scores[count] = r[k];
+        buf.items[count] = movie + k;
         count += r[k] > t;
       }
     } else {
       // Before top_n are held every non-NaN score is admitted, even -inf.
       for (int k = 0; k < len; ++k) {
-        buf[count] = {r[k], movie + k};
+        buf.scores[count] = r[k];
+        buf.items[count] = movie + k;
         count += r[k] == r[k];
       }
     }
@@ -213,20 +240,19 @@ void admit_row(const float* row, int n, std::int32_t first_movie, const Problem&
     auto admit = [&](int k) {
       const float s = row[k];
       if (s > t) {
-        buf[count++] = {s, first_movie + k};
-        if (count == capacity) {
-          t = prune(buf, count, top_n, keys);
+        buf.scores[count] = s;
+        buf.items[count] = first_movie + k;
+        if (++count == capacity) {
+          t = prune(buf, count, top_n, tmp);
           count = top_n;
         }
       }
     };
     for (; j + kChunk <= n; j += kChunk) {
       if (!any_above(row + j, t)) continue;
-      for (int q = j; q < j + kChunk; q += kLanes) {
-        for (unsigned mask = above_mask(row + q, t); mask != 0; mask &= mask - 1) {
-          // admit() compares again: a prune inside this loop may raise t.
-          admit(q + std::countr_zero(mask));
-        }
+      for (std::uint64_t mask = above_mask(row + j, t); mask != 0; mask &= mask - 1) {
+        // admit() compares again: a prune inside this loop may raise t.
+        admit(j + std::countr_zero(mask));
       }
     }
     for (; j < n; ++j) admit(j);
@@ -238,18 +264,33 @@ void admit_row(const float* row, int n, std::int32_t first_movie, const Problem&
 
 // Writes the best min(top_n, count) of buf[0, count), best first; returns how
 // many.
-int finish_user(Candidate* buf, int count, int top_n, std::uint64_t* keys, std::int32_t* items,
-                float* scores) {
+int finish_user(Buffer buf, int count, int top_n, float* tmp, std::uint64_t* keys,
+                std::int32_t* items, float* scores) {
   if (count > top_n) {
-    prune(buf, count, top_n, keys);
+    prune(buf, count, top_n, tmp);
     count = top_n;
   }
-  for (int i = 0; i < count; ++i) keys[i] = rank_key(buf[i]);
-  std::sort(keys, keys + count, std::greater<>());
-  for (int i = 0; i < count; ++i) {
-    const Candidate c = from_key(keys[i]);
-    items[i] = c.item;
-    scores[i] = c.score;
+  for (int i = 0; i < count; ++i) keys[i] = rank_key(buf.scores[i], buf.items[i]);
+  if (count <= kRankSortMax) {
+    // Each entry's output position is the number of keys above it (keys are
+    // unique): O(count^2) compares, but vectorised and branch-free, which
+    // beats a comparison sort's mispredictions at this size.
+    for (int i = 0; i < count; ++i) {
+      const std::uint64_t key = keys[i];
+      int rank = 0;
+      for (int j = 0; j < count; ++j) rank += keys[j] > key;
+      items[rank] = buf.items[i];
+      scores[rank] = buf.scores[i];
+    }
+  } else {
+    std::sort(keys, keys + count, std::greater<>());
+    for (int i = 0; i < count; ++i) {
+      const auto pos = std::lower_bound(keys, keys + count, rank_key(buf.scores[i], buf.items[i]),
+                                        std::greater<>()) -
+                       keys;
+      items[pos] = buf.items[i];
+      scores[pos] = buf.scores[i];
+    }
   }
   return count;
 }
@@ -265,17 +306,23 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
     std::fill(counts, counts + nu, 0);
     return;
   }
-  const int capacity = p.capacity;
+  const std::size_t capacity = p.capacity;
   const std::size_t tile_size = static_cast<std::size_t>(nu) * std::min(p.movie_block, num_movies);
   if (s.tile.size() < tile_size) s.tile.resize(tile_size);
-  const std::size_t cand_size = static_cast<std::size_t>(nu) * capacity;
-  if (s.candidates.size() < cand_size) s.candidates.resize(cand_size);
-  if (s.keys.size() < 2 * static_cast<std::size_t>(capacity)) s.keys.resize(2 * capacity);
+  if (s.cand_scores.size() < nu * capacity) {
+    s.cand_scores.resize(nu * capacity);
+    s.cand_items.resize(nu * capacity);
+  }
+  if (s.select_tmp.size() < 2 * capacity) s.select_tmp.resize(2 * capacity);
+  if (s.keys.size() < capacity) s.keys.resize(capacity);
   s.users.assign(nu, UserState{});
   if (p.exclude) {
     s.mask_next.assign(p.exclude->indptr.begin() + user_begin,
                        p.exclude->indptr.begin() + user_end);
   }
+  auto buffer = [&](int i) {
+    return Buffer{s.cand_scores.data() + i * capacity, s.cand_items.data() + i * capacity};
+  };
   // Masked entries become NaN, which no comparison admits: a masked movie is
   // never selected even if every real score is -inf.
   constexpr float kMasked = std::numeric_limits<float>::quiet_NaN();
@@ -297,16 +344,14 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
           if (rated[next] >= movie_begin) row[rated[next] - movie_begin] = kMasked;
         }
       }
-      admit_row(row, nm, movie_begin, p,
-                s.candidates.data() + static_cast<std::size_t>(i) * capacity, s.users[i],
-                s.keys.data());
+      admit_row(row, nm, movie_begin, p, buffer(i), s.users[i], s.select_tmp.data());
     }
   }
 
   for (int i = 0; i < nu; ++i) {
     const std::size_t out = static_cast<std::size_t>(i) * top_n;
-    counts[i] = finish_user(s.candidates.data() + static_cast<std::size_t>(i) * capacity,
-                            s.users[i].count, top_n, s.keys.data(), items + out, scores + out);
+    counts[i] = finish_user(buffer(i), s.users[i].count, top_n, s.select_tmp.data(), s.keys.data(),
+                            items + out, scores + out);
   }
 }
 
