@@ -54,6 +54,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
 
   ScoreSummary s;
   log::Stopwatch clock;
+  std::int64_t run_id = run.id();  // records the run first: it cannot nest in the publish
   try {
     db::Publisher publisher(db);
     bool finite = true;
@@ -61,7 +62,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
         model.users, model.movies, config.score.exclude_rated ? &rated : nullptr, options,
         [&](const TopNBlock& b) { finite &= publisher.add(b, model.user_ids, model.movie_ids); });
     if (!finite) throw GateError("scores are not finite; refusing to publish");
-    publisher.commit(run.id(), model.model_id, config.score.top_n);
+    publisher.commit(run_id, model.model_id, config.score.top_n);
     s.rows = publisher.rows();
     s.users = static_cast<std::int64_t>(model.user_ids.size());
   } catch (const SQLite::Exception& e) {

@@ -129,8 +129,9 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
   stored.users = std::move(f.users);
   stored.movies = std::move(f.movies);
   {
+    std::int64_t run_id = run.id();  // records the run first: it cannot nest in the transaction
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    s.model_id = db::save_model(db, run.id(), stored, metrics.str());
+    s.model_id = db::save_model(db, run_id, stored, metrics.str());
     tx.commit();
   }
   run.model_type(model->type());

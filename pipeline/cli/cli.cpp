@@ -43,13 +43,18 @@ void recorded_run(const Config& config, const std::string& command, Body&& body)
   db::RunLock lock(config.database);
   auto database = db::open(config.database);
   db::RunRecord run(*database, command, describe_config(config, false));
-  log::info("run " + std::to_string(run.id()) + ": " + command + " on " + config.database.string());
+  log::info(command + " on " + config.database.string());
   try {
     body(*database, run);
     log::Stopwatch clock;
     db::checkpoint(*database);
     run.timing("checkpoint", clock.seconds());
     run.succeed();
+  } catch (const Error& e) {
+    // Refused input or configuration changed nothing; keep it that way.
+    bool refused = e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
+    if (run.recorded() || !refused) run.fail(e.what());
+    throw;
   } catch (const std::exception& e) {
     run.fail(e.what());
     throw;

@@ -5,20 +5,28 @@
 
 namespace recs::db {
 
-RunRecord::RunRecord(SQLite::Database& db, std::string command, const std::string& config_yaml)
-    : db_(db) {
+RunRecord::RunRecord(SQLite::Database& db, std::string command, std::string config_yaml)
+    : db_(db),
+      command_(std::move(command)),
+      config_yaml_(std::move(config_yaml)),
+      started_at_(utc_now()) {}
+
+std::int64_t RunRecord::id() {
+  if (id_ != 0) return id_;
   SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
   db_.exec(
       "UPDATE runs SET status = 'abandoned', message = 'the process ended without finishing' "
       "WHERE status = 'running'");
   SQLite::Statement insert(
       db_, "INSERT INTO runs (command, started_at, status, config) VALUES (?, ?, 'running', ?)");
-  insert.bind(1, command);
-  insert.bind(2, utc_now());
-  insert.bind(3, config_yaml);
+  insert.bind(1, command_);
+  insert.bind(2, started_at_);
+  insert.bind(3, config_yaml_);
   insert.exec();
-  id_ = db_.getLastInsertRowid();
+  std::int64_t id = db_.getLastInsertRowid();
   tx.commit();
+  id_ = id;
+  return id_;
 }
 
 void RunRecord::save() {
@@ -33,7 +41,7 @@ void RunRecord::save() {
   update.bind(2, counts_.str());
   update.bind(3, timings_.str());
   update.bind(4, metrics_.str());
-  update.bind(5, static_cast<std::int64_t>(id_));
+  update.bind(5, id());
   update.exec();
 }
 
@@ -48,7 +56,7 @@ void RunRecord::finish(const std::string& status, const std::string& message) {
   } else {
     update.bind(3, message);
   }
-  update.bind(4, static_cast<std::int64_t>(id_));
+  update.bind(4, id());
   update.exec();
   finished_ = true;
 }

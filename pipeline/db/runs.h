@@ -14,11 +14,16 @@ namespace recs::db {
 
 class RunRecord {
  public:
-  // Inserts a 'running' row. Rows left 'running' by killed runs are marked
-  // 'abandoned' first (the caller holds the RunLock, so none is live).
-  RunRecord(SQLite::Database& db, std::string command, const std::string& config_yaml);
+  // Nothing is written until the first save(): a run refused for bad input
+  // or configuration before it changed anything leaves the database
+  // byte-for-byte as it was.
+  RunRecord(SQLite::Database& db, std::string command, std::string config_yaml);
 
-  std::int64_t id() const { return id_; }
+  // The run's id; inserts the 'running' row on first use. Rows left
+  // 'running' by killed runs are marked 'abandoned' first (the caller holds
+  // the RunLock, so none of them is live).
+  std::int64_t id();
+  bool recorded() const { return id_ != 0; }
   void count(std::string_view key, std::int64_t value) { counts_.add(key, value); }
   void timing(std::string_view key, double seconds) { timings_.add(key, seconds); }
   void metric(std::string_view key, double value) { metrics_.add(key, value); }
@@ -32,6 +37,9 @@ class RunRecord {
   void fail(const std::string& message) noexcept;
 
  private:
+  std::string command_;
+  std::string config_yaml_;
+  std::string started_at_;
   void finish(const std::string& status, const std::string& message);
 
   SQLite::Database& db_;
