@@ -3,8 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include "app/bench_publish.h"
+#include "app/evaluate.h"
 #include "app/import.h"
 #include "app/predict.h"
 #include "app/score.h"
@@ -85,6 +87,13 @@ int run_cli(int argc, char** argv) {
       app.add_subcommand("score", "score every user with the stored model and publish top-N");
   add_config_args(score_cmd, score_args);
 
+  ConfigArgs evaluate_args;
+  auto* evaluate_cmd = app.add_subcommand(
+      "evaluate",
+      "hold out ratings, train on the rest, report rating and ranking metrics beside the "
+      "popularity baseline (one JSON line on stdout)");
+  add_config_args(evaluate_cmd, evaluate_args);
+
   auto* predict_cmd = app.add_subcommand("predict", "print the stored model's score for pairs");
   add_config_args(predict_cmd, predict_args);
   std::int64_t predict_user = 0, predict_movie = 0;
@@ -163,6 +172,11 @@ int run_cli(int argc, char** argv) {
       log::set_stage("import");
       run_import(db, config, run);
       run.save();
+      if (config.evaluate.in_run) {
+        log::set_stage("evaluate");
+        std::ostringstream ignored;  // stdout carries only requested results
+        run_evaluate(db, config, run, ignored);
+      }
       log::set_stage("train");
       run_train(db, config, run);
       log::set_stage("score");
@@ -170,6 +184,14 @@ int run_cli(int argc, char** argv) {
       run.timing("total", clock.seconds());
       log::set_stage("run");
       log::info("done in " + std::to_string(clock.seconds()) + " s");
+    });
+    return 0;
+  }
+  if (*evaluate_cmd) {
+    Config config = load(evaluate_args);
+    log::set_stage("evaluate");
+    recorded_run(config, "evaluate", [&](SQLite::Database& db, db::RunRecord& run) {
+      run_evaluate(db, config, run, std::cout);
     });
     return 0;
   }

@@ -224,8 +224,10 @@ const std::vector<Field>& fields() {
                            1e9, "largest valid raw rating"));
     f.push_back(bool_field("import.skip_bad_rows", &Config::import, &ImportConfig::skip_bad_rows,
                            "skip and count malformed rows instead of failing the import"));
-    f.push_back(choice_field("model.type", &Config::model, &ModelConfig::type, {"dot"},
-                             "model to train; dot is the tutorial's embedding dot product"));
+    f.push_back(choice_field("model.type", &Config::model, &ModelConfig::type,
+                             {"dot", "deep", "biased_mf", "als", "bpr"},
+                             "model to train; dot is the tutorial's embedding dot product; "
+                             "unset model keys take this type's defaults"));
     f.push_back(int_field("model.factors", &Config::model, &ModelConfig::factors, 1, 1024,
                           "embedding dimensions"));
     f.push_back(int_field("model.epochs", &Config::model, &ModelConfig::epochs, 1, 10000,
@@ -247,11 +249,64 @@ const std::vector<Field>& fields() {
                            "embeddings start uniform in [-init_scale, init_scale]"));
     f.push_back(real_field("model.l2", &Config::model, &ModelConfig::l2, 0.0, 100.0,
                            "L2 penalty on the embeddings of each batch"));
+    f.push_back(int_field("model.hidden", &Config::model, &ModelConfig::hidden, 1, 4096,
+                          "deep: units in each tower's two Dense layers"));
+    f.push_back(choice_field("model.activation", &Config::model, &ModelConfig::activation,
+                             {"linear", "relu"},
+                             "deep: activation of each tower's first Dense layer (the second "
+                             "stays linear so predictions can be negative)"));
+    f.push_back(choice_field("model.optimizer", &Config::model, &ModelConfig::optimizer,
+                             {"sgd", "adam"}, "biased_mf: optimiser"));
+    f.push_back(int_field("model.patience", &Config::model, &ModelConfig::patience, 0, 1000,
+                          "biased_mf: epochs without validation gain before stopping, 0 = never"));
+    f.push_back(real_field("model.alpha", &Config::model, &ModelConfig::alpha, 0.0, 1e6,
+                           "als: confidence 1 + alpha * rating"));
+    f.push_back(int_field("model.cg_steps", &Config::model, &ModelConfig::cg_steps, 1, 100,
+                          "als: conjugate-gradient steps per solve"));
+    f.push_back(int_field("model.negatives", &Config::model, &ModelConfig::negatives, 1, 100,
+                          "bpr: sampled negatives per positive"));
+    f.push_back(real_field("model.positive_threshold", &Config::model,
+                           &ModelConfig::positive_threshold, -1e9, 1e9,
+                           "als, bpr: a (mapped) rating >= this is a positive interaction"));
     f.push_back(real_field("train.validation_fraction", &Config::train,
                            &TrainConfig::validation_fraction, 0.0, 0.9,
                            "share of ratings held out to report validation error"));
     f.push_back(int_field("train.threads", &Config::train, &TrainConfig::threads, 0, 1024,
                           "training threads, 0 = all cores"));
+    f.push_back(bool_field("evaluate.in_run", &Config::evaluate, &EvaluateConfig::in_run,
+                           "also evaluate inside pipeline run, then publish from a model "
+                           "trained on all ratings"));
+    f.push_back(choice_field("evaluate.split", &Config::evaluate, &EvaluateConfig::split,
+                             {"random", "latest"},
+                             "hold out a random share of each user's ratings, or the latest"));
+    f.push_back(real_field("evaluate.holdout_fraction", &Config::evaluate,
+                           &EvaluateConfig::holdout_fraction, 0.01, 0.9,
+                           "share of each user's ratings held out"));
+    f.push_back({"evaluate.k", "cut-offs K for Precision/Recall/NDCG/MAP/hit rate, e.g. [10, 20]",
+                 [](Config& c, const YAML::Node& n, const Source& s) {
+                   const std::string k = "evaluate.k";
+                   std::vector<int> ks;
+                   if (n.IsScalar()) {
+                     ks.push_back(static_cast<int>(as_int(n, s, k, 1, 10000)));
+                   } else if (n.IsSequence() && n.size() > 0) {
+                     for (const auto& e : n)
+                       ks.push_back(static_cast<int>(as_int(e, s, k, 1, 10000)));
+                   } else {
+                     fail(s, k, "expected a list of positive integers, got " + scalar_text(n));
+                   }
+                   c.evaluate.k = std::move(ks);
+                 },
+                 [](const Config& c) {
+                   std::string out = "[";
+                   for (std::size_t i = 0; i < c.evaluate.k.size(); ++i) {
+                     if (i) out += ", ";
+                     out += std::to_string(c.evaluate.k[i]);
+                   }
+                   return out + "]";
+                 }});
+    f.push_back(real_field("evaluate.relevant_threshold", &Config::evaluate,
+                           &EvaluateConfig::relevant_threshold, -1e9, 1e9,
+                           "a held-out raw rating >= this counts as relevant"));
     f.push_back(int_field("score.top_n", &Config::score, &ScoreConfig::top_n, 1, 10000,
                           "recommendations kept per user"));
     f.push_back(bool_field("score.exclude_rated", &Config::score, &ScoreConfig::exclude_rated,
@@ -299,6 +354,49 @@ void apply_map(Config& c, const YAML::Node& map, const std::string& prefix, cons
     } else {
       fail(at, key, "unknown key");
     }
+  }
+}
+
+// Defaults that depend on model.type: the tutorial's values for dot and
+// deep (the struct defaults), measured-best ones for the others. Applied to
+// every model key the user did not set.
+const std::map<std::string, std::vector<std::pair<std::string, std::string>>>& type_defaults() {
+  static const std::map<std::string, std::vector<std::pair<std::string, std::string>>> kDefaults = {
+      {"dot", {}},
+      {"deep", {}},
+      {"biased_mf",
+       {{"model.factors", "128"},
+        {"model.epochs", "100"},
+        {"model.learning_rate", "0.01"},
+        {"model.l2", "0.05"},
+        {"model.init_scale", "0.01"},
+        {"model.patience", "3"}}},
+      {"als",
+       {{"model.factors", "128"},
+        {"model.epochs", "15"},
+        {"model.l2", "50"},
+        {"model.alpha", "2"},
+        {"model.positive_threshold", "3.5"},
+        {"model.init_scale", "0.01"}}},
+      {"bpr",
+       {{"model.factors", "64"},
+        {"model.epochs", "50"},
+        {"model.learning_rate", "0.05"},
+        {"model.l2", "0.01"},
+        {"model.init_scale", "0.1"},
+        {"model.positive_threshold", "3.5"},
+        {"model.negatives", "5"}}},
+  };
+  return kDefaults;
+}
+
+void apply_type_defaults(Config& c) {
+  auto it = type_defaults().find(c.model.type);
+  if (it == type_defaults().end()) return;
+  Source src{"(defaults for model.type " + c.model.type + ")", fs::current_path()};
+  for (const auto& [key, value] : it->second) {
+    if (c.is_set(key)) continue;
+    find_field(key)->set(c, YAML::Load(value), src);
   }
 }
 
@@ -355,6 +453,7 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
     f->set(c, value, set_src);
     c.origin[key] = "--set";
   }
+  apply_type_defaults(c);
   if (c.import.rating_min > c.import.rating_max) {
     throw ConfigError(c.where("import.rating_min") + ": must not exceed import.rating_max (" +
                       fmt_real(c.import.rating_max) + ")");

@@ -33,12 +33,36 @@ struct ModelConfig {
   double beta2 = 0.999;
   double epsilon = 1e-7;
   double init_scale = 0.05;  // embeddings start uniform in [-init_scale, init_scale]
-  double l2 = 0.0;           // L2 penalty on the embeddings used in a batch
+  double l2 = 0.0;           // L2 penalty (per model: on the embeddings/factors/weights)
+  // deep: the two-tower model
+  int hidden = 100;                   // width of each tower's two Dense layers
+  std::string activation = "linear";  // linear (the tutorial's) or relu
+  // biased_mf
+  std::string optimizer = "sgd";  // sgd or adam
+  int patience = 2;               // epochs without validation gain before stopping; 0 = never
+  // als: implicit feedback, confidence 1 + alpha * r
+  double alpha = 40.0;
+  int cg_steps = 3;  // conjugate-gradient steps per least-squares solve
+  // bpr
+  int negatives = 1;  // sampled negatives per positive
+  // Implicit models (als, bpr) treat a rating >= positive_threshold (after
+  // import.rating_map) as a positive interaction.
+  double positive_threshold = 0.0;
 };
 
 struct TrainConfig {
   double validation_fraction = 0.1;
   int threads = 0;  // 0 = all cores
+};
+
+struct EvaluateConfig {
+  // Also evaluate inside `pipeline run` (before training the published model
+  // on all ratings).
+  bool in_run = false;
+  std::string split = "random";     // random (per-user share) or latest (by timestamp)
+  double holdout_fraction = 0.2;    // share of each user's ratings held out
+  std::vector<int> k = {10, 20};    // cut-offs for the ranking metrics
+  double relevant_threshold = 4.0;  // a held-out raw rating >= this is relevant
 };
 
 struct ScoreConfig {
@@ -55,6 +79,7 @@ struct Config {
   ImportConfig import;
   ModelConfig model;
   TrainConfig train;
+  EvaluateConfig evaluate;
   ScoreConfig score;
 
   // Where each explicitly set key came from ("file.yaml:12" or "--set"), for

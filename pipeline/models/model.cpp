@@ -10,7 +10,12 @@ namespace recs {
 
 std::unique_ptr<Model> make_model(const ModelConfig& model, const TrainConfig& train) {
   if (model.type == "dot") return std::make_unique<DotModel>(model, train);
-  throw ConfigError("model.type: unknown model '" + model.type + "' (known: dot)");
+  if (model.type == "deep") return make_deep_model(model, train);
+  if (model.type == "biased_mf") return make_biased_mf_model(model, train);
+  if (model.type == "als") return make_als_model(model, train);
+  if (model.type == "bpr") return make_bpr_model(model, train);
+  throw ConfigError("model.type: unknown model '" + model.type +
+                    "' (known: dot, deep, biased_mf, als, bpr)");
 }
 
 double mse(const Factors& f, const Triplets& data) {

@@ -54,6 +54,12 @@ class Model {
 
 std::unique_ptr<Model> make_model(const ModelConfig& model, const TrainConfig& train);
 
+// One constructor per model type, each in its own models/<type>.cpp.
+std::unique_ptr<Model> make_deep_model(const ModelConfig& model, const TrainConfig& train);
+std::unique_ptr<Model> make_biased_mf_model(const ModelConfig& model, const TrainConfig& train);
+std::unique_ptr<Model> make_als_model(const ModelConfig& model, const TrainConfig& train);
+std::unique_ptr<Model> make_bpr_model(const ModelConfig& model, const TrainConfig& train);
+
 // Mean squared error of the factors' predictions on `data`.
 double mse(const Factors& f, const Triplets& data);
 

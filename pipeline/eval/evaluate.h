@@ -1,0 +1,82 @@
+// Offline evaluation: hold out part of each user's ratings, train the
+// configured model on the rest, and measure rating error and top-K ranking
+// quality of what the scoring kernel would publish, beside a popularity
+// baseline on the same split. Pure in-memory; the stage (app/evaluate.h)
+// loads the ratings and reports.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "data/ratings.h"
+#include "eval/metrics.h"
+#include "models/model.h"
+
+namespace recs::eval {
+
+// Stored ratings as the models see them (ratings.value is after
+// import.rating_map) plus what evaluation needs beside: the raw rating,
+// which decides relevance, and the timestamp, which the latest split orders
+// by. Parallel to ratings' entries, sorted by (user, movie).
+struct EvalData {
+  RatingMatrix ratings;
+  std::vector<double> raw;
+  std::vector<std::int64_t> rated_at;
+};
+
+// Which entries of `data` are held out (1) per evaluate.split:
+//  random: round(holdout_fraction * n_u) of each user's ratings at random,
+//          from a generator seeded with `seed` (same seed, same split);
+//  latest: each user's round(holdout_fraction * n_u) newest ratings by
+//          timestamp, ties going to the larger movie id.
+// Either way at least one rating of every user stays in training.
+std::vector<char> holdout_split(const EvalData& data, const EvaluateConfig& config,
+                                std::uint64_t seed);
+
+// The held-out share as the inputs every scorer needs.
+struct Split {
+  Triplets train;
+  Triplets test;                    // mapped values, for RMSE/MAE
+  UserItems train_items;            // per user, the training movies: masked before ranking
+  UserItems relevant;               // per user, held-out movies with raw rating >= threshold
+  std::vector<float> train_counts;  // per movie, training ratings: the popularity score
+};
+Split make_split(const EvalData& data, const std::vector<char>& held_out,
+                 double relevant_threshold);
+
+// Popularity baseline factors: score(u, m) = training ratings of m, so the
+// one scoring kernel ranks it (ties by smaller movie id, training movies
+// masked) exactly as it ranks a model.
+Factors popularity_factors(const std::vector<float>& train_counts, int num_users);
+
+// Top-max(K) of every user from the kernel with the training movies masked,
+// scored against the relevant held-out movies.
+RankingMetrics rank_and_measure(const Factors& f, const Split& split, const EvaluateConfig& config,
+                                const ScoreConfig& score);
+
+// Rating models predict ratings; als and bpr only rank (their scores are not
+// on the rating scale), so they get no RMSE/MAE.
+bool is_rating_model(const std::string& type);
+
+struct EvalResult {
+  std::string model;
+  std::string split;
+  double holdout_fraction = 0;
+  std::int64_t train_ratings = 0;
+  std::int64_t test_ratings = 0;
+  double rmse = 0;  // NaN for ranking-only models
+  double mae = 0;
+  RankingMetrics model_metrics;
+  RankingMetrics popularity;
+  double fit_seconds = 0;
+};
+
+// Splits per config.evaluate (seed config.model.seed), trains config.model on
+// the training part with an empty validation set (the held-out ratings must
+// not steer training, e.g. biased_mf's early stopping), and measures the
+// model and the popularity baseline. Throws GateError when training diverges.
+EvalResult evaluate(const EvalData& data, const Config& config);
+
+}  // namespace recs::eval

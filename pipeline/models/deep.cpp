@@ -1,0 +1,674 @@
+// The tutorial's deep model, with the dot model's Keras semantics (see
+// dot_model.cpp: uniform embedding init, per-batch mean loss, exact Adam on
+// every embedding row every step, reshuffle per epoch, partial last batch,
+// epoch loss = size-weighted mean of the batch losses before their steps)
+// plus Keras Dense layers: glorot_uniform kernels, zero biases, activation
+// linear (Keras's default, the tutorial's) or relu (on the first Dense layer
+// only; see Network::forward for why the output layer stays linear).
+//
+// With linear activations the towers add nothing a plain dot model lacks:
+// each tower is an affine map of the embedding, so tower_u . tower_m is a
+// bilinear form of the 5-dim embeddings plus linear terms, i.e. still a rank
+// <= 6 factorisation (with biases). Only relu makes the towers non-linear.
+//
+// Forward and backward passes run a whole batch at once as GEMMs into
+// preallocated matrices (batch x factors -> batch x hidden -> batch x hidden);
+// the only per-example work is gathering embedding rows and scattering their
+// gradients. The embedding tables use the dot model's Adam policy: exact dense
+// updates while cheap, else the deferred catch-up (same trajectory to float
+// rounding); the helpers below are copied from dot_model.cpp, whose internals
+// are private to it. The Dense weights are small and always updated densely.
+//
+// The exported factors are the tower outputs for every user and movie, so
+// users.row(u) . movies.row(m) is exactly the model's prediction (up to float
+// rounding), and the validation MSE is computed from them.
+
+// GCC 12 flags its own _mm512_undefined_ps() idiom inside Eigen's AVX-512
+// sqrt as maybe-uninitialised once instantiated here (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include "models/deep.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "util/error.h"
+#include "util/log.h"
+
+namespace recs {
+namespace {
+
+// Constants of one Adam step, in the variables' precision as Keras computes them.
+struct StepConstants {
+  float alpha = 0;
+  float c1 = 0;  // 1 - beta1
+  float c2 = 0;  // 1 - beta2
+  float eps = 0;
+};
+
+// One embedding table's parameters and Adam state.
+struct Table {
+  float* w = nullptr;  // rows x factors, row-major, owned by the Factors matrix
+  int rows = 0;
+  int factors = 0;
+  std::vector<float> m;
+  std::vector<float> v;
+  std::vector<float> grad;            // dense gradient, zero outside `touched`
+  std::vector<std::int32_t> touched;  // distinct rows with a gradient this step
+  std::vector<std::int64_t> stamp;    // last step a row was added to `touched`
+  std::vector<std::int64_t> current;  // kDeferred: step each row is up to date with
+
+  Table(float* weights, int num_rows, int num_factors)
+      : w(weights), rows(num_rows), factors(num_factors) {
+    const auto n = static_cast<std::size_t>(rows) * static_cast<std::size_t>(factors);
+    m.assign(n, 0.0f);
+    v.assign(n, 0.0f);
+    grad.assign(n, 0.0f);
+    stamp.assign(static_cast<std::size_t>(rows), 0);
+    current.assign(static_cast<std::size_t>(rows), 0);
+  }
+  std::size_t size() const { return m.size(); }
+  float* row(float* base, std::int32_t r) const {
+    return base + static_cast<std::size_t>(r) * static_cast<std::size_t>(factors);
+  }
+  void touch(std::int32_t r, std::int64_t step) {
+    if (stamp[static_cast<std::size_t>(r)] == step) return;
+    stamp[static_cast<std::size_t>(r)] = step;
+    touched.push_back(r);
+  }
+};
+
+// Keras's update on a whole table, in blocks so the four arrays stay in cache
+// between the three passes.
+void dense_adam(Table& t, const StepConstants& c) {
+  constexpr std::size_t kBlock = 2048;
+  const std::size_t n = t.size();
+  for (std::size_t off = 0; off < n; off += kBlock) {
+    const auto len = static_cast<Eigen::Index>(std::min(kBlock, n - off));
+    Eigen::Map<Eigen::ArrayXf> w(t.w + off, len);
+    Eigen::Map<Eigen::ArrayXf> m(t.m.data() + off, len);
+    Eigen::Map<Eigen::ArrayXf> v(t.v.data() + off, len);
+    Eigen::Map<const Eigen::ArrayXf> g(t.grad.data() + off, len);
+    m += (g - m) * c.c1;
+    v += (g.square() - v) * c.c2;
+    w -= (m * c.alpha) / (v.sqrt() + c.eps);
+  }
+}
+
+// The same update on one row.
+void row_adam(Table& t, std::int32_t r, const StepConstants& c) {
+  float* w = t.row(t.w, r);
+  float* m = t.row(t.m.data(), r);
+  float* v = t.row(t.v.data(), r);
+  const float* g = t.row(t.grad.data(), r);
+  for (int d = 0; d < t.factors; ++d) {
+    m[d] += (g[d] - m[d]) * c.c1;
+    v[d] += (g[d] * g[d] - v[d]) * c.c2;
+    w[d] -= (m[d] * c.alpha) / (std::sqrt(v[d]) + c.eps);
+  }
+}
+
+void clear_gradient(Table& t) {
+  for (auto r : t.touched) {
+    float* g = t.row(t.grad.data(), r);
+    std::fill(g, g + t.factors, 0.0f);
+  }
+  t.touched.clear();
+}
+
+// kDeferred's view of the idle steps inside one epoch: suffix sums of the
+// step sizes weighted by powers of the three ratios, and powers of the decays.
+// Values needed together sit together: a catch-up reads two suffix entries
+// and one power entry at random steps, and those cache misses dominate.
+class IdleSteps {
+ public:
+  explicit IdleSteps(const ModelConfig& config) : config_(config) {
+    const double r = config.beta1 / std::sqrt(config.beta2);
+    const double q = 1.0 / std::sqrt(config.beta2);
+    bases_ = {r, r * q, r * q * q, config.beta1, config.beta2};
+    for (std::size_t i = 0; i < kBases; ++i) log_bases_[i] = std::log(bases_[i]);
+  }
+
+  // Whether the sums stay bounded (see the top of the file).
+  static bool usable(const ModelConfig& c) {
+    return c.beta2 > 0 && c.beta1 <= std::pow(c.beta2, 1.5);
+  }
+
+  static double alpha(const ModelConfig& c, std::int64_t step) {
+    const auto t = static_cast<double>(step);
+    return c.learning_rate * std::sqrt(1.0 - std::pow(c.beta2, t)) / (1.0 - std::pow(c.beta1, t));
+  }
+
+  // Prepares for steps first .. last.
+  void start_epoch(std::int64_t first, std::int64_t last) {
+    first_ = first;
+    const auto n = static_cast<std::size_t>(last - first + 1);
+    suffix_.assign(n + 1, Suffix{});
+    for (std::size_t i = n; i-- > 0;) {
+      const double a = alpha(config_, first + static_cast<std::int64_t>(i));
+      for (std::size_t j = 0; j < 3; ++j) suffix_[i][j] = a + bases_[j] * suffix_[i + 1][j];
+    }
+    const std::size_t table = std::min<std::size_t>(n, kMaxTable) + 1;
+    if (powers_.size() < table) {
+      powers_.resize(table);
+      for (std::size_t k = 0; k < table; ++k) {
+        for (std::size_t i = 0; i < kBases; ++i) {
+          powers_[k][i] = std::pow(bases_[i], static_cast<double>(k));
+        }
+      }
+    }
+  }
+
+  // Brings row r from its current step up to step `target` with zero gradients.
+  void catch_up(Table& t, std::int32_t r, std::int64_t target) const {
+    auto& current = t.current[static_cast<std::size_t>(r)];
+    const std::int64_t k = target - current;
+    if (k <= 0) return;
+    const std::int64_t s = current;
+    current = target;
+    const Powers p = powers(k);
+    // sum_{j=1..k} alpha_{s+j} rho^j = rho (E_{s+1} - rho^k E_{s+k+1})
+    const Suffix& from = suffix_[static_cast<std::size_t>(s + 1 - first_)];
+    const Suffix& to = suffix_[static_cast<std::size_t>(s + k + 1 - first_)];
+    double t_rho[3];
+    for (std::size_t j = 0; j < 3; ++j) t_rho[j] = bases_[j] * (from[j] - p[j] * to[j]);
+    // sum_j alpha r^j (q^j - 1)^n for n = 0, 1, 2.
+    const double s0 = t_rho[0];
+    const double s1 = t_rho[1] - t_rho[0];
+    const double s2 = t_rho[2] - 2.0 * t_rho[1] + t_rho[0];
+    const auto b1k = static_cast<float>(p[3]);
+    const auto b2k = static_cast<float>(p[4]);
+    const double eps = static_cast<float>(config_.epsilon);
+    float* m = t.row(t.m.data(), r);
+    float* v = t.row(t.v.data(), r);
+    float* w = t.row(t.w, r);
+    for (int d = 0; d < t.factors; ++d) {
+      const double denom = std::sqrt(static_cast<double>(v[d])) + eps;
+      const double x = eps / denom;
+      w[d] -= static_cast<float>(m[d] / denom * (s0 - x * s1 + x * x * s2));
+      m[d] *= b1k;
+      v[d] *= b2k;
+    }
+  }
+
+ private:
+  static constexpr std::size_t kBases = 5;  // r, r q, r q^2, beta1, beta2
+  static constexpr std::size_t kMaxTable = 8192;
+  using Suffix = std::array<double, 3>;  // E_t for the three ratios
+  using Powers = std::array<double, kBases>;
+
+  Powers powers(std::int64_t k) const {
+    if (static_cast<std::size_t>(k) < powers_.size()) return powers_[static_cast<std::size_t>(k)];
+    Powers p;
+    for (std::size_t i = 0; i < kBases; ++i) {
+      p[i] = std::exp(static_cast<double>(k) * log_bases_[i]);
+    }
+    return p;
+  }
+
+  const ModelConfig& config_;
+  Powers bases_{};
+  Powers log_bases_{};
+  std::int64_t first_ = 1;
+  std::vector<Suffix> suffix_;  // for steps first_ .. last + 1
+  std::vector<Powers> powers_;  // base^k for small k
+};
+
+// Keras's RandomUniform(-scale, scale) in spirit; the bits come straight from
+// mt19937_64 so the factors do not depend on the standard library.
+void init_uniform(RowMatrix& m, std::mt19937_64& rng, double scale) {
+  const auto s = static_cast<float>(scale);
+  float* p = m.data();
+  for (Eigen::Index i = 0; i < m.size(); ++i) {
+    const float u = static_cast<float>(rng() >> 40) * 0x1p-24f;  // [0, 1)
+    p[i] = (2.0f * u - 1.0f) * s;
+  }
+}
+
+__extension__ typedef unsigned __int128 Uint128;
+
+struct Example {
+  std::int32_t user;
+  std::int32_t movie;
+  float value;
+};
+
+// Fisher-Yates with a multiply-shift draw (bias below 2^-32 for any realistic
+// size), for the same reason. The examples themselves are shuffled, not
+// indices, so training reads them in order instead of missing the cache on
+// every one.
+void shuffle_examples(std::vector<Example>& examples, std::mt19937_64& rng) {
+  for (std::size_t i = examples.size(); i > 1; --i) {
+    const auto j =
+        static_cast<std::size_t>((static_cast<Uint128>(rng()) * static_cast<Uint128>(i)) >> 64);
+    std::swap(examples[i - 1], examples[j]);
+  }
+}
+
+void check_triplets(const Triplets& t, const char* what, int num_users, int num_movies) {
+  if (t.user.size() != t.size() || t.movie.size() != t.size()) {
+    throw Error(ExitCode::kInternal, std::string(what) + " ratings: column lengths differ");
+  }
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t.user[i] < 0 || t.user[i] >= num_users || t.movie[i] < 0 || t.movie[i] >= num_movies) {
+      throw Error(ExitCode::kInternal, std::string(what) + " rating " + std::to_string(i) +
+                                           ": user " + std::to_string(t.user[i]) + " or movie " +
+                                           std::to_string(t.movie[i]) + " out of range");
+    }
+    if (!std::isfinite(t.value[i])) {
+      throw Error(ExitCode::kInternal,
+                  std::string(what) + " rating " + std::to_string(i) + " is not finite");
+    }
+  }
+}
+
+std::string format_epoch(const EpochReport& e, int epochs) {
+  char buf[160];
+  if (std::isnan(e.val_mse)) {
+    std::snprintf(buf, sizeof buf, "epoch %d/%d: loss %.4f (%.2f s)", e.epoch, epochs, e.loss,
+                  e.seconds);
+  } else {
+    std::snprintf(buf, sizeof buf, "epoch %d/%d: loss %.4f, val_mse %.4f, val_rmse %.4f (%.2f s)",
+                  e.epoch, epochs, e.loss, e.val_mse, e.val_rmse, e.seconds);
+  }
+  return buf;
+}
+
+// Adam moments of one Dense tower, laid out like its parameters.
+struct TowerAdam {
+  deep::Tower m;
+  deep::Tower v;
+  TowerAdam(int factors, int hidden) : m(factors, hidden), v(factors, hidden) {}
+};
+
+void adam_array(float* w, float* m_ptr, float* v_ptr, const float* g_ptr, Eigen::Index n,
+                const StepConstants& c) {
+  Eigen::Map<Eigen::ArrayXf> p(w, n);
+  Eigen::Map<Eigen::ArrayXf> m(m_ptr, n);
+  Eigen::Map<Eigen::ArrayXf> v(v_ptr, n);
+  Eigen::Map<const Eigen::ArrayXf> g(g_ptr, n);
+  m += (g - m) * c.c1;
+  v += (g.square() - v) * c.c2;
+  p -= (m * c.alpha) / (v.sqrt() + c.eps);
+}
+
+void adam_tower(deep::Tower& t, TowerAdam& s, const deep::Tower& g, const StepConstants& c) {
+  adam_array(t.w1.data(), s.m.w1.data(), s.v.w1.data(), g.w1.data(), t.w1.size(), c);
+  adam_array(t.w2.data(), s.m.w2.data(), s.v.w2.data(), g.w2.data(), t.w2.size(), c);
+  adam_array(t.b1.data(), s.m.b1.data(), s.v.b1.data(), g.b1.data(), t.b1.size(), c);
+  adam_array(t.b2.data(), s.m.b2.data(), s.v.b2.data(), g.b2.data(), t.b2.size(), c);
+}
+
+// Keras's glorot_uniform: uniform in +-sqrt(6 / (fan_in + fan_out)).
+void init_glorot(RowMatrix& w, std::mt19937_64& rng) {
+  init_uniform(w, rng, std::sqrt(6.0 / static_cast<double>(w.rows() + w.cols())));
+}
+
+}  // namespace
+
+namespace deep {
+
+Tower::Tower(int factors, int hidden)
+    : w1(factors, hidden), w2(hidden, hidden), b1(hidden), b2(hidden) {
+  set_zero();
+}
+
+void Tower::set_zero() {
+  w1.setZero();
+  w2.setZero();
+  b1.setZero();
+  b2.setZero();
+}
+
+Network::Network(int factors, int hidden, bool relu, int max_batch)
+    : user(factors, hidden),
+      movie(factors, hidden),
+      user_grad(factors, hidden),
+      movie_grad(factors, hidden),
+      user_emb_grad(max_batch, factors),
+      movie_emb_grad(max_batch, factors),
+      predictions(max_batch),
+      relu_(relu),
+      max_batch_(max_batch) {
+  for (Work* w : {&uw_, &mw_}) {
+    for (RowMatrix* m : {&w->z1, &w->h1, &w->h2, &w->dz2, &w->dz1, &w->dh1}) {
+      m->setZero(max_batch, hidden);
+    }
+    w->w.setZero(factors, hidden);
+    w->g.setZero(factors, hidden);
+    w->c.setZero(hidden);
+  }
+}
+
+// A linear tower is the affine map e (W1 W2) + (b1 W2 + b2). Training goes
+// through that rank-`factors` form: every product then has `factors` as one
+// dimension instead of batch x hidden x hidden, about 5x fewer flops at the
+// tutorial's sizes, with the same gradients up to float rounding.
+void Network::collapse(const Tower& t, Work& w) const {
+  w.w.noalias() = t.w1 * t.w2;
+  w.c.noalias() = t.b1 * t.w2;
+  w.c += t.b2;
+}
+
+void Network::forward(const Tower& t, const RowMatrix& e, int rows, Work& w) const {
+  if (!relu_) {
+    collapse(t, w);
+    auto h2 = w.h2.topRows(rows);
+    h2.noalias() = e.topRows(rows) * w.w;
+    h2.rowwise() += w.c;
+    return;
+  }
+  auto z1 = w.z1.topRows(rows);
+  auto h1 = w.h1.topRows(rows);
+  auto h2 = w.h2.topRows(rows);
+  z1.noalias() = e.topRows(rows) * t.w1;
+  z1.rowwise() += t.b1;
+  if (relu_) {
+    h1 = z1.cwiseMax(0.0f);
+  } else {
+    h1 = z1;
+  }
+  // The second layer stays linear even with relu: a relu there would make
+  // every tower output non-negative, hence every prediction u . m >= 0, so
+  // the tutorial's -1 ratings could not be fitted at all (on planted data the
+  // network then dies at the zero prediction).
+  h2.noalias() = h1 * t.w2;
+  h2.rowwise() += t.b2;
+}
+
+// On entry w.dz2 holds d loss / d h2 (= d loss / d z2, the last layer being
+// linear).
+void Network::backward(const Tower& t, const RowMatrix& e, int rows, Work& w, Tower& grad,
+                       RowMatrix& emb_grad) const {
+  if (!relu_) {
+    // h1 = e W1 + b1 and dh1 = dz2 W2^T never materialise:
+    //   dW2 = h1^T dz2 = W1^T (e^T dz2) + b1^T colsum(dz2)
+    //   dW1 = e^T dh1 = (e^T dz2) W2^T,  db1 = colsum(dz2) W2^T
+    //   d e = dh1 W1^T = dz2 (W1 W2)^T
+    auto dz2 = w.dz2.topRows(rows);
+    w.g.noalias() = e.topRows(rows).transpose() * dz2;
+    grad.b2 = dz2.colwise().sum();
+    grad.w2.noalias() = t.w1.transpose() * w.g;
+    grad.w2.noalias() += t.b1.transpose() * grad.b2;
+    grad.w1.noalias() = w.g * t.w2.transpose();
+    grad.b1.noalias() = grad.b2 * t.w2.transpose();
+    emb_grad.topRows(rows).noalias() = dz2 * w.w.transpose();
+    return;
+  }
+  auto dz2 = w.dz2.topRows(rows);
+  auto dh1 = w.dh1.topRows(rows);
+  auto dz1 = w.dz1.topRows(rows);
+  grad.w2.noalias() = w.h1.topRows(rows).transpose() * dz2;
+  grad.b2 = dz2.colwise().sum();
+  dh1.noalias() = dz2 * t.w2.transpose();
+  if (relu_) {
+    dz1 = (w.z1.topRows(rows).array() > 0.0f).select(dh1, 0.0f);
+  } else {
+    dz1 = dh1;
+  }
+  grad.w1.noalias() = e.topRows(rows).transpose() * dz1;
+  grad.b1 = dz1.colwise().sum();
+  emb_grad.topRows(rows).noalias() = dz1 * t.w1.transpose();
+}
+
+double Network::batch_gradient(const RowMatrix& eu, const RowMatrix& em, const float* y, int rows) {
+  if (rows < 1 || rows > max_batch_ || eu.rows() < rows || em.rows() < rows) {
+    throw Error(ExitCode::kInternal, "deep: batch of " + std::to_string(rows) +
+                                         " rows does not fit the network's work space");
+  }
+  forward(user, eu, rows, uw_);
+  forward(movie, em, rows, mw_);
+  auto hu = uw_.h2.topRows(rows);
+  auto hm = mw_.h2.topRows(rows);
+  auto pred = predictions.head(rows);
+  pred = hu.cwiseProduct(hm).rowwise().sum();
+  Eigen::Map<const Eigen::VectorXf> target(y, rows);
+  // d loss / d h2_u = 2 (pred - y) / rows * h2_m, and symmetrically; written
+  // straight into dz2, which backward() masks by the activation's slope.
+  double loss = 0;
+  const float scale = 2.0f / static_cast<float>(rows);
+  for (int i = 0; i < rows; ++i) {
+    const float err = pred[i] - target[i];
+    loss += static_cast<double>(err) * err;
+    const float coef = scale * err;
+    uw_.dz2.row(i) = coef * hm.row(i);
+    mw_.dz2.row(i) = coef * hu.row(i);
+  }
+  backward(user, eu, rows, uw_, user_grad, user_emb_grad);
+  backward(movie, em, rows, mw_, movie_grad, movie_emb_grad);
+  return loss / rows;
+}
+
+RowMatrix Network::tower_output(const Tower& t, const RowMatrix& emb) const {
+  RowMatrix out(emb.rows(), t.w2.cols());
+  Work w;
+  for (RowMatrix* m : {&w.z1, &w.h1, &w.h2}) m->resize(max_batch_, t.w2.cols());
+  w.w.resize(t.w1.rows(), t.w1.cols());
+  w.c.resize(t.w2.cols());
+  RowMatrix chunk(max_batch_, emb.cols());
+  for (Eigen::Index begin = 0; begin < emb.rows(); begin += max_batch_) {
+    const auto rows = static_cast<int>(std::min<Eigen::Index>(max_batch_, emb.rows() - begin));
+    chunk.topRows(rows) = emb.middleRows(begin, rows);
+    forward(t, chunk, rows, w);
+    out.middleRows(begin, rows) = w.h2.topRows(rows);
+  }
+  return out;
+}
+
+}  // namespace deep
+
+DeepModel::DeepModel(const ModelConfig& model, const TrainConfig& /*train*/,
+                     DeepModelOptions options)
+    : config_(model), options_(options) {
+  if (config_.factors < 1) throw ConfigError("model.factors must be at least 1");
+  if (config_.hidden < 1) throw ConfigError("model.hidden must be at least 1");
+  if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
+  if (config_.batch_size < 1) throw ConfigError("model.batch_size must be at least 1");
+  if (!(config_.learning_rate > 0)) throw ConfigError("model.learning_rate must be positive");
+  if (!(config_.beta1 >= 0 && config_.beta1 < 1) || !(config_.beta2 >= 0 && config_.beta2 < 1)) {
+    throw ConfigError("model.beta1 and model.beta2 must lie in [0, 1)");
+  }
+  if (!(config_.epsilon > 0)) throw ConfigError("model.epsilon must be positive");
+  if (!(config_.init_scale > 0)) throw ConfigError("model.init_scale must be positive");
+  if (!(config_.l2 >= 0)) throw ConfigError("model.l2 must be >= 0");
+  if (config_.activation != "linear" && config_.activation != "relu") {
+    throw ConfigError("model.activation: unknown activation '" + config_.activation +
+                      "' (known: linear, relu)");
+  }
+}
+
+TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, int num_users,
+                           int num_movies) {
+  if (num_users < 1 || num_movies < 1 || train.size() == 0) {
+    throw Error(ExitCode::kInput, "nothing to train on: " + std::to_string(train.size()) +
+                                      " ratings, " + std::to_string(num_users) + " users, " +
+                                      std::to_string(num_movies) + " movies");
+  }
+  check_triplets(train, "training", num_users, num_movies);
+  check_triplets(validation, "validation", num_users, num_movies);
+
+  const int f = config_.factors;
+  const int hidden = config_.hidden;
+  const bool relu = config_.activation == "relu";
+  const auto n = train.size();
+  const auto batch = static_cast<std::size_t>(config_.batch_size);
+  const int max_batch = static_cast<int>(std::min(batch, n));
+  const auto steps_per_epoch = static_cast<std::int64_t>((n + batch - 1) / batch);
+  const std::int64_t total_steps = steps_per_epoch * config_.epochs;
+
+  // Initialisation order: user table, movie table, user tower, movie tower.
+  std::mt19937_64 init_rng(config_.seed);
+  RowMatrix user_emb(num_users, f);
+  RowMatrix movie_emb(num_movies, f);
+  init_uniform(user_emb, init_rng, config_.init_scale);
+  init_uniform(movie_emb, init_rng, config_.init_scale);
+  deep::Network net(f, hidden, relu, max_batch);
+  init_glorot(net.user.w1, init_rng);
+  init_glorot(net.user.w2, init_rng);
+  init_glorot(net.movie.w1, init_rng);
+  init_glorot(net.movie.w2, init_rng);
+  TowerAdam user_adam(f, hidden);
+  TowerAdam movie_adam(f, hidden);
+
+  const double dense_cost =
+      static_cast<double>(num_users + num_movies) * f * static_cast<double>(total_steps);
+  const bool deferred_ok = IdleSteps::usable(config_);
+  AdamMode mode = options_.adam;
+  if (mode == AdamMode::kAuto) {
+    mode = dense_cost <= options_.dense_budget || !deferred_ok ? AdamMode::kDense
+                                                               : AdamMode::kDeferred;
+  }
+  if (mode == AdamMode::kDeferred && !deferred_ok) {
+    log::warn("deferred Adam needs beta1 <= beta2^1.5; using dense Adam");
+    mode = AdamMode::kDense;
+  }
+  mode_used_ = mode;
+  {
+    std::ostringstream msg;
+    msg << "training deep model: " << n << " ratings, " << validation.size() << " validation, "
+        << num_users << " users, " << num_movies << " movies, " << f << " factors, towers "
+        << hidden << "-" << hidden << " " << config_.activation << ", batch " << batch << ", "
+        << steps_per_epoch << " steps/epoch, "
+        << (mode == AdamMode::kDense ? "dense Adam (exact Keras updates)"
+                                     : "deferred Adam (Keras updates applied lazily)");
+    log::info(msg.str());
+  }
+
+  Table users(user_emb.data(), num_users, f);
+  Table movies(movie_emb.data(), num_movies, f);
+  IdleSteps idle(config_);
+  StepConstants c;
+  c.c1 = static_cast<float>(1.0 - config_.beta1);
+  c.c2 = static_cast<float>(1.0 - config_.beta2);
+  c.eps = static_cast<float>(config_.epsilon);
+  const bool use_l2 = config_.l2 > 0;
+  const auto l2 = static_cast<float>(config_.l2);
+
+  std::mt19937_64 shuffle_rng(config_.seed ^ 0x9e3779b97f4a7c15ULL);
+  std::vector<Example> examples(n);
+  for (std::size_t i = 0; i < n; ++i) examples[i] = {train.user[i], train.movie[i], train.value[i]};
+
+  // Batch inputs, gathered from the tables.
+  RowMatrix eu(max_batch, f);
+  RowMatrix em(max_batch, f);
+  std::vector<float> y(static_cast<std::size_t>(max_batch));
+
+  auto export_factors = [&] {
+    factors_.users = net.tower_output(net.user, user_emb);
+    factors_.movies = net.tower_output(net.movie, movie_emb);
+  };
+
+  TrainReport report;
+  std::int64_t step = 0;
+  for (int epoch = 1; epoch <= config_.epochs; ++epoch) {
+    log::Stopwatch watch;
+    shuffle_examples(examples, shuffle_rng);
+    if (mode == AdamMode::kDeferred) idle.start_epoch(step + 1, step + steps_per_epoch);
+    double loss_sum = 0;
+    for (std::size_t begin = 0; begin < n; begin += batch) {
+      ++step;
+      const std::size_t end = std::min(n, begin + batch);
+      const int rows = static_cast<int>(end - begin);
+      if (mode == AdamMode::kDeferred) {
+        for (std::size_t i = begin; i < end; ++i) {
+          idle.catch_up(users, examples[i].user, step - 1);
+          idle.catch_up(movies, examples[i].movie, step - 1);
+        }
+      }
+      for (int i = 0; i < rows; ++i) {
+        const Example& ex = examples[begin + static_cast<std::size_t>(i)];
+        eu.row(i) = user_emb.row(ex.user);
+        em.row(i) = movie_emb.row(ex.movie);
+        y[static_cast<std::size_t>(i)] = ex.value;
+      }
+      loss_sum += net.batch_gradient(eu, em, y.data(), rows) * rows;
+      // Scatter the per-example embedding gradients; a row used twice in a
+      // batch gets the sum, as TF's dense gradient from IndexedSlices.
+      const float scale = 1.0f / static_cast<float>(rows);
+      for (int i = 0; i < rows; ++i) {
+        const Example& ex = examples[begin + static_cast<std::size_t>(i)];
+        float* gu = users.row(users.grad.data(), ex.user);
+        float* gm = movies.row(movies.grad.data(), ex.movie);
+        const float* du = net.user_emb_grad.row(i).data();
+        const float* dm = net.movie_emb_grad.row(i).data();
+        for (int d = 0; d < f; ++d) {
+          gu[d] += du[d];
+          gm[d] += dm[d];
+        }
+        if (use_l2) {
+          // Penalty l2 (|e_u|^2 + |e_m|^2) per example, averaged with the
+          // loss, on the embeddings only (as the dot model).
+          const float* wu = user_emb.row(ex.user).data();
+          const float* wm = movie_emb.row(ex.movie).data();
+          float norm = 0;
+          for (int d = 0; d < f; ++d) {
+            gu[d] += 2.0f * scale * l2 * wu[d];
+            gm[d] += 2.0f * scale * l2 * wm[d];
+            norm += wu[d] * wu[d] + wm[d] * wm[d];
+          }
+          loss_sum += static_cast<double>(l2) * norm;
+        }
+        users.touch(ex.user, step);
+        movies.touch(ex.movie, step);
+      }
+      c.alpha = static_cast<float>(IdleSteps::alpha(config_, step));
+      adam_tower(net.user, user_adam, net.user_grad, c);
+      adam_tower(net.movie, movie_adam, net.movie_grad, c);
+      if (mode == AdamMode::kDense) {
+        dense_adam(users, c);
+        dense_adam(movies, c);
+      } else {
+        for (auto r : users.touched) {
+          row_adam(users, r, c);
+          users.current[static_cast<std::size_t>(r)] = step;
+        }
+        for (auto r : movies.touched) {
+          row_adam(movies, r, c);
+          movies.current[static_cast<std::size_t>(r)] = step;
+        }
+      }
+      clear_gradient(users);
+      clear_gradient(movies);
+    }
+    if (mode == AdamMode::kDeferred) {
+      for (int r = 0; r < num_users; ++r) idle.catch_up(users, r, step);
+      for (int r = 0; r < num_movies; ++r) idle.catch_up(movies, r, step);
+    }
+
+    EpochReport e;
+    e.epoch = epoch;
+    e.loss = loss_sum / static_cast<double>(n);
+    if (validation.size() > 0 || epoch == config_.epochs) export_factors();
+    if (validation.size() > 0) {
+      e.val_mse = mse(factors_, validation);
+      e.val_rmse = std::sqrt(e.val_mse);
+    } else {
+      e.val_mse = e.val_rmse = std::numeric_limits<double>::quiet_NaN();
+    }
+    e.seconds = watch.seconds();
+    log::info(format_epoch(e, config_.epochs));
+    report.epochs.push_back(e);
+    if (!std::isfinite(e.loss)) {
+      throw Error(ExitCode::kConfig, "training diverged at epoch " + std::to_string(epoch) +
+                                         " (loss is not finite); lower model.learning_rate");
+    }
+  }
+  return report;
+}
+
+std::unique_ptr<Model> make_deep_model(const ModelConfig& model, const TrainConfig& train) {
+  return std::make_unique<DeepModel>(model, train);
+}
+
+}  // namespace recs

@@ -1,0 +1,278 @@
+// GCC 12 flags its own _mm512_undefined_ps() idiom inside Eigen's AVX-512
+// kernels as maybe-uninitialised once instantiated here (a false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include "models/deep.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "models/model.h"
+#include "util/error.h"
+
+namespace recs {
+namespace {
+
+double uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1p-52 - 1.0; }
+
+void fill(RowMatrix& m, std::mt19937_64& rng, double scale) {
+  for (Eigen::Index i = 0; i < m.size(); ++i)
+    m.data()[i] = static_cast<float>(scale * uniform(rng));
+}
+void fill(Eigen::RowVectorXf& v, std::mt19937_64& rng, double scale) {
+  for (Eigen::Index i = 0; i < v.size(); ++i) v[i] = static_cast<float>(scale * uniform(rng));
+}
+
+// A tiny network with random non-zero parameters (biases included, so their
+// gradients are exercised) and a random batch.
+struct Tiny {
+  static constexpr int kFactors = 3;
+  static constexpr int kHidden = 4;
+  static constexpr int kRows = 6;
+  deep::Network net;
+  RowMatrix eu{kRows, kFactors};
+  RowMatrix em{kRows, kFactors};
+  std::vector<float> y;
+
+  Tiny(bool relu, std::uint64_t seed) : net(kFactors, kHidden, relu, kRows), y(kRows) {
+    std::mt19937_64 rng(seed);
+    for (deep::Tower* t : {&net.user, &net.movie}) {
+      fill(t->w1, rng, 0.8);
+      fill(t->w2, rng, 0.8);
+      fill(t->b1, rng, 0.3);
+      fill(t->b2, rng, 0.3);
+    }
+    fill(eu, rng, 1.0);
+    fill(em, rng, 1.0);
+    for (auto& v : y) v = static_cast<float>(uniform(rng));
+  }
+};
+
+// The tower computed the textbook way, independently of Network's kernels.
+RowMatrix reference_tower(const deep::Tower& t, const RowMatrix& e, bool relu) {
+  auto act = [relu](const RowMatrix& z) -> RowMatrix { return relu ? z.cwiseMax(0.0f) : z; };
+  RowMatrix z1 = e * t.w1;
+  z1.rowwise() += t.b1;
+  RowMatrix h1 = act(z1);
+  RowMatrix z2 = h1 * t.w2;
+  z2.rowwise() += t.b2;
+  return z2;  // the output layer is linear whatever the activation
+}
+
+// Central differences of batch_gradient()'s loss against its analytic
+// gradient, for every parameter and every embedding entry.
+void check_gradient(bool relu) {
+  Tiny tiny(relu, relu ? 11 : 12);
+  auto& net = tiny.net;
+  net.batch_gradient(tiny.eu, tiny.em, tiny.y.data(), Tiny::kRows);
+  const deep::Tower user_grad = net.user_grad;
+  const deep::Tower movie_grad = net.movie_grad;
+  const RowMatrix eu_grad = net.user_emb_grad.topRows(Tiny::kRows);
+  const RowMatrix em_grad = net.movie_emb_grad.topRows(Tiny::kRows);
+
+  const float kH = relu ? 1e-3f : 1e-2f;  // small steps rarely cross a relu kink
+  int checked = 0;
+  auto check = [&](float* param, float analytic, const char* what, Eigen::Index i) {
+    const float saved = *param;
+    *param = saved + kH;
+    const double up = net.batch_gradient(tiny.eu, tiny.em, tiny.y.data(), Tiny::kRows);
+    *param = saved - kH;
+    const double down = net.batch_gradient(tiny.eu, tiny.em, tiny.y.data(), Tiny::kRows);
+    *param = saved;
+    const double numeric = (up - down) / (2.0 * kH);
+    EXPECT_NEAR(numeric, analytic, 2e-3 + 2e-2 * std::abs(numeric))
+        << what << "[" << i << "] relu=" << relu;
+    ++checked;
+  };
+  auto check_matrix = [&](auto& params, const auto& grads, const char* what) {
+    for (Eigen::Index i = 0; i < params.size(); ++i)
+      check(params.data() + i, grads.data()[i], what, i);
+  };
+  check_matrix(net.user.w1, user_grad.w1, "user.w1");
+  check_matrix(net.user.w2, user_grad.w2, "user.w2");
+  check_matrix(net.user.b1, user_grad.b1, "user.b1");
+  check_matrix(net.user.b2, user_grad.b2, "user.b2");
+  check_matrix(net.movie.w1, movie_grad.w1, "movie.w1");
+  check_matrix(net.movie.w2, movie_grad.w2, "movie.w2");
+  check_matrix(net.movie.b1, movie_grad.b1, "movie.b1");
+  check_matrix(net.movie.b2, movie_grad.b2, "movie.b2");
+  check_matrix(tiny.eu, eu_grad, "user embedding");
+  check_matrix(tiny.em, em_grad, "movie embedding");
+  EXPECT_EQ(checked, 2 * (3 * 4 + 4 * 4 + 4 + 4) + 2 * 6 * 3);
+}
+
+TEST(DeepNetwork, GradientMatchesFiniteDifferencesLinear) { check_gradient(false); }
+TEST(DeepNetwork, GradientMatchesFiniteDifferencesRelu) { check_gradient(true); }
+
+// The exported tower outputs equal an independent forward pass, and their dot
+// equals the prediction the training step uses.
+TEST(DeepNetwork, TowerOutputsMatchReferenceAndPredictions) {
+  for (bool relu : {false, true}) {
+    Tiny tiny(relu, 5);
+    auto& net = tiny.net;
+    const double loss = net.batch_gradient(tiny.eu, tiny.em, tiny.y.data(), Tiny::kRows);
+    const RowMatrix hu = net.tower_output(net.user, tiny.eu);
+    const RowMatrix hm = net.tower_output(net.movie, tiny.em);
+    const RowMatrix ref_u = reference_tower(net.user, tiny.eu, relu);
+    const RowMatrix ref_m = reference_tower(net.movie, tiny.em, relu);
+    ASSERT_EQ(hu.rows(), Tiny::kRows);
+    ASSERT_EQ(hu.cols(), Tiny::kHidden);
+    double expected_loss = 0;
+    for (int i = 0; i < Tiny::kRows; ++i) {
+      for (int d = 0; d < Tiny::kHidden; ++d) {
+        EXPECT_NEAR(hu(i, d), ref_u(i, d), 1e-5) << "relu=" << relu;
+        EXPECT_NEAR(hm(i, d), ref_m(i, d), 1e-5) << "relu=" << relu;
+      }
+      const float ref_pred = ref_u.row(i).dot(ref_m.row(i));
+      EXPECT_NEAR(hu.row(i).dot(hm.row(i)), net.predictions[i], 1e-5);
+      EXPECT_NEAR(net.predictions[i], ref_pred, 1e-5);
+      expected_loss += std::pow(ref_pred - tiny.y[static_cast<std::size_t>(i)], 2);
+    }
+    EXPECT_NEAR(loss, expected_loss / Tiny::kRows, 1e-5);
+  }
+}
+
+TEST(DeepNetwork, TowerOutputCoversPartialChunks) {
+  Tiny tiny(true, 9);
+  std::mt19937_64 rng(3);
+  RowMatrix emb(2 * Tiny::kRows + 1, Tiny::kFactors);  // two full chunks and one row
+  fill(emb, rng, 1.0);
+  const RowMatrix out = tiny.net.tower_output(tiny.net.user, emb);
+  const RowMatrix ref = reference_tower(tiny.net.user, emb, true);
+  ASSERT_EQ(out.rows(), emb.rows());
+  EXPECT_LT((out - ref).cwiseAbs().maxCoeff(), 1e-5);
+}
+
+// Rank-3 planted ratings, as in dot_model_test.
+struct Planted {
+  Triplets train;
+  Triplets validation;
+  int num_users = 150;
+  int num_movies = 80;
+};
+
+Planted planted(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Planted p;
+  constexpr int kRank = 3;
+  std::vector<double> u(static_cast<std::size_t>(p.num_users * kRank));
+  std::vector<double> m(static_cast<std::size_t>(p.num_movies * kRank));
+  for (auto& x : u) x = uniform(rng);
+  for (auto& x : m) x = uniform(rng);
+  int observed = 0;
+  for (int i = 0; i < p.num_users; ++i) {
+    for (int j = 0; j < p.num_movies; ++j) {
+      if (uniform(rng) > 0.0) continue;  // density 1/2
+      double y = 0;
+      for (int d = 0; d < kRank; ++d) y += u[i * kRank + d] * m[j * kRank + d];
+      Triplets& t = observed++ % 10 == 0 ? p.validation : p.train;
+      t.user.push_back(i);
+      t.movie.push_back(j);
+      t.value.push_back(static_cast<float>(y));
+    }
+  }
+  return p;
+}
+
+double variance(const std::vector<float>& v) {
+  double mean = 0;
+  for (float x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  double var = 0;
+  for (float x : v) var += (x - mean) * (x - mean);
+  return var / static_cast<double>(v.size());
+}
+
+ModelConfig small_config(const std::string& activation) {
+  ModelConfig c;
+  c.type = "deep";
+  c.activation = activation;
+  c.hidden = 16;
+  c.epochs = 30;
+  c.learning_rate = 0.01;
+  return c;
+}
+
+class DeepPlanted : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DeepPlanted, LearnsPlantedStructure) {
+  const Planted p = planted(21);
+  DeepModel model(small_config(GetParam()), TrainConfig{});
+  const TrainReport report = model.fit(p.train, p.validation, p.num_users, p.num_movies);
+  ASSERT_EQ(report.epochs.size(), 30u);
+  const double var = variance(p.validation.value);
+  EXPECT_LT(report.epochs.back().val_mse, 0.3 * var) << GetParam();
+  EXPECT_LT(report.epochs.back().loss, report.epochs.front().loss);
+  EXPECT_NEAR(report.epochs.back().val_rmse, std::sqrt(report.epochs.back().val_mse), 1e-12);
+
+  // The exported factors are tower outputs for every row, and they are what
+  // the reported validation error was computed from.
+  const Factors f = model.factors();
+  EXPECT_EQ(f.users.rows(), p.num_users);
+  EXPECT_EQ(f.movies.rows(), p.num_movies);
+  EXPECT_EQ(f.users.cols(), 16);
+  EXPECT_EQ(f.movies.cols(), 16);
+  EXPECT_DOUBLE_EQ(mse(f, p.validation), report.epochs.back().val_mse);
+}
+
+INSTANTIATE_TEST_SUITE_P(Activations, DeepPlanted, ::testing::Values("linear", "relu"));
+
+TEST(DeepModel, DeterministicPerSeed) {
+  const Planted p = planted(4);
+  ModelConfig c = small_config("relu");
+  c.epochs = 3;
+  DeepModel a(c, TrainConfig{});
+  DeepModel b(c, TrainConfig{});
+  const auto ra = a.fit(p.train, p.validation, p.num_users, p.num_movies);
+  const auto rb = b.fit(p.train, p.validation, p.num_users, p.num_movies);
+  EXPECT_TRUE(a.factors().users == b.factors().users);
+  EXPECT_TRUE(a.factors().movies == b.factors().movies);
+  EXPECT_EQ(ra.epochs.back().loss, rb.epochs.back().loss);
+  c.seed = 43;
+  DeepModel other(c, TrainConfig{});
+  other.fit(p.train, p.validation, p.num_users, p.num_movies);
+  EXPECT_FALSE(a.factors().users == other.factors().users);
+}
+
+// Deferred Adam on the embeddings follows dense Adam's trajectory.
+TEST(DeepModel, DeferredAdamMatchesDense) {
+  const Planted p = planted(8);
+  ModelConfig c = small_config("linear");
+  c.epochs = 3;
+  DeepModelOptions dense_opt;
+  dense_opt.adam = AdamMode::kDense;
+  DeepModelOptions deferred_opt;
+  deferred_opt.adam = AdamMode::kDeferred;
+  DeepModel dense(c, TrainConfig{}, dense_opt);
+  DeepModel deferred(c, TrainConfig{}, deferred_opt);
+  const auto rd = dense.fit(p.train, p.validation, p.num_users, p.num_movies);
+  const auto rl = deferred.fit(p.train, p.validation, p.num_users, p.num_movies);
+  EXPECT_EQ(dense.adam_mode_used(), AdamMode::kDense);
+  EXPECT_EQ(deferred.adam_mode_used(), AdamMode::kDeferred);
+  EXPECT_NEAR(rd.epochs.back().val_mse, rl.epochs.back().val_mse, 1e-3);
+  EXPECT_LT((dense.factors().users - deferred.factors().users).cwiseAbs().maxCoeff(), 1e-2);
+}
+
+TEST(DeepModel, TutorialDefaultsAndBadConfig) {
+  const ModelConfig defaults;
+  EXPECT_EQ(defaults.factors, 5);
+  EXPECT_EQ(defaults.hidden, 100);
+  EXPECT_EQ(defaults.activation, "linear");
+  ModelConfig bad;
+  bad.activation = "tanh";
+  EXPECT_THROW(DeepModel(bad, TrainConfig{}), ConfigError);
+  bad.activation = "relu";
+  bad.hidden = 0;
+  EXPECT_THROW(DeepModel(bad, TrainConfig{}), ConfigError);
+  ModelConfig c;
+  c.type = "deep";
+  EXPECT_EQ(make_model(c, TrainConfig{})->type(), "deep");
+}
+
+}  // namespace
+}  // namespace recs

@@ -1,0 +1,128 @@
+// Faults at night: runs killed at many moments across every stage, a full
+// disk during publish, overlapping runs. Each time the web app must keep the
+// previous complete recommendations and the database must stay intact.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "test_util.h"
+
+namespace recs {
+namespace {
+
+using test::run_pipeline;
+using test::sqlite;
+using test::TempDir;
+
+std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+class Faults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = test::make_dataset(dir_, 4000, 2500, 200000,
+                                 "model:\n  factors: 16\n  epochs: 2\nscore:\n  top_n: 20\n");
+    auto r = run_pipeline("run --config " + q(config_));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    published_ = checksum();
+    ASSERT_EQ(published_.substr(0, published_.find('|')), "80000");
+  }
+  std::filesystem::path db() const { return dir_ / "recs.db"; }
+  std::string checksum() {
+    return sqlite(db(),
+                  "SELECT count(*), sum(user_id * 7 + rank * 13 + movie_id), "
+                  "round(sum(score), 3) FROM recommendations;");
+  }
+  std::string cmd(const std::string& args) {
+    return "'" + test::pipeline_binary().string() + "' " + args;
+  }
+  TempDir dir_;
+  std::filesystem::path config_;
+  std::string published_;
+};
+
+TEST_F(Faults, KilledRunsAtTwentyMomentsLeaveThePreviousSet) {
+  // A different data set and top_n, so a completed run would change the set.
+  test::run_pipeline("generate --users 4200 --movies 2500 --ratings 210000 --seed 9 --out " +
+                     q(dir_ / "data"));
+  std::string run = cmd("run --config " + q(config_) + " --set score.top_n=25");
+  auto start = std::chrono::steady_clock::now();
+  int probe = test::spawn(run, "/dev/null", dir_ / "probe.err");
+  ASSERT_EQ(test::wait_exit(probe), 0) << test::read_file(dir_ / "probe.err");
+  auto full = std::chrono::steady_clock::now() - start;
+  // The probe published a new set; make it the one the kills must preserve.
+  published_ = checksum();
+  std::string log = test::read_file(dir_ / "probe.err");
+  for (const char* stage : {"[import]", "[train]", "[score]"}) {
+    EXPECT_NE(log.find(stage), std::string::npos) << stage;
+  }
+
+  int killed_before_publish = 0;
+  for (int k = 1; k <= 20; ++k) {
+    std::string next =
+        cmd("run --config " + q(config_) + " --set score.top_n=" + std::to_string(20 + k % 3));
+    std::string live_run = sqlite(db(), "SELECT run_id FROM publication;");
+    int victim = test::spawn(next);
+    std::this_thread::sleep_for(full * k / 21);
+    kill(-victim, SIGKILL);
+    test::wait_exit(victim);
+    EXPECT_EQ(sqlite(db(), "PRAGMA integrity_check;"), "ok\n") << "kill " << k;
+    if (sqlite(db(), "SELECT run_id FROM publication;") == live_run) {
+      ++killed_before_publish;
+      EXPECT_EQ(checksum(), published_) << "kill " << k << " at " << k << "/21 of a run";
+    } else {
+      // Killed after its publish committed: the new set is complete and is
+      // the previous set from now on.
+      EXPECT_EQ(sqlite(db(),
+                       "SELECT count(*) = (SELECT row_count FROM publication) AND "
+                       "count(*) = (SELECT user_count * top_n FROM publication) "
+                       "FROM recommendations;"),
+                "1\n");
+      published_ = checksum();
+    }
+  }
+  EXPECT_GE(killed_before_publish, 10);
+  auto r = run_pipeline("run --config " + q(config_));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sqlite(db(), "PRAGMA integrity_check; SELECT count(*) FROM recommendations;"),
+            "ok\n84000\n");
+  EXPECT_NE(sqlite(db(), "SELECT count(*) FROM runs WHERE status = 'abandoned';"), "0\n");
+}
+
+TEST_F(Faults, FullDiskDuringPublishFailsCleanly) {
+  // File-size limit just above the current files: the publish's WAL writes
+  // hit EFBIG (SIGXFSZ ignored), as on a full disk.
+  auto size_kb = (std::filesystem::file_size(db()) + 1023) / 1024;
+  std::string limited = "sh -c \"trap '' XFSZ; ulimit -f " + std::to_string(size_kb + 64) +
+                        "; exec " + cmd("score --config " + q(config_) + " --set score.top_n=40") +
+                        "\"";
+  auto r = test::run_command(limited);
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("pipeline: error: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("publishing failed, the previous recommendations stay in place"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(sqlite(db(), "PRAGMA integrity_check;"), "ok\n");
+  EXPECT_EQ(checksum(), published_);
+  // With room again, the next run publishes.
+  auto again = run_pipeline("score --config " + q(config_) + " --set score.top_n=40");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(sqlite(db(), "SELECT count(*) FROM recommendations;"), "160000\n");
+}
+
+TEST_F(Faults, SecondRunIsRefusedWhileOneRuns) {
+  int first = test::spawn(cmd("run --config " + q(config_)), "/dev/null", dir_ / "first.err");
+  // Wait until the first run holds the lock (its first log line).
+  for (int i = 0; i < 200 && test::read_file(dir_ / "first.err").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto second = run_pipeline("run --config " + q(config_));
+  EXPECT_EQ(second.exit_code, 7) << second.err;
+  EXPECT_NE(second.err.find("another pipeline run is using this database"), std::string::npos);
+  EXPECT_EQ(test::wait_exit(first), 0) << test::read_file(dir_ / "first.err");
+  EXPECT_EQ(sqlite(db(), "SELECT status FROM runs ORDER BY run_id DESC LIMIT 1;"), "succeeded\n");
+}
+
+}  // namespace
+}  // namespace recs
