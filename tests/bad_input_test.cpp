@@ -23,6 +23,8 @@ struct Case {
   std::string fragment;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 fs::path corpus() { return test::source_dir() / "tests" / "bad_inputs"; }
 
 std::vector<Case> load_cases() {

@@ -128,6 +128,16 @@ TEST(Config, MissingInputFilesNameTheKey) {
   EXPECT_THROW(check_database_path(load_config(dir / "d.yaml", {})), ConfigError);
 }
 
+TEST(Config, ShippedConfigsAreValid) {
+  Config example = load_config(test::source_dir() / "config" / "example.yaml", {});
+  EXPECT_EQ(example.model.type, "dot");
+  EXPECT_EQ(example.import.rating_map.size(), 10u);
+  EXPECT_NO_THROW(check_import_inputs(example));
+  Config prod = load_config(test::source_dir() / "config" / "prod.yaml", {});
+  EXPECT_EQ(prod.model.type, "als");
+  EXPECT_TRUE(prod.evaluate.in_run);
+}
+
 TEST(Config, DescribeListsEveryKeyWithDocs) {
   std::string text = describe_config(load_config({}, {}), true);
   EXPECT_NE(text.find("  top_n: 100"), std::string::npos);
