@@ -138,3 +138,41 @@ TEST_F(Faults, SecondRunIsRefusedWhileOneRuns) {
 
 }  // namespace
 }  // namespace recs
+
+namespace recs {
+namespace {
+
+TEST(QualityGate, RefusesAModelWorseThanPopularityAndKeepsTheOldSet) {
+  TempDir dir;
+  auto data = test::shared_data();
+  auto config = dir / "c.yaml";
+  test::write_file(config,
+                   "database: recs.db\nimport:\n  ratings: " + (data / "ratings.csv").string() +
+                       "\n  movies: " + (data / "movies.csv").string() +
+                       "\nevaluate:\n  in_run: true\nscore:\n  top_n: 10\n");
+  auto good = run_pipeline("run --config " + q(config) + " --set model.type=als");
+  ASSERT_EQ(good.exit_code, 0) << good.err;
+  EXPECT_NE(good.err.find("quality gate passed"), std::string::npos);
+  auto db = dir / "recs.db";
+  std::string before = sqlite(db, "SELECT * FROM recommendations; SELECT run_id FROM publication;");
+
+  // The tutorial's model ranks below popularity on MovieLens.
+  auto bad = run_pipeline("run --config " + q(config) + " --set model.type=dot");
+  EXPECT_EQ(bad.exit_code, 6) << bad.err;
+  EXPECT_NE(bad.err.find("pipeline: error: quality gate refused to publish: NDCG@10 "),
+            std::string::npos)
+      << bad.err;
+  EXPECT_EQ(sqlite(db, "SELECT * FROM recommendations; SELECT run_id FROM publication;"), before);
+  EXPECT_EQ(sqlite(db,
+                   "SELECT status, message LIKE 'quality gate refused%', "
+                   "json_extract(metrics, '$.gate_passed') FROM runs ORDER BY run_id DESC "
+                   "LIMIT 1;"),
+            "failed|1|0\n");
+
+  auto forced = run_pipeline("run --config " + q(config) + " --set model.type=dot " +
+                             "--set gate.enabled=false");
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+}
+
+}  // namespace
+}  // namespace recs

@@ -21,6 +21,7 @@
 #include "data/ratings.h"
 #include "scoring/bench.h"
 #include "scoring/topn.h"
+#include "util/error.h"
 
 namespace {
 
@@ -180,7 +181,8 @@ TEST(ScoreTopN, PruningPathsMatchReference) {
   const RowMatrix users = grid_matrix(num_users, 8, -16, 16, 8.0f, rng);
   const RowMatrix movies = grid_matrix(num_movies, 8, -16, 16, 8.0f, rng);
   const UserItems rated = random_rated(num_users, num_movies, 0.05, rng);
-  for (int top_n : {1, 5, 50, 100}) {
+  // 300 is past the size up to which the final ordering ranks by counting.
+  for (int top_n : {1, 5, 50, 100, 300}) {
     SCOPED_TRACE("top_n " + std::to_string(top_n));
     const TopNBlock expected = reference(users, movies, &rated, top_n);
     expect_same(expected, recs::score_top_n(users, movies, &rated, options(top_n, 2, 16, 1000)));
@@ -380,6 +382,8 @@ TEST(ScoreBench, ReportsOneJsonLine) {
         "\"seconds\":", "\"gflops\":", "\"peak_rss_mb\":", "\"entries\":3000"}) {
     EXPECT_NE(line.find(key), std::string::npos) << key << " missing from " << line;
   }
+  o.rated_fraction = 1.5;
+  EXPECT_THROW(recs::bench_score(o), recs::UsageError);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "app/bench_publish.h"
 #include "app/evaluate.h"
+#include "app/gate.h"
 #include "app/import.h"
 #include "app/predict.h"
 #include "app/score.h"
@@ -175,7 +176,8 @@ int run_cli(int argc, char** argv) {
       if (config.evaluate.in_run) {
         log::set_stage("evaluate");
         std::ostringstream ignored;  // stdout carries only requested results
-        run_evaluate(db, config, run, ignored);
+        EvalSummary evaluation = run_evaluate(db, config, run, ignored);
+        check_quality_gate(db, config, evaluation.result, run);
       }
       log::set_stage("train");
       run_train(db, config, run);

@@ -307,6 +307,12 @@ const std::vector<Field>& fields() {
     f.push_back(real_field("evaluate.relevant_threshold", &Config::evaluate,
                            &EvaluateConfig::relevant_threshold, -1e9, 1e9,
                            "a held-out raw rating >= this counts as relevant"));
+    f.push_back(bool_field("gate.enabled", &Config::gate, &GateConfig::enabled,
+                           "when pipeline run evaluates, refuse to publish a model that ranks "
+                           "worse than popularity or than the last published run"));
+    f.push_back(real_field("gate.max_drop", &Config::gate, &GateConfig::max_drop, 0.0, 1.0,
+                           "largest NDCG drop (at the first evaluate.k) allowed against the "
+                           "last published run"));
     f.push_back(int_field("score.top_n", &Config::score, &ScoreConfig::top_n, 1, 10000,
                           "recommendations kept per user"));
     f.push_back(bool_field("score.exclude_rated", &Config::score, &ScoreConfig::exclude_rated,

@@ -65,12 +65,21 @@ struct EvaluateConfig {
   double relevant_threshold = 4.0;  // a held-out raw rating >= this is relevant
 };
 
+// The quality gate `pipeline run` applies when it evaluates (evaluate.in_run):
+// the new model must rank at least as well as the popularity baseline and
+// not worse than the last published run by more than max_drop (NDCG at the
+// first evaluate.k), else nothing is published.
+struct GateConfig {
+  bool enabled = true;
+  double max_drop = 0.02;
+};
+
 struct ScoreConfig {
   int top_n = 100;
   bool exclude_rated = true;
   int threads = 0;  // 0 = all cores
-  int user_block = 512;
-  int movie_block = 4096;
+  int user_block = 256;
+  int movie_block = 1024;
 };
 
 struct Config {
@@ -80,6 +89,7 @@ struct Config {
   ModelConfig model;
   TrainConfig train;
   EvaluateConfig evaluate;
+  GateConfig gate;
   ScoreConfig score;
 
   // Where each explicitly set key came from ("file.yaml:12" or "--set"), for

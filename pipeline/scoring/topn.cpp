@@ -29,18 +29,14 @@ inline std::uint64_t rank_key(float score, std::int32_t item) {
   return (std::uint64_t{bits} << 32) | (0xffffffffu - static_cast<std::uint32_t>(item));
 }
 
-inline std::int32_t item_of(std::uint64_t key) {
-  return static_cast<std::int32_t>(0xffffffffu - static_cast<std::uint32_t>(key));
-}
-
 // The k-th largest (1-based) of a[0, n), 1 <= k <= n, no NaN. Quickselect
 // whose three-way partition is branch-free (every value is written to both
 // ends and at most one cursor advances): candidate scores are random, so a
 // branchy partition would mispredict about every other element. Clobbers a
 // and tmp (n elements each).
 float kth_largest(float* a, float* tmp, int n, int k) {
-  // Bounded rounds: a run of bad pivots (many equal scores) falls back to
-  // nth_element rather than degrading to quadratic time.
+  // Bounded rounds: a run of unlucky pivots falls back to nth_element rather
+  // than degrading to quadratic time.
   for (int round = 0; n > 32 && round < 24; ++round) {
     const float x = a[0], y = a[n / 2], z = a[n - 1];
     const float pivot = std::max(std::min(x, y), std::min(std::max(x, y), z));
@@ -78,8 +74,10 @@ constexpr int kDense = 64;
 // in a row most scores beat the (still low) threshold and a test per chunk
 // would not skip anything.
 constexpr long long kDenseRatio = 32;
-// Candidate buffer capacity per user, in multiples of top_n.
-constexpr long long kCapacityRatio = 3;
+// Candidate buffer capacity per user, in multiples of top_n (at least top_n +
+// 2 * kDense). Smaller keeps the threshold closer to the exact top_n-th score
+// (fewer admissions), larger prunes less often; 2 measured best of 2-4.
+constexpr long long kCapacityRatio = 2;
 // finish_user() ranks up to this many entries by counting, more by sorting.
 constexpr int kRankSortMax = 256;
 
@@ -120,9 +118,10 @@ struct Problem {
   int top_n;
   int user_block;
   int movie_block;
-  // Candidate buffer size per user. Larger than top_n so that pruning back to
-  // top_n happens once per (capacity - top_n) admissions; at most the movie
-  // count, since then pruning is never needed.
+  // Candidate buffer size per user: pruning back to top_n happens once per
+  // (capacity - top_n) admissions. At least top_n + 2 * kDense, so that a
+  // dense sub-chunk fits after a prune, unless it is the movie count, in
+  // which case pruning is never needed.
   int capacity;
   // Movies [0, dense_until) are admitted with the branch-free loop.
   int dense_until;
@@ -370,10 +369,13 @@ Problem make_problem(const RowMatrix& users, const RowMatrix& movies, const User
       movies.rows() > std::numeric_limits<std::int32_t>::max()) {
     throw std::invalid_argument("score_top_n: more than 2^31 - 1 users or movies");
   }
-  if (exclude && exclude->indptr.size() != static_cast<std::size_t>(users.rows()) + 1) {
+  if (exclude && (exclude->indptr.size() != static_cast<std::size_t>(users.rows()) + 1 ||
+                  exclude->indptr.front() != 0 ||
+                  exclude->indptr.back() > static_cast<std::int64_t>(exclude->indices.size()))) {
     throw std::invalid_argument("score_top_n: exclude has " +
                                 std::to_string(exclude->indptr.size()) + " offsets for " +
-                                std::to_string(users.rows()) + " users");
+                                std::to_string(users.rows()) + " users and " +
+                                std::to_string(exclude->indices.size()) + " indices");
   }
   const long long num_movies = movies.rows();
   const long long top_n = options.top_n;
@@ -416,12 +418,14 @@ void score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItem
                                       }
                                       return next_block++;
                                     }) &
-            tbb::make_filter<int, std::shared_ptr<TopNBlock>>(
+            tbb::make_filter<int, std::unique_ptr<TopNBlock>>(
                 tbb::filter_mode::parallel,
                 [&](int b) {
-                  auto block = std::make_shared<TopNBlock>();
-                  block->user_begin = b * problem.user_block;
-                  block->user_end = std::min(num_users, block->user_begin + problem.user_block);
+                  auto block = std::make_unique<TopNBlock>();
+                  const long long begin = static_cast<long long>(b) * problem.user_block;
+                  block->user_begin = static_cast<int>(begin);
+                  block->user_end =
+                      static_cast<int>(std::min<long long>(num_users, begin + problem.user_block));
                   block->top_n = problem.top_n;
                   const std::size_t nu = block->user_end - block->user_begin;
                   block->items.resize(nu * problem.top_n);
@@ -431,9 +435,9 @@ void score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItem
                               block->items.data(), block->scores.data(), block->counts.data());
                   return block;
                 }) &
-            tbb::make_filter<std::shared_ptr<TopNBlock>, void>(
+            tbb::make_filter<std::unique_ptr<TopNBlock>, void>(
                 tbb::filter_mode::serial_in_order,
-                [&](const std::shared_ptr<TopNBlock>& block) { sink(*block); }));
+                [&](std::unique_ptr<TopNBlock> block) { sink(*block); }));
   });
 }
 

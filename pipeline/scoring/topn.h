@@ -17,8 +17,8 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 struct TopNOptions {
   int top_n = 100;
   int threads = 0;         // 0 = all cores
-  int user_block = 512;    // users per tile
-  int movie_block = 4096;  // movies per tile
+  int user_block = 256;    // users per tile
+  int movie_block = 1024;  // movies per tile
 };
 
 // Top-N of a contiguous block of users [user_begin, user_end): for user
