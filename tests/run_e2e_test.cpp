@@ -288,6 +288,17 @@ TEST_F(PublishUnderReaders, ReadersSeeTheOldOrTheNewCompleteSet) {
   EXPECT_EQ(sqlite(db(), "PRAGMA integrity_check;"), "ok\n");
 }
 
+TEST_F(PublishUnderReaders, ReadersBenchmarkSeesNoErrorAndNoPartialSet) {
+  auto r = run_pipeline("bench readers --config " + q(config_) + " --set score.top_n=30 " +
+                        "--idle-seconds 0.5 --query " + q(test::source_dir() / "sql/login.sql"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"errors\":0,\"partial_or_mixed_reads\":0,\"failed_readers\":0}"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("\"during_publish\":{\"queries\":0,"), std::string::npos) << r.out;
+  EXPECT_EQ(sqlite(db(), "SELECT count(*) FROM recommendations;"), "180000\n");
+}
+
 TEST_F(PublishUnderReaders, KilledPublishLeavesTheOldSetAndAnIntactDatabase) {
   // How long an uninterrupted score takes, to spread the kills over it.
   auto start = std::chrono::steady_clock::now();

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "app/bench_publish.h"
+#include "app/bench_readers.h"
 #include "app/evaluate.h"
 #include "app/gate.h"
 #include "app/import.h"
@@ -149,6 +150,19 @@ int run_cli(int argc, char** argv) {
   bench_publish_cmd->add_option("--seed", pb.seed, "random seed")->capture_default_str();
   bench_publish_cmd->add_option("--dir", pb_dir, "folder for the scratch database (default: temp)");
 
+  ConfigArgs readers_args;
+  ReadersBenchOptions rb;
+  std::string rb_query = "sql/login.sql";
+  auto* bench_readers_cmd = bench_cmd->add_subcommand(
+      "readers",
+      "reader processes run the login query while the score stage publishes; latency "
+      "percentiles idle vs during the publish");
+  add_config_args(bench_readers_cmd, readers_args);
+  bench_readers_cmd->add_option("--readers", rb.readers, "reader processes")->capture_default_str();
+  bench_readers_cmd->add_option("--idle-seconds", rb.idle_seconds, "idle window before the publish")
+      ->capture_default_str();
+  bench_readers_cmd->add_option("--query", rb_query, "the query file")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -237,6 +251,13 @@ int run_cli(int argc, char** argv) {
     log::info("wrote " + std::to_string(s.ratings) + " ratings by " + std::to_string(s.users) +
               " users on " + std::to_string(s.movies) + " movies to " + gen_out + " in " +
               std::to_string(clock.seconds()) + " s");
+    return 0;
+  }
+  if (*bench_readers_cmd) {
+    Config config = load(readers_args);
+    log::set_stage("bench");
+    rb.query = rb_query;
+    std::cout << bench_readers(config, rb) << std::endl;
     return 0;
   }
   if (*bench_publish_cmd) {
