@@ -165,8 +165,10 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
   // The file is parsed on another thread while this one writes: a first
   // pass streams rows straight into the table as long as the file is in key
   // order (MovieLens exports are); an unsorted file rolls that pass back and
-  // is written again from the sorted rows.
-  RatingsReader reader(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
+  // is parsed again and written from the sorted rows. Streamed chunks are
+  // freed as soon as they are written.
+  std::optional<RatingsReader> reader;
+  reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
   ImportSummary s;
   try {
     for (int pass = 0; pass < 2; ++pass) {
@@ -183,12 +185,13 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
       RatingsSync sync(db, old, s);
       if (pass == 0) {
         bool sorted = true;
-        while (const auto* chunk = reader.next()) {
+        while (const auto* chunk = reader->next()) {
           if (!chunk->sorted) {
             sorted = false;
             break;
           }
           for (const auto& r : chunk->rows) sync.push(r);
+          reader->release_consumed();
         }
         if (!sorted) {
           log::info(config.import.ratings.string() +
@@ -196,7 +199,9 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
           continue;  // the transaction rolls back
         }
       } else {
-        for (const auto& r : reader.sorted_rows()) sync.push(r);
+        reader.reset();
+        reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
+        for (const auto& r : reader->sorted_rows()) sync.push(r);
       }
       if (s.ratings == 0) {
         throw InputError(config.import.ratings.string() + ": no ratings to import");
@@ -210,8 +215,8 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
     throw DatabaseError(config.database.string() +
                         ": import failed, the database is unchanged: " + e.what());
   }
-  log_bad_rows(reader.bad(), config.import.ratings.string());
-  s.bad_rows = reader.bad().count + (movies ? movies->bad.count : 0);
+  log_bad_rows(reader->bad(), config.import.ratings.string());
+  s.bad_rows = reader->bad().count + (movies ? movies->bad.count : 0);
   s.movies = db.execAndGet("SELECT count(*) FROM movies").getInt64();
   log::info("imported " + std::to_string(s.ratings) + " ratings from " + std::to_string(s.users) +
             " users on " + std::to_string(s.rated_movies) + " movies (" +

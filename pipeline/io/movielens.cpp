@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <sstream>
 
 #include "io/csv.h"
@@ -65,6 +66,9 @@ double map_rating(const ImportConfig& config, double raw, const std::string& whe
 
 namespace {
 constexpr std::size_t kChunkRows = 1 << 16;
+// Chunks the parser may run ahead of the consumer: bounds memory to about
+// 64 x 65,536 rows when the consumer frees what it has written.
+constexpr std::size_t kMaxChunksAhead = 64;
 }  // namespace
 
 RatingsReader::RatingsReader(std::filesystem::path path, const ImportConfig& config,
@@ -74,7 +78,11 @@ RatingsReader::RatingsReader(std::filesystem::path path, const ImportConfig& con
 }
 
 RatingsReader::~RatingsReader() {
-  cancelled_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    cancelled_ = true;
+  }
+  space_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -82,13 +90,17 @@ const RatingsReader::Chunk* RatingsReader::next() {
   std::unique_lock lock(mutex_);
   ready_.wait(lock, [&] { return consumed_ < published_ || done_; });
   if (error_) std::rethrow_exception(error_);
-  if (consumed_ < published_) return chunks_[consumed_++].get();
+  if (consumed_ < published_) {
+    space_.notify_one();
+    return chunks_[consumed_++].get();
+  }
   return nullptr;
 }
 
 void RatingsReader::parse() {
   auto publish = [&](std::unique_ptr<Chunk> chunk) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    space_.wait(lock, [&] { return published_ - consumed_ < kMaxChunksAhead || cancelled_; });
     chunks_.push_back(std::move(chunk));
     ++published_;
     ready_.notify_one();
@@ -184,7 +196,14 @@ void RatingsReader::parse() {
   ready_.notify_all();
 }
 
+void RatingsReader::release_consumed() {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < consumed_; ++i) std::vector<RatingRow>().swap(chunks_[i]->rows);
+  released_ = released_ || consumed_ > 0;
+}
+
 std::vector<RatingRow> RatingsReader::sorted_rows() {
+  if (released_) throw std::logic_error("RatingsReader::sorted_rows after release_consumed");
   while (next()) {
   }
   std::vector<RatingRow> rows;

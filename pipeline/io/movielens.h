@@ -66,6 +66,10 @@ class RatingsReader {
   // Chunks stay valid for the reader's lifetime.
   const Chunk* next();
 
+  // Frees the rows of every chunk next() has returned (a streaming writer
+  // that is done with them); sorted_rows() is unavailable afterwards.
+  void release_consumed();
+
   // Waits for the parse, then returns every row sorted by key with duplicate
   // pairs reported (or, with skip_bad_rows, dropped after the first).
   std::vector<RatingRow> sorted_rows();
@@ -84,11 +88,13 @@ class RatingsReader {
   std::vector<std::unique_ptr<Chunk>> chunks_;
   std::size_t published_ = 0;  // chunks visible to next()
   std::size_t consumed_ = 0;
+  bool released_ = false;
   bool done_ = false;
   std::atomic<bool> cancelled_{false};
   std::exception_ptr error_;
   std::mutex mutex_;
   std::condition_variable ready_;
+  std::condition_variable space_;  // the parser waits here when far ahead
   std::thread thread_;
 };
 
