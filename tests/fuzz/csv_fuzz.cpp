@@ -49,7 +49,8 @@ void parse_rating_row(const std::vector<std::string_view>& f) {
   }
   double r = 0;
   auto [p, ec] = std::from_chars(f[2].data(), f[2].data() + f[2].size(), r);
-  if (ec == std::errc() && p == f[2].data() + f[2].size() && std::isfinite(r)) sink = sink + (r > 0);
+  if (ec == std::errc() && p == f[2].data() + f[2].size() && std::isfinite(r))
+    sink = sink + (r > 0);
 }
 
 void read_all(std::string_view text) {
@@ -62,10 +63,11 @@ void read_all(std::string_view text) {
     volatile std::size_t sink = 0;
     for (std::string_view f : fields) {
       sink = sink + (recs::is_valid_utf8(f) ? 1 : 0);
-      if (!f.empty()) sink = sink + static_cast<unsigned char>(f.front()) + static_cast<unsigned char>(f.back());
+      if (!f.empty())
+        sink = sink + static_cast<unsigned char>(f.front()) + static_cast<unsigned char>(f.back());
     }
     if (fields.size() == 4) parse_rating_row(fields);
-    if (fields.empty()) std::abort();  // a record has at least one field
+    if (fields.empty()) std::abort();           // a record has at least one field
     if (csv.line() <= last_line) std::abort();  // record lines strictly increase
     last_line = csv.line();
     if (++records > text.size() + 1) std::abort();  // no progress
@@ -123,8 +125,8 @@ void run_files(const uint8_t* data, size_t size, std::string_view text) {
   recs::ImportConfig config;
   if (size % 2) {
     config.skip_bad_rows = true;
-    config.rating_map = {{0.5, -1}, {1, -1}, {1.5, -1}, {2, -1}, {2.5, -1},
-                         {3, 0},    {3.5, 1}, {4, 1},   {4.5, 1}, {5, 1}};
+    config.rating_map = {{0.5, -1}, {1, -1},  {1.5, -1}, {2, -1},  {2.5, -1},
+                         {3, 0},    {3.5, 1}, {4, 1},    {4.5, 1}, {5, 1}};
   }
   if (ratings) {
     try {
