@@ -4,8 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
 #include <sstream>
+#include <stdexcept>
 
 #include "io/csv.h"
 #include "util/error.h"

@@ -94,23 +94,6 @@ Csr build_csr(const std::vector<Entry>& entries, int rows, double alpha) {
   return csr;
 }
 
-void check_triplets(const Triplets& t, const char* what, int num_users, int num_movies) {
-  if (t.user.size() != t.size() || t.movie.size() != t.size()) {
-    throw Error(ExitCode::kInternal, std::string(what) + " ratings: column lengths differ");
-  }
-  for (std::size_t i = 0; i < t.size(); ++i) {
-    if (t.user[i] < 0 || t.user[i] >= num_users || t.movie[i] < 0 || t.movie[i] >= num_movies) {
-      throw Error(ExitCode::kInternal, std::string(what) + " rating " + std::to_string(i) +
-                                           ": user " + std::to_string(t.user[i]) + " or movie " +
-                                           std::to_string(t.movie[i]) + " out of range");
-    }
-    if (!std::isfinite(t.value[i])) {
-      throw Error(ExitCode::kInternal,
-                  std::string(what) + " rating " + std::to_string(i) + " is not finite");
-    }
-  }
-}
-
 using Vec = Eigen::VectorXf;
 using ConstRow = Eigen::Map<const Eigen::VectorXf>;
 using Row = Eigen::Map<Eigen::VectorXf>;

@@ -60,6 +60,10 @@ std::unique_ptr<Model> make_biased_mf_model(const ModelConfig& model, const Trai
 std::unique_ptr<Model> make_als_model(const ModelConfig& model, const TrainConfig& train);
 std::unique_ptr<Model> make_bpr_model(const ModelConfig& model, const TrainConfig& train);
 
+// Checks that `t`'s columns line up, its indices lie in the index space and
+// its values are finite; an Error(kInternal) naming `what` otherwise.
+void check_triplets(const Triplets& t, const char* what, int num_users, int num_movies);
+
 // Mean squared error of the factors' predictions on `data`.
 double mse(const Factors& f, const Triplets& data);
 
