@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "app/train.h"
 #include "io/movielens.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -54,42 +55,7 @@ void log_table(const eval::EvalResult& r) {
 
 eval::EvalData load_eval_ratings(SQLite::Database& db, const Config& config) {
   eval::EvalData d;
-  RatingMatrix& r = d.ratings;
-  auto n = static_cast<std::size_t>(db.execAndGet("SELECT count(*) FROM ratings").getInt64());
-  if (n == 0) throw DatabaseError(db.getFilename() + ": no ratings (run 'pipeline import' first)");
-  std::vector<std::int64_t> movie_ext;
-  movie_ext.reserve(n);
-  r.user.reserve(n);
-  r.value.reserve(n);
-  d.raw.reserve(n);
-  d.rated_at.reserve(n);
-  SQLite::Statement q(
-      db, "SELECT user_id, movie_id, rating, rated_at FROM ratings ORDER BY user_id, movie_id");
-  const std::string where = db.getFilename() + ": table ratings";
-  std::map<double, float> mapped;  // few distinct values; maps each once
-  while (q.executeStep()) {
-    std::int64_t u = q.getColumn(0).getInt64();
-    if (r.user_ids.empty() || r.user_ids.back() != u) r.user_ids.push_back(u);
-    r.user.push_back(static_cast<std::int32_t>(r.user_ids.size() - 1));
-    movie_ext.push_back(q.getColumn(1).getInt64());
-    double raw = q.getColumn(2).getDouble();
-    auto it = mapped.find(raw);
-    if (it == mapped.end()) {
-      it = mapped.emplace(raw, static_cast<float>(map_rating(config.import, raw, where))).first;
-    }
-    r.value.push_back(it->second);
-    d.raw.push_back(raw);
-    d.rated_at.push_back(q.getColumn(3).getInt64());
-  }
-  r.movie_ids = movie_ext;
-  std::sort(r.movie_ids.begin(), r.movie_ids.end());
-  r.movie_ids.erase(std::unique(r.movie_ids.begin(), r.movie_ids.end()), r.movie_ids.end());
-  r.movie.resize(movie_ext.size());
-  for (std::size_t i = 0; i < movie_ext.size(); ++i) {
-    r.movie[i] = static_cast<std::int32_t>(
-        std::lower_bound(r.movie_ids.begin(), r.movie_ids.end(), movie_ext[i]) -
-        r.movie_ids.begin());
-  }
+  d.ratings = load_ratings(db, config, &d.raw, &d.rated_at);
   return d;
 }
 

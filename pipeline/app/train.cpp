@@ -13,7 +13,8 @@
 
 namespace recs {
 
-RatingMatrix load_ratings(SQLite::Database& db, const Config& config) {
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vector<double>* raw,
+                          std::vector<std::int64_t>* rated_at) {
   RatingMatrix r;
   std::vector<std::int64_t> movie_ext;
   auto n = static_cast<std::size_t>(db.execAndGet("SELECT count(*) FROM ratings").getInt64());
@@ -22,8 +23,10 @@ RatingMatrix load_ratings(SQLite::Database& db, const Config& config) {
   r.user.reserve(n);
   r.value.reserve(n);
   // Primary-key order: by user, then movie.
-  SQLite::Statement q(db,
-                      "SELECT user_id, movie_id, rating FROM ratings ORDER BY user_id, movie_id");
+  if (raw) raw->reserve(n);
+  if (rated_at) rated_at->reserve(n);
+  SQLite::Statement q(
+      db, "SELECT user_id, movie_id, rating, rated_at FROM ratings ORDER BY user_id, movie_id");
   const std::string where = db.getFilename() + ": table ratings";
   std::map<double, float> mapped;  // few distinct values; avoids a map lookup per row
   while (q.executeStep()) {
@@ -31,12 +34,15 @@ RatingMatrix load_ratings(SQLite::Database& db, const Config& config) {
     if (r.user_ids.empty() || r.user_ids.back() != u) r.user_ids.push_back(u);
     r.user.push_back(static_cast<std::int32_t>(r.user_ids.size() - 1));
     movie_ext.push_back(q.getColumn(1).getInt64());
-    double raw = q.getColumn(2).getDouble();
-    auto it = mapped.find(raw);
+    double stored = q.getColumn(2).getDouble();
+    auto it = mapped.find(stored);
     if (it == mapped.end()) {
-      it = mapped.emplace(raw, static_cast<float>(map_rating(config.import, raw, where))).first;
+      it = mapped.emplace(stored, static_cast<float>(map_rating(config.import, stored, where)))
+               .first;
     }
     r.value.push_back(it->second);
+    if (raw) raw->push_back(stored);
+    if (rated_at) rated_at->push_back(q.getColumn(3).getInt64());
   }
   r.movie_ids = movie_ext;
   std::sort(r.movie_ids.begin(), r.movie_ids.end());

@@ -12,7 +12,11 @@
 namespace recs {
 
 // All stored ratings with dense indices, values after import.rating_map.
-RatingMatrix load_ratings(SQLite::Database& db, const Config& config);
+// When given, `raw` and `rated_at` receive each entry's stored rating and
+// timestamp (the evaluator needs them).
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
+                          std::vector<double>* raw = nullptr,
+                          std::vector<std::int64_t>* rated_at = nullptr);
 
 // Splits `ratings` at random (seeded) into training and validation triplets.
 void split_ratings(const RatingMatrix& ratings, double validation_fraction, std::uint64_t seed,

@@ -256,13 +256,7 @@ DeepModel::DeepModel(const ModelConfig& model, const TrainConfig& /*train*/,
 
 TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, int num_users,
                            int num_movies) {
-  if (num_users < 1 || num_movies < 1 || train.size() == 0) {
-    throw Error(ExitCode::kInput, "nothing to train on: " + std::to_string(train.size()) +
-                                      " ratings, " + std::to_string(num_users) + " users, " +
-                                      std::to_string(num_movies) + " movies");
-  }
-  check_triplets(train, "training", num_users, num_movies);
-  check_triplets(validation, "validation", num_users, num_movies);
+  check_fit_inputs(train, validation, num_users, num_movies);
 
   const int f = config_.factors;
   const int hidden = config_.hidden;

@@ -35,6 +35,17 @@ void check_triplets(const Triplets& t, const char* what, int num_users, int num_
   }
 }
 
+void check_fit_inputs(const Triplets& train, const Triplets& validation, int num_users,
+                      int num_movies) {
+  if (num_users < 1 || num_movies < 1 || train.size() == 0) {
+    throw Error(ExitCode::kInput, "nothing to train on: " + std::to_string(train.size()) +
+                                      " ratings, " + std::to_string(num_users) + " users, " +
+                                      std::to_string(num_movies) + " movies");
+  }
+  check_triplets(train, "training", num_users, num_movies);
+  check_triplets(validation, "validation", num_users, num_movies);
+}
+
 double mse(const Factors& f, const Triplets& data) {
   if (data.user.size() != data.size() || data.movie.size() != data.size()) {
     throw Error(ExitCode::kInternal, "mse: triplet column lengths differ");

@@ -64,6 +64,11 @@ std::unique_ptr<Model> make_bpr_model(const ModelConfig& model, const TrainConfi
 // its values are finite; an Error(kInternal) naming `what` otherwise.
 void check_triplets(const Triplets& t, const char* what, int num_users, int num_movies);
 
+// What every fit() checks first: something to train on (else an
+// Error(kInput)), and both triplet sets valid for the index space.
+void check_fit_inputs(const Triplets& train, const Triplets& validation, int num_users,
+                      int num_movies);
+
 // Mean squared error of the factors' predictions on `data`.
 double mse(const Factors& f, const Triplets& data);
 
