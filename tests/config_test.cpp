@@ -145,5 +145,39 @@ TEST(Config, DescribeListsEveryKeyWithDocs) {
   EXPECT_NE(text.find("model:\n  type: dot"), std::string::npos);
 }
 
+TEST(Config, FiltersSimilarAndClusters) {
+  Config d = load_config({}, {});
+  EXPECT_EQ(d.score.method, "exact");
+  EXPECT_TRUE(d.score.fold_in);
+  EXPECT_TRUE(d.similar.enabled);
+  EXPECT_TRUE(d.clusters.enabled);
+  EXPECT_TRUE(d.score.exclude_movies.empty());
+  TempDir dir;
+  write_file(dir / "c.yaml",
+             "score:\n  method: ann\n  exclude_movies: [1, 2]\n  exclude_genres: [Horror, "
+             "Film-Noir]\n  allow_movies: 7\nsimilar:\n  top_k: 5\nclusters:\n  users: 3\n");
+  Config c = load_config(dir / "c.yaml", {"clusters.enabled=false", "score.exclude_genres=[]"});
+  EXPECT_EQ(c.score.method, "ann");
+  EXPECT_EQ(c.score.exclude_movies, (std::vector<std::int64_t>{1, 2}));
+  EXPECT_TRUE(c.score.exclude_genres.empty());
+  EXPECT_EQ(c.score.allow_movies, (std::vector<std::int64_t>{7}));
+  EXPECT_EQ(c.similar.top_k, 5);
+  EXPECT_EQ(c.clusters.users, 3);
+  EXPECT_FALSE(c.clusters.enabled);
+  // Round trip through the description.
+  write_file(dir / "d.yaml", describe_config(load_config(dir / "c.yaml", {}), false));
+  Config again = load_config(dir / "d.yaml", {});
+  EXPECT_EQ(again.score.exclude_genres, (std::vector<std::string>{"Horror", "Film-Noir"}));
+  EXPECT_EQ(again.score.exclude_movies, c.score.exclude_movies);
+
+  write_file(dir / "bad.yaml", "score:\n  exclude_movies: [1, x]\n");
+  EXPECT_NE(config_error(dir / "bad.yaml").find("bad.yaml:2: score.exclude_movies"),
+            std::string::npos)
+      << config_error(dir / "bad.yaml");
+  write_file(dir / "bad2.yaml", "score:\n  exclude_genres: {a: 1}\n");
+  EXPECT_NE(config_error(dir / "bad2.yaml").find("score.exclude_genres"), std::string::npos);
+  EXPECT_NE(config_error({}, {"score.method=fast"}).find("score.method"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace recs

@@ -1,10 +1,21 @@
 #include "app/score.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <set>
+#include <sstream>
+#include <string>
+#include <unordered_set>
 
+#include "app/train.h"
+#include "cluster/kmeans.h"
 #include "db/database.h"
 #include "db/model_store.h"
 #include "db/publish.h"
+#include "models/fold_in.h"
+#include "scoring/ann.h"
+#include "scoring/similar.h"
 #include "scoring/topn.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -12,21 +23,251 @@
 namespace recs {
 namespace {
 
-// The movies each model user rated, as model indices (CSR), for masking.
-UserItems rated_items(SQLite::Database& db, const db::StoredModel& m) {
-  UserItems items;
-  items.indptr.assign(m.user_ids.size() + 1, 0);
-  SQLite::Statement q(db, "SELECT user_id, movie_id FROM ratings ORDER BY user_id, movie_id");
-  std::size_t u = 0;
-  while (q.executeStep()) {
-    std::int64_t user = q.getColumn(0).getInt64();
-    while (u < m.user_ids.size() && m.user_ids[u] < user) items.indptr[++u] = items.indices.size();
-    if (u == m.user_ids.size() || m.user_ids[u] != user) continue;  // not in the model
-    int movie = m.movie_index(q.getColumn(1).getInt64());
-    if (movie >= 0) items.indices.push_back(movie);
+// Everyone the score stage serves: the model's users plus those folded in,
+// ascending by external id, with the movies each rated (model movie indices,
+// ascending) and the stored rating of each.
+struct Audience {
+  std::vector<std::int64_t> ids;
+  RowMatrix users;
+  UserItems rated;
+  std::vector<float> raw;  // stored rating per rated entry
+  std::int64_t folded_in = 0;
+  std::int64_t not_folded = 0;  // new users with nothing to solve from
+};
+
+Audience build_audience(SQLite::Database& db, const Config& config, const db::StoredModel& model) {
+  std::vector<double> raw;
+  RatingMatrix r = load_ratings(db, config, &raw);
+  // Database movie index -> model movie index (-1: the model has no vector).
+  std::vector<std::int32_t> movie_of(r.movie_ids.size());
+  for (std::size_t i = 0; i < r.movie_ids.size(); ++i)
+    movie_of[i] = model.movie_index(r.movie_ids[i]);
+  // Rows of r per database user.
+  std::vector<std::int64_t> start(r.user_ids.size() + 1, 0);
+  for (std::int32_t u : r.user) ++start[static_cast<std::size_t>(u) + 1];
+  std::partial_sum(start.begin(), start.end(), start.begin());
+
+  // New users and their ratings on movies the model knows.
+  std::vector<std::size_t> new_users;  // database user indices
+  FoldInRatings fold;
+  fold.indptr.push_back(0);
+  if (config.score.fold_in) {
+    for (std::size_t u = 0; u < r.user_ids.size(); ++u) {
+      if (model.user_index(r.user_ids[u]) >= 0) continue;
+      new_users.push_back(u);
+      for (auto k = start[u]; k < start[u + 1]; ++k) {
+        const std::int32_t m =
+            movie_of[static_cast<std::size_t>(r.movie[static_cast<std::size_t>(k)])];
+        if (m < 0) continue;
+        fold.movies.push_back(m);
+        fold.values.push_back(r.value[static_cast<std::size_t>(k)]);
+      }
+      fold.indptr.push_back(static_cast<std::int64_t>(fold.movies.size()));
+    }
   }
-  while (u < m.user_ids.size()) items.indptr[++u] = items.indices.size();
-  return items;
+  FoldInOptions fo;
+  fo.implicit = model.type == "als" || model.type == "bpr";
+  fo.l2 = fo.implicit ? config.model.l2 : config.score.fold_in_l2;
+  fo.alpha = config.model.alpha;
+  fo.positive_threshold = config.model.positive_threshold;
+  fo.threads = config.score.threads;
+  FoldInResult folded = fold_in(model.users, model.movies, fold, fo);
+
+  // Merge the model's users and the solved new ones by external id.
+  struct Source {
+    std::int64_t id;
+    int model_row;   // >= 0: a trained user
+    int folded_row;  // >= 0: a folded-in user
+  };
+  std::vector<Source> all;
+  all.reserve(model.user_ids.size() + new_users.size());
+  for (std::size_t i = 0; i < model.user_ids.size(); ++i)
+    all.push_back({model.user_ids[i], static_cast<int>(i), -1});
+  Audience a;
+  for (std::size_t j = 0; j < new_users.size(); ++j) {
+    if (!folded.solved[j]) {
+      ++a.not_folded;
+      continue;
+    }
+    all.push_back({r.user_ids[new_users[j]], -1, static_cast<int>(j)});
+    ++a.folded_in;
+  }
+  std::sort(all.begin(), all.end(), [](const Source& x, const Source& y) { return x.id < y.id; });
+
+  a.ids.reserve(all.size());
+  a.users.resize(static_cast<Eigen::Index>(all.size()), model.users.cols());
+  a.rated.indptr.reserve(all.size() + 1);
+  a.rated.indptr.push_back(0);
+  a.rated.indices.reserve(r.size());
+  a.raw.reserve(r.size());
+  std::size_t db_user = 0;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const Source& s = all[i];
+    a.ids.push_back(s.id);
+    if (s.model_row >= 0) {
+      a.users.row(static_cast<Eigen::Index>(i)) = model.users.row(s.model_row);
+    } else {
+      a.users.row(static_cast<Eigen::Index>(i)) = folded.users.row(s.folded_row);
+    }
+    while (db_user < r.user_ids.size() && r.user_ids[db_user] < s.id) ++db_user;
+    if (db_user < r.user_ids.size() && r.user_ids[db_user] == s.id) {
+      // Entries are sorted by database movie index, which orders movies by
+      // id exactly as the model's indices do.
+      for (auto k = start[db_user]; k < start[db_user + 1]; ++k) {
+        const std::int32_t m =
+            movie_of[static_cast<std::size_t>(r.movie[static_cast<std::size_t>(k)])];
+        if (m < 0) continue;
+        a.rated.indices.push_back(m);
+        a.raw.push_back(static_cast<float>(raw[static_cast<std::size_t>(k)]));
+      }
+    }
+    a.rated.indptr.push_back(static_cast<std::int64_t>(a.rated.indices.size()));
+  }
+  return a;
+}
+
+// The movies anyone may be recommended (model indices, ascending) after the
+// business filters.
+std::vector<std::int32_t> candidate_movies(SQLite::Database& db, const Config& config,
+                                           const db::StoredModel& model) {
+  const ScoreConfig& s = config.score;
+  const std::size_t n = model.movie_ids.size();
+  std::vector<char> keep(n, s.allow_movies.empty() ? 1 : 0);
+  auto unknown = [&](const char* key, std::int64_t count) {
+    if (count > 0) {
+      log::warn(config.where(key) + ": " + std::to_string(count) +
+                " movie id(s) the model does not know; ignored");
+    }
+  };
+  std::int64_t missing = 0;
+  for (std::int64_t id : s.allow_movies) {
+    const int m = model.movie_index(id);
+    if (m >= 0) {
+      keep[static_cast<std::size_t>(m)] = 1;
+    } else {
+      ++missing;
+    }
+  }
+  unknown("score.allow_movies", missing);
+  missing = 0;
+  for (std::int64_t id : s.exclude_movies) {
+    const int m = model.movie_index(id);
+    if (m >= 0) {
+      keep[static_cast<std::size_t>(m)] = 0;
+    } else {
+      ++missing;
+    }
+  }
+  unknown("score.exclude_movies", missing);
+  if (!s.exclude_genres.empty()) {
+    const std::set<std::string> banned(s.exclude_genres.begin(), s.exclude_genres.end());
+    SQLite::Statement q(db, "SELECT movie_id, genres FROM movies");
+    while (q.executeStep()) {
+      const int m = model.movie_index(q.getColumn(0).getInt64());
+      if (m < 0) continue;
+      std::stringstream genres(q.getColumn(1).getString());
+      std::string g;
+      while (std::getline(genres, g, '|')) {
+        if (banned.count(g)) {
+          keep[static_cast<std::size_t>(m)] = 0;
+          break;
+        }
+      }
+    }
+  }
+  std::vector<std::int32_t> out;
+  for (std::size_t m = 0; m < n; ++m) {
+    if (keep[m]) out.push_back(static_cast<std::int32_t>(m));
+  }
+  return out;
+}
+
+// The rated sets restricted to the candidates, in the candidates' index space.
+UserItems restrict_items(const UserItems& rated, const std::vector<std::int32_t>& position) {
+  UserItems out;
+  out.indptr.reserve(rated.indptr.size());
+  out.indptr.push_back(0);
+  for (std::size_t u = 0; u + 1 < rated.indptr.size(); ++u) {
+    for (auto k = rated.indptr[u]; k < rated.indptr[u + 1]; ++k) {
+      const std::int32_t p =
+          position[static_cast<std::size_t>(rated.indices[static_cast<std::size_t>(k)])];
+      if (p >= 0) out.indices.push_back(p);
+    }
+    out.indptr.push_back(static_cast<std::int64_t>(out.indices.size()));
+  }
+  return out;
+}
+
+struct Clusters {
+  db::ClusterRows users;
+  db::ClusterRows movies;
+  std::vector<db::ClusterPopularRow> popular;
+  int user_k = 0;
+  int movie_k = 0;
+};
+
+db::ClusterRows cluster_rows(const RowMatrix& points, const std::vector<std::int64_t>& ids, int k,
+                             const Config& config, int& used_k) {
+  KMeansOptions o;
+  o.k = std::min<int>(k, static_cast<int>(points.rows()));
+  o.max_iterations = config.clusters.iterations;
+  o.seed = config.model.seed;
+  o.threads = config.score.threads;
+  used_k = o.k;
+  KMeansResult km = kmeans(points, o);
+  return {ids, std::move(km.assignment), std::move(km.distance)};
+}
+
+Clusters make_clusters(const Audience& a, const db::StoredModel& model,
+                       const std::vector<int>& taste, const std::vector<std::int32_t>& candidates,
+                       const Config& config) {
+  Clusters c;
+  c.users = cluster_rows(unit_rows(a.users, taste), a.ids, config.clusters.users, config, c.user_k);
+  c.movies = cluster_rows(unit_rows(model.movies, taste), model.movie_ids, config.clusters.movies,
+                          config, c.movie_k);
+  // Most-rated candidate movies per user cluster.
+  const std::size_t n = model.movie_ids.size();
+  std::vector<char> is_candidate(n, 0);
+  for (std::int32_t m : candidates) is_candidate[static_cast<std::size_t>(m)] = 1;
+  std::vector<std::vector<std::size_t>> members(static_cast<std::size_t>(c.user_k));
+  for (std::size_t u = 0; u < a.ids.size(); ++u)
+    members[static_cast<std::size_t>(c.users.cluster[u])].push_back(u);
+  std::vector<std::int64_t> count(n, 0);
+  std::vector<double> sum(n, 0.0);
+  std::vector<std::int32_t> touched;
+  for (int k = 0; k < c.user_k; ++k) {
+    touched.clear();
+    for (std::size_t u : members[static_cast<std::size_t>(k)]) {
+      for (auto e = a.rated.indptr[u]; e < a.rated.indptr[u + 1]; ++e) {
+        const std::int32_t m = a.rated.indices[static_cast<std::size_t>(e)];
+        if (!is_candidate[static_cast<std::size_t>(m)]) continue;
+        if (count[static_cast<std::size_t>(m)]++ == 0) touched.push_back(m);
+        sum[static_cast<std::size_t>(m)] += a.raw[static_cast<std::size_t>(e)];
+      }
+    }
+    const std::size_t keep =
+        std::min<std::size_t>(touched.size(), static_cast<std::size_t>(config.clusters.popular_n));
+    auto better = [&](std::int32_t x, std::int32_t y) {
+      const auto cx = count[static_cast<std::size_t>(x)], cy = count[static_cast<std::size_t>(y)];
+      if (cx != cy) return cx > cy;
+      const double mx = sum[static_cast<std::size_t>(x)] / cx,
+                   my = sum[static_cast<std::size_t>(y)] / cy;
+      if (mx != my) return mx > my;
+      return x < y;
+    };
+    std::partial_sort(touched.begin(), touched.begin() + static_cast<std::ptrdiff_t>(keep),
+                      touched.end(), better);
+    for (std::size_t i = 0; i < keep; ++i) {
+      const auto m = static_cast<std::size_t>(touched[i]);
+      c.popular.push_back({k, static_cast<std::int64_t>(i + 1), model.movie_ids[m], count[m],
+                           sum[m] / static_cast<double>(count[m])});
+    }
+    for (std::int32_t m : touched) {
+      count[static_cast<std::size_t>(m)] = 0;
+      sum[static_cast<std::size_t>(m)] = 0;
+    }
+  }
+  return c;
 }
 
 }  // namespace
@@ -38,14 +279,69 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     throw GateError("model " + std::to_string(model.model_id) +
                     " has non-finite vectors; refusing to publish");
   }
-  UserItems rated;
-  if (config.score.exclude_rated) rated = rated_items(db, model);
+  Audience audience = build_audience(db, config, model);
+  if (audience.folded_in + audience.not_folded > 0) {
+    log::info("folded in " + std::to_string(audience.folded_in) +
+              " user(s) who rated after training" +
+              (audience.not_folded ? "; " + std::to_string(audience.not_folded) +
+                                         " more have no usable rating and get the fallback"
+                                   : std::string()));
+  }
+  std::vector<std::int32_t> candidates = candidate_movies(db, config, model);
+  const bool filtered = candidates.size() != model.movie_ids.size();
+  std::vector<std::int64_t> candidate_ids;
+  candidate_ids.reserve(candidates.size());
+  for (std::int32_t m : candidates)
+    candidate_ids.push_back(model.movie_ids[static_cast<std::size_t>(m)]);
+  RowMatrix candidate_vectors;
+  UserItems candidate_rated;
+  if (filtered) {
+    log::info("business filters leave " + std::to_string(candidates.size()) + " of " +
+              std::to_string(model.movie_ids.size()) + " movies as candidates");
+    candidate_vectors.resize(static_cast<Eigen::Index>(candidates.size()), model.movies.cols());
+    std::vector<std::int32_t> position(model.movie_ids.size(), -1);
+    for (std::size_t j = 0; j < candidates.size(); ++j) {
+      candidate_vectors.row(static_cast<Eigen::Index>(j)) = model.movies.row(candidates[j]);
+      position[static_cast<std::size_t>(candidates[j])] = static_cast<std::int32_t>(j);
+    }
+    if (config.score.exclude_rated) candidate_rated = restrict_items(audience.rated, position);
+  }
+  const RowMatrix& movies = filtered ? candidate_vectors : model.movies;
+  const UserItems* exclude = nullptr;
+  if (config.score.exclude_rated) exclude = filtered ? &candidate_rated : &audience.rated;
   double load_seconds = total.seconds();
-  log::info("scoring " + std::to_string(model.user_ids.size()) + " users x " +
-            std::to_string(model.movie_ids.size()) + " movies with model " +
-            std::to_string(model.model_id) + " (" + model.type + "), top " +
-            std::to_string(config.score.top_n));
 
+  const std::vector<int> taste = taste_columns(model.users, model.movies);
+  db::PublicationExtras extras;
+  TopNBlock similar;
+  double similar_seconds = 0;
+  if (config.similar.enabled) {
+    log::Stopwatch clock;
+    similar =
+        similar_movies(model.movies, taste, candidates, config.similar.top_k, config.score.threads);
+    similar_seconds = clock.seconds();
+    extras.similar_k = config.similar.top_k;
+    log::info("similar movies: top " + std::to_string(config.similar.top_k) + " for " +
+              std::to_string(model.movie_ids.size()) + " movies in " +
+              std::to_string(similar_seconds) + " s");
+  }
+  Clusters clusters;
+  double cluster_seconds = 0;
+  if (config.clusters.enabled) {
+    log::Stopwatch clock;
+    clusters = make_clusters(audience, model, taste, candidates, config);
+    cluster_seconds = clock.seconds();
+    extras.user_clusters = clusters.user_k;
+    extras.movie_clusters = clusters.movie_k;
+    log::info("clusters: " + std::to_string(clusters.user_k) + " of users, " +
+              std::to_string(clusters.movie_k) + " of movies in " +
+              std::to_string(cluster_seconds) + " s");
+  }
+
+  log::info("scoring " + std::to_string(audience.ids.size()) + " users x " +
+            std::to_string(candidates.size()) + " movies with model " +
+            std::to_string(model.model_id) + " (" + model.type + ", " + config.score.method +
+            "), top " + std::to_string(config.score.top_n));
   TopNOptions options;
   options.top_n = config.score.top_n;
   options.threads = config.score.threads;
@@ -58,13 +354,26 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   try {
     db::Publisher publisher(db);
     bool finite = true;
-    score_top_n(
-        model.users, model.movies, config.score.exclude_rated ? &rated : nullptr, options,
-        [&](const TopNBlock& b) { finite &= publisher.add(b, model.user_ids, model.movie_ids); });
+    auto sink = [&](const TopNBlock& b) {
+      finite &= publisher.add(b, audience.ids, candidate_ids);
+    };
+    if (config.score.method == "ann") {
+      AnnOptions ann;
+      if (config.score.ann_nprobe > 0) ann.nprobe = config.score.ann_nprobe;
+      ann.clusters = config.score.ann_clusters;
+      ann.seed = config.model.seed;
+      score_top_n_ann(audience.users, movies, exclude, options, ann, sink);
+    } else {
+      score_top_n(audience.users, movies, exclude, options, sink);
+    }
+    if (config.similar.enabled)
+      finite &= publisher.replace_similar(similar, model.movie_ids, candidate_ids);
     if (!finite) throw GateError("scores are not finite; refusing to publish");
-    publisher.commit(run_id, model.model_id, config.score.top_n);
+    if (config.clusters.enabled)
+      publisher.replace_clusters(clusters.users, clusters.movies, clusters.popular);
+    publisher.commit(run_id, model.model_id, config.score.top_n, extras);
     s.rows = publisher.rows();
-    s.users = static_cast<std::int64_t>(model.user_ids.size());
+    s.users = static_cast<std::int64_t>(audience.ids.size());
   } catch (const SQLite::Exception& e) {
     throw DatabaseError(
         config.database.string() +
@@ -74,10 +383,18 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   log::info("published " + std::to_string(s.rows) + " recommendations for " +
             std::to_string(s.users) + " users in " + std::to_string(s.seconds) + " s");
   run.count("users_scored", s.users);
+  run.count("users_folded_in", audience.folded_in);
   run.count("recommendations", s.rows);
+  run.count("candidate_movies", static_cast<std::int64_t>(candidates.size()));
   run.count("published_model_id", model.model_id);
+  if (config.clusters.enabled) {
+    run.count("user_clusters", clusters.user_k);
+    run.count("movie_clusters", clusters.movie_k);
+  }
   run.model_type(model.type);
   run.timing("score_load", load_seconds);
+  if (config.similar.enabled) run.timing("similar", similar_seconds);
+  if (config.clusters.enabled) run.timing("clusters", cluster_seconds);
   run.timing("score_publish", s.seconds);
   run.timing("score", total.seconds());
   return s;

@@ -124,9 +124,9 @@ int run_cli(int argc, char** argv) {
 
   auto* bench_cmd = app.add_subcommand("bench", "benchmarks (figures as one JSON line on stdout)");
   bench_cmd->require_subcommand(1);
-  ScoreBenchOptions sb{162541, 59047, 64, 100, 0, 42, 0.0};
-  auto* bench_score_cmd =
-      bench_cmd->add_subcommand("score", "score random vectors with the tiled top-N kernel");
+  ScoreBenchOptions sb;  // defaults: ML-25M size
+  auto* bench_score_cmd = bench_cmd->add_subcommand(
+      "score", "score random or stored vectors with the exact or ann top-N kernel");
   bench_score_cmd->add_option("--users", sb.users, "users")->capture_default_str();
   bench_score_cmd->add_option("--movies", sb.movies, "movies")->capture_default_str();
   bench_score_cmd->add_option("--factors", sb.factors, "vector length")->capture_default_str();
@@ -139,6 +139,20 @@ int run_cli(int argc, char** argv) {
       ->add_option("--rated-fraction", sb.rated_fraction,
                    "share of movies masked as already rated per user")
       ->capture_default_str();
+  bench_score_cmd->add_option("--method", sb.method, "scoring kernel")
+      ->check(CLI::IsMember({"exact", "ann"}))
+      ->capture_default_str();
+  bench_score_cmd->add_option("--nprobe", sb.nprobe,
+                              "ann: clusters scanned per user (0 = the library default)");
+  bench_score_cmd->add_option("--clusters", sb.clusters, "ann: clusters of the index (0 = auto)");
+  bench_score_cmd->add_option("--vectors-from", sb.vectors_from,
+                              "score the latest stored model's vectors in this database "
+                              "(opened read-only) instead of random ones");
+  bench_score_cmd->add_flag("--mask-rated", sb.mask_rated,
+                            "with --vectors-from: mask the movies each user rated there");
+  bench_score_cmd->add_option("--recall-sample", sb.recall_sample,
+                              "ann: users the recall is measured on (0 = all, also timing a "
+                              "full exact run)");
 
   PublishBenchOptions pb;
   std::string pb_dir;

@@ -173,6 +173,66 @@ Field choice_field(std::string key, SectionOf<S> sec, std::string S::*m,
           [=](const Config& c) { return (c.*sec).*m; }};
 }
 
+template <typename S>
+Field id_list_field(std::string key, SectionOf<S> sec, std::vector<std::int64_t> S::*m,
+                    std::string doc) {
+  auto k = key;
+  return {std::move(key), std::move(doc),
+          [=](Config& c, const YAML::Node& n, const Source& s) {
+            std::vector<std::int64_t> ids;
+            if (n.IsScalar() && !n.Scalar().empty()) {
+              ids.push_back(as_int(n, s, k, 1, (1LL << 53)));
+            } else if (n.IsSequence()) {
+              for (const auto& e : n) ids.push_back(as_int(e, s, k, 1, (1LL << 53)));
+            } else if (!n.IsNull() && !(n.IsScalar() && n.Scalar().empty())) {
+              fail(s, k, "expected a list of movie ids, got " + scalar_text(n));
+            }
+            (c.*sec).*m = std::move(ids);
+          },
+          [=](const Config& c) {
+            std::string out = "[";
+            for (std::size_t i = 0; i < ((c.*sec).*m).size(); ++i) {
+              if (i) out += ", ";
+              out += std::to_string(((c.*sec).*m)[i]);
+            }
+            return out + "]";
+          }};
+}
+
+template <typename S>
+Field string_list_field(std::string key, SectionOf<S> sec, std::vector<std::string> S::*m,
+                        std::string doc) {
+  auto k = key;
+  return {std::move(key), std::move(doc),
+          [=](Config& c, const YAML::Node& n, const Source& s) {
+            std::vector<std::string> out;
+            auto one = [&](const YAML::Node& e) {
+              std::string v = as_string(e, s, k);
+              if (v.empty() || v.find('|') != std::string::npos)
+                fail(s, k, "each entry must be one non-empty name without '|'");
+              out.push_back(std::move(v));
+            };
+            if (n.IsScalar() && !n.Scalar().empty()) {
+              one(n);
+            } else if (n.IsSequence()) {
+              for (const auto& e : n) one(e);
+            } else if (!n.IsNull() && !(n.IsScalar() && n.Scalar().empty())) {
+              fail(s, k, "expected a list of names, got " + scalar_text(n));
+            }
+            (c.*sec).*m = std::move(out);
+          },
+          [=](const Config& c) {
+            std::string out = "[";
+            for (std::size_t i = 0; i < ((c.*sec).*m).size(); ++i) {
+              if (i) out += ", ";
+              std::string quoted;
+              for (char ch : ((c.*sec).*m)[i]) quoted += ch == '\'' ? "''" : std::string(1, ch);
+              out += "'" + quoted + "'";
+            }
+            return out + "]";
+          }};
+}
+
 const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = [] {
     std::vector<Field> f;
@@ -258,7 +318,8 @@ const std::vector<Field>& fields() {
     f.push_back(choice_field("model.optimizer", &Config::model, &ModelConfig::optimizer,
                              {"sgd", "adam"}, "biased_mf: optimiser"));
     f.push_back(int_field("model.patience", &Config::model, &ModelConfig::patience, 0, 1000,
-                          "biased_mf: epochs without validation gain before stopping, 0 = never"));
+                          "biased_mf, deep: epochs without validation gain before stopping (the "
+                          "best epoch is kept), 0 = never"));
     f.push_back(real_field("model.alpha", &Config::model, &ModelConfig::alpha, 0.0, 1e6,
                            "als: confidence 1 + alpha * rating"));
     f.push_back(int_field("model.cg_steps", &Config::model, &ModelConfig::cg_steps, 1, 100,
@@ -323,6 +384,42 @@ const std::vector<Field>& fields() {
                           "users per scoring tile"));
     f.push_back(int_field("score.movie_block", &Config::score, &ScoreConfig::movie_block, 16,
                           1 << 20, "movies per scoring tile"));
+    f.push_back(choice_field("score.method", &Config::score, &ScoreConfig::method, {"exact", "ann"},
+                             "exact scores every candidate; ann takes candidates from an "
+                             "approximate index over movie vectors and re-scores them exactly"));
+    f.push_back(int_field("score.ann_nprobe", &Config::score, &ScoreConfig::ann_nprobe, 0, 1 << 20,
+                          "ann: movie clusters probed per user (more = higher recall, slower), "
+                          "0 = the index's default"));
+    f.push_back(int_field("score.ann_clusters", &Config::score, &ScoreConfig::ann_clusters, 0,
+                          1 << 20, "ann: movie clusters in the index, 0 = automatic"));
+    f.push_back(id_list_field("score.exclude_movies", &Config::score, &ScoreConfig::exclude_movies,
+                              "movie ids never recommended to anyone, e.g. [1, 2]"));
+    f.push_back(string_list_field("score.exclude_genres", &Config::score,
+                                  &ScoreConfig::exclude_genres,
+                                  "movies with any of these genres are never recommended, "
+                                  "e.g. [Horror]"));
+    f.push_back(id_list_field("score.allow_movies", &Config::score, &ScoreConfig::allow_movies,
+                              "when non-empty, only these movie ids are recommended"));
+    f.push_back(bool_field("score.fold_in", &Config::score, &ScoreConfig::fold_in,
+                           "score users rated after training, with vectors solved against the "
+                           "fixed movie vectors"));
+    f.push_back(real_field("score.fold_in_l2", &Config::score, &ScoreConfig::fold_in_l2, 0.0, 1e6,
+                           "ridge penalty of the fold-in for rating models (implicit models "
+                           "use model.l2)"));
+    f.push_back(bool_field("similar.enabled", &Config::similar, &SimilarConfig::enabled,
+                           "publish similar_movies: top-K movies by cosine of movie vectors"));
+    f.push_back(int_field("similar.top_k", &Config::similar, &SimilarConfig::top_k, 1, 1000,
+                          "similar movies kept per movie"));
+    f.push_back(bool_field("clusters.enabled", &Config::clusters, &ClustersConfig::enabled,
+                           "publish k-means clusters of users and of movies"));
+    f.push_back(int_field("clusters.users", &Config::clusters, &ClustersConfig::users, 1, 100000,
+                          "clusters of users (k)"));
+    f.push_back(int_field("clusters.movies", &Config::clusters, &ClustersConfig::movies, 1, 100000,
+                          "clusters of movies (k)"));
+    f.push_back(int_field("clusters.iterations", &Config::clusters, &ClustersConfig::iterations, 1,
+                          1000, "largest number of k-means iterations"));
+    f.push_back(int_field("clusters.popular_n", &Config::clusters, &ClustersConfig::popular_n, 1,
+                          10000, "most-rated movies kept per user cluster"));
     return f;
   }();
   return kFields;
@@ -369,7 +466,7 @@ void apply_map(Config& c, const YAML::Node& map, const std::string& prefix, cons
 const std::map<std::string, std::vector<std::pair<std::string, std::string>>>& type_defaults() {
   static const std::map<std::string, std::vector<std::pair<std::string, std::string>>> kDefaults = {
       {"dot", {}},
-      {"deep", {}},
+      {"deep", {{"model.patience", "0"}}},
       {"biased_mf",
        {{"model.factors", "128"},
         {"model.epochs", "100"},

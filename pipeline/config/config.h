@@ -80,6 +80,34 @@ struct ScoreConfig {
   int threads = 0;  // 0 = all cores
   int user_block = 256;
   int movie_block = 1024;
+  // exact: every user against every candidate movie; ann: candidates from an
+  // approximate index over movie vectors, re-scored exactly.
+  std::string method = "exact";
+  int ann_nprobe = 0;    // movie clusters probed per user; 0 = the index's default
+  int ann_clusters = 0;  // movie clusters in the index; 0 = automatic
+  // Business filters, applied to the candidates before selection.
+  std::vector<std::int64_t> exclude_movies;
+  std::vector<std::string> exclude_genres;  // a movie with any of these genres is excluded
+  std::vector<std::int64_t> allow_movies;   // non-empty: only these movies are candidates
+  // Users rated after the model was trained get vectors solved against the
+  // fixed movie vectors (least squares) and are scored too.
+  bool fold_in = true;
+  double fold_in_l2 = 0.1;  // ridge penalty of the fold-in for rating models
+};
+
+// "Because you watched X": top-K movies by cosine similarity of movie vectors.
+struct SimilarConfig {
+  bool enabled = true;
+  int top_k = 20;
+};
+
+// k-means over user vectors and over movie vectors.
+struct ClustersConfig {
+  bool enabled = true;
+  int users = 20;   // clusters of users (k)
+  int movies = 20;  // clusters of movies (k)
+  int iterations = 25;
+  int popular_n = 100;  // most-rated movies kept per user cluster
 };
 
 struct Config {
@@ -91,6 +119,8 @@ struct Config {
   EvaluateConfig evaluate;
   GateConfig gate;
   ScoreConfig score;
+  SimilarConfig similar;
+  ClustersConfig clusters;
 
   // Where each explicitly set key came from ("file.yaml:12" or "--set"), for
   // error messages raised after loading.

@@ -16,6 +16,31 @@
 
 namespace recs::db {
 
+// Cluster membership rows: ids[i] belongs to cluster[i] at distance[i] from
+// its centroid.
+struct ClusterRows {
+  std::vector<std::int64_t> ids;
+  std::vector<std::int32_t> cluster;
+  std::vector<float> distance;
+};
+
+// One row of "popular in your cluster".
+struct ClusterPopularRow {
+  std::int64_t cluster = 0;
+  std::int64_t rank = 0;
+  std::int64_t movie_id = 0;
+  std::int64_t rating_count = 0;
+  double mean_rating = 0;
+};
+
+// What else a publication holds; unset = not computed by this run, and the
+// table is left empty so nothing from an older model outlives it.
+struct PublicationExtras {
+  std::optional<int> similar_k;
+  std::optional<int> user_clusters;
+  std::optional<int> movie_clusters;
+};
+
 class Publisher {
  public:
   // Begins the write transaction and clears the old set inside it.
@@ -27,9 +52,17 @@ class Publisher {
   bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
            const std::vector<std::int64_t>& movie_ids);
 
+  // Replaces similar_movies: row i of `similar` is movie row_ids[i], its
+  // items index candidate_ids. Returns false on a non-finite score.
+  bool replace_similar(const TopNBlock& similar, const std::vector<std::int64_t>& row_ids,
+                       const std::vector<std::int64_t>& candidate_ids);
+  void replace_clusters(const ClusterRows& users, const ClusterRows& movies,
+                        const std::vector<ClusterPopularRow>& popular);
+
   // Records what is live and commits. Without commit() the destructor rolls
-  // back and the old set stays.
-  void commit(std::int64_t run_id, std::optional<std::int64_t> model_id, int top_n);
+  // back and the old set stays. Tables the extras leave unset are emptied.
+  void commit(std::int64_t run_id, std::optional<std::int64_t> model_id, int top_n,
+              const PublicationExtras& extras = {});
 
   std::int64_t rows() const { return insert_.rows_written(); }
   std::int64_t users() const { return users_; }
@@ -39,6 +72,8 @@ class Publisher {
   SQLite::Transaction tx_;
   BulkInserter<std::int64_t, std::int64_t, std::int64_t, double> insert_;
   std::int64_t users_ = 0;
+  bool similar_written_ = false;
+  bool clusters_written_ = false;
 };
 
 }  // namespace recs::db

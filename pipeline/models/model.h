@@ -32,6 +32,9 @@ struct EpochReport {
 
 struct TrainReport {
   std::vector<EpochReport> epochs;
+  // The epoch (1-based) whose parameters the model kept: the best on
+  // validation when early stopping restored it; 0 = the last one.
+  int kept_epoch = 0;
 };
 
 // The exported model: score(u, m) = users.row(u) . movies.row(m).

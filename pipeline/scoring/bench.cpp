@@ -3,11 +3,16 @@
 #include <sys/resource.h>
 #include <tbb/info.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
+#include <vector>
 
+#include "db/model_store.h"
+#include "scoring/ann.h"
 #include "scoring/topn.h"
 #include "util/error.h"
 
@@ -46,6 +51,46 @@ UserItems random_rated(int users, int movies, double fraction, std::mt19937_64& 
   return out;
 }
 
+// The movies each model user rated in the database, as model indices.
+UserItems stored_rated(SQLite::Database& db, const db::StoredModel& m) {
+  UserItems items;
+  items.indptr.assign(m.user_ids.size() + 1, 0);
+  SQLite::Statement q(db, "SELECT user_id, movie_id FROM ratings ORDER BY user_id, movie_id");
+  std::size_t u = 0;
+  while (q.executeStep()) {
+    const std::int64_t user = q.getColumn(0).getInt64();
+    while (u < m.user_ids.size() && m.user_ids[u] < user) items.indptr[++u] = items.indices.size();
+    if (u == m.user_ids.size() || m.user_ids[u] != user) continue;
+    const int movie = m.movie_index(q.getColumn(1).getInt64());
+    if (movie >= 0) items.indices.push_back(movie);
+  }
+  while (u < m.user_ids.size()) items.indptr[++u] = items.indices.size();
+  return items;
+}
+
+// The rows of `users` listed in `rows`, and their rated movies.
+void take_users(const RowMatrix& users, const UserItems* rated, const std::vector<int>& rows,
+                RowMatrix& users_out, UserItems& rated_out) {
+  users_out.resize(static_cast<Eigen::Index>(rows.size()), users.cols());
+  rated_out.indptr.assign(1, 0);
+  rated_out.indices.clear();
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    users_out.row(static_cast<Eigen::Index>(i)) = users.row(rows[i]);
+    if (rated) {
+      rated_out.indices.insert(rated_out.indices.end(),
+                               rated->indices.begin() + rated->indptr[rows[i]],
+                               rated->indices.begin() + rated->indptr[rows[i] + 1]);
+    }
+    rated_out.indptr.push_back(static_cast<std::int64_t>(rated_out.indices.size()));
+  }
+}
+
+// Each user's top-N items, top_n slots per user (count in counts).
+struct AllTopN {
+  std::vector<std::int32_t> items;
+  std::vector<std::int32_t> counts;
+};
+
 }  // namespace
 
 std::string bench_score(const ScoreBenchOptions& options) {
@@ -55,43 +100,155 @@ std::string bench_score(const ScoreBenchOptions& options) {
         "bench score: users, movies, top-n and threads must be >= 0, factors > 0 and "
         "rated-fraction in [0, 1]");
   }
+  if (options.method != "exact" && options.method != "ann") {
+    throw UsageError("bench score: method must be exact or ann, not '" + options.method + "'");
+  }
+  if (options.nprobe < 0 || options.clusters < 0 || options.recall_sample < 0) {
+    throw UsageError("bench score: nprobe, clusters and recall-sample must be >= 0");
+  }
+  if (options.mask_rated && options.vectors_from.empty()) {
+    throw UsageError("bench score: --mask-rated needs --vectors-from");
+  }
   std::mt19937_64 rng(options.seed);
-  const RowMatrix users = random_matrix(options.users, options.factors, rng);
-  const RowMatrix movies = random_matrix(options.movies, options.factors, rng);
+  RowMatrix users, movies;
   UserItems rated;
-  const bool masked = options.rated_fraction > 0.0;
-  if (masked) rated = random_rated(options.users, options.movies, options.rated_fraction, rng);
+  bool masked = false;
+  if (!options.vectors_from.empty()) {
+    // Opened directly rather than through db::open_read_only: only the
+    // models and ratings tables are read, so a database of an older schema
+    // version serves as well.
+    std::optional<SQLite::Database> database;
+    try {
+      database.emplace(options.vectors_from, SQLite::OPEN_READONLY);
+    } catch (const SQLite::Exception& e) {
+      throw DatabaseError(options.vectors_from + ": " + e.what());
+    }
+    db::StoredModel model = db::load_latest_model(*database);
+    if (options.mask_rated) {
+      rated = stored_rated(*database, model);
+      masked = true;
+    }
+    users = std::move(model.users);
+    movies = std::move(model.movies);
+  } else {
+    users = random_matrix(options.users, options.factors, rng);
+    movies = random_matrix(options.movies, options.factors, rng);
+  }
+  const int num_users = static_cast<int>(users.rows());
+  const int num_movies = static_cast<int>(movies.rows());
+  const int factors = static_cast<int>(movies.cols());
+  if (!masked && options.rated_fraction > 0.0) {
+    rated = random_rated(num_users, num_movies, options.rated_fraction, rng);
+    masked = true;
+  }
+  const UserItems* exclude = masked ? &rated : nullptr;
 
   TopNOptions topn;
   topn.top_n = options.top_n;
   topn.threads = options.threads;
   if (options.user_block > 0) topn.user_block = options.user_block;
   if (options.movie_block > 0) topn.movie_block = options.movie_block;
+  AnnOptions ann;
+  if (options.nprobe > 0) ann.nprobe = options.nprobe;
+  ann.clusters = options.clusters;
+  const bool use_ann = options.method == "ann";
 
   // The sink only consumes the blocks (sums their counts, also reported as a
-  // check); a real sink would write them to the database.
+  // check); a real sink would write them to the database. For ann it also
+  // keeps the items, to measure the recall.
+  const std::size_t top_n = static_cast<std::size_t>(options.top_n);
   long long entries = 0;
-  const auto start = std::chrono::steady_clock::now();
-  score_top_n(users, movies, masked ? &rated : nullptr, topn, [&](const TopNBlock& block) {
+  AllTopN approx;
+  if (use_ann) {
+    approx.items.resize(static_cast<std::size_t>(num_users) * top_n);
+    approx.counts.resize(num_users);
+  }
+  auto sink = [&](const TopNBlock& block) {
     for (auto c : block.counts) entries += c;
-  });
+    if (use_ann) {
+      std::copy(block.items.begin(), block.items.end(),
+                approx.items.begin() + static_cast<std::size_t>(block.user_begin) * top_n);
+      std::copy(block.counts.begin(), block.counts.end(), approx.counts.begin() + block.user_begin);
+    }
+  };
+  const auto start = std::chrono::steady_clock::now();
+  if (use_ann) {
+    score_top_n_ann(users, movies, exclude, topn, ann, sink);
+  } else {
+    score_top_n(users, movies, exclude, topn, sink);
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  char ann_fields[256] = "";
+  if (use_ann) {
+    // Exact top-N of the recall users: all of them (timing a full exact run
+    // on the same vectors) or a seeded sample.
+    std::vector<int> sample;
+    if (options.recall_sample > 0 && options.recall_sample < num_users) {
+      std::vector<int> all(num_users);
+      for (int u = 0; u < num_users; ++u) all[u] = u;
+      std::mt19937_64 pick(options.seed + 1);
+      for (int i = 0; i < options.recall_sample; ++i) {
+        std::swap(all[i], all[i + static_cast<int>(pick() % (num_users - i))]);
+      }
+      sample.assign(all.begin(), all.begin() + options.recall_sample);
+      std::sort(sample.begin(), sample.end());
+    }
+    RowMatrix sample_users;
+    UserItems sample_rated;
+    if (!sample.empty()) take_users(users, exclude, sample, sample_users, sample_rated);
+    const bool full = sample.empty();
+    double hits = 0.0;
+    long long recall_users = 0;
+    std::vector<char> in_exact(static_cast<std::size_t>(num_movies), 0);
+    const auto exact_start = std::chrono::steady_clock::now();
+    double exact_seconds = 0.0;
+    auto compare = [&](const TopNBlock& block) {
+      for (int u = block.user_begin; u < block.user_end; ++u) {
+        const std::size_t at = static_cast<std::size_t>(u - block.user_begin) * top_n;
+        const int n = block.counts[u - block.user_begin];
+        if (n == 0) continue;
+        const int user = full ? u : sample[u];
+        for (int k = 0; k < n; ++k) in_exact[block.items[at + k]] = 1;
+        int common = 0;
+        const std::size_t approx_at = static_cast<std::size_t>(user) * top_n;
+        for (int k = 0; k < approx.counts[user]; ++k)
+          common += in_exact[approx.items[approx_at + k]];
+        for (int k = 0; k < n; ++k) in_exact[block.items[at + k]] = 0;
+        hits += static_cast<double>(common) / n;
+        ++recall_users;
+      }
+    };
+    if (full) {
+      score_top_n(users, movies, exclude, topn, compare);
+    } else {
+      score_top_n(sample_users, movies, exclude ? &sample_rated : nullptr, topn, compare);
+    }
+    exact_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - exact_start).count();
+    std::snprintf(ann_fields, sizeof ann_fields,
+                  ",\"method\":\"ann\",\"nprobe\":%d,\"clusters\":%d,\"recall_at_n\":%.4f,"
+                  "\"recall_users\":%lld,\"exact_seconds\":%.3f",
+                  ann.nprobe, ann_cluster_count(num_movies, ann),
+                  recall_users > 0 ? hits / recall_users : 1.0, recall_users, exact_seconds);
+  }
 
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const double peak_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is KiB
-  const double flops = 2.0 * options.users * options.movies * options.factors;
+  const double flops = 2.0 * num_users * num_movies * factors;
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
 
-  char line[512];
+  char line[1024];
   std::snprintf(line, sizeof line,
                 "{\"users\":%d,\"movies\":%d,\"factors\":%d,\"top_n\":%d,\"threads\":%d,"
                 "\"seconds\":%.3f,\"gflops\":%.1f,\"peak_rss_mb\":%.1f,\"rated_fraction\":%g,"
-                "\"user_block\":%d,\"movie_block\":%d,\"entries\":%lld}",
-                options.users, options.movies, options.factors, options.top_n, threads, seconds,
+                "\"user_block\":%d,\"movie_block\":%d,\"entries\":%lld,\"masked_ratings\":%lld%s}",
+                num_users, num_movies, factors, options.top_n, threads, seconds,
                 seconds > 0 ? flops / seconds / 1e9 : 0.0, peak_rss_mb, options.rated_fraction,
-                topn.user_block, topn.movie_block, entries);
+                topn.user_block, topn.movie_block, entries,
+                masked ? static_cast<long long>(rated.indices.size()) : 0LL, ann_fields);
   return line;
 }
 

@@ -1,5 +1,6 @@
-// Synthetic benchmark of the scoring kernel: random vectors of a given shape,
-// optionally a random set of rated movies per user, timed end to end.
+// Benchmark of the scoring kernels: random vectors of a given shape (or a
+// stored model's vectors), optionally a set of rated movies per user masked,
+// timed end to end.
 #pragma once
 
 #include <cstdint>
@@ -14,14 +15,31 @@ struct ScoreBenchOptions {
   int top_n = 100;
   int threads = 0;  // 0 = all cores
   std::uint64_t seed = 42;
-  double rated_fraction = 0.0;  // share of movies each user has "rated", masked
-  int user_block = 0;           // 0 = TopNOptions default
-  int movie_block = 0;          // 0 = TopNOptions default
+  double rated_fraction = 0.0;   // share of movies each user has "rated", masked
+  int user_block = 0;            // 0 = TopNOptions default
+  int movie_block = 0;           // 0 = TopNOptions default
+  std::string method = "exact";  // "exact" (score_top_n) or "ann" (score_top_n_ann)
+  int nprobe = 0;                // ann: clusters scanned per user, 0 = AnnOptions default
+  int clusters = 0;              // ann: clusters of the index, 0 = auto
+  // A SQLite database whose latest stored model supplies the user and movie
+  // vectors (users, movies and factors are then the model's); empty = random.
+  std::string vectors_from;
+  // With vectors_from: mask the movies each user rated in that database, as
+  // the score stage does (instead of rated_fraction).
+  bool mask_rated = false;
+  // ann: users whose exact top-N the recall is measured on; 0 = all users,
+  // which also times a full exact run on the same vectors (exact_seconds).
+  int recall_sample = 0;
 };
 
-// Runs score_top_n once with a sink that only consumes the blocks and returns
-// one JSON line: {"users":..,"movies":..,"factors":..,"top_n":..,"threads":..,
-// "seconds":..,"gflops":..,"peak_rss_mb":..,...}. Only the scoring is timed.
+// Runs the chosen kernel once with a sink that only consumes the blocks and
+// returns one JSON line: {"users":..,"movies":..,"factors":..,"top_n":..,
+// "threads":..,"seconds":..,"gflops":..,"peak_rss_mb":..,...}. Only the
+// scoring is timed (for ann including the index build). gflops is the exact
+// product's flop count over seconds. For ann the line adds "nprobe",
+// "clusters", "recall_at_n" (mean over users of |ann top-N and exact top-N| /
+// |exact top-N|), "recall_users" and "exact_seconds" (the exact kernel on the
+// recall users).
 std::string bench_score(const ScoreBenchOptions& options);
 
 }  // namespace recs

@@ -1,0 +1,669 @@
+#include "scoring/ann.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/info.h>
+#include <tbb/parallel_for.h>
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace recs {
+namespace {
+
+// One integer whose unsigned order is the output order: higher score first,
+// then smaller movie index (the exact kernel's order). Also ranks a user's
+// clusters (score, then cluster index).
+inline std::uint64_t rank_key(float score, std::int32_t item) {
+  // + 0.0f makes -0 and +0 tie, as they compare equal as floats.
+  std::uint32_t bits = std::bit_cast<std::uint32_t>(score + 0.0f);
+  bits ^= (0u - (bits >> 31)) | 0x80000000u;
+  return (std::uint64_t{bits} << 32) | (0xffffffffu - static_cast<std::uint32_t>(item));
+}
+
+inline float key_score(std::uint64_t key) {
+  std::uint32_t bits = static_cast<std::uint32_t>(key >> 32);
+  bits = (bits & 0x80000000u) ? (bits ^ 0x80000000u) : ~bits;
+  return std::bit_cast<float>(bits);
+}
+
+inline std::int32_t key_item(std::uint64_t key) {
+  return static_cast<std::int32_t>(0xffffffffu - static_cast<std::uint32_t>(key));
+}
+
+// Rows of the k-means assignment product per task.
+constexpr int kAssignRows = 512;
+// Users gathered into one product with a cluster's movies, and movies per
+// product: bounds the tile whatever the cluster sizes.
+constexpr int kGatherUsers = 256;
+constexpr int kMovieChunk = 1024;
+// Scores tested against a user's threshold at a time (one branch per chunk).
+constexpr int kChunk = 16;
+// Candidates held per user, in multiples of top_n (plus a little): a prune
+// back to top_n costs O(capacity) and happens every capacity - top_n
+// admissions.
+constexpr int kCapacityRatio = 3;
+// finish_user() ranks up to this many entries by counting, more by sorting.
+constexpr int kRankSortMax = 256;
+
+// Movies reordered cluster by cluster, with what ranks clusters for a user.
+//
+// Inner products are not a metric, so k-means runs on the movies lifted onto
+// a sphere: v -> (v, sqrt(R^2 - |v|^2)) with R the largest movie norm. For a
+// user u -> (u, 0), the lifted distance |(u, 0) - (v, w)|^2 = |u|^2 + R^2 -
+// 2 u.v, so nearest lifted movie = best scoring movie. A cluster is ranked by
+// the lifted distance to its centroid c = (c_v, c_w) of the user scaled onto
+// the same sphere (R u / |u|): up to terms constant per user, that is
+// u.c_v - |u| |c|^2 / (2R). Measured on ALS vectors this reached a given
+// recall scanning fewer movies than k-means on the raw vectors ranked by u.c
+// or on the movie directions.
+struct Index {
+  int clusters = 0;
+  std::vector<std::int32_t> begin;        // clusters + 1 offsets into the cluster order
+  std::vector<std::int32_t> movie_at;     // position in cluster order -> movie
+  std::vector<std::int32_t> position_of;  // movie -> position in cluster order
+  std::vector<std::int32_t> cluster_of;   // movie -> cluster
+  RowMatrix movies;                       // rows in cluster order
+  RowMatrix centroids;                    // clusters x factors: c_v
+  Eigen::VectorXf norm_weight;            // per cluster: |c|^2 / (2R)
+};
+
+// Nearest centroid (squared distance, ties to the smaller index) of every row
+// of x. Each row's answer depends only on that row, so the result does not
+// depend on how the rows are split across threads.
+void assign(const RowMatrix& x, const RowMatrix& centroids, std::vector<std::int32_t>& out) {
+  const int n = static_cast<int>(x.rows());
+  const int k = static_cast<int>(centroids.rows());
+  const Eigen::VectorXf half_norm = 0.5f * centroids.rowwise().squaredNorm();
+  out.resize(n);
+  tbb::enumerable_thread_specific<RowMatrix> tiles;
+  tbb::parallel_for(tbb::blocked_range<int>(0, n, kAssignRows),
+                    [&](const tbb::blocked_range<int>& r) {
+                      RowMatrix& tile = tiles.local();
+                      const int rows = r.end() - r.begin();
+                      tile.resize(rows, k);
+                      tile.noalias() = x.middleRows(r.begin(), rows) * centroids.transpose();
+                      for (int i = 0; i < rows; ++i) {
+                        // Maximising x.c - |c|^2 / 2 minimises |x - c|^2.
+                        const float* s = tile.data() + static_cast<std::size_t>(i) * k;
+                        int best = 0;
+                        float best_value = s[0] - half_norm[0];
+                        for (int j = 1; j < k; ++j) {
+                          const float v = s[j] - half_norm[j];
+                          if (v > best_value) {
+                            best_value = v;
+                            best = j;
+                          }
+                        }
+                        out[r.begin() + i] = best;
+                      }
+                    });
+}
+
+// Lloyd's k-means on the rows of x, seeded from k distinct sampled rows. An
+// emptied cluster takes over half of the largest one (its centroid is split
+// in two by a small symmetric perturbation), so all k stay in use.
+RowMatrix kmeans(const RowMatrix& x, int k, int iterations, std::mt19937_64& rng) {
+  const int n = static_cast<int>(x.rows());
+  const int d = static_cast<int>(x.cols());
+  std::vector<std::int32_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  // A partial Fisher-Yates shuffle written out, so that the sample does not
+  // depend on the standard library's distribution algorithms.
+  for (int i = 0; i < k; ++i) {
+    const int j = i + static_cast<int>(rng() % static_cast<std::uint64_t>(n - i));
+    std::swap(order[i], order[j]);
+  }
+  RowMatrix centroids(k, d);
+  for (int j = 0; j < k; ++j) centroids.row(j) = x.row(order[j]);
+
+  std::vector<std::int32_t> assignment;
+  std::vector<std::int32_t> counts(k);
+  RowMatrix sums(k, d);
+  for (int it = 0; it < iterations; ++it) {
+    assign(x, centroids, assignment);
+    sums.setZero();
+    std::fill(counts.begin(), counts.end(), 0);
+    // Serial, in row order: the sums must not depend on the thread count.
+    for (int i = 0; i < n; ++i) {
+      sums.row(assignment[i]) += x.row(i);
+      ++counts[assignment[i]];
+    }
+    for (int j = 0; j < k; ++j) {
+      if (counts[j] > 0) centroids.row(j) = sums.row(j) / static_cast<float>(counts[j]);
+    }
+    for (int j = 0; j < k; ++j) {
+      if (counts[j] > 0) continue;
+      const int largest =
+          static_cast<int>(std::max_element(counts.begin(), counts.end()) - counts.begin());
+      if (counts[largest] < 2) break;
+      constexpr float kEps = 1.0f / 1024.0f;
+      for (int c = 0; c < d; ++c) {
+        const float v = centroids(largest, c);
+        const float sign = (c % 2 == 0) ? 1.0f : -1.0f;
+        centroids(j, c) = v * (1.0f + sign * kEps);
+        centroids(largest, c) = v * (1.0f - sign * kEps);
+      }
+      counts[j] = counts[largest] / 2;
+      counts[largest] -= counts[j];
+    }
+  }
+  return centroids;
+}
+
+Index build_index(const RowMatrix& movies, int clusters, const AnnOptions& ann) {
+  const int n = static_cast<int>(movies.rows());
+  const int d = static_cast<int>(movies.cols());
+  Index index;
+  index.clusters = clusters;
+
+  const Eigen::VectorXf norms2 = movies.rowwise().squaredNorm();
+  const float radius2 = n > 0 ? norms2.maxCoeff() : 0.0f;
+  const float radius = std::sqrt(radius2);
+  RowMatrix lifted(n, d + 1);
+  lifted.leftCols(d) = movies;
+  for (int i = 0; i < n; ++i) lifted(i, d) = std::sqrt(std::max(0.0f, radius2 - norms2[i]));
+
+  std::mt19937_64 rng(ann.seed);
+  const long long wanted = ann.train_sample > 0 ? ann.train_sample : 64LL * clusters;
+  const int sample = static_cast<int>(std::clamp<long long>(wanted, clusters, n));
+  RowMatrix centroids;
+  if (sample < n) {
+    std::vector<std::int32_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    for (int i = 0; i < sample; ++i) {
+      const int j = i + static_cast<int>(rng() % static_cast<std::uint64_t>(n - i));
+      std::swap(order[i], order[j]);
+    }
+    // In movie order, so the sample's sums run in a fixed order.
+    std::sort(order.begin(), order.begin() + sample);
+    RowMatrix train(sample, d + 1);
+    for (int i = 0; i < sample; ++i) train.row(i) = lifted.row(order[i]);
+    centroids = kmeans(train, clusters, ann.kmeans_iterations, rng);
+  } else {
+    centroids = kmeans(lifted, clusters, ann.kmeans_iterations, rng);
+  }
+  assign(lifted, centroids, index.cluster_of);
+
+  // Counting sort by cluster; movie order within a cluster.
+  index.begin.assign(clusters + 1, 0);
+  for (int i = 0; i < n; ++i) ++index.begin[index.cluster_of[i] + 1];
+  std::partial_sum(index.begin.begin(), index.begin.end(), index.begin.begin());
+  std::vector<std::int32_t> fill(index.begin.begin(), index.begin.end() - 1);
+  index.movie_at.resize(n);
+  index.position_of.resize(n);
+  index.movies.resize(n, d);
+  for (int i = 0; i < n; ++i) {
+    const int pos = fill[index.cluster_of[i]]++;
+    index.movie_at[pos] = i;
+    index.position_of[i] = pos;
+    index.movies.row(pos) = movies.row(i);
+  }
+
+  // Centroids of the final clusters (the k-means ones are of the sample).
+  RowMatrix means = RowMatrix::Zero(clusters, d + 1);
+  for (int pos = 0; pos < n; ++pos) {
+    means.row(index.cluster_of[index.movie_at[pos]]) += lifted.row(index.movie_at[pos]);
+  }
+  index.centroids.resize(clusters, d);
+  index.norm_weight.resize(clusters);
+  for (int c = 0; c < clusters; ++c) {
+    const int size = index.begin[c + 1] - index.begin[c];
+    if (size > 0) means.row(c) /= static_cast<float>(size);
+    index.centroids.row(c) = means.row(c).leftCols(d);
+    index.norm_weight[c] = radius > 0.0f ? means.row(c).squaredNorm() / (2.0f * radius) : 0.0f;
+  }
+  return index;
+}
+
+struct Problem {
+  const RowMatrix& users;
+  const UserItems* exclude;
+  const Index& index;
+  int top_n;
+  int nprobe;
+  int user_block;
+  int capacity;  // candidates held per user before pruning back to top_n
+};
+
+struct UserState {
+  int count = 0;
+  // The top_n-th best score once top_n are held: a score below it cannot
+  // enter. Equal scores are admitted (the movie index decides at the prune).
+  float threshold = -std::numeric_limits<float>::infinity();
+};
+
+// Per-thread working memory, reused across user blocks.
+struct Scratch {
+  RowMatrix probe_scores;                   // block users x clusters
+  std::vector<std::uint64_t> probe_keys;    // clusters
+  std::vector<std::uint8_t> probed;         // clusters, of the current user
+  std::vector<std::int32_t> probes;         // block users x nprobe, best first
+  std::vector<std::uint8_t> full;           // per block user: scans every cluster
+  std::vector<std::int32_t> cluster_start;  // groups + 1 offsets into cluster_users
+  std::vector<std::int32_t> cluster_users;  // block users of each group, ascending
+  std::vector<std::int32_t> cluster_fill;   // groups: write cursors into cluster_users
+  std::vector<std::int64_t> mask_start;     // block users + 1 offsets into mask
+  std::vector<std::int32_t> mask;           // per user: rated positions in probed clusters, sorted
+  RowMatrix gathered;                       // kGatherUsers x factors
+  std::vector<float> tile;                  // kGatherUsers x kMovieChunk
+  std::vector<float> cand_scores;           // block users x capacity
+  std::vector<std::int32_t> cand_items;     // block users x capacity
+  std::vector<float> select_tmp;            // 2 x capacity, for prune()
+  std::vector<std::int32_t> ties;           // for prune()
+  std::vector<std::uint64_t> rank_keys;     // capacity, for finish_user()
+  std::vector<UserState> state;
+};
+
+// The k-th largest (1-based) of a[0, n), 1 <= k <= n, no NaN: the exact
+// kernel's branch-free quickselect (candidate scores arrive in no useful
+// order, so a branchy partition would mispredict about every other element).
+// Clobbers a and tmp (n elements each).
+float kth_largest(float* a, float* tmp, int n, int k) {
+  for (int round = 0; n > 32 && round < 24; ++round) {
+    const float x = a[0], y = a[n / 2], z = a[n - 1];
+    const float pivot = std::max(std::min(x, y), std::min(std::max(x, y), z));
+    int hi = 0;  // tmp[0, hi): values > pivot
+    int lo = n;  // tmp[lo, n): values < pivot; [hi, lo) stands for the pivot
+    for (int i = 0; i < n; ++i) {
+      const float v = a[i];
+      tmp[hi] = v;
+      tmp[lo - 1] = v;
+      hi += v > pivot;
+      lo -= v < pivot;
+    }
+    if (k <= hi) {
+      n = hi;
+    } else if (k <= lo) {
+      return pivot;
+    } else {
+      k -= lo;
+      n -= lo;
+      tmp += lo;
+    }
+    std::swap(a, tmp);
+  }
+  std::nth_element(a, a + (k - 1), a + n, std::greater<>());
+  return a[k - 1];
+}
+
+// A user's candidates, structure-of-arrays so that the score-only passes of
+// prune() vectorise. Unlike in the exact kernel they are in no movie order.
+struct Buffer {
+  float* scores;
+  std::int32_t* items;
+};
+
+// Keeps exactly the top_n best of buf[0, count) (count > top_n, no NaN), in
+// output order (higher score, then smaller movie index), and returns the
+// worst kept score, the new admission threshold.
+float prune(Buffer buf, int count, int top_n, float* tmp, std::vector<std::int32_t>& ties) {
+  std::copy(buf.scores, buf.scores + count, tmp);
+  const float cut = kth_largest(tmp, tmp + count, count, top_n);
+  int above = 0;
+  int at_least = 0;
+  for (int i = 0; i < count; ++i) {
+    above += buf.scores[i] > cut;
+    at_least += buf.scores[i] >= cut;
+  }
+  // Of the scores equal to the cut, those up to movie `last_tie` are kept.
+  std::int32_t last_tie = std::numeric_limits<std::int32_t>::max();
+  if (at_least > top_n) {
+    ties.clear();
+    for (int i = 0; i < count; ++i) {
+      if (buf.scores[i] == cut) ties.push_back(buf.items[i]);
+    }
+    const auto nth = ties.begin() + (top_n - above - 1);
+    std::nth_element(ties.begin(), nth, ties.end());
+    last_tie = *nth;
+  }
+  // Branch-free compaction: which entries survive is data, not a pattern a
+  // branch predictor could learn.
+  int kept = 0;
+  if (at_least == top_n) {
+    for (int i = 0; i < count; ++i) {
+      const float v = buf.scores[i];
+      buf.scores[kept] = v;
+      buf.items[kept] = buf.items[i];
+      kept += v >= cut;
+    }
+  } else {
+    for (int i = 0; i < count; ++i) {
+      const float v = buf.scores[i];
+      const std::int32_t item = buf.items[i];
+      buf.scores[kept] = v;
+      buf.items[kept] = item;
+      kept += static_cast<int>(v > cut) |
+              (static_cast<int>(v == cut) & static_cast<int>(item <= last_tie));
+    }
+  }
+  return cut;
+}
+
+// Feeds the scores of one user against movies at cluster-order positions
+// [first, first + n) into its candidates. NaN (masked) never passes the
+// threshold test.
+void admit_row(const float* row, int n, int first, const Problem& p, Buffer buf, UserState& state,
+               Scratch& s) {
+  const std::int32_t* movie_at = p.index.movie_at.data() + first;
+  const int top_n = p.top_n;
+  const int capacity = p.capacity;
+  int count = state.count;
+  float t = state.threshold;
+  // Equal scores are admitted: arrival is not in movie order, so a tie may
+  // still win on the movie index.
+  auto admit = [&](int k) {
+    const float v = row[k];
+    if (v >= t) {
+      buf.scores[count] = v;
+      buf.items[count] = movie_at[k];
+      if (++count == capacity) {
+        t = prune(buf, count, top_n, s.select_tmp.data(), s.ties);
+        count = top_n;
+      }
+    }
+  };
+  int j = 0;
+  for (; j + kChunk <= n; j += kChunk) {
+    int hit = 0;
+    for (int k = 0; k < kChunk; ++k) hit |= row[j + k] >= t;
+    if (hit == 0) continue;
+    for (int k = j; k < j + kChunk; ++k) admit(k);
+  }
+  for (; j < n; ++j) admit(j);
+  state.count = count;
+  state.threshold = t;
+}
+
+// Writes the best min(top_n, count) of buf[0, count), best first; returns how
+// many.
+int finish_user(Buffer buf, int count, int top_n, Scratch& s, std::int32_t* items, float* scores) {
+  if (count > top_n) {
+    prune(buf, count, top_n, s.select_tmp.data(), s.ties);
+    count = top_n;
+  }
+  std::uint64_t* keys = s.rank_keys.data();
+  for (int i = 0; i < count; ++i) keys[i] = rank_key(buf.scores[i], buf.items[i]);
+  if (count <= kRankSortMax) {
+    // Output position = number of keys above (keys are unique): quadratic
+    // but vectorised and branch-free, faster than a sort at this size.
+    for (int i = 0; i < count; ++i) {
+      const std::uint64_t key = keys[i];
+      int rank = 0;
+      for (int j = 0; j < count; ++j) rank += keys[j] > key;
+      items[rank] = buf.items[i];
+      scores[rank] = buf.scores[i];
+    }
+  } else {
+    std::sort(keys, keys + count, std::greater<>());
+    for (int i = 0; i < count; ++i) {
+      items[i] = key_item(keys[i]);
+      scores[i] = key_score(keys[i]);
+    }
+  }
+  return count;
+}
+
+// Picks each user's clusters, groups the block's users by cluster and
+// collects the rated movies that fall into probed clusters.
+void plan_block(const Problem& p, int user_begin, int nu, Scratch& s) {
+  const Index& index = p.index;
+  const int clusters = index.clusters;
+  const int num_movies = static_cast<int>(index.movies.rows());
+  const int nprobe = std::min(p.nprobe, clusters);
+
+  s.probe_scores.resize(nu, clusters);
+  s.probe_scores.noalias() = p.users.middleRows(user_begin, nu) * index.centroids.transpose();
+  s.probe_keys.resize(clusters);
+  s.probed.assign(clusters, 0);
+  s.probes.resize(static_cast<std::size_t>(nu) * nprobe);
+  s.full.assign(nu, 0);
+  s.mask_start.assign(nu + 1, 0);
+  s.mask.clear();
+
+  for (int i = 0; i < nu; ++i) {
+    const int user = user_begin + i;
+    const float norm = p.users.row(user).norm();
+    const float* row = s.probe_scores.data() + static_cast<std::size_t>(i) * clusters;
+    for (int c = 0; c < clusters; ++c) {
+      s.probe_keys[c] = rank_key(row[c] - norm * index.norm_weight[c], c);
+    }
+    std::nth_element(s.probe_keys.begin(), s.probe_keys.begin() + (nprobe - 1), s.probe_keys.end(),
+                     std::greater<>());
+    std::sort(s.probe_keys.begin(), s.probe_keys.begin() + nprobe, std::greater<>());
+    std::int32_t* probes = s.probes.data() + static_cast<std::size_t>(i) * nprobe;
+    long long candidates = 0;
+    for (int q = 0; q < nprobe; ++q) {
+      const int c = key_item(s.probe_keys[q]);
+      probes[q] = c;
+      s.probed[c] = 1;
+      candidates += index.begin[c + 1] - index.begin[c];
+    }
+
+    const std::size_t mask_first = s.mask.size();
+    long long rated = 0;
+    if (p.exclude) {
+      const std::int32_t* items = p.exclude->indices.data();
+      for (std::int64_t e = p.exclude->indptr[user]; e < p.exclude->indptr[user + 1]; ++e) {
+        const std::int32_t m = items[e];
+        if (m < 0 || m >= num_movies) continue;
+        ++rated;
+        if (s.probed[index.cluster_of[m]]) s.mask.push_back(index.position_of[m]);
+      }
+    }
+    candidates -= static_cast<long long>(s.mask.size() - mask_first);
+    const long long needed = std::min<long long>(p.top_n, num_movies - rated);
+    if (candidates < needed) {
+      // Too few unrated movies in the probed clusters: scan them all.
+      s.full[i] = 1;
+      s.mask.resize(mask_first);
+      if (p.exclude) {
+        const std::int32_t* items = p.exclude->indices.data();
+        for (std::int64_t e = p.exclude->indptr[user]; e < p.exclude->indptr[user + 1]; ++e) {
+          const std::int32_t m = items[e];
+          if (m >= 0 && m < num_movies) s.mask.push_back(index.position_of[m]);
+        }
+      }
+    }
+    std::sort(s.mask.begin() + static_cast<std::ptrdiff_t>(mask_first), s.mask.end());
+    s.mask_start[i + 1] = static_cast<std::int64_t>(s.mask.size());
+    for (int q = 0; q < nprobe; ++q) s.probed[probes[q]] = 0;
+  }
+
+  // Users of each group, ascending: a counting sort over (group, user).
+  // Group c < clusters holds the users whose best cluster is c, group
+  // clusters + c those that probe c further down their list (and the users
+  // scanning everything). The first groups are scanned first: each user's
+  // threshold then starts at its best cluster's top_n-th score, which keeps
+  // most later candidates from being admitted at all.
+  const int groups = 2 * clusters;
+  s.cluster_start.assign(groups + 1, 0);
+  int full_users = 0;
+  for (int i = 0; i < nu; ++i) {
+    if (s.full[i]) {
+      ++full_users;
+      continue;
+    }
+    const std::int32_t* probes = s.probes.data() + static_cast<std::size_t>(i) * nprobe;
+    ++s.cluster_start[probes[0] + 1];
+    for (int q = 1; q < nprobe; ++q) ++s.cluster_start[clusters + probes[q] + 1];
+  }
+  for (int g = 0; g < groups; ++g) {
+    s.cluster_start[g + 1] += s.cluster_start[g] + (g >= clusters ? full_users : 0);
+  }
+  s.cluster_users.resize(s.cluster_start[groups]);
+  s.cluster_fill.assign(s.cluster_start.begin(), s.cluster_start.end() - 1);
+  for (int i = 0; i < nu; ++i) {
+    if (s.full[i]) {
+      for (int c = 0; c < clusters; ++c) s.cluster_users[s.cluster_fill[clusters + c]++] = i;
+      continue;
+    }
+    const std::int32_t* probes = s.probes.data() + static_cast<std::size_t>(i) * nprobe;
+    s.cluster_users[s.cluster_fill[probes[0]]++] = i;
+    for (int q = 1; q < nprobe; ++q) s.cluster_users[s.cluster_fill[clusters + probes[q]]++] = i;
+  }
+}
+
+// Top-N of users [user_begin, user_end) over their probed clusters.
+void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std::int32_t* items,
+                 float* scores, std::int32_t* counts) {
+  const int nu = user_end - user_begin;
+  const Index& index = p.index;
+  const int d = static_cast<int>(index.movies.cols());
+  plan_block(p, user_begin, nu, s);
+
+  const std::size_t capacity = p.capacity;
+  if (s.cand_scores.size() < nu * capacity) {
+    s.cand_scores.resize(nu * capacity);
+    s.cand_items.resize(nu * capacity);
+  }
+  if (s.select_tmp.size() < 2 * capacity) s.select_tmp.resize(2 * capacity);
+  if (s.rank_keys.size() < capacity) s.rank_keys.resize(capacity);
+  auto buffer = [&](int i) {
+    return Buffer{s.cand_scores.data() + i * capacity, s.cand_items.data() + i * capacity};
+  };
+  s.state.assign(nu, UserState{});
+  s.gathered.resize(kGatherUsers, d);
+  s.tile.resize(static_cast<std::size_t>(kGatherUsers) * kMovieChunk);
+  constexpr float kMasked = std::numeric_limits<float>::quiet_NaN();
+
+  for (int g = 0; g < 2 * index.clusters; ++g) {
+    const int c = g < index.clusters ? g : g - index.clusters;
+    const int user_first = s.cluster_start[g];
+    const int user_last = s.cluster_start[g + 1];
+    for (int ub = user_first; ub < user_last; ub += kGatherUsers) {
+      const int n_users = std::min(kGatherUsers, user_last - ub);
+      for (int r = 0; r < n_users; ++r) {
+        s.gathered.row(r) = p.users.row(user_begin + s.cluster_users[ub + r]);
+      }
+      for (int mb = index.begin[c]; mb < index.begin[c + 1]; mb += kMovieChunk) {
+        const int nm = std::min(kMovieChunk, index.begin[c + 1] - mb);
+        Eigen::Map<RowMatrix> tile(s.tile.data(), n_users, nm);
+        tile.noalias() = s.gathered.topRows(n_users) * index.movies.middleRows(mb, nm).transpose();
+        for (int r = 0; r < n_users; ++r) {
+          const int i = s.cluster_users[ub + r];
+          float* row = tile.data() + static_cast<std::size_t>(r) * nm;
+          // The user's masked positions (sorted) within [mb, mb + nm).
+          const auto mask_end = s.mask.begin() + s.mask_start[i + 1];
+          for (auto m = std::lower_bound(s.mask.begin() + s.mask_start[i], mask_end, mb);
+               m != mask_end && *m < mb + nm; ++m) {
+            row[*m - mb] = kMasked;
+          }
+          admit_row(row, nm, mb, p, buffer(i), s.state[i], s);
+        }
+      }
+    }
+  }
+
+  for (int i = 0; i < nu; ++i) {
+    const std::size_t out = static_cast<std::size_t>(i) * p.top_n;
+    counts[i] = finish_user(buffer(i), s.state[i].count, p.top_n, s, items + out, scores + out);
+  }
+}
+
+void check_inputs(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                  const TopNOptions& options, const AnnOptions& ann) {
+  if (users.cols() != movies.cols()) {
+    throw std::invalid_argument("score_top_n_ann: users have " + std::to_string(users.cols()) +
+                                " factors but movies have " + std::to_string(movies.cols()));
+  }
+  if (options.top_n < 0 || options.threads < 0) {
+    throw std::invalid_argument("score_top_n_ann: top_n and threads must be >= 0");
+  }
+  if (ann.nprobe <= 0 || ann.clusters < 0 || ann.kmeans_iterations < 0 || ann.train_sample < 0 ||
+      ann.user_block <= 0) {
+    throw std::invalid_argument(
+        "score_top_n_ann: nprobe and user_block must be > 0, clusters, kmeans_iterations and "
+        "train_sample >= 0");
+  }
+  if (users.rows() > std::numeric_limits<std::int32_t>::max() ||
+      movies.rows() > std::numeric_limits<std::int32_t>::max()) {
+    throw std::invalid_argument("score_top_n_ann: more than 2^31 - 1 users or movies");
+  }
+  if (exclude && (exclude->indptr.size() != static_cast<std::size_t>(users.rows()) + 1 ||
+                  exclude->indptr.front() != 0 ||
+                  exclude->indptr.back() > static_cast<std::int64_t>(exclude->indices.size()))) {
+    throw std::invalid_argument("score_top_n_ann: exclude has " +
+                                std::to_string(exclude->indptr.size()) + " offsets for " +
+                                std::to_string(users.rows()) + " users and " +
+                                std::to_string(exclude->indices.size()) + " indices");
+  }
+}
+
+}  // namespace
+
+int ann_cluster_count(int num_movies, const AnnOptions& ann) {
+  if (num_movies <= 0) return 0;
+  const int automatic = static_cast<int>(std::lround(std::sqrt(static_cast<double>(num_movies))));
+  return std::clamp(ann.clusters > 0 ? ann.clusters : automatic, 1, num_movies);
+}
+
+void score_top_n_ann(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                     const TopNOptions& options, const AnnOptions& ann,
+                     const std::function<void(const TopNBlock&)>& sink) {
+  check_inputs(users, movies, exclude, options, ann);
+  const int num_users = static_cast<int>(users.rows());
+  const int num_movies = static_cast<int>(movies.rows());
+  if (num_movies == 0 || options.top_n == 0) {
+    // Nothing to index; the exact kernel hands everyone an empty list.
+    score_top_n(users, movies, exclude, options, sink);
+    return;
+  }
+  const int clusters = ann_cluster_count(num_movies, ann);
+  const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+  const int user_block = ann.user_block;
+  const int num_blocks =
+      static_cast<int>((static_cast<long long>(num_users) + user_block - 1) / user_block);
+
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    const Index index = build_index(movies, clusters, ann);
+    if (num_blocks == 0) return;
+    const int capacity = kCapacityRatio * options.top_n + 2 * kChunk;
+    const Problem problem{users, exclude, index, options.top_n, ann.nprobe, user_block, capacity};
+    tbb::enumerable_thread_specific<Scratch> scratch;
+    int next_block = 0;
+    tbb::parallel_pipeline(
+        static_cast<std::size_t>(threads) * 3,
+        tbb::make_filter<void, int>(tbb::filter_mode::serial_in_order,
+                                    [&](tbb::flow_control& fc) -> int {
+                                      if (next_block == num_blocks) {
+                                        fc.stop();
+                                        return 0;
+                                      }
+                                      return next_block++;
+                                    }) &
+            tbb::make_filter<int, std::unique_ptr<TopNBlock>>(
+                tbb::filter_mode::parallel,
+                [&](int b) {
+                  auto block = std::make_unique<TopNBlock>();
+                  const long long begin = static_cast<long long>(b) * user_block;
+                  block->user_begin = static_cast<int>(begin);
+                  block->user_end =
+                      static_cast<int>(std::min<long long>(num_users, begin + user_block));
+                  block->top_n = problem.top_n;
+                  const std::size_t nu = block->user_end - block->user_begin;
+                  block->items.resize(nu * problem.top_n);
+                  block->scores.resize(nu * problem.top_n);
+                  block->counts.resize(nu);
+                  score_block(problem, block->user_begin, block->user_end, scratch.local(),
+                              block->items.data(), block->scores.data(), block->counts.data());
+                  return block;
+                }) &
+            tbb::make_filter<std::unique_ptr<TopNBlock>, void>(
+                tbb::filter_mode::serial_in_order,
+                [&](std::unique_ptr<TopNBlock> block) { sink(*block); }));
+  });
+}
+
+}  // namespace recs

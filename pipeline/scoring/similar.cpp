@@ -1,0 +1,65 @@
+#include "scoring/similar.h"
+
+#include <algorithm>
+
+namespace recs {
+namespace {
+
+bool constant_column(const RowMatrix& m, Eigen::Index c) {
+  if (m.rows() < 2) return false;
+  return (m.col(c).array() == m(0, c)).all();
+}
+
+}  // namespace
+
+std::vector<int> taste_columns(const RowMatrix& users, const RowMatrix& movies) {
+  std::vector<int> out;
+  for (Eigen::Index c = 0; c < movies.cols(); ++c) {
+    if (!constant_column(users, c) && !constant_column(movies, c))
+      out.push_back(static_cast<int>(c));
+  }
+  return out;
+}
+
+RowMatrix select_columns(const RowMatrix& m, const std::vector<int>& columns) {
+  RowMatrix out(m.rows(), static_cast<Eigen::Index>(columns.size()));
+  for (std::size_t j = 0; j < columns.size(); ++j) {
+    out.col(static_cast<Eigen::Index>(j)) = m.col(columns[j]);
+  }
+  return out;
+}
+
+RowMatrix unit_rows(const RowMatrix& m, const std::vector<int>& columns) {
+  RowMatrix out = select_columns(m, columns);
+  for (Eigen::Index i = 0; i < out.rows(); ++i) {
+    const float norm = out.row(i).norm();
+    if (norm > 0) out.row(i) /= norm;
+  }
+  return out;
+}
+
+TopNBlock similar_movies(const RowMatrix& movies, const std::vector<int>& columns,
+                         const std::vector<std::int32_t>& candidates, int top_k, int threads) {
+  RowMatrix unit = unit_rows(movies, columns);
+  RowMatrix cand(static_cast<Eigen::Index>(candidates.size()), unit.cols());
+  for (std::size_t j = 0; j < candidates.size(); ++j) {
+    cand.row(static_cast<Eigen::Index>(j)) = unit.row(candidates[j]);
+  }
+  // Mask each movie itself, in the candidates' index space.
+  UserItems self;
+  self.indptr.reserve(static_cast<std::size_t>(movies.rows()) + 1);
+  self.indptr.push_back(0);
+  for (Eigen::Index i = 0; i < movies.rows(); ++i) {
+    auto it = std::lower_bound(candidates.begin(), candidates.end(), static_cast<std::int32_t>(i));
+    if (it != candidates.end() && *it == i) {
+      self.indices.push_back(static_cast<std::int32_t>(it - candidates.begin()));
+    }
+    self.indptr.push_back(static_cast<std::int64_t>(self.indices.size()));
+  }
+  TopNOptions options;
+  options.top_n = top_k;
+  options.threads = threads;
+  return score_top_n(unit, cand, &self, options);
+}
+
+}  // namespace recs

@@ -1,0 +1,10 @@
+-- "Because you watched X": the movies most similar to :movie_id (cosine of
+-- the model's movie vectors), with titles and genres, most similar first.
+-- An index search on similar_movies' primary key.
+-- Parameters: :movie_id (external MovieLens movie id), :limit (rows wanted).
+SELECT s.rank, s.similar_movie_id AS movie_id, m.title, m.genres, s.score
+FROM similar_movies AS s
+LEFT JOIN movies AS m ON m.movie_id = s.similar_movie_id
+WHERE s.movie_id = :movie_id
+ORDER BY s.rank
+LIMIT :limit;

@@ -1,0 +1,293 @@
+// The approximate (IVF) scoring path against the exact kernel. Planted data
+// are small integers, so every score is exact in float whatever the
+// summation order: where ann scans everything it must equal exact bit for
+// bit, ties included.
+#include "scoring/ann.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "data/ratings.h"
+#include "scoring/topn.h"
+
+namespace {
+
+using recs::AnnOptions;
+using recs::RowMatrix;
+using recs::TopNBlock;
+using recs::TopNOptions;
+using recs::UserItems;
+
+// `rows` vectors around `centers` integer centres (entries in [-6, 6]) with
+// integer noise in [-noise, noise]: clustered, as trained vectors are.
+RowMatrix planted(int rows, int cols, int centers, int noise, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> center_entry(-6, 6);
+  std::uniform_int_distribution<int> noise_entry(-noise, noise);
+  std::uniform_int_distribution<int> which(0, centers - 1);
+  RowMatrix c(centers, cols);
+  for (Eigen::Index i = 0; i < c.size(); ++i) c.data()[i] = static_cast<float>(center_entry(rng));
+  RowMatrix m(rows, cols);
+  for (int r = 0; r < rows; ++r) {
+    const int k = which(rng);
+    for (int j = 0; j < cols; ++j) m(r, j) = c(k, j) + static_cast<float>(noise_entry(rng));
+  }
+  return m;
+}
+
+RowMatrix normal_around_centers(int rows, int cols, int centers, float spread,
+                                std::mt19937_64& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> which(0, centers - 1);
+  RowMatrix c(centers, cols);
+  for (Eigen::Index i = 0; i < c.size(); ++i) c.data()[i] = normal(rng);
+  RowMatrix m(rows, cols);
+  for (int r = 0; r < rows; ++r) {
+    const int k = which(rng);
+    // Varied norms, as popular movies have longer vectors.
+    const float scale = 0.5f + static_cast<float>(r % 7) / 4.0f;
+    for (int j = 0; j < cols; ++j) m(r, j) = scale * (c(k, j) + spread * normal(rng));
+  }
+  return m;
+}
+
+UserItems from_lists(const std::vector<std::vector<std::int32_t>>& lists) {
+  UserItems out;
+  out.indptr.push_back(0);
+  for (const auto& l : lists) {
+    out.indices.insert(out.indices.end(), l.begin(), l.end());
+    out.indptr.push_back(static_cast<std::int64_t>(out.indices.size()));
+  }
+  return out;
+}
+
+UserItems random_rated(int users, int movies, double fraction, std::mt19937_64& rng) {
+  std::bernoulli_distribution rated(fraction);
+  std::vector<std::vector<std::int32_t>> lists(users);
+  for (auto& l : lists) {
+    for (int m = 0; m < movies; ++m) {
+      if (rated(rng)) l.push_back(m);
+    }
+  }
+  return from_lists(lists);
+}
+
+// All blocks of the ann path gathered into one, checking the sink contract
+// (ascending, contiguous, one call at a time) on the way.
+TopNBlock run_ann(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                  const TopNOptions& options, const AnnOptions& ann) {
+  TopNBlock all;
+  all.user_end = static_cast<int>(users.rows());
+  all.top_n = options.top_n;
+  int next_user = 0;
+  recs::score_top_n_ann(users, movies, exclude, options, ann, [&](const TopNBlock& b) {
+    EXPECT_EQ(b.user_begin, next_user);
+    EXPECT_GT(b.user_end, b.user_begin);
+    EXPECT_EQ(b.top_n, options.top_n);
+    next_user = b.user_end;
+    all.items.insert(all.items.end(), b.items.begin(), b.items.end());
+    all.scores.insert(all.scores.end(), b.scores.begin(), b.scores.end());
+    all.counts.insert(all.counts.end(), b.counts.begin(), b.counts.end());
+  });
+  EXPECT_EQ(next_user, users.rows());
+  return all;
+}
+
+void expect_same(const TopNBlock& got, const TopNBlock& want) {
+  ASSERT_EQ(got.counts.size(), want.counts.size());
+  for (std::size_t u = 0; u < want.counts.size(); ++u) {
+    ASSERT_EQ(got.counts[u], want.counts[u]) << "user " << u;
+    for (int k = 0; k < want.counts[u]; ++k) {
+      const std::size_t at = u * want.top_n + k;
+      ASSERT_EQ(got.items[at], want.items[at]) << "user " << u << " rank " << k;
+      ASSERT_EQ(got.scores[at], want.scores[at]) << "user " << u << " rank " << k;
+    }
+  }
+}
+
+// Mean over users of |ann top-N and exact top-N| / |exact top-N|.
+double recall(const TopNBlock& got, const TopNBlock& want) {
+  double sum = 0.0;
+  int users = 0;
+  for (std::size_t u = 0; u < want.counts.size(); ++u) {
+    if (want.counts[u] == 0) continue;
+    const auto first = want.items.begin() + static_cast<std::ptrdiff_t>(u * want.top_n);
+    int common = 0;
+    for (int k = 0; k < got.counts[u]; ++k) {
+      common += std::find(first, first + want.counts[u], got.items[u * got.top_n + k]) !=
+                first + want.counts[u];
+    }
+    sum += static_cast<double>(common) / want.counts[u];
+    ++users;
+  }
+  return users > 0 ? sum / users : 1.0;
+}
+
+TEST(AnnTest, ScanningEveryClusterEqualsExact) {
+  std::mt19937_64 rng(1);
+  const RowMatrix users = planted(300, 12, 6, 2, rng);
+  const RowMatrix movies = planted(700, 12, 10, 2, rng);
+  const UserItems rated = random_rated(300, 700, 0.1, rng);
+  for (int top_n : {1, 10, 50, 800}) {
+    for (const UserItems* exclude : {static_cast<const UserItems*>(nullptr), &rated}) {
+      TopNOptions options;
+      options.top_n = top_n;
+      AnnOptions ann;
+      ann.clusters = 16;
+      ann.nprobe = 16;
+      ann.user_block = 64;
+      SCOPED_TRACE(testing::Message() << "top_n " << top_n << " masked " << (exclude != nullptr));
+      expect_same(run_ann(users, movies, exclude, options, ann),
+                  recs::score_top_n(users, movies, exclude, options));
+    }
+  }
+}
+
+TEST(AnnTest, TiesFollowTheExactOrder) {
+  // Many movies share a vector, so many scores tie: higher score first, then
+  // the smaller movie index, as in exact scoring.
+  std::mt19937_64 rng(2);
+  const RowMatrix distinct = planted(20, 8, 4, 1, rng);
+  RowMatrix movies(400, 8);
+  for (int m = 0; m < 400; ++m) movies.row(m) = distinct.row((m * 7) % 20);
+  const RowMatrix users = planted(50, 8, 3, 1, rng);
+  TopNOptions options;
+  options.top_n = 30;
+  AnnOptions ann;
+  ann.clusters = 8;
+  ann.nprobe = 8;
+  expect_same(run_ann(users, movies, nullptr, options, ann),
+              recs::score_top_n(users, movies, nullptr, options));
+}
+
+TEST(AnnTest, NeverReturnsMaskedMovies) {
+  std::mt19937_64 rng(3);
+  const RowMatrix users = planted(400, 16, 8, 2, rng);
+  const RowMatrix movies = planted(1500, 16, 12, 2, rng);
+  const UserItems rated = random_rated(400, 1500, 0.3, rng);
+  TopNOptions options;
+  options.top_n = 40;
+  AnnOptions ann;
+  ann.nprobe = 3;
+  const TopNBlock got = run_ann(users, movies, &rated, options, ann);
+  for (int u = 0; u < 400; ++u) {
+    const auto first = rated.indices.begin() + rated.indptr[u];
+    const auto last = rated.indices.begin() + rated.indptr[u + 1];
+    EXPECT_EQ(got.counts[u], options.top_n) << "user " << u;
+    for (int k = 0; k < got.counts[u]; ++k) {
+      const std::int32_t movie = got.items[static_cast<std::size_t>(u) * options.top_n + k];
+      EXPECT_FALSE(std::binary_search(first, last, movie)) << "user " << u << " movie " << movie;
+    }
+  }
+}
+
+TEST(AnnTest, UsersWithAlmostEverythingRatedGetWhatIsLeft) {
+  std::mt19937_64 rng(4);
+  const int num_movies = 600;
+  const RowMatrix users = planted(6, 10, 3, 2, rng);
+  const RowMatrix movies = planted(num_movies, 10, 8, 2, rng);
+  // User 0 left 3 movies, 1 left 12 (the top_n), 2 left 25, 3 rated
+  // everything, 4 nothing, 5 rated every even movie.
+  std::vector<std::vector<std::int32_t>> lists(6);
+  for (int m = 0; m < num_movies; ++m) {
+    if (m % 200 != 7) lists[0].push_back(m);
+    if (m % 50 != 3) lists[1].push_back(m);
+    if (m % 24 != 0) lists[2].push_back(m);
+    lists[3].push_back(m);
+    if (m % 2 == 0) lists[5].push_back(m);
+  }
+  const UserItems rated = from_lists(lists);
+  TopNOptions options;
+  options.top_n = 12;
+  AnnOptions ann;
+  ann.clusters = 24;
+  ann.nprobe = 1;
+  const TopNBlock got = run_ann(users, movies, &rated, options, ann);
+  const TopNBlock want = recs::score_top_n(users, movies, &rated, options);
+  EXPECT_EQ(got.counts[0], 3);
+  EXPECT_EQ(got.counts[1], 12);
+  EXPECT_EQ(got.counts[2], 12);
+  EXPECT_EQ(got.counts[3], 0);
+  EXPECT_EQ(got.counts[4], 12);
+  EXPECT_EQ(got.counts[5], 12);
+  // Users 0 to 3 have too few unrated movies in any one cluster, so they are
+  // scored exactly.
+  for (int u = 0; u < 4; ++u) {
+    for (int k = 0; k < want.counts[u]; ++k) {
+      const std::size_t at = static_cast<std::size_t>(u) * options.top_n + k;
+      EXPECT_EQ(got.items[at], want.items[at]) << "user " << u << " rank " << k;
+      EXPECT_EQ(got.scores[at], want.scores[at]) << "user " << u << " rank " << k;
+    }
+  }
+}
+
+TEST(AnnTest, SameResultForOneAndTwoThreads) {
+  std::mt19937_64 rng(5);
+  const RowMatrix users = normal_around_centers(1000, 16, 10, 0.3f, rng);
+  const RowMatrix movies = normal_around_centers(3000, 16, 20, 0.3f, rng);
+  const UserItems rated = random_rated(1000, 3000, 0.05, rng);
+  TopNOptions options;
+  options.top_n = 25;
+  AnnOptions ann;
+  ann.nprobe = 4;
+  ann.user_block = 96;
+  options.threads = 1;
+  const TopNBlock one = run_ann(users, movies, &rated, options, ann);
+  options.threads = 2;
+  const TopNBlock two = run_ann(users, movies, &rated, options, ann);
+  EXPECT_EQ(one.counts, two.counts);
+  EXPECT_EQ(one.items, two.items);
+  EXPECT_EQ(one.scores, two.scores);
+}
+
+TEST(AnnTest, DefaultNprobeRecallOnClusteredData) {
+  std::mt19937_64 rng(6);
+  const RowMatrix users = normal_around_centers(2000, 32, 30, 0.4f, rng);
+  const RowMatrix movies = normal_around_centers(20000, 32, 60, 0.4f, rng);
+  const UserItems rated = random_rated(2000, 20000, 0.005, rng);
+  TopNOptions options;
+  options.top_n = 100;
+  const TopNBlock got = run_ann(users, movies, &rated, options, AnnOptions{});
+  const TopNBlock want = recs::score_top_n(users, movies, &rated, options);
+  EXPECT_EQ(got.counts, want.counts);
+  const double r = recall(got, want);
+  EXPECT_GE(r, 0.95);
+  RecordProperty("recall_at_100", std::to_string(r));
+}
+
+TEST(AnnTest, EmptyInputs) {
+  std::mt19937_64 rng(7);
+  const RowMatrix users = planted(5, 4, 2, 1, rng);
+  const RowMatrix no_movies(0, 4);
+  const RowMatrix no_users(0, 4);
+  TopNOptions options;
+  options.top_n = 3;
+  const TopNBlock a = run_ann(users, no_movies, nullptr, options, AnnOptions{});
+  EXPECT_EQ(a.counts, std::vector<std::int32_t>(5, 0));
+  const TopNBlock b = run_ann(no_users, planted(10, 4, 2, 1, rng), nullptr, options, AnnOptions{});
+  EXPECT_TRUE(b.counts.empty());
+}
+
+TEST(AnnTest, RejectsBadOptions) {
+  std::mt19937_64 rng(8);
+  const RowMatrix users = planted(5, 4, 2, 1, rng);
+  const RowMatrix movies = planted(10, 4, 2, 1, rng);
+  const RowMatrix wrong = planted(10, 3, 2, 1, rng);
+  auto ignore = [](const TopNBlock&) {};
+  AnnOptions ann;
+  EXPECT_THROW(recs::score_top_n_ann(users, wrong, nullptr, TopNOptions{}, ann, ignore),
+               std::invalid_argument);
+  ann.nprobe = 0;
+  EXPECT_THROW(recs::score_top_n_ann(users, movies, nullptr, TopNOptions{}, ann, ignore),
+               std::invalid_argument);
+  ann = AnnOptions{};
+  ann.user_block = 0;
+  EXPECT_THROW(recs::score_top_n_ann(users, movies, nullptr, TopNOptions{}, ann, ignore),
+               std::invalid_argument);
+}
+
+}  // namespace

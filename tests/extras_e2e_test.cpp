@@ -1,0 +1,245 @@
+// End to end through the binary and the sqlite3 client: what the nightly job
+// publishes beside the top-N (similar movies, clusters), fold-in of users
+// who rated after training, business filters and approximate scoring.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace recs {
+namespace {
+
+using test::run_pipeline;
+using test::sqlite;
+using test::TempDir;
+using test::write_file;
+
+std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+std::string query_file(const std::filesystem::path& db, const std::string& file,
+                       const std::string& params, bool explain = false) {
+  std::string sql = test::read_file(test::source_dir() / "sql" / file);
+  return sqlite(db, params + (explain ? "EXPLAIN QUERY PLAN " : "") + sql);
+}
+
+long long count(const std::filesystem::path& db, const std::string& sql) {
+  return std::stoll(sqlite(db, sql));
+}
+
+// 200 users x 300 movies from the generator, trained with the tutorial's dot
+// model (fast) unless `extra` says otherwise.
+struct Nightly {
+  TempDir dir;
+  std::filesystem::path config;
+  std::filesystem::path db() const { return dir / "recs.db"; }
+  explicit Nightly(const std::string& extra = "") {
+    config = test::make_dataset(
+        dir, 200, 300, 8000, "model:\n  factors: 8\n  epochs: 5\n  learning_rate: 0.01\n" + extra);
+  }
+  test::CommandResult run(const std::string& args = "") {
+    return run_pipeline("run --config " + q(config) + " " + args);
+  }
+};
+
+TEST(ExtrasE2E, SimilarMoviesAndClustersArePublishedWithTheRun) {
+  Nightly s("similar:\n  top_k: 7\nclusters:\n  users: 4\n  movies: 5\n");
+  auto r = s.run();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto db = s.db();
+  const long long movies = count(db, "SELECT count(DISTINCT movie_id) FROM ratings");
+  // Top-7 for every rated movie, never the movie itself, ranks 1..7.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM similar_movies"), movies * 7);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM similar_movies WHERE similar_movie_id = movie_id"), 0);
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM (SELECT movie_id FROM similar_movies GROUP BY movie_id "
+                  "HAVING min(rank) = 1 AND max(rank) = 7 AND count(*) = 7)"),
+            movies);
+  EXPECT_EQ(
+      count(db, "SELECT count(*) FROM similar_movies WHERE score > 1.0001 OR score < -1.0001"), 0);
+  // Scores descend with rank.
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM similar_movies a JOIN similar_movies b ON "
+                  "a.movie_id = b.movie_id AND b.rank = a.rank + 1 WHERE b.score > a.score"),
+            0);
+  // Clusters: every user and movie in exactly one of k.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM user_clusters"),
+            count(db, "SELECT count(DISTINCT user_id) FROM ratings"));
+  EXPECT_EQ(count(db, "SELECT count(DISTINCT cluster) FROM user_clusters"), 4);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM movie_clusters"), movies);
+  EXPECT_EQ(count(db, "SELECT max(cluster) FROM movie_clusters"), 4);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM user_clusters WHERE distance < 0"), 0);
+  EXPECT_EQ(sqlite(db, "SELECT similar_k, user_clusters, movie_clusters FROM publication"),
+            "7|4|5\n");
+
+  // The web app's queries, with bound parameters, use index searches.
+  std::string movie = sqlite(db, "SELECT min(movie_id) FROM ratings");
+  movie.pop_back();
+  std::string because = query_file(db, "because_you_watched.sql",
+                                   ".param set :movie_id " + movie + "\n.param set :limit 5\n");
+  auto rows = lines(because);
+  ASSERT_EQ(rows.size(), 5u) << because;
+  EXPECT_EQ(rows[0].rfind("1|", 0), 0u);
+  EXPECT_EQ(because.find("|" + movie + "|"), std::string::npos);  // never the movie itself
+  std::string plan = query_file(db, "because_you_watched.sql",
+                                ".param set :movie_id 9\n.param set :limit 5\n", true);
+  EXPECT_NE(plan.find("SEARCH s USING PRIMARY KEY"), std::string::npos) << plan;
+
+  std::string user = sqlite(db, "SELECT min(user_id) FROM ratings");
+  user.pop_back();
+  std::string popular = query_file(db, "popular_in_cluster.sql",
+                                   ".param set :user_id " + user + "\n.param set :limit 10\n");
+  auto prow = lines(popular);
+  ASSERT_FALSE(prow.empty());
+  for (const auto& l : prow) {
+    std::string movie = l.substr(l.find('|') + 1);
+    movie = movie.substr(0, movie.find('|'));
+    EXPECT_EQ(count(db, "SELECT count(*) FROM ratings WHERE user_id = " + user +
+                            " AND movie_id = " + movie),
+              0)
+        << "recommended a rated movie: " << l;
+  }
+  std::string pplan = query_file(db, "popular_in_cluster.sql",
+                                 ".param set :user_id 1\n.param set :limit 10\n", true);
+  EXPECT_EQ(pplan.find("SCAN p"), std::string::npos) << pplan;
+  EXPECT_EQ(pplan.find("SCAN c"), std::string::npos) << pplan;
+}
+
+TEST(ExtrasE2E, SwitchedOffTheyAreLeftEmptyNotStale) {
+  Nightly s;
+  ASSERT_EQ(s.run().exit_code, 0);
+  ASSERT_GT(count(s.db(), "SELECT count(*) FROM similar_movies"), 0);
+  auto r = s.run("--set similar.enabled=false --set clusters.enabled=false");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count(s.db(), "SELECT count(*) FROM similar_movies"), 0);
+  EXPECT_EQ(count(s.db(), "SELECT count(*) FROM user_clusters"), 0);
+  EXPECT_EQ(count(s.db(), "SELECT count(*) FROM cluster_popular"), 0);
+  EXPECT_EQ(sqlite(s.db(), "SELECT similar_k IS NULL, user_clusters IS NULL FROM publication"),
+            "1|1\n");
+  EXPECT_GT(count(s.db(), "SELECT count(*) FROM recommendations"), 0);
+}
+
+TEST(ExtrasE2E, UsersWhoRateAfterTrainingAreFoldedInWithoutRetraining) {
+  Nightly s("score:\n  top_n: 10\n");
+  ASSERT_EQ(s.run().exit_code, 0);
+  const auto db = s.db();
+  const long long models = count(db, "SELECT count(*) FROM models");
+  // A new user (id above every generated one) rates five movies.
+  const auto ratings = s.dir / "data" / "ratings.csv";
+  std::string csv = test::read_file(ratings);
+  std::string movies = sqlite(db,
+                              "SELECT movie_id FROM ratings GROUP BY movie_id ORDER BY "
+                              "count(*) DESC LIMIT 5");
+  std::vector<std::string> rated = lines(movies);
+  for (const auto& m : rated) csv += "999999," + m + ",5.0,1700000000\n";
+  write_file(ratings, csv);
+  auto imp = run_pipeline("import --config " + q(s.config));
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE user_id = 999999"), 0);
+
+  auto sc = run_pipeline("score --config " + q(s.config));
+  ASSERT_EQ(sc.exit_code, 0) << sc.err;
+  EXPECT_NE(sc.err.find("folded in 1 user"), std::string::npos) << sc.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM models"), models);  // no retraining
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE user_id = 999999"), 10);
+  for (const auto& m : rated) {
+    EXPECT_EQ(count(db,
+                    "SELECT count(*) FROM recommendations WHERE user_id = 999999 AND "
+                    "movie_id = " +
+                        m),
+              0);
+  }
+  EXPECT_EQ(count(db,
+                  "SELECT json_extract(counts, '$.users_folded_in') FROM runs WHERE command "
+                  "= 'score' ORDER BY run_id DESC LIMIT 1"),
+            1);
+  // The new user has a cluster too.
+  EXPECT_EQ(count(db, "SELECT count(*) FROM user_clusters WHERE user_id = 999999"), 1);
+  // Switched off, the new user is left to the fallback query.
+  sc = run_pipeline("score --config " + q(s.config) + " --set score.fold_in=false");
+  ASSERT_EQ(sc.exit_code, 0) << sc.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE user_id = 999999"), 0);
+}
+
+TEST(ExtrasE2E, BusinessFiltersApplyBeforeSelection) {
+  Nightly s("score:\n  top_n: 10\n");
+  ASSERT_EQ(s.run().exit_code, 0);
+  const auto db = s.db();
+  // The movie most often recommended, and a genre that is common.
+  std::string top = sqlite(db,
+                           "SELECT movie_id FROM recommendations GROUP BY movie_id ORDER BY "
+                           "count(*) DESC, movie_id LIMIT 1");
+  top.pop_back();
+  auto r = s.run("--set score.exclude_movies=[" + top + "] --set score.exclude_genres=[Drama]");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE movie_id = " + top), 0);
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM recommendations r JOIN movies m USING (movie_id) "
+                  "WHERE '|' || m.genres || '|' LIKE '%|Drama|%'"),
+            0);
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM similar_movies s JOIN movies m ON m.movie_id = "
+                  "s.similar_movie_id WHERE '|' || m.genres || '|' LIKE '%|Drama|%'"),
+            0);
+  // Every user still gets 10: plenty of movies remain.
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM (SELECT user_id FROM recommendations GROUP BY "
+                  "user_id HAVING count(*) <> 10)"),
+            0);
+  // Only a user who rated (nearly) every movie can be left without any.
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM (SELECT user_id FROM ratings WHERE user_id NOT IN "
+                  "(SELECT user_id FROM recommendations) GROUP BY user_id HAVING count(*) < "
+                  "290)"),
+            0);
+
+  // An allow-list of 12 movies: each user gets those of them not rated, up
+  // to 10.
+  std::string allow = sqlite(db,
+                             "SELECT group_concat(movie_id) FROM (SELECT movie_id FROM "
+                             "movies ORDER BY movie_id LIMIT 12)");
+  allow.pop_back();
+  r = s.run("--set score.allow_movies=[" + allow + "]");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE movie_id NOT IN (" + allow + ")"),
+            0);
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM (SELECT u.user_id, (SELECT count(*) FROM "
+                  "recommendations r WHERE r.user_id = u.user_id) AS got, min(10, 12 - "
+                  "(SELECT count(*) FROM ratings x WHERE x.user_id = u.user_id AND x.movie_id "
+                  "IN (" +
+                      allow +
+                      "))) AS want FROM (SELECT DISTINCT user_id FROM ratings) "
+                      "u) WHERE got <> want"),
+            0);
+}
+
+TEST(ExtrasE2E, AnnScoringAgreesWithExact) {
+  Nightly s("score:\n  top_n: 10\n");
+  ASSERT_EQ(s.run().exit_code, 0);
+  const auto db = s.db();
+  sqlite(db, "CREATE TABLE exact_copy AS SELECT user_id, movie_id FROM recommendations");
+  auto r = run_pipeline("score --config " + q(s.config) + " --set score.method=ann");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const long long total = count(db, "SELECT count(*) FROM exact_copy");
+  const long long same = count(db,
+                               "SELECT count(*) FROM exact_copy e JOIN recommendations r "
+                               "USING (user_id, movie_id)");
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations"), total);
+  EXPECT_GE(static_cast<double>(same) / static_cast<double>(total), 0.95);
+  EXPECT_NE(sqlite(db, "SELECT config FROM runs ORDER BY run_id DESC LIMIT 1").find("method: ann"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace recs

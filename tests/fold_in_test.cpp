@@ -1,0 +1,134 @@
+// Fold-in of users the model has not seen, on planted data: the solved
+// vector reproduces the planted one, fixed columns stay fixed, and implicit
+// fold-in equals the closed-form weighted least squares.
+#include "models/fold_in.h"
+
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <random>
+
+namespace recs {
+namespace {
+
+RowMatrix normal(int rows, int cols, std::mt19937_64& rng) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  RowMatrix m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = d(rng);
+  return m;
+}
+
+// Every user rated `per_user` random movies with rating u . v.
+FoldInRatings planted(const RowMatrix& users, const RowMatrix& movies, int per_user,
+                      std::mt19937_64& rng) {
+  FoldInRatings r;
+  r.indptr.push_back(0);
+  std::vector<std::int32_t> all(static_cast<std::size_t>(movies.rows()));
+  std::iota(all.begin(), all.end(), 0);
+  for (Eigen::Index u = 0; u < users.rows(); ++u) {
+    std::shuffle(all.begin(), all.end(), rng);
+    std::vector<std::int32_t> pick(all.begin(), all.begin() + per_user);
+    std::sort(pick.begin(), pick.end());
+    for (std::int32_t m : pick) {
+      r.movies.push_back(m);
+      r.values.push_back(users.row(u).dot(movies.row(m)));
+    }
+    r.indptr.push_back(static_cast<std::int64_t>(r.movies.size()));
+  }
+  return r;
+}
+
+TEST(FoldIn, RecoversPlantedUsersOfARatingModel) {
+  std::mt19937_64 rng(1);
+  RowMatrix trained = normal(50, 8, rng);
+  RowMatrix movies = normal(200, 8, rng);
+  RowMatrix fresh = normal(5, 8, rng);
+  FoldInOptions o;
+  o.l2 = 1e-6;
+  FoldInResult r = fold_in(trained, movies, planted(fresh, movies, 30, rng), o);
+  ASSERT_EQ(r.users.rows(), 5);
+  for (int u = 0; u < 5; ++u) {
+    EXPECT_TRUE(r.solved[static_cast<std::size_t>(u)]);
+    EXPECT_LT((r.users.row(u) - fresh.row(u)).norm(), 1e-3) << "user " << u;
+  }
+}
+
+TEST(FoldIn, KeepsABiasModelsConstantColumnFixed) {
+  // Layout of a biased model: user [p, b_u, 1], movie [q, 1, b_m].
+  std::mt19937_64 rng(2);
+  RowMatrix trained = normal(40, 6, rng);
+  trained.col(5).setConstant(1.0f);
+  RowMatrix movies = normal(150, 6, rng);
+  movies.col(4).setConstant(1.0f);
+  RowMatrix fresh = normal(3, 6, rng);
+  fresh.col(5).setConstant(1.0f);
+  EXPECT_EQ(constant_columns(trained), std::vector<int>({5}));
+  FoldInOptions o;
+  o.l2 = 1e-6;
+  FoldInResult r = fold_in(trained, movies, planted(fresh, movies, 25, rng), o);
+  for (int u = 0; u < 3; ++u) {
+    EXPECT_EQ(r.users(u, 5), 1.0f);
+    EXPECT_LT((r.users.row(u) - fresh.row(u)).norm(), 1e-3);
+  }
+}
+
+TEST(FoldIn, ImplicitMatchesTheWeightedLeastSquares) {
+  std::mt19937_64 rng(3);
+  RowMatrix trained = normal(30, 4, rng);
+  RowMatrix movies = normal(60, 4, rng);
+  FoldInRatings r;
+  r.indptr = {0, 3};
+  r.movies = {2, 7, 40};
+  r.values = {5.0f, 1.0f, 4.0f};  // 1.0 is below the threshold: not a positive
+  FoldInOptions o;
+  o.implicit = true;
+  o.l2 = 0.5;
+  o.alpha = 2.0;
+  o.positive_threshold = 3.5;
+  FoldInResult got = fold_in(trained, movies, r, o);
+  ASSERT_TRUE(got.solved[0]);
+  // Dense reference: confidence and preference for every movie.
+  Eigen::MatrixXd y = movies.cast<double>();
+  Eigen::VectorXd c = Eigen::VectorXd::Ones(60), p = Eigen::VectorXd::Zero(60);
+  c(2) = 1 + 2.0 * 5.0;
+  p(2) = 1;
+  c(40) = 1 + 2.0 * 4.0;
+  p(40) = 1;
+  Eigen::MatrixXd a = y.transpose() * c.asDiagonal() * y + 0.5 * Eigen::MatrixXd::Identity(4, 4);
+  Eigen::VectorXd x = a.ldlt().solve(y.transpose() * c.asDiagonal() * p);
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR(got.users(0, j), x(j), 1e-5);
+}
+
+TEST(FoldIn, UsersWithNothingToSolveFromAreReported) {
+  std::mt19937_64 rng(4);
+  RowMatrix trained = normal(10, 3, rng);
+  RowMatrix movies = normal(20, 3, rng);
+  FoldInRatings r;
+  r.indptr = {0, 0, 1};
+  r.movies = {3};
+  r.values = {1.0f};
+  FoldInOptions o;
+  o.implicit = true;
+  o.positive_threshold = 3.5;  // the one rating is no positive
+  FoldInResult got = fold_in(trained, movies, r, o);
+  EXPECT_FALSE(got.solved[0]);
+  EXPECT_FALSE(got.solved[1]);
+  EXPECT_TRUE(got.users.isZero());
+}
+
+TEST(FoldIn, SameResultForOneAndTwoThreads) {
+  std::mt19937_64 rng(5);
+  RowMatrix trained = normal(30, 6, rng);
+  RowMatrix movies = normal(100, 6, rng);
+  RowMatrix fresh = normal(40, 6, rng);
+  FoldInRatings r = planted(fresh, movies, 10, rng);
+  FoldInOptions o;
+  o.threads = 1;
+  FoldInResult one = fold_in(trained, movies, r, o);
+  o.threads = 2;
+  FoldInResult two = fold_in(trained, movies, r, o);
+  EXPECT_EQ(one.users, two.users);
+}
+
+}  // namespace
+}  // namespace recs
