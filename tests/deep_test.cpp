@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -195,6 +196,7 @@ ModelConfig small_config(const std::string& activation) {
   c.hidden = 16;
   c.epochs = 30;
   c.learning_rate = 0.01;
+  c.patience = 0;  // every epoch runs and the last one is kept, as in Keras
   return c;
 }
 
@@ -256,6 +258,54 @@ TEST(DeepModel, DeferredAdamMatchesDense) {
   EXPECT_EQ(deferred.adam_mode_used(), AdamMode::kDeferred);
   EXPECT_NEAR(rd.epochs.back().val_mse, rl.epochs.back().val_mse, 1e-3);
   EXPECT_LT((dense.factors().users - deferred.factors().users).cwiseAbs().maxCoeff(), 1e-2);
+}
+
+// With patience > 0 and a validation set, training stops once the
+// validation error has not improved for `patience` epochs and the model of
+// the best epoch is kept (Keras's EarlyStopping with restore_best_weights).
+TEST(DeepModel, EarlyStoppingKeepsTheBestEpoch) {
+  Planted p = planted(5);
+  // Noisy training targets and a high rate, so the validation error turns up.
+  std::mt19937_64 noise(17);
+  for (auto& y : p.train.value) y += static_cast<float>(uniform(noise));
+  ModelConfig c = small_config("relu");
+  c.epochs = 40;
+  c.learning_rate = 0.03;
+  DeepModel full(c, TrainConfig{});
+  const TrainReport all = full.fit(p.train, p.validation, p.num_users, p.num_movies);
+  ASSERT_EQ(all.epochs.size(), 40u);
+
+  // Where patience 2 must stop, from the full run's curve.
+  constexpr int kPatience = 2;
+  int best_epoch = 0;
+  double best = std::numeric_limits<double>::infinity();
+  int stop = 0;
+  for (const auto& e : all.epochs) {
+    if (e.val_mse < best) {
+      best = e.val_mse;
+      best_epoch = e.epoch;
+    } else if (e.epoch - best_epoch >= kPatience) {
+      stop = e.epoch;
+      break;
+    }
+  }
+  ASSERT_GT(stop, 0) << "the validation error never stalled; the test needs overfitting";
+  ASSERT_LT(best_epoch, stop);
+
+  c.patience = kPatience;
+  DeepModel early(c, TrainConfig{});
+  const TrainReport r = early.fit(p.train, p.validation, p.num_users, p.num_movies);
+  ASSERT_EQ(r.epochs.size(), static_cast<std::size_t>(stop));
+  for (std::size_t i = 0; i < r.epochs.size(); ++i) {
+    EXPECT_EQ(r.epochs[i].val_mse, all.epochs[i].val_mse) << "epoch " << i + 1;
+  }
+  // The kept model is the best epoch's, not the last one's.
+  EXPECT_DOUBLE_EQ(mse(early.factors(), p.validation), best);
+  EXPECT_NE(mse(early.factors(), p.validation), r.epochs.back().val_mse);
+
+  // Without a validation set there is nothing to stop on: every epoch runs.
+  DeepModel blind(c, TrainConfig{});
+  EXPECT_EQ(blind.fit(p.train, Triplets{}, p.num_users, p.num_movies).epochs.size(), 40u);
 }
 
 TEST(DeepModel, TutorialDefaultsAndBadConfig) {

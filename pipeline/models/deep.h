@@ -86,7 +86,9 @@ struct DeepModelOptions {
 };
 
 // Trains on one thread whatever train.threads says: like the dot model, it is
-// a chain of small dependent Adam steps.
+// a chain of small dependent Adam steps. With model.patience > 0 and a
+// validation set it stops early and keeps the best epoch's model; with
+// patience 0 (the tutorial's way) it runs every epoch and keeps the last.
 class DeepModel : public Model {
  public:
   DeepModel(const ModelConfig& model, const TrainConfig& train, DeepModelOptions options = {});
