@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/kmeans.h"
+
 namespace recs {
 namespace {
 
@@ -41,8 +43,6 @@ inline std::int32_t key_item(std::uint64_t key) {
   return static_cast<std::int32_t>(0xffffffffu - static_cast<std::uint32_t>(key));
 }
 
-// Rows of the k-means assignment product per task.
-constexpr int kAssignRows = 512;
 // Users gathered into one product with a cluster's movies, and movies per
 // product: bounds the tile whatever the cluster sizes.
 constexpr int kGatherUsers = 256;
@@ -78,90 +78,7 @@ struct Index {
   Eigen::VectorXf norm_weight;            // per cluster: |c|^2 / (2R)
 };
 
-// Nearest centroid (squared distance, ties to the smaller index) of every row
-// of x. Each row's answer depends only on that row, so the result does not
-// depend on how the rows are split across threads.
-void assign(const RowMatrix& x, const RowMatrix& centroids, std::vector<std::int32_t>& out) {
-  const int n = static_cast<int>(x.rows());
-  const int k = static_cast<int>(centroids.rows());
-  const Eigen::VectorXf half_norm = 0.5f * centroids.rowwise().squaredNorm();
-  out.resize(n);
-  tbb::enumerable_thread_specific<RowMatrix> tiles;
-  tbb::parallel_for(tbb::blocked_range<int>(0, n, kAssignRows),
-                    [&](const tbb::blocked_range<int>& r) {
-                      RowMatrix& tile = tiles.local();
-                      const int rows = r.end() - r.begin();
-                      tile.resize(rows, k);
-                      tile.noalias() = x.middleRows(r.begin(), rows) * centroids.transpose();
-                      for (int i = 0; i < rows; ++i) {
-                        // Maximising x.c - |c|^2 / 2 minimises |x - c|^2.
-                        const float* s = tile.data() + static_cast<std::size_t>(i) * k;
-                        int best = 0;
-                        float best_value = s[0] - half_norm[0];
-                        for (int j = 1; j < k; ++j) {
-                          const float v = s[j] - half_norm[j];
-                          if (v > best_value) {
-                            best_value = v;
-                            best = j;
-                          }
-                        }
-                        out[r.begin() + i] = best;
-                      }
-                    });
-}
-
-// Lloyd's k-means on the rows of x, seeded from k distinct sampled rows. An
-// emptied cluster takes over half of the largest one (its centroid is split
-// in two by a small symmetric perturbation), so all k stay in use.
-RowMatrix kmeans(const RowMatrix& x, int k, int iterations, std::mt19937_64& rng) {
-  const int n = static_cast<int>(x.rows());
-  const int d = static_cast<int>(x.cols());
-  std::vector<std::int32_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  // A partial Fisher-Yates shuffle written out, so that the sample does not
-  // depend on the standard library's distribution algorithms.
-  for (int i = 0; i < k; ++i) {
-    const int j = i + static_cast<int>(rng() % static_cast<std::uint64_t>(n - i));
-    std::swap(order[i], order[j]);
-  }
-  RowMatrix centroids(k, d);
-  for (int j = 0; j < k; ++j) centroids.row(j) = x.row(order[j]);
-
-  std::vector<std::int32_t> assignment;
-  std::vector<std::int32_t> counts(k);
-  RowMatrix sums(k, d);
-  for (int it = 0; it < iterations; ++it) {
-    assign(x, centroids, assignment);
-    sums.setZero();
-    std::fill(counts.begin(), counts.end(), 0);
-    // Serial, in row order: the sums must not depend on the thread count.
-    for (int i = 0; i < n; ++i) {
-      sums.row(assignment[i]) += x.row(i);
-      ++counts[assignment[i]];
-    }
-    for (int j = 0; j < k; ++j) {
-      if (counts[j] > 0) centroids.row(j) = sums.row(j) / static_cast<float>(counts[j]);
-    }
-    for (int j = 0; j < k; ++j) {
-      if (counts[j] > 0) continue;
-      const int largest =
-          static_cast<int>(std::max_element(counts.begin(), counts.end()) - counts.begin());
-      if (counts[largest] < 2) break;
-      constexpr float kEps = 1.0f / 1024.0f;
-      for (int c = 0; c < d; ++c) {
-        const float v = centroids(largest, c);
-        const float sign = (c % 2 == 0) ? 1.0f : -1.0f;
-        centroids(j, c) = v * (1.0f + sign * kEps);
-        centroids(largest, c) = v * (1.0f - sign * kEps);
-      }
-      counts[j] = counts[largest] / 2;
-      counts[largest] -= counts[j];
-    }
-  }
-  return centroids;
-}
-
-Index build_index(const RowMatrix& movies, int clusters, const AnnOptions& ann) {
+Index build_index(const RowMatrix& movies, int clusters, const AnnOptions& ann, int threads) {
   const int n = static_cast<int>(movies.rows());
   const int d = static_cast<int>(movies.cols());
   Index index;
@@ -174,26 +91,36 @@ Index build_index(const RowMatrix& movies, int clusters, const AnnOptions& ann) 
   lifted.leftCols(d) = movies;
   for (int i = 0; i < n; ++i) lifted(i, d) = std::sqrt(std::max(0.0f, radius2 - norms2[i]));
 
+  // k-means (the shared, deterministic one) on a seeded sample of the lifted
+  // movies, started from k sampled movies: k-means++ seeding picks the
+  // sphere's outliers first and leaves a few huge clusters, which cost more
+  // to scan than they save. Then every movie goes to its nearest centroid.
   std::mt19937_64 rng(ann.seed);
   const long long wanted = ann.train_sample > 0 ? ann.train_sample : 64LL * clusters;
   const int sample = static_cast<int>(std::clamp<long long>(wanted, clusters, n));
-  RowMatrix centroids;
+  std::vector<std::int32_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  // A partial Fisher-Yates shuffle written out, so that the sample does not
+  // depend on the standard library's distribution algorithms.
+  for (int i = 0; i < sample; ++i) {
+    const int j = i + static_cast<int>(rng() % static_cast<std::uint64_t>(n - i));
+    std::swap(order[i], order[j]);
+  }
+  KMeansOptions km;
+  km.k = clusters;
+  km.max_iterations = ann.kmeans_iterations;
+  km.seed = ann.seed;
+  km.threads = threads;
+  km.initial_centroids.resize(clusters, d + 1);
+  for (int j = 0; j < clusters; ++j) km.initial_centroids.row(j) = lifted.row(order[j]);
   if (sample < n) {
-    std::vector<std::int32_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    for (int i = 0; i < sample; ++i) {
-      const int j = i + static_cast<int>(rng() % static_cast<std::uint64_t>(n - i));
-      std::swap(order[i], order[j]);
-    }
-    // In movie order, so the sample's sums run in a fixed order.
-    std::sort(order.begin(), order.begin() + sample);
+    std::sort(order.begin(), order.begin() + sample);  // a fixed summation order
     RowMatrix train(sample, d + 1);
     for (int i = 0; i < sample; ++i) train.row(i) = lifted.row(order[i]);
-    centroids = kmeans(train, clusters, ann.kmeans_iterations, rng);
-  } else {
-    centroids = kmeans(lifted, clusters, ann.kmeans_iterations, rng);
+    km.initial_centroids = kmeans(train, km).centroids;
+    km.max_iterations = 0;  // assignment only
   }
-  assign(lifted, centroids, index.cluster_of);
+  index.cluster_of = kmeans(lifted, km).assignment;
 
   // Counting sort by cluster; movie order within a cluster.
   index.begin.assign(clusters + 1, 0);
@@ -625,10 +552,10 @@ void score_top_n_ann(const RowMatrix& users, const RowMatrix& movies, const User
   const int num_blocks =
       static_cast<int>((static_cast<long long>(num_users) + user_block - 1) / user_block);
 
+  const Index index = build_index(movies, clusters, ann, threads);
+  if (num_blocks == 0) return;
   tbb::task_arena arena(threads);
   arena.execute([&] {
-    const Index index = build_index(movies, clusters, ann);
-    if (num_blocks == 0) return;
     const int capacity = kCapacityRatio * options.top_n + 2 * kChunk;
     const Problem problem{users, exclude, index, options.top_n, ann.nprobe, user_block, capacity};
     tbb::enumerable_thread_specific<Scratch> scratch;
