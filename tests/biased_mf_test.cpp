@@ -105,6 +105,23 @@ TEST(BiasedMf, BeatsGlobalMeanOnHeldOutData) {
   EXPECT_LT(report.epochs.back().loss, report.epochs.front().loss);
 }
 
+TEST(BiasedMf, LearnsWhenMoviesOutnumberUsers) {
+  // Swapping the roles makes the movie side the larger one, so the blocks are
+  // ordered by movie row instead of user row; the export must still map every
+  // internal row back to its id.
+  Planted p = planted(6);
+  std::swap(p.train.user, p.train.movie);
+  std::swap(p.validation.user, p.validation.movie);
+  std::swap(p.num_users, p.num_movies);
+  auto model = make_biased_mf_model(config(), threads(2));
+  const TrainReport report = model->fit(p.train, p.validation, p.num_users, p.num_movies);
+  const double got = mse_of(model->factors(), p.validation);
+  EXPECT_LT(got, 0.25 * variance(p.validation));
+  double best = INFINITY;
+  for (const auto& e : report.epochs) best = std::min(best, e.val_mse);
+  EXPECT_NEAR(got, best, 1e-4);
+}
+
 TEST(BiasedMf, AdamAlsoLearns) {
   const Planted p = planted(2);
   ModelConfig c = config();

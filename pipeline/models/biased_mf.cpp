@@ -14,6 +14,13 @@
 // thread count up to 24 threads, so the factors are bit-identical for a given
 // seed on 1..8 threads.
 //
+// Memory layout (libmf's "partial random" order): rows are renumbered so each
+// band is one contiguous range of rows, and a block's ratings are sorted by
+// the row of the side with more rows per band (ties in shuffled order). A
+// block then streams through that side's rows in address order, one row
+// serving several consecutive ratings, while the other side's band (the
+// smaller one) stays in cache. Blocks are still visited in random order.
+//
 // Exported factors fold the biases into two extra columns:
 //   user row  [p_u, mu + b_u, 1]
 //   movie row [q_i, 1,        b_i]
@@ -191,11 +198,13 @@ class BiasedMfModel final : public Model {
 
  private:
   // SGD or Adam over one block's ratings; returns the block's summed squared
-  // error, each taken before its update.
+  // error, each taken before its update. The rating array is padded with
+  // kAhead readable entries past the last block, so look-ahead needs no check.
   double sgd_block(const Rating* begin, const Rating* end, float lr);
   double adam_block(const Rating* begin, const Rating* end, float lr);
-  void prefetch(const Rating* r, const Rating* end) const;
-  double validation_mse(const Triplets& validation) const;
+  void prefetch(const Rating* r) const;
+  // Validation ratings in internal row numbers.
+  double validation_mse(const std::vector<Rating>& validation, tbb::task_arena& arena) const;
   void export_factors(int num_users, int num_movies);
 
   ModelConfig config_;
@@ -205,12 +214,14 @@ class BiasedMfModel final : public Model {
   AdamState adam_;
   std::unique_ptr<AdamCorrection> correction_;
   Factors factors_;
+  // Internal row of each user and movie (bands are contiguous row ranges).
+  std::vector<std::int32_t> user_row_;
+  std::vector<std::int32_t> movie_row_;
 };
 
-void BiasedMfModel::prefetch(const Rating* r, const Rating* end) const {
-  // The updates are bound by the latency of fetching two random rows; asking
-  // for a later rating's rows now overlaps those misses with this update.
-  if (r >= end) return;
+void BiasedMfModel::prefetch(const Rating* r) const {
+  // The updates are bound by the latency of fetching rows; asking for a
+  // later rating's rows now overlaps those misses with this update.
   const float* p = params_.user(r->user);
   const float* q = params_.movie(r->movie);
   for (int d = 0; d < params_.stride; d += kLanes) {
@@ -227,7 +238,7 @@ double BiasedMfModel::sgd_block(const Rating* begin, const Rating* end, float lr
   const float mu = mu_;
   double loss = 0;
   for (const Rating* r = begin; r != end; ++r) {
-    prefetch(r + kAhead, end);
+    prefetch(r + kAhead);
     float* __restrict p = params_.user(r->user);
     float* __restrict q = params_.movie(r->movie);
     float& bu = params_.bu[static_cast<std::size_t>(r->user)];
@@ -293,20 +304,32 @@ double BiasedMfModel::adam_block(const Rating* begin, const Rating* end, float l
   return loss;
 }
 
-double BiasedMfModel::validation_mse(const Triplets& validation) const {
-  // Serial in the stored order, so the figure (and early stopping) does not
-  // depend on the thread count.
+double BiasedMfModel::validation_mse(const std::vector<Rating>& validation,
+                                     tbb::task_arena& arena) const {
+  // Fixed chunks in the stored order, summed in order: the figure (and early
+  // stopping) does not depend on the thread count.
+  constexpr std::size_t kChunk = 1 << 14;
+  const std::size_t n = validation.size();
+  const std::size_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(chunks, 0.0);
+  arena.execute([&] {
+    tbb::parallel_for(std::size_t{0}, chunks, [&](std::size_t c) {
+      double sum = 0;
+      const std::size_t end = std::min(n, (c + 1) * kChunk);
+      for (std::size_t k = c * kChunk; k < end; ++k) {
+        const Rating& r = validation[k];
+        const float pred = mu_ + params_.bu[static_cast<std::size_t>(r.user)] +
+                           params_.bi[static_cast<std::size_t>(r.movie)] +
+                           dot(params_.user(r.user), params_.movie(r.movie), params_.stride);
+        const double e = static_cast<double>(pred) - r.value;
+        sum += e * e;
+      }
+      part[c] = sum;
+    });
+  });
   double sum = 0;
-  for (std::size_t k = 0; k < validation.size(); ++k) {
-    const auto u = validation.user[k];
-    const auto i = validation.movie[k];
-    const float pred = mu_ + params_.bu[static_cast<std::size_t>(u)] +
-                       params_.bi[static_cast<std::size_t>(i)] +
-                       dot(params_.user(u), params_.movie(i), params_.stride);
-    const double e = static_cast<double>(pred) - validation.value[k];
-    sum += e * e;
-  }
-  return sum / static_cast<double>(validation.size());
+  for (double p : part) sum += p;
+  return sum / static_cast<double>(n);
 }
 
 void BiasedMfModel::export_factors(int num_users, int num_movies) {
@@ -314,16 +337,18 @@ void BiasedMfModel::export_factors(int num_users, int num_movies) {
   factors_.users.resize(num_users, f + 2);
   factors_.movies.resize(num_movies, f + 2);
   for (int u = 0; u < num_users; ++u) {
-    const float* p = params_.user(u);
+    const std::int32_t row = user_row_[static_cast<std::size_t>(u)];
+    const float* p = params_.user(row);
     for (int d = 0; d < f; ++d) factors_.users(u, d) = p[d];
-    factors_.users(u, f) = mu_ + params_.bu[static_cast<std::size_t>(u)];
+    factors_.users(u, f) = mu_ + params_.bu[static_cast<std::size_t>(row)];
     factors_.users(u, f + 1) = 1.0f;
   }
   for (int i = 0; i < num_movies; ++i) {
-    const float* q = params_.movie(i);
+    const std::int32_t row = movie_row_[static_cast<std::size_t>(i)];
+    const float* q = params_.movie(row);
     for (int d = 0; d < f; ++d) factors_.movies(i, d) = q[d];
     factors_.movies(i, f) = 1.0f;
-    factors_.movies(i, f + 1) = params_.bi[static_cast<std::size_t>(i)];
+    factors_.movies(i, f + 1) = params_.bi[static_cast<std::size_t>(row)];
   }
 }
 
@@ -375,41 +400,79 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
   // depend on the thread count up to 24 threads.
   const int bands =
       std::max(1, std::min({std::max(kMinBands, 2 * threads), num_users, num_movies}));
-  std::vector<std::int32_t> user_band(static_cast<std::size_t>(num_users));
-  std::vector<std::int32_t> movie_band(static_cast<std::size_t>(num_movies));
-  auto assign_bands = [&](std::vector<std::int32_t>& band, int rows) {
+  // Each side's rows in a random order; band b is the b-th of `bands` equal
+  // slices of it, and a row's position in that order is its internal row.
+  auto assign_rows = [&](std::vector<std::int32_t>& row_of, int rows) {
     std::vector<std::int32_t> perm(static_cast<std::size_t>(rows));
     std::iota(perm.begin(), perm.end(), 0);
     shuffle(perm, rng);
-    for (int k = 0; k < rows; ++k) {
-      band[static_cast<std::size_t>(perm[static_cast<std::size_t>(k)])] =
-          static_cast<std::int32_t>(static_cast<std::int64_t>(k) * bands / rows);
-    }
+    row_of.resize(static_cast<std::size_t>(rows));
+    for (int k = 0; k < rows; ++k)
+      row_of[static_cast<std::size_t>(perm[static_cast<std::size_t>(k)])] = k;
   };
-  assign_bands(user_band, num_users);
-  assign_bands(movie_band, num_movies);
+  assign_rows(user_row_, num_users);
+  assign_rows(movie_row_, num_movies);
+  auto band_of = [bands](std::int32_t row, int rows) {
+    return static_cast<std::size_t>(static_cast<std::int64_t>(row) * bands / rows);
+  };
+  // Move the initial rows (drawn in id order) to their internal rows.
+  auto renumber = [stride](FloatVec& m, const std::vector<std::int32_t>& row_of) {
+    FloatVec out(m.size());
+    for (std::size_t id = 0; id < row_of.size(); ++id) {
+      std::copy_n(
+          m.data() + id * static_cast<std::size_t>(stride), stride,
+          out.data() + static_cast<std::size_t>(row_of[id]) * static_cast<std::size_t>(stride));
+    }
+    m.swap(out);
+  };
+  renumber(params_.p, user_row_);
+  renumber(params_.q, movie_row_);
 
-  // Shuffle once, then bucket stably into the grid: each block keeps a random
-  // order and is read sequentially.
-  std::vector<std::uint32_t> order(n);
-  std::iota(order.begin(), order.end(), 0u);
-  shuffle(order, rng);
+  // The side with more rows per band is streamed: a block's ratings are sorted
+  // by its row. Shuffle once, counting-sort by the streamed row (stable, so
+  // ties keep the shuffled order), then bucket stably into the grid.
+  const bool stream_users = num_users >= num_movies;
+  std::vector<Rating> ratings;
+  std::vector<std::size_t> block_start;
   const auto blocks = static_cast<std::size_t>(bands) * static_cast<std::size_t>(bands);
-  std::vector<std::size_t> block_start(blocks + 1, 0);
-  auto block_of = [&](std::size_t k) {
-    return static_cast<std::size_t>(user_band[static_cast<std::size_t>(train.user[k])]) * bands +
-           static_cast<std::size_t>(movie_band[static_cast<std::size_t>(train.movie[k])]);
-  };
-  for (std::size_t k = 0; k < n; ++k) ++block_start[block_of(k) + 1];
-  std::partial_sum(block_start.begin(), block_start.end(), block_start.begin());
-  std::vector<Rating> ratings(n);
   {
-    std::vector<std::size_t> fill(block_start.begin(), block_start.end() - 1);
-    for (std::uint32_t k : order) {
-      ratings[fill[block_of(k)]++] = {train.user[k], train.movie[k], train.value[k]};
+    std::vector<Rating> internal(n);
+    for (std::size_t k = 0; k < n; ++k) {
+      internal[k] = {user_row_[static_cast<std::size_t>(train.user[k])],
+                     movie_row_[static_cast<std::size_t>(train.movie[k])], train.value[k]};
     }
+    std::vector<std::uint32_t> order(n);
+    std::iota(order.begin(), order.end(), 0u);
+    shuffle(order, rng);
+    const int streamed_rows = stream_users ? num_users : num_movies;
+    auto streamed = [&](std::uint32_t k) {
+      return static_cast<std::size_t>(stream_users ? internal[k].user : internal[k].movie);
+    };
+    std::vector<std::size_t> start(static_cast<std::size_t>(streamed_rows) + 1, 0);
+    for (std::size_t k = 0; k < n; ++k) ++start[streamed(static_cast<std::uint32_t>(k)) + 1];
+    std::partial_sum(start.begin(), start.end(), start.begin());
+    std::vector<std::uint32_t> sorted(n);
+    for (std::uint32_t k : order) sorted[start[streamed(k)]++] = k;
+    std::vector<std::uint32_t>().swap(order);
+
+    block_start.assign(blocks + 1, 0);
+    auto block_of = [&](std::uint32_t k) {
+      return band_of(internal[k].user, num_users) * static_cast<std::size_t>(bands) +
+             band_of(internal[k].movie, num_movies);
+    };
+    for (std::size_t k = 0; k < n; ++k) ++block_start[block_of(static_cast<std::uint32_t>(k)) + 1];
+    std::partial_sum(block_start.begin(), block_start.end(), block_start.begin());
+    // kAhead padding entries (row 0 of each side) for the look-ahead.
+    ratings.assign(n + kAhead, Rating{0, 0, 0.0f});
+    std::vector<std::size_t> fill(block_start.begin(), block_start.end() - 1);
+    for (std::uint32_t k : sorted) ratings[fill[block_of(k)]++] = internal[k];
   }
-  std::vector<std::uint32_t>().swap(order);
+  std::vector<Rating> validation_rows(validation.size());
+  for (std::size_t k = 0; k < validation.size(); ++k) {
+    validation_rows[k] = {user_row_[static_cast<std::size_t>(validation.user[k])],
+                          movie_row_[static_cast<std::size_t>(validation.movie[k])],
+                          validation.value[k]};
+  }
 
   {
     std::ostringstream msg;
@@ -453,7 +516,7 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
     e.epoch = epoch;
     e.loss = std::accumulate(block_loss.begin(), block_loss.end(), 0.0) / static_cast<double>(n);
     if (have_validation) {
-      e.val_mse = validation_mse(validation);
+      e.val_mse = validation_mse(validation_rows, arena);
       e.val_rmse = std::sqrt(e.val_mse);
     } else {
       e.val_mse = e.val_rmse = std::numeric_limits<double>::quiet_NaN();
@@ -479,7 +542,10 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
   }
   // Keep the best epoch's parameters (unless the last epoch was the best,
   // which `best` skipped copying).
-  if (have_validation && best_epoch != report.epochs.back().epoch) params_ = std::move(best);
+  if (have_validation && best_epoch != report.epochs.back().epoch) {
+    params_ = std::move(best);
+    report.kept_epoch = best_epoch;
+  }
   adam_ = AdamState{};
   export_factors(num_users, num_movies);
   return report;
