@@ -70,6 +70,16 @@ Audience build_audience(SQLite::Database& db, const Config& config, const db::St
   fo.l2 = fo.implicit ? config.model.l2 : config.score.fold_in_l2;
   fo.alpha = config.model.alpha;
   fo.positive_threshold = config.model.positive_threshold;
+  if (fo.implicit && model.type == "als") {
+    // The mean confidence sum per user, as training scaled its penalties.
+    fo.frequency_exponent = config.model.l2_frequency_exponent;
+    double total = 0;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      const double v = r.value[i];
+      if (v > 0 && v >= fo.positive_threshold) total += 1.0 + fo.alpha * v;
+    }
+    fo.mean_mass = total / static_cast<double>(std::max<std::size_t>(1, r.user_ids.size()));
+  }
   fo.threads = config.score.threads;
   FoldInResult folded = fold_in(model.users, model.movies, fold, fo);
 

@@ -324,6 +324,10 @@ const std::vector<Field>& fields() {
                            "als: confidence 1 + alpha * rating"));
     f.push_back(int_field("model.cg_steps", &Config::model, &ModelConfig::cg_steps, 1, 100,
                           "als: conjugate-gradient steps per solve"));
+    f.push_back(real_field("model.l2_frequency_exponent", &Config::model,
+                           &ModelConfig::l2_frequency_exponent, 0.0, 2.0,
+                           "als: each user's and movie's l2 is scaled by (its confidence sum / "
+                           "the mean)^this; 0 = the same l2 for every row"));
     f.push_back(int_field("model.negatives", &Config::model, &ModelConfig::negatives, 1, 100,
                           "bpr: sampled negatives per positive"));
     f.push_back(real_field("model.positive_threshold", &Config::model,
@@ -476,9 +480,9 @@ const std::map<std::string, std::vector<std::pair<std::string, std::string>>>& t
         {"model.patience", "3"}}},
       {"als",
        {{"model.factors", "128"},
-        {"model.epochs", "15"},
-        {"model.l2", "50"},
-        {"model.alpha", "2"},
+        {"model.epochs", "25"},
+        {"model.l2", "20"},
+        {"model.alpha", "1"},
         {"model.positive_threshold", "3.5"},
         {"model.init_scale", "0.01"}}},
       {"bpr",

@@ -43,6 +43,8 @@ struct ModelConfig {
   // als: implicit feedback, confidence 1 + alpha * r
   double alpha = 40.0;
   int cg_steps = 3;  // conjugate-gradient steps per least-squares solve
+  // Each row's l2 is scaled by (its confidence sum / the mean)^this.
+  double l2_frequency_exponent = 0.5;
   // bpr
   int negatives = 1;  // sampled negatives per positive
   // Implicit models (als, bpr) treat a rating >= positive_threshold (after

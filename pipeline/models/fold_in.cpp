@@ -7,6 +7,8 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
 
 #include "util/error.h"
 
@@ -80,6 +82,7 @@ FoldInResult fold_in(const RowMatrix& trained_users, const RowMatrix& movies,
         const auto begin = ratings.indptr[static_cast<std::size_t>(u)];
         const auto end = ratings.indptr[static_cast<std::size_t>(u) + 1];
         int used = 0;
+        double mass = 0;  // implicit: the sum of the user's confidences
         if (options.implicit) {
           a = gram;
           b = gram_rhs;
@@ -94,6 +97,7 @@ FoldInResult fold_in(const RowMatrix& trained_users, const RowMatrix& movies,
           if (options.implicit) {
             if (!(v > 0) || v < options.positive_threshold) continue;
             const double extra = options.alpha * v;  // c - 1
+            mass += 1.0 + extra;
             // Preference 1 with confidence c: c (1 - offset) y, the c = 1
             // part of -offset y already in gram_rhs.
             a.noalias() += extra * row.transpose() * row;
@@ -105,7 +109,11 @@ FoldInResult fold_in(const RowMatrix& trained_users, const RowMatrix& movies,
           ++used;
         }
         if (used == 0) continue;
-        a.diagonal().array() += options.l2;
+        double l2 = options.l2;
+        if (options.implicit && options.frequency_exponent != 0 && options.mean_mass > 0) {
+          l2 *= std::pow(std::max(mass, 1.0) / options.mean_mass, options.frequency_exponent);
+        }
+        a.diagonal().array() += l2;
         Eigen::LDLT<Mat> ldlt(a);
         Vec x = ldlt.solve(b);
         if (ldlt.info() != Eigen::Success || !x.allFinite()) continue;

@@ -24,7 +24,11 @@ struct FoldInOptions {
   double l2 = 0.1;
   double alpha = 1.0;               // implicit: confidence 1 + alpha * r
   double positive_threshold = 0.0;  // implicit: r >= this is a positive
-  int threads = 0;                  // 0 = all cores
+  // Implicit: the penalty of a user is l2 (m / mean_mass)^frequency_exponent,
+  // m = the sum of its confidences, as implicit ALS trains it; 0 = flat l2.
+  double frequency_exponent = 0.0;
+  double mean_mass = 1.0;
+  int threads = 0;  // 0 = all cores
 };
 
 // Ratings of the users to fold in, by row: movies[indptr[u]..indptr[u+1])
