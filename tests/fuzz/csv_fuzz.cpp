@@ -45,12 +45,12 @@ void parse_rating_row(const std::vector<std::string_view>& f) {
   for (int i : {0, 1, 3}) {
     std::int64_t v = 0;
     auto [p, ec] = std::from_chars(f[i].data(), f[i].data() + f[i].size(), v);
-    if (ec == std::errc() && p == f[i].data() + f[i].size()) sink = sink + v;
+    if (ec == std::errc() && p == f[i].data() + f[i].size()) sink = sink ^ v;
   }
   double r = 0;
   auto [p, ec] = std::from_chars(f[2].data(), f[2].data() + f[2].size(), r);
   if (ec == std::errc() && p == f[2].data() + f[2].size() && std::isfinite(r))
-    sink = sink + (r > 0);
+    sink = sink ^ static_cast<std::int64_t>(r > 0);
 }
 
 void read_all(std::string_view text) {
@@ -62,9 +62,10 @@ void read_all(std::string_view text) {
     // Every field view must lie inside readable memory (ASan checks this).
     volatile std::size_t sink = 0;
     for (std::string_view f : fields) {
-      sink = sink + (recs::is_valid_utf8(f) ? 1 : 0);
+      sink = sink ^ (recs::is_valid_utf8(f) ? 1 : 0);
       if (!f.empty())
-        sink = sink + static_cast<unsigned char>(f.front()) + static_cast<unsigned char>(f.back());
+        sink =
+            sink ^ (static_cast<unsigned char>(f.front()) + static_cast<unsigned char>(f.back()));
     }
     if (fields.size() == 4) parse_rating_row(fields);
     if (fields.empty()) std::abort();           // a record has at least one field
