@@ -224,6 +224,17 @@ TEST(ExtrasE2E, BusinessFiltersApplyBeforeSelection) {
             0);
 }
 
+TEST(ExtrasE2E, FiltersThatLeaveNothingAreRefusedAndKeepTheLiveSet) {
+  Nightly s;
+  ASSERT_EQ(s.run().exit_code, 0);
+  const std::string before = sqlite(s.db(), "SELECT count(*), sum(score) FROM recommendations");
+  auto r = run_pipeline("score --config " + q(s.config) + " --set score.allow_movies=[999999999]");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("score.allow_movies"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nothing published"), std::string::npos) << r.err;
+  EXPECT_EQ(sqlite(s.db(), "SELECT count(*), sum(score) FROM recommendations"), before);
+}
+
 TEST(ExtrasE2E, AnnScoringAgreesWithExact) {
   Nightly s("score:\n  top_n: 10\n");
   ASSERT_EQ(s.run().exit_code, 0);

@@ -298,6 +298,13 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
                                    : std::string()));
   }
   std::vector<std::int32_t> candidates = candidate_movies(db, config, model);
+  if (candidates.empty() && !model.movie_ids.empty()) {
+    // Publishing would empty every user's list; keep the live set instead.
+    throw ConfigError(
+        config.where(config.score.allow_movies.empty() ? "score.exclude_movies"
+                                                       : "score.allow_movies") +
+        ": the business filters leave no movie of the model to recommend; nothing published");
+  }
   const bool filtered = candidates.size() != model.movie_ids.size();
   std::vector<std::int64_t> candidate_ids;
   candidate_ids.reserve(candidates.size());
