@@ -6,7 +6,6 @@
 #include <set>
 #include <sstream>
 #include <string>
-#include <unordered_set>
 
 #include "app/train.h"
 #include "cluster/kmeans.h"
