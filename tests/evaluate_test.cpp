@@ -70,6 +70,8 @@ TEST(RankingMetrics, HandComputedCase) {
   EXPECT_NEAR(k2.ndcg, (d(2) / (d(1) + d(2)) + 1 + 0) / 3, 1e-12);
   EXPECT_NEAR(k2.map, ((1.0 / 2) / 2 + 1 + 0) / 3, 1e-12);
   EXPECT_NEAR(k2.hit_rate, 2.0 / 3, 1e-12);
+  // Pooled: hits 1 + 1 + 0 over min(|relevant|, 2) = 2 + 1 + 1.
+  EXPECT_NEAR(k2.recall_capped, 2.0 / 4, 1e-12);
 
   const auto& k4 = m.at[1];
   EXPECT_EQ(k4.k, 4);
@@ -78,6 +80,8 @@ TEST(RankingMetrics, HandComputedCase) {
   EXPECT_NEAR(k4.ndcg, ((d(2) + d(4)) / (d(1) + d(2) + d(3)) + 1 + 0) / 3, 1e-12);
   EXPECT_NEAR(k4.map, ((1.0 / 2 + 2.0 / 4) / 3 + 1 + 0) / 3, 1e-12);
   EXPECT_NEAR(k4.hit_rate, 2.0 / 3, 1e-12);
+  // Hits 2 + 1 + 0 over min(|relevant|, 4) = 3 + 1 + 1.
+  EXPECT_NEAR(k4.recall_capped, 3.0 / 5, 1e-12);
 
   // {1,2,3,4} u {0,1,2,3} u {3,2,5,9}: 7 of 10 movies.
   EXPECT_NEAR(m.coverage, 0.7, 1e-12);
@@ -101,6 +105,17 @@ TEST(RankingMetrics, ShortListsStillDivideByK) {
   EXPECT_NEAR(m.at[0].recall, 1.0, 1e-12);
   EXPECT_NEAR(m.at[0].ndcg, d(2), 1e-12);
   EXPECT_NEAR(m.at[0].map, 0.5, 1e-12);
+  EXPECT_NEAR(m.at[0].recall_capped, 1.0, 1e-12);
+}
+
+TEST(RankingMetrics, CappedRecallLetsAHeavyRaterReachOne) {
+  // 6 relevant items, K = 2, both hits: plain recall 2/6, capped 2/2. The
+  // light rater (1 relevant, missed) weighs by its min(|relevant|, K) = 1,
+  // so the pooled figure is (2 + 0) / (2 + 1).
+  auto top = lists({{0, 1}, {5, 6}}, 2);
+  auto m = eval::ranking_metrics(top, rows({{0, 1, 2, 3, 4, 7}, {9}}), {2}, 10);
+  EXPECT_NEAR(m.at[0].recall, (2.0 / 6 + 0) / 2, 1e-12);
+  EXPECT_NEAR(m.at[0].recall_capped, 2.0 / 3, 1e-12);
 }
 
 TEST(RankingMetrics, NoRelevantItemsMeansNoUsersAndNaN) {
@@ -108,6 +123,7 @@ TEST(RankingMetrics, NoRelevantItemsMeansNoUsersAndNaN) {
   EXPECT_EQ(m.users_evaluated, 0);
   EXPECT_TRUE(std::isnan(m.at[0].ndcg));
   EXPECT_TRUE(std::isnan(m.at[1].recall));
+  EXPECT_TRUE(std::isnan(m.at[1].recall_capped));
   EXPECT_TRUE(std::isnan(m.coverage));
 }
 
@@ -359,16 +375,17 @@ TEST(EvaluateStage, RankingOnlyModelsWriteNullRatingError) {
   r.rmse = std::nan("");
   r.mae = std::nan("");
   r.model_metrics.users_evaluated = 3;
-  r.model_metrics.at = {{10, 0.5, 0.25, 0.75, 0.125, 1.0}};
+  r.model_metrics.at = {{10, 0.5, 0.25, 0.75, 0.125, 1.0, 0.375}};
   r.model_metrics.coverage = 0.5;
   r.popularity = r.model_metrics;
   EXPECT_EQ(eval_json(r, 2.0),
             "{\"model\":\"als\",\"split\":\"random\",\"holdout_fraction\":0.2,"
             "\"users_evaluated\":3,\"rmse\":null,\"mae\":null,\"model_metrics\":{"
-            "\"precision@10\":0.5,\"recall@10\":0.25,\"ndcg@10\":0.75,\"map@10\":0.125,"
-            "\"hit_rate@10\":1,\"coverage\":0.5},\"popularity\":{\"precision@10\":0.5,"
-            "\"recall@10\":0.25,\"ndcg@10\":0.75,\"map@10\":0.125,\"hit_rate@10\":1,"
-            "\"coverage\":0.5},\"seconds\":2}");
+            "\"precision@10\":0.5,\"recall@10\":0.25,\"recall_capped@10\":0.375,"
+            "\"ndcg@10\":0.75,\"map@10\":0.125,\"hit_rate@10\":1,\"coverage\":0.5},"
+            "\"popularity\":{\"precision@10\":0.5,\"recall@10\":0.25,"
+            "\"recall_capped@10\":0.375,\"ndcg@10\":0.75,\"map@10\":0.125,"
+            "\"hit_rate@10\":1,\"coverage\":0.5},\"seconds\":2}");
 }
 
 TEST(EvaluateStage, PrintsOneJsonLineAndRecordsTheRun) {
@@ -407,8 +424,8 @@ TEST(EvaluateStage, PrintsOneJsonLineAndRecordsTheRun) {
       << line;
   for (const char* key :
        {"\"users_evaluated\":", "\"rmse\":", "\"mae\":", "\"model_metrics\":{",
-        "\"precision@5\":", "\"recall@10\":", "\"ndcg@10\":", "\"map@5\":", "\"hit_rate@10\":",
-        "\"coverage\":", "\"popularity\":{", "\"seconds\":"}) {
+        "\"precision@5\":", "\"recall@10\":", "\"recall_capped@10\":", "\"ndcg@10\":", "\"map@5\":",
+        "\"hit_rate@10\":", "\"coverage\":", "\"popularity\":{", "\"seconds\":"}) {
     EXPECT_NE(line.find(key), std::string::npos) << key << " in " << line;
   }
   EXPECT_EQ(line.find("null"), std::string::npos) << line;
@@ -417,6 +434,7 @@ TEST(EvaluateStage, PrintsOneJsonLineAndRecordsTheRun) {
       db->execAndGet("SELECT metrics FROM runs WHERE command = 'evaluate'").getString();
   EXPECT_NE(metrics.find("\"evaluation\":{\"model\":\"dot\""), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("\"eval_ndcg@10\":"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\"eval_recall_capped@10\":"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("\"eval_rmse\":"), std::string::npos) << metrics;
 }
 

@@ -26,7 +26,7 @@ std::string cell(double v) {
 
 std::string row(const std::string& name, double model, double popularity) {
   char buf[128];
-  std::snprintf(buf, sizeof buf, "%-14s %10s %10s", name.c_str(), cell(model).c_str(),
+  std::snprintf(buf, sizeof buf, "%-17s %10s %10s", name.c_str(), cell(model).c_str(),
                 cell(popularity).c_str());
   return buf;
 }
@@ -35,7 +35,7 @@ std::string row(const std::string& name, double model, double popularity) {
 void log_table(const eval::EvalResult& r) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   char head[128];
-  std::snprintf(head, sizeof head, "%-14s %10s %10s", "metric", r.model.c_str(), "popularity");
+  std::snprintf(head, sizeof head, "%-17s %10s %10s", "metric", r.model.c_str(), "popularity");
   log::info(head);
   log::info(row("rmse", r.rmse, nan));
   log::info(row("mae", r.mae, nan));
@@ -44,6 +44,7 @@ void log_table(const eval::EvalResult& r) {
     const auto& p = r.popularity.at[j];
     log::info(row(at("precision", m.k), m.precision, p.precision));
     log::info(row(at("recall", m.k), m.recall, p.recall));
+    log::info(row(at("recall_capped", m.k), m.recall_capped, p.recall_capped));
     log::info(row(at("ndcg", m.k), m.ndcg, p.ndcg));
     log::info(row(at("map", m.k), m.map, p.map));
     log::info(row(at("hit_rate", m.k), m.hit_rate, p.hit_rate));
@@ -64,6 +65,7 @@ std::string ranking_json(const eval::RankingMetrics& m) {
   for (const auto& c : m.at) {
     o.add(at("precision", c.k), c.precision)
         .add(at("recall", c.k), c.recall)
+        .add(at("recall_capped", c.k), c.recall_capped)
         .add(at("ndcg", c.k), c.ndcg)
         .add(at("map", c.k), c.map)
         .add(at("hit_rate", c.k), c.hit_rate);
@@ -115,6 +117,7 @@ EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunReco
   for (const auto& c : s.result.model_metrics.at) {
     run.metric("eval_" + at("ndcg", c.k), c.ndcg);
     run.metric("eval_" + at("recall", c.k), c.recall);
+    run.metric("eval_" + at("recall_capped", c.k), c.recall_capped);
   }
   run.count("eval_train_ratings", s.result.train_ratings);
   run.count("eval_test_ratings", s.result.test_ratings);

@@ -39,6 +39,9 @@ RankingMetrics ranking_metrics(const TopNBlock& top, const UserItems& relevant,
   std::vector<int> hits(static_cast<std::size_t>(max_k) + 1);
   std::vector<double> dcg(static_cast<std::size_t>(max_k) + 1);
   std::vector<double> ap(static_cast<std::size_t>(max_k) + 1);
+  // Per cut-off: the pooled denominator of recall_capped (its numerator
+  // accumulates in recall_capped itself).
+  std::vector<double> capped_div(k.size(), 0.0);
 
   for (int i = 0; i < users; ++i) {
     const int u = top.user_begin + i;
@@ -63,7 +66,8 @@ RankingMetrics ranking_metrics(const TopNBlock& top, const UserItems& relevant,
         }
       }
     }
-    for (auto& c : out.at) {
+    for (std::size_t j = 0; j < out.at.size(); ++j) {
+      auto& c = out.at[j];
       const int ideal = std::min(n_rel, c.k);
       double idcg = 0;
       for (int r = 1; r <= ideal; ++r) idcg += discount[r];
@@ -73,12 +77,16 @@ RankingMetrics ranking_metrics(const TopNBlock& top, const UserItems& relevant,
       c.ndcg += dcg[c.k] / idcg;
       c.map += ap[c.k] / ideal;
       c.hit_rate += h > 0 ? 1.0 : 0.0;
+      c.recall_capped += h;
+      capped_div[j] += ideal;
     }
   }
 
   const double n = static_cast<double>(out.users_evaluated);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  for (auto& c : out.at) {
+  for (std::size_t j = 0; j < out.at.size(); ++j) {
+    auto& c = out.at[j];
+    c.recall_capped = capped_div[j] > 0 ? c.recall_capped / capped_div[j] : nan;
     c.precision = n > 0 ? c.precision / n : nan;
     c.recall = n > 0 ? c.recall / n : nan;
     c.ndcg = n > 0 ? c.ndcg / n : nan;

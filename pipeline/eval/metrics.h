@@ -18,6 +18,11 @@ struct CutoffMetrics {
   double ndcg = 0;       // binary relevance, IDCG over min(|relevant|, K)
   double map = 0;        // average precision at K, normalised by min(|relevant|, K)
   double hit_rate = 0;   // share of users with at least one hit
+  // Pooled over users: sum of hits / sum of min(|relevant|, K). A user with
+  // more relevant items than K can still reach 1, so heavy raters do not
+  // drag it down; benfred/implicit's ranking_metrics_at_k reports this
+  // figure as "precision".
+  double recall_capped = 0;
 };
 
 struct RankingMetrics {
