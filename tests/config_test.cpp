@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "app/train.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -110,6 +111,31 @@ TEST(Config, OverrideErrors) {
             "--set score.top_n=abc: score.top_n: expected an integer, got 'abc'");
   EXPECT_EQ(config_error({}, {"score.nope=1"}), "--set score.nope=1: score.nope: unknown key");
   EXPECT_EQ(config_error({}, {"novalue"}), "--set novalue: expected key.path=value");
+}
+
+TEST(Config, SplitSeedKeepsTheValidationSetWhileModelSeedVaries) {
+  RatingMatrix r;
+  for (int i = 0; i < 200; ++i) {
+    r.user.push_back(i % 20);
+    r.movie.push_back(i / 20);
+    r.value.push_back(static_cast<float>(i));
+  }
+  auto held_out = [&](const std::vector<std::string>& sets) {
+    const Config c = load_config({}, sets);
+    Triplets train, validation;
+    split_ratings(r, 0.1, validation_split_seed(c), train, validation);
+    EXPECT_EQ(validation.size(), 20u);
+    EXPECT_EQ(train.size(), 180u);
+    return validation.value;
+  };
+  // Default -1: the split follows model.seed.
+  EXPECT_EQ(held_out({"model.seed=1"}), held_out({"model.seed=1", "train.split_seed=1"}));
+  EXPECT_NE(held_out({"model.seed=1"}), held_out({"model.seed=2"}));
+  // Fixed: the same validation set for any model.seed.
+  EXPECT_EQ(held_out({"model.seed=1", "train.split_seed=9"}),
+            held_out({"model.seed=2", "train.split_seed=9"}));
+  EXPECT_NE(config_error({}, {"train.split_seed=-2"}).find("train.split_seed: "),
+            std::string::npos);
 }
 
 TEST(Config, MissingInputFilesNameTheKey) {

@@ -93,6 +93,11 @@ RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vecto
   return r;
 }
 
+std::uint64_t validation_split_seed(const Config& config) {
+  return config.train.split_seed >= 0 ? static_cast<std::uint64_t>(config.train.split_seed)
+                                      : config.model.seed;
+}
+
 void split_ratings(const RatingMatrix& r, double fraction, std::uint64_t seed, Triplets& train,
                    Triplets& validation) {
   std::vector<std::size_t> order(r.size());
@@ -120,7 +125,8 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
   log::Stopwatch total;
   RatingMatrix ratings = load_ratings(db, config);
   Triplets train, validation;
-  split_ratings(ratings, config.train.validation_fraction, config.model.seed, train, validation);
+  split_ratings(ratings, config.train.validation_fraction, validation_split_seed(config), train,
+                validation);
   double load_seconds = total.seconds();
   log::info("training " + config.model.type + " on " + std::to_string(train.size()) + " ratings (" +
             std::to_string(validation.size()) + " held out) from " +

@@ -18,6 +18,9 @@ RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
                           std::vector<double>* raw = nullptr,
                           std::vector<std::int64_t>* rated_at = nullptr);
 
+// The validation split's seed: train.split_seed, or model.seed when that is -1.
+std::uint64_t validation_split_seed(const Config& config);
+
 // Splits `ratings` at random (seeded) into training and validation triplets.
 void split_ratings(const RatingMatrix& ratings, double validation_fraction, std::uint64_t seed,
                    Triplets& train, Triplets& validation);

@@ -336,6 +336,10 @@ const std::vector<Field>& fields() {
     f.push_back(real_field("train.validation_fraction", &Config::train,
                            &TrainConfig::validation_fraction, 0.0, 0.9,
                            "share of ratings held out to report validation error"));
+    f.push_back(int_field("train.split_seed", &Config::train, &TrainConfig::split_seed, -1,
+                          std::numeric_limits<long long>::max(),
+                          "seed of the validation split, -1 = model.seed (fix it to compare "
+                          "model seeds on one validation set)"));
     f.push_back(int_field("train.threads", &Config::train, &TrainConfig::threads, 0, 1024,
                           "training threads, 0 = all cores"));
     f.push_back(bool_field("evaluate.in_run", &Config::evaluate, &EvaluateConfig::in_run,
@@ -475,7 +479,7 @@ const std::map<std::string, std::vector<std::pair<std::string, std::string>>>& t
        {{"model.factors", "128"},
         {"model.epochs", "100"},
         {"model.learning_rate", "0.01"},
-        {"model.l2", "0.05"},
+        {"model.l2", "0.02"},
         {"model.init_scale", "0.01"},
         {"model.patience", "3"}}},
       {"als",

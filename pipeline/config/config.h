@@ -54,6 +54,9 @@ struct ModelConfig {
 
 struct TrainConfig {
   double validation_fraction = 0.1;
+  // Seed of the validation split; -1 = model.seed. Set it to keep one
+  // validation set while model.seed varies the initialisation.
+  std::int64_t split_seed = -1;
   int threads = 0;  // 0 = all cores
 };
 
