@@ -14,6 +14,7 @@
 
 #include "data/ratings.h"
 #include "scoring/topn.h"
+#include "topn_fixtures.h"
 
 namespace {
 
@@ -22,6 +23,9 @@ using recs::RowMatrix;
 using recs::TopNBlock;
 using recs::TopNOptions;
 using recs::UserItems;
+using recs::test::expect_same;
+using recs::test::from_lists;
+using recs::test::random_rated;
 
 // `rows` vectors around `centers` integer centres (entries in [-6, 6]) with
 // integer noise in [-noise, noise]: clustered, as trained vectors are.
@@ -55,27 +59,6 @@ RowMatrix normal_around_centers(int rows, int cols, int centers, float spread,
   return m;
 }
 
-UserItems from_lists(const std::vector<std::vector<std::int32_t>>& lists) {
-  UserItems out;
-  out.indptr.push_back(0);
-  for (const auto& l : lists) {
-    out.indices.insert(out.indices.end(), l.begin(), l.end());
-    out.indptr.push_back(static_cast<std::int64_t>(out.indices.size()));
-  }
-  return out;
-}
-
-UserItems random_rated(int users, int movies, double fraction, std::mt19937_64& rng) {
-  std::bernoulli_distribution rated(fraction);
-  std::vector<std::vector<std::int32_t>> lists(users);
-  for (auto& l : lists) {
-    for (int m = 0; m < movies; ++m) {
-      if (rated(rng)) l.push_back(m);
-    }
-  }
-  return from_lists(lists);
-}
-
 // All blocks of the ann path gathered into one, checking the sink contract
 // (ascending, contiguous, one call at a time) on the way.
 TopNBlock run_ann(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
@@ -95,18 +78,6 @@ TopNBlock run_ann(const RowMatrix& users, const RowMatrix& movies, const UserIte
   });
   EXPECT_EQ(next_user, users.rows());
   return all;
-}
-
-void expect_same(const TopNBlock& got, const TopNBlock& want) {
-  ASSERT_EQ(got.counts.size(), want.counts.size());
-  for (std::size_t u = 0; u < want.counts.size(); ++u) {
-    ASSERT_EQ(got.counts[u], want.counts[u]) << "user " << u;
-    for (int k = 0; k < want.counts[u]; ++k) {
-      const std::size_t at = u * want.top_n + k;
-      ASSERT_EQ(got.items[at], want.items[at]) << "user " << u << " rank " << k;
-      ASSERT_EQ(got.scores[at], want.scores[at]) << "user " << u << " rank " << k;
-    }
-  }
 }
 
 // Mean over users of |ann top-N and exact top-N| / |exact top-N|.
@@ -141,8 +112,8 @@ TEST(AnnTest, ScanningEveryClusterEqualsExact) {
       ann.nprobe = 16;
       ann.user_block = 64;
       SCOPED_TRACE(testing::Message() << "top_n " << top_n << " masked " << (exclude != nullptr));
-      expect_same(run_ann(users, movies, exclude, options, ann),
-                  recs::score_top_n(users, movies, exclude, options));
+      expect_same(recs::score_top_n(users, movies, exclude, options),
+                  run_ann(users, movies, exclude, options, ann));
     }
   }
 }
@@ -160,8 +131,8 @@ TEST(AnnTest, TiesFollowTheExactOrder) {
   AnnOptions ann;
   ann.clusters = 8;
   ann.nprobe = 8;
-  expect_same(run_ann(users, movies, nullptr, options, ann),
-              recs::score_top_n(users, movies, nullptr, options));
+  expect_same(recs::score_top_n(users, movies, nullptr, options),
+              run_ann(users, movies, nullptr, options, ann));
 }
 
 TEST(AnnTest, NeverReturnsMaskedMovies) {

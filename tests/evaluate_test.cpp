@@ -18,6 +18,7 @@
 #include "eval/evaluate.h"
 #include "eval/metrics.h"
 #include "test_util.h"
+#include "topn_fixtures.h"
 #include "util/error.h"
 
 namespace recs {
@@ -41,16 +42,6 @@ TopNBlock lists(const std::vector<std::vector<std::int32_t>>& items, int top_n) 
   return b;
 }
 
-UserItems rows(const std::vector<std::vector<std::int32_t>>& sets) {
-  UserItems u;
-  u.indptr.push_back(0);
-  for (const auto& s : sets) {
-    u.indices.insert(u.indices.end(), s.begin(), s.end());
-    u.indptr.push_back(static_cast<std::int64_t>(u.indices.size()));
-  }
-  return u;
-}
-
 double d(int rank) { return 1.0 / std::log2(rank + 1.0); }
 
 TEST(RankingMetrics, HandComputedCase) {
@@ -58,7 +49,7 @@ TEST(RankingMetrics, HandComputedCase) {
   // skipped (its items must not count towards coverage either). User 2: hit
   // at rank 1, its only relevant item. User 3: no hit.
   auto top = lists({{1, 2, 3, 4}, {5, 6, 7, 8}, {0, 1, 2, 3}, {3, 2, 5, 9}}, 4);
-  auto rel = rows({{2, 4, 9}, {}, {0}, {7}});
+  auto rel = test::from_lists({{2, 4, 9}, {}, {0}, {7}});
   auto m = eval::ranking_metrics(top, rel, {2, 4}, 10);
   ASSERT_EQ(m.users_evaluated, 3);
   ASSERT_EQ(m.at.size(), 2u);
@@ -91,7 +82,7 @@ TEST(RankingMetrics, CoverageAndCutoffUseOnlyTheFirstMaxKEntries) {
   // Lists longer than max(K) (the kernel may be asked for more): entries
   // past K neither hit nor count towards coverage.
   auto top = lists({{0, 1, 2, 3}}, 4);
-  auto m = eval::ranking_metrics(top, rows({{3}}), {2}, 8);
+  auto m = eval::ranking_metrics(top, test::from_lists({{3}}), {2}, 8);
   EXPECT_EQ(m.at[0].precision, 0.0);
   EXPECT_EQ(m.at[0].hit_rate, 0.0);
   EXPECT_NEAR(m.coverage, 2.0 / 8, 1e-12);
@@ -100,7 +91,7 @@ TEST(RankingMetrics, CoverageAndCutoffUseOnlyTheFirstMaxKEntries) {
 TEST(RankingMetrics, ShortListsStillDivideByK) {
   // Only 2 candidates were left after masking; precision@5 is hits / 5.
   auto top = lists({{4, 6}}, 5);
-  auto m = eval::ranking_metrics(top, rows({{6}}), {5}, 10);
+  auto m = eval::ranking_metrics(top, test::from_lists({{6}}), {5}, 10);
   EXPECT_NEAR(m.at[0].precision, 1.0 / 5, 1e-12);
   EXPECT_NEAR(m.at[0].recall, 1.0, 1e-12);
   EXPECT_NEAR(m.at[0].ndcg, d(2), 1e-12);
@@ -113,13 +104,13 @@ TEST(RankingMetrics, CappedRecallLetsAHeavyRaterReachOne) {
   // light rater (1 relevant, missed) weighs by its min(|relevant|, K) = 1,
   // so the pooled figure is (2 + 0) / (2 + 1).
   auto top = lists({{0, 1}, {5, 6}}, 2);
-  auto m = eval::ranking_metrics(top, rows({{0, 1, 2, 3, 4, 7}, {9}}), {2}, 10);
+  auto m = eval::ranking_metrics(top, test::from_lists({{0, 1, 2, 3, 4, 7}, {9}}), {2}, 10);
   EXPECT_NEAR(m.at[0].recall, (2.0 / 6 + 0) / 2, 1e-12);
   EXPECT_NEAR(m.at[0].recall_capped, 2.0 / 3, 1e-12);
 }
 
 TEST(RankingMetrics, NoRelevantItemsMeansNoUsersAndNaN) {
-  auto m = eval::ranking_metrics(lists({{0, 1}, {1, 0}}, 2), rows({{}, {}}), {1, 2}, 3);
+  auto m = eval::ranking_metrics(lists({{0, 1}, {1, 0}}, 2), test::from_lists({{}, {}}), {1, 2}, 3);
   EXPECT_EQ(m.users_evaluated, 0);
   EXPECT_TRUE(std::isnan(m.at[0].ndcg));
   EXPECT_TRUE(std::isnan(m.at[1].recall));
@@ -128,8 +119,8 @@ TEST(RankingMetrics, NoRelevantItemsMeansNoUsersAndNaN) {
 }
 
 TEST(RankingMetrics, RejectsListsShorterThanK) {
-  EXPECT_THROW(eval::ranking_metrics(lists({{0}}, 1), rows({{0}}), {2}, 3), Error);
-  EXPECT_THROW(eval::ranking_metrics(lists({{0}}, 1), rows({{0}}), {}, 3), ConfigError);
+  EXPECT_THROW(eval::ranking_metrics(lists({{0}}, 1), test::from_lists({{0}}), {2}, 3), Error);
+  EXPECT_THROW(eval::ranking_metrics(lists({{0}}, 1), test::from_lists({{0}}), {}, 3), ConfigError);
 }
 
 // Appends one rating (dense user, external movie id = dense movie index).

@@ -21,6 +21,7 @@
 #include "data/ratings.h"
 #include "scoring/bench.h"
 #include "scoring/topn.h"
+#include "topn_fixtures.h"
 #include "util/error.h"
 
 namespace {
@@ -29,6 +30,9 @@ using recs::RowMatrix;
 using recs::TopNBlock;
 using recs::TopNOptions;
 using recs::UserItems;
+using recs::test::expect_same;
+using recs::test::from_lists;
+using recs::test::random_rated;
 
 // Entries drawn uniformly from {lo, ..., hi} / scale.
 RowMatrix grid_matrix(int rows, int cols, int lo, int hi, float scale, std::mt19937_64& rng) {
@@ -43,28 +47,6 @@ RowMatrix normal_matrix(int rows, int cols, std::mt19937_64& rng) {
   RowMatrix m(rows, cols);
   for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = dist(rng);
   return m;
-}
-
-UserItems from_lists(const std::vector<std::vector<std::int32_t>>& lists) {
-  UserItems out;
-  out.indptr.push_back(0);
-  for (const auto& l : lists) {
-    out.indices.insert(out.indices.end(), l.begin(), l.end());
-    out.indptr.push_back(static_cast<std::int64_t>(out.indices.size()));
-  }
-  return out;
-}
-
-// Each (user, movie) rated with probability `fraction`.
-UserItems random_rated(int users, int movies, double fraction, std::mt19937_64& rng) {
-  std::bernoulli_distribution rated(fraction);
-  std::vector<std::vector<std::int32_t>> lists(users);
-  for (auto& l : lists) {
-    for (int m = 0; m < movies; ++m) {
-      if (rated(rng)) l.push_back(m);
-    }
-  }
-  return from_lists(lists);
 }
 
 // Brute force: every score (in double, exact for grid data), excluded movies
@@ -102,32 +84,6 @@ TopNBlock reference(const RowMatrix& users, const RowMatrix& movies, const UserI
     }
   }
   return out;
-}
-
-// Compares the first counts[u] entries of every user (the rest is unspecified).
-void expect_same(const TopNBlock& expected, const TopNBlock& actual) {
-  ASSERT_EQ(expected.user_begin, actual.user_begin);
-  ASSERT_EQ(expected.user_end, actual.user_end);
-  ASSERT_EQ(expected.top_n, actual.top_n);
-  ASSERT_EQ(expected.counts.size(), actual.counts.size());
-  const std::size_t n = expected.top_n;
-  ASSERT_EQ(actual.items.size(), actual.counts.size() * n);
-  ASSERT_EQ(actual.scores.size(), actual.counts.size() * n);
-  int mismatched_users = 0;
-  for (std::size_t u = 0; u < expected.counts.size(); ++u) {
-    bool same = expected.counts[u] == actual.counts[u];
-    for (int i = 0; same && i < expected.counts[u]; ++i) {
-      same = expected.items[u * n + i] == actual.items[u * n + i] &&
-             expected.scores[u * n + i] == actual.scores[u * n + i];
-    }
-    if (!same && ++mismatched_users <= 3) {
-      ADD_FAILURE() << "user " << u << ": expected " << expected.counts[u] << " entries, got "
-                    << actual.counts[u] << "; first items expected "
-                    << (expected.counts[u] ? expected.items[u * n] : -1) << " got "
-                    << (actual.counts[u] ? actual.items[u * n] : -1);
-    }
-  }
-  EXPECT_EQ(mismatched_users, 0);
 }
 
 void expect_identical(const TopNBlock& a, const TopNBlock& b) {

@@ -19,29 +19,13 @@
 #include <vector>
 
 #include "cluster/kmeans.h"
+#include "scoring/select.h"
 
 namespace recs {
 namespace {
 
-// One integer whose unsigned order is the output order: higher score first,
-// then smaller movie index (the exact kernel's order). Also ranks a user's
-// clusters (score, then cluster index).
-inline std::uint64_t rank_key(float score, std::int32_t item) {
-  // + 0.0f makes -0 and +0 tie, as they compare equal as floats.
-  std::uint32_t bits = std::bit_cast<std::uint32_t>(score + 0.0f);
-  bits ^= (0u - (bits >> 31)) | 0x80000000u;
-  return (std::uint64_t{bits} << 32) | (0xffffffffu - static_cast<std::uint32_t>(item));
-}
-
-inline float key_score(std::uint64_t key) {
-  std::uint32_t bits = static_cast<std::uint32_t>(key >> 32);
-  bits = (bits & 0x80000000u) ? (bits ^ 0x80000000u) : ~bits;
-  return std::bit_cast<float>(bits);
-}
-
-inline std::int32_t key_item(std::uint64_t key) {
-  return static_cast<std::int32_t>(0xffffffffu - static_cast<std::uint32_t>(key));
-}
+using selection::key_item;
+using selection::rank_key;
 
 // Users gathered into one product with a cluster's movies, and movies per
 // product: bounds the tile whatever the cluster sizes.
@@ -53,8 +37,6 @@ constexpr int kChunk = 16;
 // back to top_n costs O(capacity) and happens every capacity - top_n
 // admissions.
 constexpr int kCapacityRatio = 3;
-// finish_user() ranks up to this many entries by counting, more by sorting.
-constexpr int kRankSortMax = 256;
 
 // Movies reordered cluster by cluster, with what ranks clusters for a user.
 //
@@ -192,51 +174,16 @@ struct Scratch {
   std::vector<UserState> state;
 };
 
-// The k-th largest (1-based) of a[0, n), 1 <= k <= n, no NaN: the exact
-// kernel's branch-free quickselect (candidate scores arrive in no useful
-// order, so a branchy partition would mispredict about every other element).
-// Clobbers a and tmp (n elements each).
-float kth_largest(float* a, float* tmp, int n, int k) {
-  for (int round = 0; n > 32 && round < 24; ++round) {
-    const float x = a[0], y = a[n / 2], z = a[n - 1];
-    const float pivot = std::max(std::min(x, y), std::min(std::max(x, y), z));
-    int hi = 0;  // tmp[0, hi): values > pivot
-    int lo = n;  // tmp[lo, n): values < pivot; [hi, lo) stands for the pivot
-    for (int i = 0; i < n; ++i) {
-      const float v = a[i];
-      tmp[hi] = v;
-      tmp[lo - 1] = v;
-      hi += v > pivot;
-      lo -= v < pivot;
-    }
-    if (k <= hi) {
-      n = hi;
-    } else if (k <= lo) {
-      return pivot;
-    } else {
-      k -= lo;
-      n -= lo;
-      tmp += lo;
-    }
-    std::swap(a, tmp);
-  }
-  std::nth_element(a, a + (k - 1), a + n, std::greater<>());
-  return a[k - 1];
-}
-
-// A user's candidates, structure-of-arrays so that the score-only passes of
-// prune() vectorise. Unlike in the exact kernel they are in no movie order.
-struct Buffer {
-  float* scores;
-  std::int32_t* items;
-};
+// A user's candidates. Unlike in the exact kernel they are in no movie
+// order.
+using Buffer = selection::Candidates;
 
 // Keeps exactly the top_n best of buf[0, count) (count > top_n, no NaN), in
 // output order (higher score, then smaller movie index), and returns the
 // worst kept score, the new admission threshold.
 float prune(Buffer buf, int count, int top_n, float* tmp, std::vector<std::int32_t>& ties) {
   std::copy(buf.scores, buf.scores + count, tmp);
-  const float cut = kth_largest(tmp, tmp + count, count, top_n);
+  const float cut = selection::kth_largest(tmp, tmp + count, count, top_n);
   int above = 0;
   int at_least = 0;
   for (int i = 0; i < count; ++i) {
@@ -319,25 +266,7 @@ int finish_user(Buffer buf, int count, int top_n, Scratch& s, std::int32_t* item
     prune(buf, count, top_n, s.select_tmp.data(), s.ties);
     count = top_n;
   }
-  std::uint64_t* keys = s.rank_keys.data();
-  for (int i = 0; i < count; ++i) keys[i] = rank_key(buf.scores[i], buf.items[i]);
-  if (count <= kRankSortMax) {
-    // Output position = number of keys above (keys are unique): quadratic
-    // but vectorised and branch-free, faster than a sort at this size.
-    for (int i = 0; i < count; ++i) {
-      const std::uint64_t key = keys[i];
-      int rank = 0;
-      for (int j = 0; j < count; ++j) rank += keys[j] > key;
-      items[rank] = buf.items[i];
-      scores[rank] = buf.scores[i];
-    }
-  } else {
-    std::sort(keys, keys + count, std::greater<>());
-    for (int i = 0; i < count; ++i) {
-      items[i] = key_item(keys[i]);
-      scores[i] = key_score(keys[i]);
-    }
-  }
+  selection::write_ranked(buf, count, s.rank_keys.data(), items, scores);
   return count;
 }
 

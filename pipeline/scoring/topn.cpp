@@ -13,56 +13,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "scoring/select.h"
+
 namespace recs {
 namespace {
-
-// One integer whose unsigned order is the output order: higher score first,
-// then smaller movie index. Unique per movie, so sorting needs no tie logic.
-// Never called with NaN.
-inline std::uint64_t rank_key(float score, std::int32_t item) {
-  // + 0.0f turns -0 into +0: the two compare equal as floats, so they must
-  // tie here too and fall through to the movie index.
-  std::uint32_t bits = std::bit_cast<std::uint32_t>(score + 0.0f);
-  // Map IEEE order onto unsigned order: flip every bit of a negative, only
-  // the sign bit of a positive.
-  bits ^= (0u - (bits >> 31)) | 0x80000000u;
-  return (std::uint64_t{bits} << 32) | (0xffffffffu - static_cast<std::uint32_t>(item));
-}
-
-// The k-th largest (1-based) of a[0, n), 1 <= k <= n, no NaN. Quickselect
-// whose three-way partition is branch-free (every value is written to both
-// ends and at most one cursor advances): candidate scores are random, so a
-// branchy partition would mispredict about every other element. Clobbers a
-// and tmp (n elements each).
-float kth_largest(float* a, float* tmp, int n, int k) {
-  // Bounded rounds: a run of unlucky pivots falls back to nth_element rather
-  // than degrading to quadratic time.
-  for (int round = 0; n > 32 && round < 24; ++round) {
-    const float x = a[0], y = a[n / 2], z = a[n - 1];
-    const float pivot = std::max(std::min(x, y), std::min(std::max(x, y), z));
-    int hi = 0;  // tmp[0, hi): values > pivot
-    int lo = n;  // tmp[lo, n): values < pivot; [hi, lo) stands for the pivot
-    for (int i = 0; i < n; ++i) {
-      const float v = a[i];
-      tmp[hi] = v;
-      tmp[lo - 1] = v;
-      hi += v > pivot;
-      lo -= v < pivot;
-    }
-    if (k <= hi) {
-      n = hi;
-    } else if (k <= lo) {
-      return pivot;
-    } else {
-      k -= lo;
-      n -= lo;
-      tmp += lo;
-    }
-    std::swap(a, tmp);
-  }
-  std::nth_element(a, a + (k - 1), a + n, std::greater<>());
-  return a[k - 1];
-}
 
 // Tile entries are tested against a user's threshold kChunk at a time (a few
 // vector compares and one branch); a chunk with a hit is resolved into a bit
@@ -78,8 +32,6 @@ constexpr long long kDenseRatio = 32;
 // 2 * kDense). Smaller keeps the threshold closer to the exact top_n-th score
 // (fewer admissions), larger prunes less often; 2 measured best of 2-4.
 constexpr long long kCapacityRatio = 2;
-// finish_user() ranks up to this many entries by counting, more by sorting.
-constexpr int kRankSortMax = 256;
 
 // Whether any of p[0, kChunk) exceeds t. The integer OR reduction (not a bool
 // one) is what GCC and Clang turn into vector compares without -ffast-math.
@@ -143,16 +95,13 @@ struct Scratch {
 // A user's candidate buffer. Entries are kept in ascending movie order:
 // appends come in that order and prune() compacts stably, which is what lets
 // prune() settle ties at the cut by position.
-struct Buffer {
-  float* scores;
-  std::int32_t* items;
-};
+using Buffer = selection::Candidates;
 
 // Keeps exactly the top_n best of buf[0, count) (count > top_n, no NaN) and
 // returns the worst kept score, the new admission threshold.
 float prune(Buffer buf, int count, int top_n, float* tmp) {
   std::copy(buf.scores, buf.scores + count, tmp);
-  const float cut = kth_largest(tmp, tmp + count, count, top_n);
+  const float cut = selection::kth_largest(tmp, tmp + count, count, top_n);
   int at_least = 0;
   for (int i = 0; i < count; ++i) at_least += buf.scores[i] >= cut;
   int kept = 0;
@@ -269,28 +218,7 @@ int finish_user(Buffer buf, int count, int top_n, float* tmp, std::uint64_t* key
     prune(buf, count, top_n, tmp);
     count = top_n;
   }
-  for (int i = 0; i < count; ++i) keys[i] = rank_key(buf.scores[i], buf.items[i]);
-  if (count <= kRankSortMax) {
-    // Each entry's output position is the number of keys above it (keys are
-    // unique): O(count^2) compares, but vectorised and branch-free, which
-    // beats a comparison sort's mispredictions at this size.
-    for (int i = 0; i < count; ++i) {
-      const std::uint64_t key = keys[i];
-      int rank = 0;
-      for (int j = 0; j < count; ++j) rank += keys[j] > key;
-      items[rank] = buf.items[i];
-      scores[rank] = buf.scores[i];
-    }
-  } else {
-    std::sort(keys, keys + count, std::greater<>());
-    for (int i = 0; i < count; ++i) {
-      const auto pos = std::lower_bound(keys, keys + count, rank_key(buf.scores[i], buf.items[i]),
-                                        std::greater<>()) -
-                       keys;
-      items[pos] = buf.items[i];
-      scores[pos] = buf.scores[i];
-    }
-  }
+  selection::write_ranked(buf, count, keys, items, scores);
   return count;
 }
 
