@@ -1,4 +1,4 @@
-// The command line: parses argv with CLI11 and runs the chosen command.
+// The command line: parses argv (cli/args.h) and runs the chosen command.
 #pragma once
 
 namespace recs {
