@@ -1,7 +1,5 @@
 #include "app/train.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -15,83 +13,6 @@
 #include "util/log.h"
 
 namespace recs {
-
-RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vector<double>* raw,
-                          std::vector<std::int64_t>* rated_at) {
-  RatingMatrix r;
-  std::vector<std::int64_t> movie_ext;
-  auto n = static_cast<std::size_t>(db.execAndGet("SELECT count(*) FROM ratings").getInt64());
-  if (n == 0) throw DatabaseError(db.getFilename() + ": no ratings (run 'pipeline import' first)");
-  movie_ext.reserve(n);
-  r.user.reserve(n);
-  r.value.reserve(n);
-  // Primary-key order: by user, then movie.
-  if (raw) raw->reserve(n);
-  if (rated_at) rated_at->reserve(n);
-  // A raw statement: SQLiteCpp's per-column wrapper objects cost more than
-  // the step itself over tens of millions of rows.
-  const char* sql =
-      "SELECT user_id, movie_id, rating, rated_at FROM ratings ORDER BY user_id, movie_id";
-  sqlite3_stmt* raw_stmt = nullptr;
-  if (sqlite3_prepare_v2(db.getHandle(), sql, -1, &raw_stmt, nullptr) != SQLITE_OK) {
-    sqlite3_finalize(raw_stmt);
-    throw DatabaseError(db.getFilename() + ": " + sqlite3_errmsg(db.getHandle()));
-  }
-  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt_owner(raw_stmt, sqlite3_finalize);
-  sqlite3_stmt* stmt = raw_stmt;
-  const std::string where = db.getFilename() + ": table ratings";
-  std::map<double, float> mapped;  // few distinct values; avoids a map lookup per row
-  int rc = SQLITE_ROW;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    std::int64_t u = sqlite3_column_int64(stmt, 0);
-    if (r.user_ids.empty() || r.user_ids.back() != u) r.user_ids.push_back(u);
-    r.user.push_back(static_cast<std::int32_t>(r.user_ids.size() - 1));
-    movie_ext.push_back(sqlite3_column_int64(stmt, 1));
-    double stored = sqlite3_column_double(stmt, 2);
-    auto it = mapped.find(stored);
-    if (it == mapped.end()) {
-      it = mapped.emplace(stored, static_cast<float>(map_rating(config.import, stored, where)))
-               .first;
-    }
-    r.value.push_back(it->second);
-    if (raw) raw->push_back(stored);
-    if (rated_at) rated_at->push_back(sqlite3_column_int64(stmt, 3));
-  }
-  if (rc != SQLITE_DONE) {
-    throw DatabaseError(db.getFilename() + ": reading ratings: " + sqlite3_errmsg(db.getHandle()));
-  }
-  r.movie.resize(movie_ext.size());
-  // Dense movie indices in id order. Ids are positive (the import checks);
-  // when they are compact enough a direct table replaces sorting them all.
-  const auto [min_it, max_it] = std::minmax_element(movie_ext.begin(), movie_ext.end());
-  const std::int64_t min_id = movie_ext.empty() ? 0 : *min_it;
-  const std::int64_t max_id = movie_ext.empty() ? 0 : *max_it;
-  const auto limit = std::max<std::int64_t>(std::int64_t{1} << 22,
-                                            4 * static_cast<std::int64_t>(movie_ext.size()));
-  if (min_id >= 0 && max_id < limit) {
-    std::vector<std::int32_t> index(static_cast<std::size_t>(max_id) + 1, -1);
-    for (std::int64_t id : movie_ext) index[static_cast<std::size_t>(id)] = 0;
-    for (std::size_t id = 0; id < index.size(); ++id) {
-      if (index[id] == 0) {
-        index[id] = static_cast<std::int32_t>(r.movie_ids.size());
-        r.movie_ids.push_back(static_cast<std::int64_t>(id));
-      }
-    }
-    for (std::size_t i = 0; i < movie_ext.size(); ++i) {
-      r.movie[i] = index[static_cast<std::size_t>(movie_ext[i])];
-    }
-    return r;
-  }
-  r.movie_ids = movie_ext;
-  std::sort(r.movie_ids.begin(), r.movie_ids.end());
-  r.movie_ids.erase(std::unique(r.movie_ids.begin(), r.movie_ids.end()), r.movie_ids.end());
-  for (std::size_t i = 0; i < movie_ext.size(); ++i) {
-    r.movie[i] = static_cast<std::int32_t>(
-        std::lower_bound(r.movie_ids.begin(), r.movie_ids.end(), movie_ext[i]) -
-        r.movie_ids.begin());
-  }
-  return r;
-}
 
 std::uint64_t validation_split_seed(const Config& config) {
   return config.train.split_seed >= 0 ? static_cast<std::uint64_t>(config.train.split_seed)

@@ -1,0 +1,321 @@
+// Reading the ratings table into memory for train, evaluate and score.
+//
+// Tens of millions of rows are read through raw statements (SQLiteCpp's
+// per-column wrapper objects cost more than the step itself). A large table
+// is read as ranges of user ids, each on its own read-only connection, in
+// parallel: the table is clustered by (user_id, movie_id), so every range is
+// one sequential scan, and each range first counts its rows so that it
+// writes straight into its slice of the result, in key order.
+#include <sqlite3.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/train.h"
+#include "io/movielens.h"
+#include "util/error.h"
+#include "util/memory.h"
+
+namespace recs {
+namespace {
+
+// Ranges per read; more than the cores, so uneven ranges still balance.
+constexpr int kRanges = 16;
+
+using Statement = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
+using Connection = std::unique_ptr<sqlite3, int (*)(sqlite3*)>;
+
+Statement prepare(sqlite3* handle, const std::string& where, const char* sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(handle, sql, -1, &stmt, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    throw DatabaseError(where + ": " + sqlite3_errmsg(handle));
+  }
+  return Statement(stmt, sqlite3_finalize);
+}
+
+struct Range {
+  std::int64_t lo = 0;
+  std::int64_t hi = 0;      // inclusive
+  std::int64_t rows = 0;    // counted before the read
+  std::int64_t offset = 0;  // first row in the result
+  std::int32_t users = 0;   // distinct users read
+  bool complete = false;    // read exactly `rows` rows
+};
+
+// Where read_rows() writes, row i at index i of each array (raw and
+// rated_at may be null).
+struct Out {
+  std::int32_t* user;  // the reader's own dense index, from 0
+  std::int64_t* movie_ext;
+  float* value;
+  double* raw;
+  std::int64_t* rated_at;
+};
+
+// Maps stored ratings through import.rating_map, caching the few distinct
+// values.
+class ValueMap {
+ public:
+  ValueMap(const ImportConfig& import, std::string where)
+      : import_(import), where_(std::move(where)) {}
+  float operator()(double stored) {
+    auto it = mapped_.find(stored);
+    if (it == mapped_.end()) {
+      it = mapped_.emplace(stored, static_cast<float>(map_rating(import_, stored, where_))).first;
+    }
+    return it->second;
+  }
+
+ private:
+  const ImportConfig& import_;
+  std::string where_;
+  std::map<double, float> mapped_;
+};
+
+// Steps `stmt` (user_id, movie_id, rating, rated_at in key order), writing
+// at most `limit` rows to `out` and appending distinct users to `user_ids`.
+// Returns the rows the statement yielded (more than `limit` means the table
+// changed since it was counted; those rows are not written).
+std::int64_t read_rows(sqlite3* handle, sqlite3_stmt* stmt, const std::string& file, ValueMap& map,
+                       std::int64_t limit, const Out& out, std::vector<std::int64_t>& user_ids) {
+  std::int64_t i = 0;
+  int rc = SQLITE_ROW;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    if (i == limit) return limit + 1;
+    const std::int64_t u = sqlite3_column_int64(stmt, 0);
+    if (user_ids.empty() || user_ids.back() != u) user_ids.push_back(u);
+    out.user[i] = static_cast<std::int32_t>(user_ids.size() - 1);
+    out.movie_ext[i] = sqlite3_column_int64(stmt, 1);
+    const double stored = sqlite3_column_double(stmt, 2);
+    out.value[i] = map(stored);
+    if (out.raw) out.raw[i] = stored;
+    if (out.rated_at) out.rated_at[i] = sqlite3_column_int64(stmt, 3);
+    ++i;
+  }
+  if (rc != SQLITE_DONE) {
+    throw DatabaseError(file + ": reading ratings: " + sqlite3_errmsg(handle));
+  }
+  return i;
+}
+
+// Splits [lo, hi] into up to `parts` ranges of equal width.
+std::vector<Range> split_ids(std::int64_t lo, std::int64_t hi, int parts) {
+  // hi - lo + 1 fits: the import keeps ids positive.
+  const std::uint64_t span = static_cast<std::uint64_t>(hi - lo) + 1;
+  const std::uint64_t n = std::min<std::uint64_t>(span, static_cast<std::uint64_t>(parts));
+  std::vector<Range> out;
+  std::int64_t begin = lo;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const std::uint64_t width = span / n + (i < span % n ? 1 : 0);
+    Range r;
+    r.lo = begin;
+    r.hi = begin + static_cast<std::int64_t>(width - 1);
+    out.push_back(r);
+    begin += static_cast<std::int64_t>(width);
+  }
+  return out;
+}
+
+void exec(sqlite3* handle, const std::string& name, const char* sql) {
+  if (sqlite3_exec(handle, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+    throw DatabaseError(name + ": " + sql + ": " + sqlite3_errmsg(handle));
+  }
+}
+
+Connection open_reader(const char* file, const std::string& name) {
+  sqlite3* handle = nullptr;
+  const int rc =
+      sqlite3_open_v2(file, &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  Connection owner(handle, sqlite3_close_v2);
+  if (rc != SQLITE_OK) {
+    throw DatabaseError(
+        name + ": opening a reader: " + (handle ? sqlite3_errmsg(handle) : sqlite3_errstr(rc)));
+  }
+  sqlite3_busy_timeout(handle, 5000);
+  return owner;
+}
+
+// Fills `r` by the parallel read, or returns false when that does not apply
+// (this connection is in a transaction, whose uncommitted rows other
+// connections cannot see, or the database has no file); the caller then
+// reads on its own connection. Each range is counted and read in one
+// snapshot; the pipeline's run lock keeps other runs from writing between
+// the ranges' snapshots.
+bool read_parallel(SQLite::Database& db, const Config& config, RatingMatrix& r,
+                   std::vector<std::int64_t>& movie_ext, std::vector<double>* raw,
+                   std::vector<std::int64_t>* rated_at) {
+  sqlite3* handle = db.getHandle();
+  const char* file = sqlite3_db_filename(handle, "main");
+  if (sqlite3_get_autocommit(handle) == 0 || file == nullptr || *file == '\0') return false;
+  const std::string name = db.getFilename();
+  const std::string where = name + ": table ratings";
+  // Two statements: SQLite answers a lone min() or max() from the b-tree's
+  // ends, but scans the whole table for both in one SELECT.
+  auto bound = [&](const char* sql, std::int64_t& out) {
+    Statement q = prepare(handle, where, sql);
+    if (sqlite3_step(q.get()) != SQLITE_ROW || sqlite3_column_type(q.get(), 0) == SQLITE_NULL) {
+      return false;
+    }
+    out = sqlite3_column_int64(q.get(), 0);
+    return true;
+  };
+  std::int64_t lo = 0, hi = 0;
+  if (!bound("SELECT min(user_id) FROM ratings", lo) ||
+      !bound("SELECT max(user_id) FROM ratings", hi)) {
+    return false;
+  }
+  std::vector<Range> ranges = split_ids(lo, hi, kRanges);
+
+  // Count each range, each on its own connection kept open for its read.
+  std::vector<Connection> readers;
+  for (std::size_t i = 0; i < ranges.size(); ++i) readers.emplace_back(nullptr, sqlite3_close_v2);
+  tbb::parallel_for(std::size_t{0}, ranges.size(), [&](std::size_t i) {
+    readers[i] = open_reader(file, name);
+    // The count and the read below share one read transaction (snapshot).
+    exec(readers[i].get(), name, "BEGIN");
+    Statement count = prepare(readers[i].get(), where,
+                              "SELECT count(*) FROM ratings WHERE user_id >= ?1 AND user_id <= ?2");
+    sqlite3_bind_int64(count.get(), 1, ranges[i].lo);
+    sqlite3_bind_int64(count.get(), 2, ranges[i].hi);
+    if (sqlite3_step(count.get()) != SQLITE_ROW) {
+      throw DatabaseError(name + ": counting ratings: " + sqlite3_errmsg(readers[i].get()));
+    }
+    ranges[i].rows = sqlite3_column_int64(count.get(), 0);
+  });
+  std::int64_t rows = 0;
+  for (auto& range : ranges) {
+    range.offset = rows;
+    rows += range.rows;
+  }
+  if (rows == 0) return false;
+
+  const auto n = static_cast<std::size_t>(rows);
+  resize_huge(r.user, n);
+  resize_huge(movie_ext, n);
+  resize_huge(r.value, n);
+  if (raw) resize_huge(*raw, n);
+  if (rated_at) resize_huge(*rated_at, n);
+  std::vector<std::vector<std::int64_t>> user_ids(ranges.size());
+  tbb::parallel_for(std::size_t{0}, ranges.size(), [&](std::size_t i) {
+    Range& range = ranges[i];
+    Statement stmt = prepare(readers[i].get(), where,
+                             "SELECT user_id, movie_id, rating, rated_at FROM ratings "
+                             "WHERE user_id >= ?1 AND user_id <= ?2 ORDER BY user_id, movie_id");
+    sqlite3_bind_int64(stmt.get(), 1, range.lo);
+    sqlite3_bind_int64(stmt.get(), 2, range.hi);
+    const auto at = static_cast<std::size_t>(range.offset);
+    const Out out{r.user.data() + at, movie_ext.data() + at, r.value.data() + at,
+                  raw ? raw->data() + at : nullptr, rated_at ? rated_at->data() + at : nullptr};
+    ValueMap map(config.import, where);
+    const std::int64_t got =
+        read_rows(readers[i].get(), stmt.get(), name, map, range.rows, out, user_ids[i]);
+    range.complete = got == range.rows;
+    range.users = static_cast<std::int32_t>(user_ids[i].size());
+    stmt.reset();
+    exec(readers[i].get(), name, "COMMIT");
+    readers[i].reset();
+  });
+  if (!std::all_of(ranges.begin(), ranges.end(), [](const Range& x) { return x.complete; })) {
+    return false;
+  }
+  // Each range numbered its users from 0; shift them past the earlier ranges'.
+  std::int32_t users_before = 0;
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    if (users_before > 0) {
+      std::int32_t* u = r.user.data() + ranges[i].offset;
+      for (std::int64_t k = 0; k < ranges[i].rows; ++k) u[k] += users_before;
+    }
+    r.user_ids.insert(r.user_ids.end(), user_ids[i].begin(), user_ids[i].end());
+    users_before += ranges[i].users;
+  }
+  return true;
+}
+
+// One scan on the caller's connection, counted first inside the same read
+// transaction (the caller's, or one opened here) so both see one snapshot.
+void read_serial(SQLite::Database& db, const Config& config, RatingMatrix& r,
+                 std::vector<std::int64_t>& movie_ext, std::vector<double>* raw,
+                 std::vector<std::int64_t>* rated_at) {
+  sqlite3* handle = db.getHandle();
+  const std::string where = db.getFilename() + ": table ratings";
+  std::optional<SQLite::Transaction> snapshot;
+  if (sqlite3_get_autocommit(handle) != 0) snapshot.emplace(db);
+  const auto rows = db.execAndGet("SELECT count(*) FROM ratings").getInt64();
+  const auto n = static_cast<std::size_t>(rows);
+  r.user_ids.clear();
+  resize_huge(r.user, n);
+  resize_huge(movie_ext, n);
+  resize_huge(r.value, n);
+  if (raw) resize_huge(*raw, n);
+  if (rated_at) resize_huge(*rated_at, n);
+  Statement stmt =
+      prepare(handle, where,
+              "SELECT user_id, movie_id, rating, rated_at FROM ratings ORDER BY user_id, movie_id");
+  ValueMap map(config.import, where);
+  const Out out{r.user.data(), movie_ext.data(), r.value.data(), raw ? raw->data() : nullptr,
+                rated_at ? rated_at->data() : nullptr};
+  if (read_rows(handle, stmt.get(), db.getFilename(), map, rows, out, r.user_ids) != rows) {
+    throw DatabaseError(db.getFilename() + ": the ratings table changed while it was read");
+  }
+  stmt.reset();
+  if (snapshot) snapshot->commit();
+}
+
+// Dense movie indices in id order. Ids are positive (the import checks);
+// when they are compact enough a direct table replaces sorting them all.
+void index_movies(const std::vector<std::int64_t>& movie_ext, RatingMatrix& r) {
+  resize_huge(r.movie, movie_ext.size());
+  const auto [min_it, max_it] = std::minmax_element(movie_ext.begin(), movie_ext.end());
+  const std::int64_t min_id = movie_ext.empty() ? 0 : *min_it;
+  const std::int64_t max_id = movie_ext.empty() ? 0 : *max_it;
+  const auto limit = std::max<std::int64_t>(std::int64_t{1} << 22,
+                                            4 * static_cast<std::int64_t>(movie_ext.size()));
+  if (min_id >= 0 && max_id < limit) {
+    std::vector<std::int32_t> index(static_cast<std::size_t>(max_id) + 1, -1);
+    for (std::int64_t id : movie_ext) index[static_cast<std::size_t>(id)] = 0;
+    for (std::size_t id = 0; id < index.size(); ++id) {
+      if (index[id] == 0) {
+        index[id] = static_cast<std::int32_t>(r.movie_ids.size());
+        r.movie_ids.push_back(static_cast<std::int64_t>(id));
+      }
+    }
+    for (std::size_t i = 0; i < movie_ext.size(); ++i) {
+      r.movie[i] = index[static_cast<std::size_t>(movie_ext[i])];
+    }
+    return;
+  }
+  r.movie_ids = movie_ext;
+  std::sort(r.movie_ids.begin(), r.movie_ids.end());
+  r.movie_ids.erase(std::unique(r.movie_ids.begin(), r.movie_ids.end()), r.movie_ids.end());
+  for (std::size_t i = 0; i < movie_ext.size(); ++i) {
+    r.movie[i] = static_cast<std::int32_t>(
+        std::lower_bound(r.movie_ids.begin(), r.movie_ids.end(), movie_ext[i]) -
+        r.movie_ids.begin());
+  }
+}
+
+}  // namespace
+
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vector<double>* raw,
+                          std::vector<std::int64_t>* rated_at, bool parallel) {
+  RatingMatrix r;
+  std::vector<std::int64_t> movie_ext;
+  if (!parallel || !read_parallel(db, config, r, movie_ext, raw, rated_at)) {
+    r = RatingMatrix{};
+    movie_ext.clear();
+    read_serial(db, config, r, movie_ext, raw, rated_at);
+  }
+  if (r.value.empty()) {
+    throw DatabaseError(db.getFilename() + ": no ratings (run 'pipeline import' first)");
+  }
+  index_movies(movie_ext, r);
+  return r;
+}
+
+}  // namespace recs
