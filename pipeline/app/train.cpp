@@ -21,11 +21,22 @@ std::uint64_t validation_split_seed(const Config& config) {
 
 void split_ratings(const RatingMatrix& r, double fraction, std::uint64_t seed, Triplets& train,
                    Triplets& validation) {
+  const auto n_val =
+      static_cast<std::size_t>(std::llround(fraction * static_cast<double>(r.size())));
+  if (n_val == 0) {
+    // Nothing held out: train on every rating in key order, without paying
+    // for a shuffle of tens of millions of indices.
+    validation = {};
+    train = {};
+    train.user = r.user;
+    train.movie = r.movie;
+    train.value = r.value;
+    return;
+  }
   std::vector<std::size_t> order(r.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
   std::shuffle(order.begin(), order.end(), rng);
-  auto n_val = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(r.size())));
   auto take = [&](Triplets& t, std::size_t begin, std::size_t end) {
     t = {};
     t.user.reserve(end - begin);
