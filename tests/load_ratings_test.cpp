@@ -72,6 +72,33 @@ TEST(LoadRatings, ParallelRangesEqualOneScan) {
   }
 }
 
+TEST(LoadRatings, StoredRowsAsTheTableHoldsThemParallelOrNot) {
+  test::TempDir dir;
+  auto db = db::open(dir / "recs.db");
+  EXPECT_EQ(read_stored_ratings(*db).size(), 0u);
+  fill(*db, 3);
+  const StoredRatings parallel = read_stored_ratings(*db, true);
+  const StoredRatings serial = read_stored_ratings(*db, false);
+  EXPECT_EQ(parallel.user_ids, serial.user_ids);
+  EXPECT_EQ(parallel.user, serial.user);
+  EXPECT_EQ(parallel.movie, serial.movie);
+  EXPECT_EQ(parallel.rating, serial.rating);
+  EXPECT_EQ(parallel.rated_at, serial.rated_at);
+  SQLite::Statement q(*db,
+                      "SELECT user_id, movie_id, rating, rated_at FROM ratings "
+                      "ORDER BY user_id, movie_id");
+  std::size_t i = 0;
+  while (q.executeStep()) {
+    ASSERT_LT(i, parallel.size());
+    EXPECT_EQ(parallel.user_id(i), q.getColumn(0).getInt64());
+    EXPECT_EQ(parallel.movie[i], q.getColumn(1).getInt64());
+    EXPECT_EQ(parallel.rating[i], q.getColumn(2).getDouble());
+    EXPECT_EQ(parallel.rated_at[i], q.getColumn(3).getInt64());
+    ++i;
+  }
+  EXPECT_EQ(i, parallel.size());
+}
+
 TEST(LoadRatings, InsideATransactionReadsThisConnectionsRows) {
   // Other connections cannot see uncommitted rows: the read must fall back
   // to this connection and still return them.

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "app/load_ratings.h"
 #include "db/bulk.h"
 #include "io/movielens.h"
 #include "util/error.h"
@@ -63,7 +64,7 @@ using RatingsInserter = db::BulkInserter<std::int64_t, std::int64_t, double, std
 // and a first import is a plain append in key order.
 class RatingsSync {
  public:
-  RatingsSync(SQLite::Database& db, const std::vector<RatingRow>& old, ImportSummary& s)
+  RatingsSync(SQLite::Database& db, const StoredRatings& old, ImportSummary& s)
       : old_(old),
         s_(s),
         insert_(db, "ratings(user_id, movie_id, rating, rated_at)"),
@@ -72,10 +73,10 @@ class RatingsSync {
         remove_(db, "DELETE FROM ratings WHERE user_id = ? AND movie_id = ?") {}
 
   void push(const RatingRow& r) {
-    while (j_ < old_.size() && key_less(old_[j_], r)) remove(old_[j_++]);
-    if (j_ < old_.size() && !key_less(r, old_[j_])) {
-      const RatingRow& o = old_[j_++];
-      if (r.rating != o.rating || r.timestamp != o.timestamp) update(r);
+    while (j_ < old_.size() && old_before(j_, r)) remove(j_++);
+    if (j_ < old_.size() && old_.user_id(j_) == r.user && old_.movie[j_] == r.movie) {
+      if (r.rating != old_.rating[j_] || r.timestamp != old_.rated_at[j_]) update(r);
+      ++j_;
     } else {
       insert_.row(r.user, r.movie, r.rating, r.timestamp);
       ++s_.inserted;
@@ -87,16 +88,21 @@ class RatingsSync {
   }
 
   void finish() {
-    while (j_ < old_.size()) remove(old_[j_++]);
+    while (j_ < old_.size()) remove(j_++);
     insert_.flush();
   }
 
   const MovieTally& tally() const { return tally_; }
 
  private:
-  void remove(const RatingRow& r) {
-    remove_.bind(1, r.user);
-    remove_.bind(2, r.movie);
+  // Whether stored row j comes before r in key order.
+  bool old_before(std::size_t j, const RatingRow& r) const {
+    const std::int64_t u = old_.user_id(j);
+    return u < r.user || (u == r.user && old_.movie[j] < r.movie);
+  }
+  void remove(std::size_t j) {
+    remove_.bind(1, old_.user_id(j));
+    remove_.bind(2, old_.movie[j]);
     remove_.exec();
     remove_.reset();
     ++s_.deleted;
@@ -111,7 +117,7 @@ class RatingsSync {
     ++s_.updated;
   }
 
-  const std::vector<RatingRow>& old_;
+  const StoredRatings& old_;
   ImportSummary& s_;
   std::size_t j_ = 0;
   std::int64_t last_user_ = 0;
@@ -120,16 +126,6 @@ class RatingsSync {
   SQLite::Statement update_;
   SQLite::Statement remove_;
 };
-
-std::vector<RatingRow> stored_ratings(SQLite::Database& db) {
-  std::vector<RatingRow> old;
-  SQLite::Statement q(db, "SELECT user_id, movie_id, rating, rated_at FROM ratings");
-  while (q.executeStep()) {
-    old.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(3).getInt64(),
-                   q.getColumn(2).getDouble()});
-  }
-  return old;
-}
 
 // Popularity per movie for the fallback query: count, mean, and a rank by
 // count (ties by smaller id).
@@ -171,9 +167,17 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
   reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
   ImportSummary s;
   try {
+    // The stored rows are read before the write transaction, in parallel on
+    // read-only connections. PRAGMA data_version changes only when another
+    // connection commits: if it moved before the transaction began, they
+    // are read again inside it.
+    const auto version = [&db] { return db.execAndGet("PRAGMA data_version").getInt64(); };
+    const std::int64_t version_read = version();
+    StoredRatings old = read_stored_ratings(db);
     for (int pass = 0; pass < 2; ++pass) {
       s = ImportSummary{};
       SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+      if (version() != version_read) old = read_stored_ratings(db);
       if (movies) {
         db.exec("DELETE FROM movies");
         db::BulkInserter<std::int64_t, std::string, std::string> insert(
@@ -181,7 +185,6 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
         for (auto& m : movies->rows) insert.row(m.movie, m.title, m.genres);
         insert.flush();
       }
-      std::vector<RatingRow> old = stored_ratings(db);
       RatingsSync sync(db, old, s);
       if (pass == 0) {
         bool sorted = true;

@@ -1,4 +1,5 @@
-// Reading the ratings table into memory for train, evaluate and score.
+// Reading the ratings table into memory: for train, evaluate and score
+// (load_ratings), and for the import's merge (read_stored_ratings).
 //
 // Tens of millions of rows are read through raw statements (SQLiteCpp's
 // per-column wrapper objects cost more than the step itself). A large table
@@ -6,6 +7,8 @@
 // parallel: the table is clustered by (user_id, movie_id), so every range is
 // one sequential scan, and each range first counts its rows so that it
 // writes straight into its slice of the result, in key order.
+#include "app/load_ratings.h"
+
 #include <sqlite3.h>
 #include <tbb/parallel_for.h>
 
@@ -16,7 +19,6 @@
 #include <string>
 #include <vector>
 
-#include "app/train.h"
 #include "io/movielens.h"
 #include "util/error.h"
 #include "util/memory.h"
@@ -48,8 +50,33 @@ struct Range {
   bool complete = false;    // read exactly `rows` rows
 };
 
-// Where read_rows() writes, row i at index i of each array (raw and
-// rated_at may be null).
+// The table's columns in key order; `value` only when mapping, `raw` and
+// `rated_at` only when asked for.
+struct Columns {
+  std::vector<std::int64_t> user_ids;  // distinct, ascending
+  std::vector<std::int32_t> user;      // per row: index into user_ids
+  std::vector<std::int64_t> movie_ext;
+  std::vector<float> value;  // after import.rating_map
+  std::vector<double> raw;
+  std::vector<std::int64_t> rated_at;
+};
+
+struct Want {
+  const ImportConfig* map = nullptr;  // fill `value` through this rating map
+  bool raw = false;
+  bool rated_at = false;
+};
+
+void size_columns(Columns& c, const Want& want, std::size_t n) {
+  resize_huge(c.user, n);
+  resize_huge(c.movie_ext, n);
+  if (want.map) resize_huge(c.value, n);
+  if (want.raw) resize_huge(c.raw, n);
+  if (want.rated_at) resize_huge(c.rated_at, n);
+}
+
+// Where read_rows() writes, row i at index i of each array (null: not
+// wanted).
 struct Out {
   std::int32_t* user;  // the reader's own dense index, from 0
   std::int64_t* movie_ext;
@@ -58,22 +85,27 @@ struct Out {
   std::int64_t* rated_at;
 };
 
+Out out_at(Columns& c, std::size_t at) {
+  auto ptr = [at](auto& v) { return v.empty() ? nullptr : v.data() + at; };
+  return {ptr(c.user), ptr(c.movie_ext), ptr(c.value), ptr(c.raw), ptr(c.rated_at)};
+}
+
 // Maps stored ratings through import.rating_map, caching the few distinct
 // values.
 class ValueMap {
  public:
-  ValueMap(const ImportConfig& import, std::string where)
+  ValueMap(const ImportConfig* import, std::string where)
       : import_(import), where_(std::move(where)) {}
   float operator()(double stored) {
     auto it = mapped_.find(stored);
     if (it == mapped_.end()) {
-      it = mapped_.emplace(stored, static_cast<float>(map_rating(import_, stored, where_))).first;
+      it = mapped_.emplace(stored, static_cast<float>(map_rating(*import_, stored, where_))).first;
     }
     return it->second;
   }
 
  private:
-  const ImportConfig& import_;
+  const ImportConfig* import_;
   std::string where_;
   std::map<double, float> mapped_;
 };
@@ -82,8 +114,10 @@ class ValueMap {
 // at most `limit` rows to `out` and appending distinct users to `user_ids`.
 // Returns the rows the statement yielded (more than `limit` means the table
 // changed since it was counted; those rows are not written).
-std::int64_t read_rows(sqlite3* handle, sqlite3_stmt* stmt, const std::string& file, ValueMap& map,
-                       std::int64_t limit, const Out& out, std::vector<std::int64_t>& user_ids) {
+std::int64_t read_rows(sqlite3* handle, sqlite3_stmt* stmt, const std::string& file,
+                       const Want& want, std::int64_t limit, const Out& out,
+                       std::vector<std::int64_t>& user_ids) {
+  ValueMap map(want.map, file + ": table ratings");
   std::int64_t i = 0;
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -93,7 +127,7 @@ std::int64_t read_rows(sqlite3* handle, sqlite3_stmt* stmt, const std::string& f
     out.user[i] = static_cast<std::int32_t>(user_ids.size() - 1);
     out.movie_ext[i] = sqlite3_column_int64(stmt, 1);
     const double stored = sqlite3_column_double(stmt, 2);
-    out.value[i] = map(stored);
+    if (out.value) out.value[i] = map(stored);
     if (out.raw) out.raw[i] = stored;
     if (out.rated_at) out.rated_at[i] = sqlite3_column_int64(stmt, 3);
     ++i;
@@ -141,15 +175,13 @@ Connection open_reader(const char* file, const std::string& name) {
   return owner;
 }
 
-// Fills `r` by the parallel read, or returns false when that does not apply
+// Fills `c` by the parallel read, or returns false when that does not apply
 // (this connection is in a transaction, whose uncommitted rows other
 // connections cannot see, or the database has no file); the caller then
 // reads on its own connection. Each range is counted and read in one
 // snapshot; the pipeline's run lock keeps other runs from writing between
 // the ranges' snapshots.
-bool read_parallel(SQLite::Database& db, const Config& config, RatingMatrix& r,
-                   std::vector<std::int64_t>& movie_ext, std::vector<double>* raw,
-                   std::vector<std::int64_t>* rated_at) {
+bool read_parallel(SQLite::Database& db, const Want& want, Columns& c) {
   sqlite3* handle = db.getHandle();
   const char* file = sqlite3_db_filename(handle, "main");
   if (sqlite3_get_autocommit(handle) == 0 || file == nullptr || *file == '\0') return false;
@@ -195,12 +227,7 @@ bool read_parallel(SQLite::Database& db, const Config& config, RatingMatrix& r,
   }
   if (rows == 0) return false;
 
-  const auto n = static_cast<std::size_t>(rows);
-  resize_huge(r.user, n);
-  resize_huge(movie_ext, n);
-  resize_huge(r.value, n);
-  if (raw) resize_huge(*raw, n);
-  if (rated_at) resize_huge(*rated_at, n);
+  size_columns(c, want, static_cast<std::size_t>(rows));
   std::vector<std::vector<std::int64_t>> user_ids(ranges.size());
   tbb::parallel_for(std::size_t{0}, ranges.size(), [&](std::size_t i) {
     Range& range = ranges[i];
@@ -209,12 +236,9 @@ bool read_parallel(SQLite::Database& db, const Config& config, RatingMatrix& r,
                              "WHERE user_id >= ?1 AND user_id <= ?2 ORDER BY user_id, movie_id");
     sqlite3_bind_int64(stmt.get(), 1, range.lo);
     sqlite3_bind_int64(stmt.get(), 2, range.hi);
-    const auto at = static_cast<std::size_t>(range.offset);
-    const Out out{r.user.data() + at, movie_ext.data() + at, r.value.data() + at,
-                  raw ? raw->data() + at : nullptr, rated_at ? rated_at->data() + at : nullptr};
-    ValueMap map(config.import, where);
     const std::int64_t got =
-        read_rows(readers[i].get(), stmt.get(), name, map, range.rows, out, user_ids[i]);
+        read_rows(readers[i].get(), stmt.get(), name, want, range.rows,
+                  out_at(c, static_cast<std::size_t>(range.offset)), user_ids[i]);
     range.complete = got == range.rows;
     range.users = static_cast<std::int32_t>(user_ids[i].size());
     stmt.reset();
@@ -226,12 +250,13 @@ bool read_parallel(SQLite::Database& db, const Config& config, RatingMatrix& r,
   }
   // Each range numbered its users from 0; shift them past the earlier ranges'.
   std::int32_t users_before = 0;
+  c.user_ids.clear();
   for (std::size_t i = 0; i < ranges.size(); ++i) {
     if (users_before > 0) {
-      std::int32_t* u = r.user.data() + ranges[i].offset;
+      std::int32_t* u = c.user.data() + ranges[i].offset;
       for (std::int64_t k = 0; k < ranges[i].rows; ++k) u[k] += users_before;
     }
-    r.user_ids.insert(r.user_ids.end(), user_ids[i].begin(), user_ids[i].end());
+    c.user_ids.insert(c.user_ids.end(), user_ids[i].begin(), user_ids[i].end());
     users_before += ranges[i].users;
   }
   return true;
@@ -239,32 +264,29 @@ bool read_parallel(SQLite::Database& db, const Config& config, RatingMatrix& r,
 
 // One scan on the caller's connection, counted first inside the same read
 // transaction (the caller's, or one opened here) so both see one snapshot.
-void read_serial(SQLite::Database& db, const Config& config, RatingMatrix& r,
-                 std::vector<std::int64_t>& movie_ext, std::vector<double>* raw,
-                 std::vector<std::int64_t>* rated_at) {
+void read_serial(SQLite::Database& db, const Want& want, Columns& c) {
   sqlite3* handle = db.getHandle();
   const std::string where = db.getFilename() + ": table ratings";
   std::optional<SQLite::Transaction> snapshot;
   if (sqlite3_get_autocommit(handle) != 0) snapshot.emplace(db);
   const auto rows = db.execAndGet("SELECT count(*) FROM ratings").getInt64();
-  const auto n = static_cast<std::size_t>(rows);
-  r.user_ids.clear();
-  resize_huge(r.user, n);
-  resize_huge(movie_ext, n);
-  resize_huge(r.value, n);
-  if (raw) resize_huge(*raw, n);
-  if (rated_at) resize_huge(*rated_at, n);
+  c = Columns{};
+  size_columns(c, want, static_cast<std::size_t>(rows));
   Statement stmt =
       prepare(handle, where,
               "SELECT user_id, movie_id, rating, rated_at FROM ratings ORDER BY user_id, movie_id");
-  ValueMap map(config.import, where);
-  const Out out{r.user.data(), movie_ext.data(), r.value.data(), raw ? raw->data() : nullptr,
-                rated_at ? rated_at->data() : nullptr};
-  if (read_rows(handle, stmt.get(), db.getFilename(), map, rows, out, r.user_ids) != rows) {
+  if (read_rows(handle, stmt.get(), db.getFilename(), want, rows, out_at(c, 0), c.user_ids) !=
+      rows) {
     throw DatabaseError(db.getFilename() + ": the ratings table changed while it was read");
   }
   stmt.reset();
   if (snapshot) snapshot->commit();
+}
+
+Columns read_columns(SQLite::Database& db, const Want& want, bool parallel) {
+  Columns c;
+  if (!parallel || !read_parallel(db, want, c)) read_serial(db, want, c);
+  return c;
 }
 
 // Dense movie indices in id order. Ids are positive (the import checks);
@@ -304,18 +326,36 @@ void index_movies(const std::vector<std::int64_t>& movie_ext, RatingMatrix& r) {
 
 RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vector<double>* raw,
                           std::vector<std::int64_t>* rated_at, bool parallel) {
-  RatingMatrix r;
-  std::vector<std::int64_t> movie_ext;
-  if (!parallel || !read_parallel(db, config, r, movie_ext, raw, rated_at)) {
-    r = RatingMatrix{};
-    movie_ext.clear();
-    read_serial(db, config, r, movie_ext, raw, rated_at);
-  }
-  if (r.value.empty()) {
+  Want want;
+  want.map = &config.import;
+  want.raw = raw != nullptr;
+  want.rated_at = rated_at != nullptr;
+  Columns c = read_columns(db, want, parallel);
+  if (c.user.empty()) {
     throw DatabaseError(db.getFilename() + ": no ratings (run 'pipeline import' first)");
   }
-  index_movies(movie_ext, r);
+  RatingMatrix r;
+  r.user_ids = std::move(c.user_ids);
+  r.user = std::move(c.user);
+  r.value = std::move(c.value);
+  if (raw) *raw = std::move(c.raw);
+  if (rated_at) *rated_at = std::move(c.rated_at);
+  index_movies(c.movie_ext, r);
   return r;
+}
+
+StoredRatings read_stored_ratings(SQLite::Database& db, bool parallel) {
+  Want want;
+  want.raw = true;
+  want.rated_at = true;
+  Columns c = read_columns(db, want, parallel);
+  StoredRatings s;
+  s.user_ids = std::move(c.user_ids);
+  s.user = std::move(c.user);
+  s.movie = std::move(c.movie_ext);
+  s.rating = std::move(c.raw);
+  s.rated_at = std::move(c.rated_at);
+  return s;
 }
 
 }  // namespace recs

@@ -4,22 +4,13 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "app/load_ratings.h"
 #include "config/config.h"
 #include "data/ratings.h"
 #include "db/runs.h"
 #include "models/model.h"
 
 namespace recs {
-
-// All stored ratings in (user, movie) order with dense indices, values after
-// import.rating_map. When given, `raw` and `rated_at` receive each entry's
-// stored rating and timestamp (the evaluator needs them). With `parallel`
-// the table is read as ranges of user ids on parallel read-only connections
-// (their small page caches, not this connection's, hold what is read),
-// unless this connection is inside a transaction.
-RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
-                          std::vector<double>* raw = nullptr,
-                          std::vector<std::int64_t>* rated_at = nullptr, bool parallel = true);
 
 // The validation split's seed: train.split_seed, or model.seed when that is -1.
 std::uint64_t validation_split_seed(const Config& config);
