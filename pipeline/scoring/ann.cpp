@@ -157,8 +157,9 @@ struct Scratch {
   RowMatrix probe_scores;                   // block users x clusters
   std::vector<std::uint64_t> probe_keys;    // clusters
   std::vector<std::uint8_t> probed;         // clusters, of the current user
-  std::vector<std::int32_t> probes;         // block users x nprobe, best first
-  std::vector<std::uint8_t> full;           // per block user: scans every cluster
+  std::vector<std::int32_t> probe_start;    // block users + 1 offsets into probes
+  std::vector<std::int32_t> probes;         // per user: probed clusters, best first
+  std::vector<std::int32_t> rated_in;       // clusters: the current user's rated movies
   std::vector<std::int32_t> cluster_start;  // groups + 1 offsets into cluster_users
   std::vector<std::int32_t> cluster_users;  // block users of each group, ascending
   std::vector<std::int32_t> cluster_fill;   // groups: write cursors into cluster_users
@@ -272,6 +273,10 @@ int finish_user(Buffer buf, int count, int top_n, Scratch& s, std::int32_t* item
 
 // Picks each user's clusters, groups the block's users by cluster and
 // collects the rated movies that fall into probed clusters.
+//
+// A user probes its nprobe best clusters, and then further clusters in rank
+// order until they hold at least min(top_n, unrated movies) unrated movies,
+// so a heavy rater still gets a full list without scanning every cluster.
 void plan_block(const Problem& p, int user_begin, int nu, Scratch& s) {
   const Index& index = p.index;
   const int clusters = index.clusters;
@@ -282,13 +287,28 @@ void plan_block(const Problem& p, int user_begin, int nu, Scratch& s) {
   s.probe_scores.noalias() = p.users.middleRows(user_begin, nu) * index.centroids.transpose();
   s.probe_keys.resize(clusters);
   s.probed.assign(clusters, 0);
-  s.probes.resize(static_cast<std::size_t>(nu) * nprobe);
-  s.full.assign(nu, 0);
+  s.rated_in.assign(clusters, 0);
+  s.probe_start.assign(nu + 1, 0);
+  s.probes.clear();
   s.mask_start.assign(nu + 1, 0);
   s.mask.clear();
 
   for (int i = 0; i < nu; ++i) {
     const int user = user_begin + i;
+    const std::int32_t* rated_first = nullptr;
+    const std::int32_t* rated_last = nullptr;
+    if (p.exclude) {
+      rated_first = p.exclude->indices.data() + p.exclude->indptr[user];
+      rated_last = p.exclude->indices.data() + p.exclude->indptr[user + 1];
+    }
+    long long rated = 0;
+    for (const std::int32_t* m = rated_first; m != rated_last; ++m) {
+      if (*m < 0 || *m >= num_movies) continue;
+      ++rated;
+      ++s.rated_in[index.cluster_of[*m]];
+    }
+    const long long needed = std::min<long long>(p.top_n, num_movies - rated);
+
     const float norm = p.users.row(user).norm();
     const float* row = s.probe_scores.data() + static_cast<std::size_t>(i) * clusters;
     for (int c = 0; c < clusters; ++c) {
@@ -297,76 +317,57 @@ void plan_block(const Problem& p, int user_begin, int nu, Scratch& s) {
     std::nth_element(s.probe_keys.begin(), s.probe_keys.begin() + (nprobe - 1), s.probe_keys.end(),
                      std::greater<>());
     std::sort(s.probe_keys.begin(), s.probe_keys.begin() + nprobe, std::greater<>());
-    std::int32_t* probes = s.probes.data() + static_cast<std::size_t>(i) * nprobe;
     long long candidates = 0;
-    for (int q = 0; q < nprobe; ++q) {
-      const int c = key_item(s.probe_keys[q]);
-      probes[q] = c;
+    int q = 0;
+    auto probe = [&](int k) {
+      const int c = key_item(s.probe_keys[k]);
+      s.probes.push_back(c);
       s.probed[c] = 1;
-      candidates += index.begin[c + 1] - index.begin[c];
+      candidates += index.begin[c + 1] - index.begin[c] - s.rated_in[c];
+    };
+    for (; q < nprobe; ++q) probe(q);
+    if (candidates < needed && q < clusters) {
+      // Rank the rest only for the few users who need them.
+      std::sort(s.probe_keys.begin() + q, s.probe_keys.end(), std::greater<>());
+      for (; candidates < needed && q < clusters; ++q) probe(q);
     }
+    s.probe_start[i + 1] = static_cast<std::int32_t>(s.probes.size());
 
     const std::size_t mask_first = s.mask.size();
-    long long rated = 0;
-    if (p.exclude) {
-      const std::int32_t* items = p.exclude->indices.data();
-      for (std::int64_t e = p.exclude->indptr[user]; e < p.exclude->indptr[user + 1]; ++e) {
-        const std::int32_t m = items[e];
-        if (m < 0 || m >= num_movies) continue;
-        ++rated;
-        if (s.probed[index.cluster_of[m]]) s.mask.push_back(index.position_of[m]);
-      }
-    }
-    candidates -= static_cast<long long>(s.mask.size() - mask_first);
-    const long long needed = std::min<long long>(p.top_n, num_movies - rated);
-    if (candidates < needed) {
-      // Too few unrated movies in the probed clusters: scan them all.
-      s.full[i] = 1;
-      s.mask.resize(mask_first);
-      if (p.exclude) {
-        const std::int32_t* items = p.exclude->indices.data();
-        for (std::int64_t e = p.exclude->indptr[user]; e < p.exclude->indptr[user + 1]; ++e) {
-          const std::int32_t m = items[e];
-          if (m >= 0 && m < num_movies) s.mask.push_back(index.position_of[m]);
-        }
-      }
+    for (const std::int32_t* m = rated_first; m != rated_last; ++m) {
+      if (*m < 0 || *m >= num_movies) continue;
+      const int c = index.cluster_of[*m];
+      s.rated_in[c] = 0;
+      if (s.probed[c]) s.mask.push_back(index.position_of[*m]);
     }
     std::sort(s.mask.begin() + static_cast<std::ptrdiff_t>(mask_first), s.mask.end());
     s.mask_start[i + 1] = static_cast<std::int64_t>(s.mask.size());
-    for (int q = 0; q < nprobe; ++q) s.probed[probes[q]] = 0;
+    for (int k = s.probe_start[i]; k < s.probe_start[i + 1]; ++k) s.probed[s.probes[k]] = 0;
   }
 
   // Users of each group, ascending: a counting sort over (group, user).
   // Group c < clusters holds the users whose best cluster is c, group
-  // clusters + c those that probe c further down their list (and the users
-  // scanning everything). The first groups are scanned first: each user's
-  // threshold then starts at its best cluster's top_n-th score, which keeps
-  // most later candidates from being admitted at all.
+  // clusters + c those that probe c further down their list. The first
+  // groups are scanned first: each user's threshold then starts at its best
+  // cluster's top_n-th score, which keeps most later candidates from being
+  // admitted at all.
   const int groups = 2 * clusters;
+  auto group_of = [&](int k, int i) {
+    return k == s.probe_start[i] ? s.probes[k] : clusters + s.probes[k];
+  };
   s.cluster_start.assign(groups + 1, 0);
-  int full_users = 0;
   for (int i = 0; i < nu; ++i) {
-    if (s.full[i]) {
-      ++full_users;
-      continue;
+    for (int k = s.probe_start[i]; k < s.probe_start[i + 1]; ++k) {
+      ++s.cluster_start[group_of(k, i) + 1];
     }
-    const std::int32_t* probes = s.probes.data() + static_cast<std::size_t>(i) * nprobe;
-    ++s.cluster_start[probes[0] + 1];
-    for (int q = 1; q < nprobe; ++q) ++s.cluster_start[clusters + probes[q] + 1];
   }
-  for (int g = 0; g < groups; ++g) {
-    s.cluster_start[g + 1] += s.cluster_start[g] + (g >= clusters ? full_users : 0);
-  }
+  for (int g = 0; g < groups; ++g) s.cluster_start[g + 1] += s.cluster_start[g];
   s.cluster_users.resize(s.cluster_start[groups]);
   s.cluster_fill.assign(s.cluster_start.begin(), s.cluster_start.end() - 1);
   for (int i = 0; i < nu; ++i) {
-    if (s.full[i]) {
-      for (int c = 0; c < clusters; ++c) s.cluster_users[s.cluster_fill[clusters + c]++] = i;
-      continue;
+    for (int k = s.probe_start[i]; k < s.probe_start[i + 1]; ++k) {
+      s.cluster_users[s.cluster_fill[group_of(k, i)]++] = i;
     }
-    const std::int32_t* probes = s.probes.data() + static_cast<std::size_t>(i) * nprobe;
-    s.cluster_users[s.cluster_fill[probes[0]]++] = i;
-    for (int q = 1; q < nprobe; ++q) s.cluster_users[s.cluster_fill[clusters + probes[q]]++] = i;
   }
 }
 

@@ -40,9 +40,10 @@ int ann_cluster_count(int num_movies, const AnnOptions& ann);
 
 // Like score_top_n (same masking, tie order, sink contract and thread-count
 // independence), but each user is scored only against the movies of its
-// probed clusters, so a movie outside them can be missed. A user whose probed
-// clusters hold fewer than min(top_n, movies - rated) unrated movies is scored
-// against every movie instead, so everyone still gets N when N remain.
+// probed clusters, so a movie outside them can be missed. A user whose
+// nprobe best clusters hold fewer than min(top_n, movies - rated) unrated
+// movies probes further clusters, best first, until they do, so everyone
+// still gets N when N remain.
 // options.user_block and options.movie_block are not used (see AnnOptions).
 void score_top_n_ann(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
                      const TopNOptions& options, const AnnOptions& ann,
