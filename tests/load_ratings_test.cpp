@@ -99,6 +99,27 @@ TEST(LoadRatings, StoredRowsAsTheTableHoldsThemParallelOrNot) {
   EXPECT_EQ(i, parallel.size());
 }
 
+TEST(LoadRatings, RowsReadAheadAreReadAgainOnlyAfterAnotherConnectionCommits) {
+  test::TempDir dir;
+  auto db = db::open(dir / "recs.db");
+  fill(*db, 4);
+  const std::size_t before = read_stored_ratings(*db).size();
+  {
+    StoredRatingsAhead ahead(*db);
+    SQLite::Transaction tx(*db, SQLite::TransactionBehavior::IMMEDIATE);
+    EXPECT_EQ(ahead.current().size(), before);
+    EXPECT_FALSE(ahead.read_again());
+  }
+  StoredRatingsAhead ahead(*db);
+  {
+    auto other = db::open(dir / "recs.db");
+    other->exec("INSERT INTO ratings VALUES (5, 5, 4.0, 0)");
+  }
+  SQLite::Transaction tx(*db, SQLite::TransactionBehavior::IMMEDIATE);
+  EXPECT_EQ(ahead.current().size(), before + 1);
+  EXPECT_TRUE(ahead.read_again());
+}
+
 TEST(LoadRatings, InsideATransactionReadsThisConnectionsRows) {
   // Other connections cannot see uncommitted rows: the read must fall back
   // to this connection and still return them.

@@ -167,17 +167,13 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
   reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
   ImportSummary s;
   try {
-    // The stored rows are read before the write transaction, in parallel on
-    // read-only connections. PRAGMA data_version changes only when another
-    // connection commits: if it moved before the transaction began, they
-    // are read again inside it.
-    const auto version = [&db] { return db.execAndGet("PRAGMA data_version").getInt64(); };
-    const std::int64_t version_read = version();
-    StoredRatings old = read_stored_ratings(db);
+    // The stored rows are read before the write transaction, in parallel,
+    // and read again inside it only if another connection committed.
+    StoredRatingsAhead stored(db);
     for (int pass = 0; pass < 2; ++pass) {
       s = ImportSummary{};
       SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-      if (version() != version_read) old = read_stored_ratings(db);
+      const StoredRatings& old = stored.current();
       if (movies) {
         db.exec("DELETE FROM movies");
         db::BulkInserter<std::int64_t, std::string, std::string> insert(

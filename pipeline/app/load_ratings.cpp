@@ -358,4 +358,23 @@ StoredRatings read_stored_ratings(SQLite::Database& db, bool parallel) {
   return s;
 }
 
+namespace {
+std::int64_t data_version(SQLite::Database& db) {
+  return db.execAndGet("PRAGMA data_version").getInt64();
+}
+}  // namespace
+
+StoredRatingsAhead::StoredRatingsAhead(SQLite::Database& db)
+    : db_(db), version_(data_version(db)), rows_(read_stored_ratings(db)) {}
+
+const StoredRatings& StoredRatingsAhead::current() {
+  const std::int64_t now = data_version(db_);
+  if (now != version_) {
+    rows_ = read_stored_ratings(db_);
+    version_ = now;
+    read_again_ = true;
+  }
+  return rows_;
+}
+
 }  // namespace recs

@@ -37,4 +37,22 @@ struct StoredRatings {
 // under the same conditions). An empty table gives no rows.
 StoredRatings read_stored_ratings(SQLite::Database& db, bool parallel = true);
 
+// The stored ratings read ahead of a write transaction (in parallel, outside
+// it), then confirmed inside it: PRAGMA data_version changes only when
+// another connection commits, so if it moved in between, current() reads
+// the table again on `db`, inside the transaction.
+class StoredRatingsAhead {
+ public:
+  explicit StoredRatingsAhead(SQLite::Database& db);
+  // Call inside the write transaction.
+  const StoredRatings& current();
+  bool read_again() const { return read_again_; }
+
+ private:
+  SQLite::Database& db_;
+  std::int64_t version_;
+  StoredRatings rows_;
+  bool read_again_ = false;
+};
+
 }  // namespace recs
