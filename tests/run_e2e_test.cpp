@@ -217,6 +217,28 @@ TEST(Determinism, SameConfigSameSeedSameModelBits) {
             "1|0\n");
 }
 
+TEST(Train, RankingModelsTrainOnEveryRatingRatingModelsHoldOut) {
+  // train.validation_fraction defaults to 0.1; als has no validation error
+  // to report, so nothing may be taken from its published model.
+  TempDir dir;
+  auto config = test::make_dataset(dir, 100, 120, 3000, "model:\n  factors: 4\n");
+  ASSERT_EQ(run_pipeline("import --config " + q(config)).exit_code, 0);
+  const std::string total = sqlite(dir / "recs.db", "SELECT count(*) FROM ratings;");
+  auto als = run_pipeline("train --config " + q(config) + " --set model.type=als");
+  ASSERT_EQ(als.exit_code, 0) << als.err;
+  EXPECT_NE(als.err.find("training on every rating"), std::string::npos) << als.err;
+  auto mf = run_pipeline("train --config " + q(config) +
+                         " --set model.type=biased_mf --set model.epochs=2");
+  ASSERT_EQ(mf.exit_code, 0) << mf.err;
+  EXPECT_EQ(sqlite(dir / "recs.db",
+                   "SELECT model_type, json_extract(counts, '$.train_ratings') + "
+                   "json_extract(counts, '$.validation_ratings'), "
+                   "json_extract(counts, '$.validation_ratings') > 0 "
+                   "FROM runs WHERE command = 'train' ORDER BY run_id;"),
+            "als|" + total.substr(0, total.size() - 1) + "|0\nbiased_mf|" +
+                total.substr(0, total.size() - 1) + "|1\n");
+}
+
 TEST(Publish, ScoreWithoutAModelIsAClearError) {
   TempDir dir;
   auto config = test::make_dataset(dir, 50, 60, 500);

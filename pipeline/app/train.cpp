@@ -7,6 +7,7 @@
 #include <random>
 
 #include "db/model_store.h"
+#include "eval/evaluate.h"
 #include "io/movielens.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -56,9 +57,17 @@ void split_ratings(const RatingMatrix& r, double fraction, std::uint64_t seed, T
 TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord& run) {
   log::Stopwatch total;
   RatingMatrix ratings = load_ratings(db, config);
+  // als and bpr rank; they have no validation error to report, so ratings
+  // held out would only be missing from the published model.
+  double fraction = config.train.validation_fraction;
+  if (!eval::is_rating_model(config.model.type) && fraction > 0) {
+    log::info(config.model.type +
+              " reports no validation error: training on every rating "
+              "(train.validation_fraction applies to dot, deep and biased_mf)");
+    fraction = 0;
+  }
   Triplets train, validation;
-  split_ratings(ratings, config.train.validation_fraction, validation_split_seed(config), train,
-                validation);
+  split_ratings(ratings, fraction, validation_split_seed(config), train, validation);
   double load_seconds = total.seconds();
   log::info("training " + config.model.type + " on " + std::to_string(train.size()) + " ratings (" +
             std::to_string(validation.size()) + " held out) from " +

@@ -335,7 +335,8 @@ const std::vector<Field>& fields() {
                            "als, bpr: a (mapped) rating >= this is a positive interaction"));
     f.push_back(real_field("train.validation_fraction", &Config::train,
                            &TrainConfig::validation_fraction, 0.0, 0.9,
-                           "share of ratings held out to report validation error"));
+                           "share of ratings held out to report validation error (dot, deep, "
+                           "biased_mf; als and bpr train on every rating)"));
     f.push_back(int_field("train.split_seed", &Config::train, &TrainConfig::split_seed, -1,
                           std::numeric_limits<long long>::max(),
                           "seed of the validation split, -1 = model.seed (fix it to compare "
