@@ -16,16 +16,12 @@
 #include "scoring/topn.h"
 #include "topn_fixtures.h"
 
+namespace recs {
 namespace {
 
-using recs::AnnOptions;
-using recs::RowMatrix;
-using recs::TopNBlock;
-using recs::TopNOptions;
-using recs::UserItems;
-using recs::test::expect_same;
-using recs::test::from_lists;
-using recs::test::random_rated;
+using test::expect_same;
+using test::from_lists;
+using test::random_rated;
 
 // `rows` vectors around `centers` integer centres (entries in [-6, 6]) with
 // integer noise in [-noise, noise]: clustered, as trained vectors are.
@@ -67,7 +63,7 @@ TopNBlock run_ann(const RowMatrix& users, const RowMatrix& movies, const UserIte
   all.user_end = static_cast<int>(users.rows());
   all.top_n = options.top_n;
   int next_user = 0;
-  recs::score_top_n_ann(users, movies, exclude, options, ann, [&](const TopNBlock& b) {
+  score_top_n_ann(users, movies, exclude, options, ann, [&](const TopNBlock& b) {
     EXPECT_EQ(b.user_begin, next_user);
     EXPECT_GT(b.user_end, b.user_begin);
     EXPECT_EQ(b.top_n, options.top_n);
@@ -112,7 +108,7 @@ TEST(AnnTest, ScanningEveryClusterEqualsExact) {
       ann.nprobe = 16;
       ann.user_block = 64;
       SCOPED_TRACE(testing::Message() << "top_n " << top_n << " masked " << (exclude != nullptr));
-      expect_same(recs::score_top_n(users, movies, exclude, options),
+      expect_same(score_top_n(users, movies, exclude, options),
                   run_ann(users, movies, exclude, options, ann));
     }
   }
@@ -131,7 +127,7 @@ TEST(AnnTest, TiesFollowTheExactOrder) {
   AnnOptions ann;
   ann.clusters = 8;
   ann.nprobe = 8;
-  expect_same(recs::score_top_n(users, movies, nullptr, options),
+  expect_same(score_top_n(users, movies, nullptr, options),
               run_ann(users, movies, nullptr, options, ann));
 }
 
@@ -178,7 +174,7 @@ TEST(AnnTest, UsersWithAlmostEverythingRatedGetWhatIsLeft) {
   ann.clusters = 24;
   ann.nprobe = 1;
   const TopNBlock got = run_ann(users, movies, &rated, options, ann);
-  const TopNBlock want = recs::score_top_n(users, movies, &rated, options);
+  const TopNBlock want = score_top_n(users, movies, &rated, options);
   EXPECT_EQ(got.counts[0], 3);
   EXPECT_EQ(got.counts[1], 12);
   EXPECT_EQ(got.counts[2], 12);
@@ -224,7 +220,7 @@ TEST(AnnTest, RecallOnClusteredDataGrowsWithNprobe) {
   const UserItems rated = random_rated(2000, 20000, 0.005, rng);
   TopNOptions options;
   options.top_n = 100;
-  const TopNBlock want = recs::score_top_n(users, movies, &rated, options);
+  const TopNBlock want = score_top_n(users, movies, &rated, options);
   // The default (tuned on ML-25M-sized ALS vectors, 0.986 there).
   const TopNBlock by_default = run_ann(users, movies, &rated, options, AnnOptions{});
   EXPECT_EQ(by_default.counts, want.counts);
@@ -260,15 +256,16 @@ TEST(AnnTest, RejectsBadOptions) {
   const RowMatrix wrong = planted(10, 3, 2, 1, rng);
   auto ignore = [](const TopNBlock&) {};
   AnnOptions ann;
-  EXPECT_THROW(recs::score_top_n_ann(users, wrong, nullptr, TopNOptions{}, ann, ignore),
+  EXPECT_THROW(score_top_n_ann(users, wrong, nullptr, TopNOptions{}, ann, ignore),
                std::invalid_argument);
   ann.nprobe = 0;
-  EXPECT_THROW(recs::score_top_n_ann(users, movies, nullptr, TopNOptions{}, ann, ignore),
+  EXPECT_THROW(score_top_n_ann(users, movies, nullptr, TopNOptions{}, ann, ignore),
                std::invalid_argument);
   ann = AnnOptions{};
   ann.user_block = 0;
-  EXPECT_THROW(recs::score_top_n_ann(users, movies, nullptr, TopNOptions{}, ann, ignore),
+  EXPECT_THROW(score_top_n_ann(users, movies, nullptr, TopNOptions{}, ann, ignore),
                std::invalid_argument);
 }
 
 }  // namespace
+}  // namespace recs

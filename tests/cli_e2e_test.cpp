@@ -4,15 +4,8 @@
 
 #include "test_util.h"
 
-namespace recs {
+namespace recs::test {
 namespace {
-
-using test::run_pipeline;
-using test::sqlite;
-using test::TempDir;
-using test::write_file;
-
-std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 
 int count_lines(const std::string& s) {
   int n = 0;
@@ -41,14 +34,14 @@ TEST(CliE2E, UsageAndConfigErrorsAreOneLineWithDistinctCodes) {
   EXPECT_EQ(count_lines(missing.err), 1) << missing.err;
 
   write_file(dir / "bad.yaml", "score:\n  top_n: -3\n");
-  auto bad = run_pipeline("import --config " + q(dir / "bad.yaml"));
+  auto bad = run_pipeline("import --config " + quoted(dir / "bad.yaml"));
   EXPECT_EQ(bad.exit_code, 3);
   EXPECT_EQ(bad.err, "pipeline: error: " + (dir / "bad.yaml").string() +
                          ":2: score.top_n: must be in [1, 10000], got -3\n");
   EXPECT_FALSE(std::filesystem::exists(dir / "recs.db"));  // nothing ran
 
   write_file(dir / "ok.yaml", "import:\n  ratings: missing.csv\n");
-  auto nofile = run_pipeline("import --config " + q(dir / "ok.yaml"));
+  auto nofile = run_pipeline("import --config " + quoted(dir / "ok.yaml"));
   EXPECT_EQ(nofile.exit_code, 3);
   EXPECT_NE(nofile.err.find("ok.yaml:2: import.ratings: file not found"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir / "recs.db"));
@@ -56,12 +49,12 @@ TEST(CliE2E, UsageAndConfigErrorsAreOneLineWithDistinctCodes) {
 
 TEST(CliE2E, ImportsMovieLensSmallExactly) {
   TempDir dir;
-  auto data = test::shared_data();
+  auto data = shared_data();
   ASSERT_TRUE(std::filesystem::exists(data / "ratings.csv")) << "missing " << data;
   write_file(dir / "c.yaml",
              "database: recs.db\nimport:\n  ratings: " + (data / "ratings.csv").string() +
                  "\n  movies: " + (data / "movies.csv").string() + "\n");
-  auto r = run_pipeline("import --config " + q(dir / "c.yaml"));
+  auto r = run_pipeline("import --config " + quoted(dir / "c.yaml"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(r.out.empty()) << "stdout carries only requested results: " << r.out;
   auto db = dir / "recs.db";
@@ -84,7 +77,7 @@ TEST(CliE2E, ImportsMovieLensSmallExactly) {
             "import|succeeded|100836\n");
 
   // The tutorial's map without 0.5: refused with the first line using it.
-  auto unmapped = run_pipeline("import --config " + q(dir / "c.yaml") +
+  auto unmapped = run_pipeline("import --config " + quoted(dir / "c.yaml") +
                                " --set 'import.rating_map={1: -1, 1.5: -1, 2: -1, 2.5: -1, 3: 0, "
                                "3.5: 1, 4: 1, 4.5: 1, 5: 1}'");
   EXPECT_EQ(unmapped.exit_code, 4);
@@ -96,11 +89,11 @@ TEST(CliE2E, BadInputFailsAndLeavesTheDatabaseAsItWas) {
   TempDir dir;
   write_file(dir / "c.yaml", "import:\n  ratings: r.csv\n");
   write_file(dir / "r.csv", "userId,movieId,rating,timestamp\n1,10,4,5\n2,10,3,6\n");
-  ASSERT_EQ(run_pipeline("import --config " + q(dir / "c.yaml")).exit_code, 0);
+  ASSERT_EQ(run_pipeline("import --config " + quoted(dir / "c.yaml")).exit_code, 0);
   auto db = dir / "recs.db";
   std::string before = sqlite(db, "SELECT * FROM ratings; SELECT * FROM movie_stats;");
   write_file(dir / "r.csv", "userId,movieId,rating,timestamp\n1,10,4,5\n3,11,2,7\n2,10,abc,6\n");
-  auto r = run_pipeline("import --config " + q(dir / "c.yaml"));
+  auto r = run_pipeline("import --config " + quoted(dir / "c.yaml"));
   EXPECT_EQ(r.exit_code, 4);
   std::string last_line = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
   EXPECT_EQ(last_line,
@@ -115,10 +108,10 @@ TEST(CliE2E, DatabasePathThatIsADirectoryIsAConfigError) {
   std::filesystem::create_directory(dir / "db");
   write_file(dir / "r.csv", "userId,movieId,rating,timestamp\n1,10,4,5\n");
   write_file(dir / "c.yaml", "database: db\nimport:\n  ratings: r.csv\n");
-  auto r = run_pipeline("import --config " + q(dir / "c.yaml"));
+  auto r = run_pipeline("import --config " + quoted(dir / "c.yaml"));
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find("c.yaml:1: database: is a directory"), std::string::npos) << r.err;
 }
 
 }  // namespace
-}  // namespace recs
+}  // namespace recs::test

@@ -10,15 +10,8 @@
 
 #include "test_util.h"
 
-namespace recs {
+namespace recs::test {
 namespace {
-
-using test::run_pipeline;
-using test::sqlite;
-using test::TempDir;
-using test::write_file;
-
-std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
@@ -29,7 +22,7 @@ std::vector<std::string> lines(const std::string& text) {
 
 std::string query_file(const std::filesystem::path& db, const std::string& file,
                        const std::string& params, bool explain = false) {
-  std::string sql = test::read_file(test::source_dir() / "sql" / file);
+  std::string sql = read_file(source_dir() / "sql" / file);
   return sqlite(db, params + (explain ? "EXPLAIN QUERY PLAN " : "") + sql);
 }
 
@@ -44,11 +37,11 @@ struct Nightly {
   std::filesystem::path config;
   std::filesystem::path db() const { return dir / "recs.db"; }
   explicit Nightly(const std::string& extra = "") {
-    config = test::make_dataset(
-        dir, 200, 300, 8000, "model:\n  factors: 8\n  epochs: 5\n  learning_rate: 0.01\n" + extra);
+    config = make_dataset(dir, 200, 300, 8000,
+                          "model:\n  factors: 8\n  epochs: 5\n  learning_rate: 0.01\n" + extra);
   }
-  test::CommandResult run(const std::string& args = "") {
-    return run_pipeline("run --config " + q(config) + " " + args);
+  CommandResult run(const std::string& args = "") {
+    return run_pipeline("run --config " + quoted(config) + " " + args);
   }
 };
 
@@ -136,18 +129,18 @@ TEST(ExtrasE2E, UsersWhoRateAfterTrainingAreFoldedInWithoutRetraining) {
   const long long models = count(db, "SELECT count(*) FROM models");
   // A new user (id above every generated one) rates five movies.
   const auto ratings = s.dir / "data" / "ratings.csv";
-  std::string csv = test::read_file(ratings);
+  std::string csv = read_file(ratings);
   std::string movies = sqlite(db,
                               "SELECT movie_id FROM ratings GROUP BY movie_id ORDER BY "
                               "count(*) DESC LIMIT 5");
   std::vector<std::string> rated = lines(movies);
   for (const auto& m : rated) csv += "999999," + m + ",5.0,1700000000\n";
   write_file(ratings, csv);
-  auto imp = run_pipeline("import --config " + q(s.config));
+  auto imp = run_pipeline("import --config " + quoted(s.config));
   ASSERT_EQ(imp.exit_code, 0) << imp.err;
   EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE user_id = 999999"), 0);
 
-  auto sc = run_pipeline("score --config " + q(s.config));
+  auto sc = run_pipeline("score --config " + quoted(s.config));
   ASSERT_EQ(sc.exit_code, 0) << sc.err;
   EXPECT_NE(sc.err.find("folded in 1 user"), std::string::npos) << sc.err;
   EXPECT_EQ(count(db, "SELECT count(*) FROM models"), models);  // no retraining
@@ -166,7 +159,7 @@ TEST(ExtrasE2E, UsersWhoRateAfterTrainingAreFoldedInWithoutRetraining) {
   // The new user has a cluster too.
   EXPECT_EQ(count(db, "SELECT count(*) FROM user_clusters WHERE user_id = 999999"), 1);
   // Switched off, the new user is left to the fallback query.
-  sc = run_pipeline("score --config " + q(s.config) + " --set score.fold_in=false");
+  sc = run_pipeline("score --config " + quoted(s.config) + " --set score.fold_in=false");
   ASSERT_EQ(sc.exit_code, 0) << sc.err;
   EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE user_id = 999999"), 0);
 }
@@ -228,7 +221,8 @@ TEST(ExtrasE2E, FiltersThatLeaveNothingAreRefusedAndKeepTheLiveSet) {
   Nightly s;
   ASSERT_EQ(s.run().exit_code, 0);
   const std::string before = sqlite(s.db(), "SELECT count(*), sum(score) FROM recommendations");
-  auto r = run_pipeline("score --config " + q(s.config) + " --set score.allow_movies=[999999999]");
+  auto r =
+      run_pipeline("score --config " + quoted(s.config) + " --set score.allow_movies=[999999999]");
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("score.allow_movies"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("nothing published"), std::string::npos) << r.err;
@@ -240,7 +234,7 @@ TEST(ExtrasE2E, AnnScoringAgreesWithExact) {
   ASSERT_EQ(s.run().exit_code, 0);
   const auto db = s.db();
   sqlite(db, "CREATE TABLE exact_copy AS SELECT user_id, movie_id FROM recommendations");
-  auto r = run_pipeline("score --config " + q(s.config) + " --set score.method=ann");
+  auto r = run_pipeline("score --config " + quoted(s.config) + " --set score.method=ann");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const long long total = count(db, "SELECT count(*) FROM exact_copy");
   const long long same = count(db,
@@ -253,4 +247,4 @@ TEST(ExtrasE2E, AnnScoringAgreesWithExact) {
 }
 
 }  // namespace
-}  // namespace recs
+}  // namespace recs::test

@@ -10,21 +10,15 @@
 
 #include "test_util.h"
 
-namespace recs {
+namespace recs::test {
 namespace {
-
-using test::run_pipeline;
-using test::sqlite;
-using test::TempDir;
-
-std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 
 class Faults : public ::testing::Test {
  protected:
   void SetUp() override {
-    config_ = test::make_dataset(dir_, 4000, 2500, 200000,
-                                 "model:\n  factors: 16\n  epochs: 2\nscore:\n  top_n: 20\n");
-    auto r = run_pipeline("run --config " + q(config_));
+    config_ = make_dataset(dir_, 4000, 2500, 200000,
+                           "model:\n  factors: 16\n  epochs: 2\nscore:\n  top_n: 20\n");
+    auto r = run_pipeline("run --config " + quoted(config_));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     published_ = checksum();
     ASSERT_EQ(published_.substr(0, published_.find('|')), "80000");
@@ -36,7 +30,7 @@ class Faults : public ::testing::Test {
                   "round(sum(score), 3) FROM recommendations;");
   }
   std::string cmd(const std::string& args) {
-    return "'" + test::pipeline_binary().string() + "' " + args;
+    return "'" + pipeline_binary().string() + "' " + args;
   }
   TempDir dir_;
   std::filesystem::path config_;
@@ -45,16 +39,16 @@ class Faults : public ::testing::Test {
 
 TEST_F(Faults, KilledRunsAtTwentyMomentsLeaveThePreviousSet) {
   // A different data set and top_n, so a completed run would change the set.
-  test::run_pipeline("generate --users 4200 --movies 2500 --ratings 210000 --seed 9 --out " +
-                     q(dir_ / "data"));
-  std::string run = cmd("run --config " + q(config_) + " --set score.top_n=25");
+  run_pipeline("generate --users 4200 --movies 2500 --ratings 210000 --seed 9 --out " +
+               quoted(dir_ / "data"));
+  std::string run = cmd("run --config " + quoted(config_) + " --set score.top_n=25");
   auto start = std::chrono::steady_clock::now();
-  int probe = test::spawn(run, "/dev/null", dir_ / "probe.err");
-  ASSERT_EQ(test::wait_exit(probe), 0) << test::read_file(dir_ / "probe.err");
+  int probe = spawn(run, "/dev/null", dir_ / "probe.err");
+  ASSERT_EQ(wait_exit(probe), 0) << read_file(dir_ / "probe.err");
   auto full = std::chrono::steady_clock::now() - start;
   // The probe published a new set; make it the one the kills must preserve.
   published_ = checksum();
-  std::string log = test::read_file(dir_ / "probe.err");
+  std::string log = read_file(dir_ / "probe.err");
   for (const char* stage : {"[import]", "[train]", "[score]"}) {
     EXPECT_NE(log.find(stage), std::string::npos) << stage;
   }
@@ -63,14 +57,14 @@ TEST_F(Faults, KilledRunsAtTwentyMomentsLeaveThePreviousSet) {
   std::set<std::string> stages_hit;
   for (int k = 1; k <= 20; ++k) {
     std::string next =
-        cmd("run --config " + q(config_) + " --set score.top_n=" + std::to_string(20 + k % 3));
+        cmd("run --config " + quoted(config_) + " --set score.top_n=" + std::to_string(20 + k % 3));
     std::string live_run = sqlite(db(), "SELECT run_id FROM publication;");
-    int victim = test::spawn(next, "/dev/null", dir_ / "victim.err");
+    int victim = spawn(next, "/dev/null", dir_ / "victim.err");
     std::this_thread::sleep_for(full * k / 21);
     kill(-victim, SIGKILL);
-    test::wait_exit(victim);
+    wait_exit(victim);
     // The stage the run was in when it died: the last one it logged.
-    std::string log = test::read_file(dir_ / "victim.err");
+    std::string log = read_file(dir_ / "victim.err");
     std::string last_stage = "(startup)";
     for (const char* stage : {"[import]", "[train]", "[score]"}) {
       if (log.find(stage) != std::string::npos) last_stage = stage;
@@ -95,7 +89,7 @@ TEST_F(Faults, KilledRunsAtTwentyMomentsLeaveThePreviousSet) {
   // before a publish several times and in more than one stage.
   EXPECT_GE(killed_before_publish, 3);
   EXPECT_GE(stages_hit.size(), 2u);
-  auto r = run_pipeline("run --config " + q(config_));
+  auto r = run_pipeline("run --config " + quoted(config_));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(sqlite(db(), "PRAGMA integrity_check; SELECT count(*) FROM recommendations;"),
             "ok\n84000\n");
@@ -107,9 +101,9 @@ TEST_F(Faults, FullDiskDuringPublishFailsCleanly) {
   // hit EFBIG (SIGXFSZ ignored), as on a full disk.
   auto size_kb = (std::filesystem::file_size(db()) + 1023) / 1024;
   std::string limited = "sh -c \"trap '' XFSZ; ulimit -f " + std::to_string(size_kb + 64) +
-                        "; exec " + cmd("score --config " + q(config_) + " --set score.top_n=40") +
-                        "\"";
-  auto r = test::run_command(limited);
+                        "; exec " +
+                        cmd("score --config " + quoted(config_) + " --set score.top_n=40") + "\"";
+  auto r = run_command(limited);
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_NE(r.err.find("pipeline: error: "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("publishing failed, the previous recommendations stay in place"),
@@ -118,46 +112,45 @@ TEST_F(Faults, FullDiskDuringPublishFailsCleanly) {
   EXPECT_EQ(sqlite(db(), "PRAGMA integrity_check;"), "ok\n");
   EXPECT_EQ(checksum(), published_);
   // With room again, the next run publishes.
-  auto again = run_pipeline("score --config " + q(config_) + " --set score.top_n=40");
+  auto again = run_pipeline("score --config " + quoted(config_) + " --set score.top_n=40");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(sqlite(db(), "SELECT count(*) FROM recommendations;"), "160000\n");
 }
 
 TEST_F(Faults, SecondRunIsRefusedWhileOneRuns) {
-  int first = test::spawn(cmd("run --config " + q(config_)), "/dev/null", dir_ / "first.err");
+  int first = spawn(cmd("run --config " + quoted(config_)), "/dev/null", dir_ / "first.err");
   // Wait until the first run holds the lock (its first log line).
-  for (int i = 0; i < 200 && test::read_file(dir_ / "first.err").empty(); ++i) {
+  for (int i = 0; i < 200 && read_file(dir_ / "first.err").empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  auto second = run_pipeline("run --config " + q(config_));
+  auto second = run_pipeline("run --config " + quoted(config_));
   EXPECT_EQ(second.exit_code, 7) << second.err;
   EXPECT_NE(second.err.find("another pipeline run is using this database"), std::string::npos);
-  EXPECT_EQ(test::wait_exit(first), 0) << test::read_file(dir_ / "first.err");
+  EXPECT_EQ(wait_exit(first), 0) << read_file(dir_ / "first.err");
   EXPECT_EQ(sqlite(db(), "SELECT status FROM runs ORDER BY run_id DESC LIMIT 1;"), "succeeded\n");
 }
 
 }  // namespace
-}  // namespace recs
+}  // namespace recs::test
 
-namespace recs {
+namespace recs::test {
 namespace {
 
 TEST(QualityGate, RefusesAModelWorseThanPopularityAndKeepsTheOldSet) {
   TempDir dir;
-  auto data = test::shared_data();
+  auto data = shared_data();
   auto config = dir / "c.yaml";
-  test::write_file(config,
-                   "database: recs.db\nimport:\n  ratings: " + (data / "ratings.csv").string() +
-                       "\n  movies: " + (data / "movies.csv").string() +
-                       "\nevaluate:\n  in_run: true\nscore:\n  top_n: 10\n");
-  auto good = run_pipeline("run --config " + q(config) + " --set model.type=als");
+  write_file(config, "database: recs.db\nimport:\n  ratings: " + (data / "ratings.csv").string() +
+                         "\n  movies: " + (data / "movies.csv").string() +
+                         "\nevaluate:\n  in_run: true\nscore:\n  top_n: 10\n");
+  auto good = run_pipeline("run --config " + quoted(config) + " --set model.type=als");
   ASSERT_EQ(good.exit_code, 0) << good.err;
   EXPECT_NE(good.err.find("quality gate passed"), std::string::npos);
   auto db = dir / "recs.db";
   std::string before = sqlite(db, "SELECT * FROM recommendations; SELECT run_id FROM publication;");
 
   // The tutorial's model ranks below popularity on MovieLens.
-  auto bad = run_pipeline("run --config " + q(config) + " --set model.type=dot");
+  auto bad = run_pipeline("run --config " + quoted(config) + " --set model.type=dot");
   EXPECT_EQ(bad.exit_code, 6) << bad.err;
   EXPECT_NE(bad.err.find("pipeline: error: quality gate refused to publish: NDCG@10 "),
             std::string::npos)
@@ -169,10 +162,10 @@ TEST(QualityGate, RefusesAModelWorseThanPopularityAndKeepsTheOldSet) {
                    "LIMIT 1;"),
             "failed|1|0\n");
 
-  auto forced = run_pipeline("run --config " + q(config) + " --set model.type=dot " +
+  auto forced = run_pipeline("run --config " + quoted(config) + " --set model.type=dot " +
                              "--set gate.enabled=false");
   EXPECT_EQ(forced.exit_code, 0) << forced.err;
 }
 
 }  // namespace
-}  // namespace recs
+}  // namespace recs::test

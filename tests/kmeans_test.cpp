@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "topn_fixtures.h"
 #include "util/error.h"
 
 namespace {
@@ -27,6 +28,7 @@ using recs::ExitCode;
 using recs::KMeansOptions;
 using recs::KMeansResult;
 using recs::RowMatrix;
+using recs::test::normal_matrix;
 
 struct Blobs {
   RowMatrix points;
@@ -48,13 +50,6 @@ Blobs gaussian_blobs(int blobs, int per_blob, int dims, float spread, float nois
     for (int c = 0; c < dims; ++c) out.points(i, c) = centres(labels[i], c) + noise * normal(rng);
   }
   return out;
-}
-
-RowMatrix normal_matrix(int rows, int cols, std::mt19937_64& rng) {
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  RowMatrix m(rows, cols);
-  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = dist(rng);
-  return m;
 }
 
 KMeansOptions options(int k, int threads = 1) {

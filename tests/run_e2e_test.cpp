@@ -11,20 +11,12 @@
 
 #include "test_util.h"
 
-namespace recs {
+namespace recs::test {
 namespace {
-
-using test::run_command;
-using test::run_pipeline;
-using test::sqlite;
-using test::TempDir;
-using test::write_file;
-
-std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 
 // The tutorial's setup on MovieLens small: -1/0/1 map with 0.5 added.
 std::filesystem::path tutorial_config(const TempDir& dir, const std::string& extra = "") {
-  auto data = test::shared_data();
+  auto data = shared_data();
   auto config = dir / "tutorial.yaml";
   write_file(config, "database: recs.db\nimport:\n  ratings: " + (data / "ratings.csv").string() +
                          "\n  movies: " + (data / "movies.csv").string() +
@@ -37,7 +29,7 @@ std::filesystem::path tutorial_config(const TempDir& dir, const std::string& ext
 // Runs a sql/ file through the sqlite3 client with bound parameters.
 std::string web_query(const std::filesystem::path& db, const std::string& file,
                       const std::string& user, int limit, bool explain = false) {
-  std::string sql = test::read_file(test::source_dir() / "sql" / file);
+  std::string sql = read_file(source_dir() / "sql" / file);
   return sqlite(db, ".param set :user_id " + user + "\n.param set :limit " + std::to_string(limit) +
                         "\n" + (explain ? "EXPLAIN QUERY PLAN " : "") + sql);
 }
@@ -46,7 +38,8 @@ class MovieLensRun : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir;
-    auto r = run_pipeline("run --config " + q(tutorial_config(*dir_, "score:\n  top_n: 10\n")));
+    auto r =
+        run_pipeline("run --config " + quoted(tutorial_config(*dir_, "score:\n  top_n: 10\n")));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     log_ = new std::string(r.err);
   }
@@ -97,11 +90,11 @@ TEST(TutorialModel, MatchesTheTutorialsValidationError) {
   TempDir dir;
   auto config = tutorial_config(dir);
   auto db = [&] { return dir / "recs.db"; };
-  ASSERT_EQ(run_pipeline("import --config " + q(config)).exit_code, 0);
+  ASSERT_EQ(run_pipeline("import --config " + quoted(config)).exit_code, 0);
   double sum = 0;
   for (int seed = 1; seed <= 10; ++seed) {
-    auto r =
-        run_pipeline("train --config " + q(config) + " --set model.seed=" + std::to_string(seed));
+    auto r = run_pipeline("train --config " + quoted(config) +
+                          " --set model.seed=" + std::to_string(seed));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     double mse = std::stod(sqlite(db(),
                                   "SELECT json_extract(metrics, '$.val_mse') FROM runs "
@@ -127,7 +120,7 @@ TEST_F(MovieLensRun, RecordsTheRun) {
 
 TEST_F(MovieLensRun, PredictPrintsTheModelsScore) {
   auto config = *dir_ / "tutorial.yaml";
-  auto one = run_pipeline("predict --config " + q(config) + " --user 610 --movie 1");
+  auto one = run_pipeline("predict --config " + quoted(config) + " --user 610 --movie 1");
   ASSERT_EQ(one.exit_code, 0) << one.err;
   double score = std::stod(one.out);
   EXPECT_GT(score, -1.5);
@@ -139,23 +132,25 @@ TEST_F(MovieLensRun, PredictPrintsTheModelsScore) {
                            "AND rank = 1;");
   std::string movie = top.substr(0, top.find('|'));
   double published = std::stod(top.substr(top.find('|') + 1));
-  auto same = run_pipeline("predict --config " + q(config) + " --user 610 --movie " + movie);
+  auto same = run_pipeline("predict --config " + quoted(config) + " --user 610 --movie " + movie);
   EXPECT_NEAR(std::stod(same.out), published, 1e-5);
 
   write_file(*dir_ / "pairs.csv", "userId,movieId\r\n610,1\r\n1," + movie + "\r\n");
-  auto pairs = run_pipeline("predict --config " + q(config) + " --pairs " + q(*dir_ / "pairs.csv"));
+  auto pairs = run_pipeline("predict --config " + quoted(config) + " --pairs " +
+                            quoted(*dir_ / "pairs.csv"));
   ASSERT_EQ(pairs.exit_code, 0) << pairs.err;
   EXPECT_EQ(pairs.out.substr(0, pairs.out.find('\n')), "userId,movieId,score");
   EXPECT_NE(pairs.out.find("610,1," + one.out.substr(0, one.out.size() - 1) + "\n"),
             std::string::npos)
       << pairs.out;
 
-  auto unknown = run_pipeline("predict --config " + q(config) + " --user 99999 --movie 1");
+  auto unknown = run_pipeline("predict --config " + quoted(config) + " --user 99999 --movie 1");
   EXPECT_EQ(unknown.exit_code, 4);
   EXPECT_EQ(unknown.err,
             "pipeline: error: user 99999 is not in the model (trained on 610 users)\n");
   write_file(*dir_ / "bad.csv", "userId,movieId\n610,1\n610,424242\n");
-  auto bad = run_pipeline("predict --config " + q(config) + " --pairs " + q(*dir_ / "bad.csv"));
+  auto bad =
+      run_pipeline("predict --config " + quoted(config) + " --pairs " + quoted(*dir_ / "bad.csv"));
   EXPECT_EQ(bad.exit_code, 4);
   EXPECT_TRUE(bad.out.empty());
   EXPECT_NE(bad.err.find("bad.csv:3: movie 424242 is not in the model"), std::string::npos);
@@ -205,11 +200,11 @@ TEST_F(MovieLensRun, FallbackGivesPopularMoviesTheUserHasNotRated) {
 
 TEST(Determinism, SameConfigSameSeedSameModelBits) {
   TempDir dir;
-  auto config = test::make_dataset(dir, 300, 400, 8000, "model:\n  factors: 8\n");
-  ASSERT_EQ(run_pipeline("import --config " + q(config)).exit_code, 0);
-  ASSERT_EQ(run_pipeline("train --config " + q(config)).exit_code, 0);
-  ASSERT_EQ(run_pipeline("train --config " + q(config)).exit_code, 0);
-  ASSERT_EQ(run_pipeline("train --config " + q(config) + " --set model.seed=7").exit_code, 0);
+  auto config = make_dataset(dir, 300, 400, 8000, "model:\n  factors: 8\n");
+  ASSERT_EQ(run_pipeline("import --config " + quoted(config)).exit_code, 0);
+  ASSERT_EQ(run_pipeline("train --config " + quoted(config)).exit_code, 0);
+  ASSERT_EQ(run_pipeline("train --config " + quoted(config)).exit_code, 0);
+  ASSERT_EQ(run_pipeline("train --config " + quoted(config) + " --set model.seed=7").exit_code, 0);
   EXPECT_EQ(sqlite(dir / "recs.db",
                    "SELECT a.user_vectors = b.user_vectors AND a.movie_vectors = b.movie_vectors, "
                    "a.user_vectors = c.user_vectors FROM models a, models b, models c "
@@ -221,13 +216,13 @@ TEST(Train, RankingModelsTrainOnEveryRatingRatingModelsHoldOut) {
   // train.validation_fraction defaults to 0.1; als has no validation error
   // to report, so nothing may be taken from its published model.
   TempDir dir;
-  auto config = test::make_dataset(dir, 100, 120, 3000, "model:\n  factors: 4\n");
-  ASSERT_EQ(run_pipeline("import --config " + q(config)).exit_code, 0);
+  auto config = make_dataset(dir, 100, 120, 3000, "model:\n  factors: 4\n");
+  ASSERT_EQ(run_pipeline("import --config " + quoted(config)).exit_code, 0);
   const std::string total = sqlite(dir / "recs.db", "SELECT count(*) FROM ratings;");
-  auto als = run_pipeline("train --config " + q(config) + " --set model.type=als");
+  auto als = run_pipeline("train --config " + quoted(config) + " --set model.type=als");
   ASSERT_EQ(als.exit_code, 0) << als.err;
   EXPECT_NE(als.err.find("training on every rating"), std::string::npos) << als.err;
-  auto mf = run_pipeline("train --config " + q(config) +
+  auto mf = run_pipeline("train --config " + quoted(config) +
                          " --set model.type=biased_mf --set model.epochs=2");
   ASSERT_EQ(mf.exit_code, 0) << mf.err;
   EXPECT_EQ(sqlite(dir / "recs.db",
@@ -241,9 +236,9 @@ TEST(Train, RankingModelsTrainOnEveryRatingRatingModelsHoldOut) {
 
 TEST(Publish, ScoreWithoutAModelIsAClearError) {
   TempDir dir;
-  auto config = test::make_dataset(dir, 50, 60, 500);
-  ASSERT_EQ(run_pipeline("import --config " + q(config)).exit_code, 0);
-  auto r = run_pipeline("score --config " + q(config));
+  auto config = make_dataset(dir, 50, 60, 500);
+  ASSERT_EQ(run_pipeline("import --config " + quoted(config)).exit_code, 0);
+  auto r = run_pipeline("score --config " + quoted(config));
   EXPECT_EQ(r.exit_code, 5);
   EXPECT_NE(r.err.find("no trained model (run 'pipeline train' first)"), std::string::npos);
 }
@@ -252,8 +247,8 @@ TEST(Publish, ScoreWithoutAModelIsAClearError) {
 class PublishUnderReaders : public ::testing::Test {
  protected:
   void SetUp() override {
-    config_ = test::make_dataset(dir_, 6000, 3000, 240000, "score:\n  top_n: 20\n");
-    auto r = run_pipeline("run --config " + q(config_));
+    config_ = make_dataset(dir_, 6000, 3000, 240000, "score:\n  top_n: 20\n");
+    auto r = run_pipeline("run --config " + quoted(config_));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     ASSERT_EQ(sqlite(db(), "SELECT count(*) FROM recommendations;"), "120000\n");
     old_checksum_ = checksum();
@@ -280,21 +275,21 @@ TEST_F(PublishUnderReaders, ReadersSeeTheOldOrTheNewCompleteSet) {
   std::vector<int> readers;
   for (int i = 0; i < 4; ++i) {
     write_file(dir_ / ("reader" + std::to_string(i) + ".sh"), reader);
-    readers.push_back(
-        test::spawn("sh '" + (dir_ / ("reader" + std::to_string(i) + ".sh")).string() + "'",
-                    dir_ / ("reads" + std::to_string(i)), dir_ / ("errors" + std::to_string(i))));
+    readers.push_back(spawn("sh '" + (dir_ / ("reader" + std::to_string(i) + ".sh")).string() + "'",
+                            dir_ / ("reads" + std::to_string(i)),
+                            dir_ / ("errors" + std::to_string(i))));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  auto r = run_pipeline("score --config " + q(config_) + " --set score.top_n=30");
+  auto r = run_pipeline("score --config " + quoted(config_) + " --set score.top_n=30");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   write_file(dir_ / "stop", "");
-  for (int pid : readers) EXPECT_EQ(test::wait_exit(pid), 0);
+  for (int pid : readers) EXPECT_EQ(wait_exit(pid), 0);
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   int old_reads = 0, new_reads = 0;
   for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ(test::read_file(dir_ / ("errors" + std::to_string(i))), "");
-    std::istringstream in(test::read_file(dir_ / ("reads" + std::to_string(i))));
+    EXPECT_EQ(read_file(dir_ / ("errors" + std::to_string(i))), "");
+    std::istringstream in(read_file(dir_ / ("reads" + std::to_string(i))));
     for (std::string line; std::getline(in, line);) {
       if (line == "120000|20") {
         ++old_reads;
@@ -311,8 +306,8 @@ TEST_F(PublishUnderReaders, ReadersSeeTheOldOrTheNewCompleteSet) {
 }
 
 TEST_F(PublishUnderReaders, ReadersBenchmarkSeesNoErrorAndNoPartialSet) {
-  auto r = run_pipeline("bench readers --config " + q(config_) + " --set score.top_n=30 " +
-                        "--idle-seconds 0.5 --query " + q(test::source_dir() / "sql/login.sql"));
+  auto r = run_pipeline("bench readers --config " + quoted(config_) + " --set score.top_n=30 " +
+                        "--idle-seconds 0.5 --query " + quoted(source_dir() / "sql/login.sql"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\"errors\":0,\"partial_or_mixed_reads\":0,\"failed_readers\":0}"),
             std::string::npos)
@@ -324,23 +319,23 @@ TEST_F(PublishUnderReaders, ReadersBenchmarkSeesNoErrorAndNoPartialSet) {
 TEST_F(PublishUnderReaders, KilledPublishLeavesTheOldSetAndAnIntactDatabase) {
   // How long an uninterrupted score takes, to spread the kills over it.
   auto start = std::chrono::steady_clock::now();
-  std::string cmd = "'" + test::pipeline_binary().string() + "' score --config " + q(config_);
-  int pid = test::spawn(cmd + " --set score.top_n=20");
-  ASSERT_EQ(test::wait_exit(pid), 0);
+  std::string cmd = "'" + pipeline_binary().string() + "' score --config " + quoted(config_);
+  int pid = spawn(cmd + " --set score.top_n=20");
+  ASSERT_EQ(wait_exit(pid), 0);
   auto full = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(checksum(), old_checksum_);  // same model, same top_n: same set
 
   for (int k = 1; k <= 8; ++k) {
-    int victim = test::spawn(cmd + " --set score.top_n=30", "/dev/null", dir_ / "victim.err");
+    int victim = spawn(cmd + " --set score.top_n=30", "/dev/null", dir_ / "victim.err");
     std::this_thread::sleep_for(full * k / 9);
     kill(-victim, SIGKILL);  // its process group: the shell and the pipeline
-    int code = test::wait_exit(victim);
+    int code = wait_exit(victim);
     if (code == 0) continue;  // finished before the kill; the check below still holds
     EXPECT_EQ(sqlite(db(), "PRAGMA integrity_check;"), "ok\n");
     EXPECT_EQ(checksum(), old_checksum_) << "kill " << k << " after " << k << "/9 of a run";
   }
   // The next run needs no repair.
-  auto r = run_pipeline("score --config " + q(config_) + " --set score.top_n=30");
+  auto r = run_pipeline("score --config " + quoted(config_) + " --set score.top_n=30");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(sqlite(db(), "SELECT count(*) FROM recommendations; PRAGMA integrity_check;"),
             "180000\nok\n");
@@ -348,4 +343,4 @@ TEST_F(PublishUnderReaders, KilledPublishLeavesTheOldSetAndAnIntactDatabase) {
 }
 
 }  // namespace
-}  // namespace recs
+}  // namespace recs::test

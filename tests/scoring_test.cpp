@@ -32,6 +32,7 @@ using recs::TopNOptions;
 using recs::UserItems;
 using recs::test::expect_same;
 using recs::test::from_lists;
+using recs::test::normal_matrix;
 using recs::test::random_rated;
 
 // Entries drawn uniformly from {lo, ..., hi} / scale.
@@ -39,13 +40,6 @@ RowMatrix grid_matrix(int rows, int cols, int lo, int hi, float scale, std::mt19
   std::uniform_int_distribution<int> dist(lo, hi);
   RowMatrix m(rows, cols);
   for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(dist(rng)) / scale;
-  return m;
-}
-
-RowMatrix normal_matrix(int rows, int cols, std::mt19937_64& rng) {
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  RowMatrix m(rows, cols);
-  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = dist(rng);
   return m;
 }
 

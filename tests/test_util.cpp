@@ -99,4 +99,6 @@ fs::path pipeline_binary() { return RECS_PIPELINE_BIN; }
 fs::path source_dir() { return RECS_SOURCE_DIR; }
 fs::path shared_data() { return fs::path(RECS_SHARED_DATA) / "ml-latest-small"; }
 
+std::string quoted(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
+
 }  // namespace recs::test

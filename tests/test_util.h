@@ -50,6 +50,10 @@ std::filesystem::path make_dataset(const TempDir& dir, int users, int movies, in
                                    const std::string& extra_yaml = "");
 
 void write_file(const std::filesystem::path& path, const std::string& contents);
+
+// `path` in single quotes, for the command lines of run_pipeline() and
+// run_command().
+std::string quoted(const std::filesystem::path& path);
 std::string read_file(const std::filesystem::path& path);
 
 // Paths to the build's binary, the source tree and ../shared/data.

@@ -1,5 +1,5 @@
 // Builders and checks shared by the tests of the top-N kernels (exact, ann,
-// similar movies) and of the ranking metrics.
+// similar movies), of k-means and of the ranking metrics.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,6 +12,14 @@
 #include "scoring/topn.h"
 
 namespace recs::test {
+
+// rows x cols entries drawn from the standard normal distribution.
+inline RowMatrix normal_matrix(int rows, int cols, std::mt19937_64& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  RowMatrix m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = dist(rng);
+  return m;
+}
 
 // Compressed rows from one list per user (each list sorted ascending).
 inline UserItems from_lists(const std::vector<std::vector<std::int32_t>>& lists) {

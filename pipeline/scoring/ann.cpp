@@ -1,11 +1,7 @@
 #include "scoring/ann.h"
 
-#include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/info.h>
-#include <tbb/parallel_for.h>
-#include <tbb/parallel_pipeline.h>
-#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <bit>
@@ -202,17 +198,11 @@ float prune(Buffer buf, int count, int top_n, float* tmp, std::vector<std::int32
     std::nth_element(ties.begin(), nth, ties.end());
     last_tie = *nth;
   }
-  // Branch-free compaction: which entries survive is data, not a pattern a
-  // branch predictor could learn.
-  int kept = 0;
   if (at_least == top_n) {
-    for (int i = 0; i < count; ++i) {
-      const float v = buf.scores[i];
-      buf.scores[kept] = v;
-      buf.items[kept] = buf.items[i];
-      kept += v >= cut;
-    }
+    selection::keep_at_least(buf, count, cut);
   } else {
+    // Branch-free, as in keep_at_least().
+    int kept = 0;
     for (int i = 0; i < count; ++i) {
       const float v = buf.scores[i];
       const std::int32_t item = buf.items[i];
@@ -430,30 +420,12 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
 
 void check_inputs(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
                   const TopNOptions& options, const AnnOptions& ann) {
-  if (users.cols() != movies.cols()) {
-    throw std::invalid_argument("score_top_n_ann: users have " + std::to_string(users.cols()) +
-                                " factors but movies have " + std::to_string(movies.cols()));
-  }
-  if (options.top_n < 0 || options.threads < 0) {
-    throw std::invalid_argument("score_top_n_ann: top_n and threads must be >= 0");
-  }
+  selection::check_inputs("score_top_n_ann", users, movies, exclude, options);
   if (ann.nprobe <= 0 || ann.clusters < 0 || ann.kmeans_iterations < 0 || ann.train_sample < 0 ||
       ann.user_block <= 0) {
     throw std::invalid_argument(
         "score_top_n_ann: nprobe and user_block must be > 0, clusters, kmeans_iterations and "
         "train_sample >= 0");
-  }
-  if (users.rows() > std::numeric_limits<std::int32_t>::max() ||
-      movies.rows() > std::numeric_limits<std::int32_t>::max()) {
-    throw std::invalid_argument("score_top_n_ann: more than 2^31 - 1 users or movies");
-  }
-  if (exclude && (exclude->indptr.size() != static_cast<std::size_t>(users.rows()) + 1 ||
-                  exclude->indptr.front() != 0 ||
-                  exclude->indptr.back() > static_cast<std::int64_t>(exclude->indices.size()))) {
-    throw std::invalid_argument("score_top_n_ann: exclude has " +
-                                std::to_string(exclude->indptr.size()) + " offsets for " +
-                                std::to_string(users.rows()) + " users and " +
-                                std::to_string(exclude->indices.size()) + " indices");
   }
 }
 
@@ -478,49 +450,16 @@ void score_top_n_ann(const RowMatrix& users, const RowMatrix& movies, const User
   }
   const int clusters = ann_cluster_count(num_movies, ann);
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-  const int user_block = ann.user_block;
-  const int num_blocks =
-      static_cast<int>((static_cast<long long>(num_users) + user_block - 1) / user_block);
-
   const Index index = build_index(movies, clusters, ann, threads);
-  if (num_blocks == 0) return;
-  tbb::task_arena arena(threads);
-  arena.execute([&] {
-    const int capacity = kCapacityRatio * options.top_n + 2 * kChunk;
-    const Problem problem{users, exclude, index, options.top_n, ann.nprobe, user_block, capacity};
-    tbb::enumerable_thread_specific<Scratch> scratch;
-    int next_block = 0;
-    tbb::parallel_pipeline(
-        static_cast<std::size_t>(threads) * 3,
-        tbb::make_filter<void, int>(tbb::filter_mode::serial_in_order,
-                                    [&](tbb::flow_control& fc) -> int {
-                                      if (next_block == num_blocks) {
-                                        fc.stop();
-                                        return 0;
-                                      }
-                                      return next_block++;
-                                    }) &
-            tbb::make_filter<int, std::unique_ptr<TopNBlock>>(
-                tbb::filter_mode::parallel,
-                [&](int b) {
-                  auto block = std::make_unique<TopNBlock>();
-                  const long long begin = static_cast<long long>(b) * user_block;
-                  block->user_begin = static_cast<int>(begin);
-                  block->user_end =
-                      static_cast<int>(std::min<long long>(num_users, begin + user_block));
-                  block->top_n = problem.top_n;
-                  const std::size_t nu = block->user_end - block->user_begin;
-                  block->items.resize(nu * problem.top_n);
-                  block->scores.resize(nu * problem.top_n);
-                  block->counts.resize(nu);
-                  score_block(problem, block->user_begin, block->user_end, scratch.local(),
-                              block->items.data(), block->scores.data(), block->counts.data());
-                  return block;
-                }) &
-            tbb::make_filter<std::unique_ptr<TopNBlock>, void>(
-                tbb::filter_mode::serial_in_order,
-                [&](std::unique_ptr<TopNBlock> block) { sink(*block); }));
-  });
+  const int capacity = kCapacityRatio * options.top_n + 2 * kChunk;
+  const Problem problem{users, exclude, index, options.top_n, ann.nprobe, ann.user_block, capacity};
+  tbb::enumerable_thread_specific<Scratch> scratch;
+  selection::score_in_blocks(
+      num_users, ann.user_block, options.top_n, threads,
+      [&](int user_begin, int user_end, std::int32_t* items, float* scores, std::int32_t* counts) {
+        score_block(problem, user_begin, user_end, scratch.local(), items, scores, counts);
+      },
+      sink);
 }
 
 }  // namespace recs

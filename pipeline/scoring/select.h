@@ -5,6 +5,9 @@
 
 #include <bit>
 #include <cstdint>
+#include <functional>
+
+#include "scoring/topn.h"
 
 namespace recs::selection {
 
@@ -47,9 +50,41 @@ struct Candidates {
   std::int32_t* items;
 };
 
+// Moves the candidates scoring at least `cut` to the front, in their order,
+// and returns how many: branch-free, as which entries survive is data, not a
+// pattern a branch predictor could learn.
+inline int keep_at_least(Candidates c, int count, float cut) {
+  int kept = 0;
+  for (int i = 0; i < count; ++i) {
+    const float v = c.scores[i];
+    c.scores[kept] = v;
+    c.items[kept] = c.items[i];
+    kept += v >= cut;
+  }
+  return kept;
+}
+
 // Writes the `count` candidates (no NaN, distinct items) to items/scores in
 // output order (higher score, then smaller item). `keys` is scratch for
 // `count` entries.
 void write_ranked(Candidates c, int count, std::uint64_t* keys, std::int32_t* items, float* scores);
+
+// Throws std::invalid_argument, naming `kernel`, unless users and movies
+// have the same number of factors, top_n and threads are >= 0, both counts
+// fit in an int32, and `exclude` (if given) has one row per user.
+void check_inputs(const char* kernel, const RowMatrix& users, const RowMatrix& movies,
+                  const UserItems* exclude, const TopNOptions& options);
+
+// Scores one block of users [user_begin, user_end) into items/scores
+// (top_n per user, best first) and counts. Called from several threads at
+// once, each call on its own block.
+using BlockScorer = std::function<void(int user_begin, int user_end, std::int32_t* items,
+                                       float* scores, std::int32_t* counts)>;
+
+// Runs `score` over blocks of `user_block` users on a TBB arena of `threads`
+// threads and hands each finished block to `sink` in user order, one call at
+// a time, while later blocks are still being scored.
+void score_in_blocks(int num_users, int user_block, int top_n, int threads,
+                     const BlockScorer& score, const std::function<void(const TopNBlock&)>& sink);
 
 }  // namespace recs::selection

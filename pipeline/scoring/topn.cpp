@@ -2,8 +2,6 @@
 
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/info.h>
-#include <tbb/parallel_pipeline.h>
-#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <bit>
@@ -104,21 +102,16 @@ float prune(Buffer buf, int count, int top_n, float* tmp) {
   const float cut = selection::kth_largest(tmp, tmp + count, count, top_n);
   int at_least = 0;
   for (int i = 0; i < count; ++i) at_least += buf.scores[i] >= cut;
-  int kept = 0;
   if (at_least == top_n) {
     // The usual case: no surplus ties at the cut.
-    for (int i = 0; i < count; ++i) {
-      const float v = buf.scores[i];
-      buf.scores[kept] = v;
-      buf.items[kept] = buf.items[i];
-      kept += v >= cut;
-    }
+    selection::keep_at_least(buf, count, cut);
   } else {
     // Several scores equal the cut: keep the earliest (smallest movie index)
     // of them, as many as fill top_n.
     int above = 0;
     for (int i = 0; i < count; ++i) above += buf.scores[i] > cut;
     int ties_left = top_n - above;
+    int kept = 0;
     for (int i = 0; i < count; ++i) {
       const float v = buf.scores[i];
       const bool tie = v == cut;
@@ -284,26 +277,9 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
 
 Problem make_problem(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
                      const TopNOptions& options) {
-  if (users.cols() != movies.cols()) {
-    throw std::invalid_argument("score_top_n: users have " + std::to_string(users.cols()) +
-                                " factors but movies have " + std::to_string(movies.cols()));
-  }
-  if (options.top_n < 0 || options.threads < 0 || options.user_block <= 0 ||
-      options.movie_block <= 0) {
-    throw std::invalid_argument(
-        "score_top_n: top_n and threads must be >= 0, user_block and movie_block > 0");
-  }
-  if (users.rows() > std::numeric_limits<std::int32_t>::max() ||
-      movies.rows() > std::numeric_limits<std::int32_t>::max()) {
-    throw std::invalid_argument("score_top_n: more than 2^31 - 1 users or movies");
-  }
-  if (exclude && (exclude->indptr.size() != static_cast<std::size_t>(users.rows()) + 1 ||
-                  exclude->indptr.front() != 0 ||
-                  exclude->indptr.back() > static_cast<std::int64_t>(exclude->indices.size()))) {
-    throw std::invalid_argument("score_top_n: exclude has " +
-                                std::to_string(exclude->indptr.size()) + " offsets for " +
-                                std::to_string(users.rows()) + " users and " +
-                                std::to_string(exclude->indices.size()) + " indices");
+  selection::check_inputs("score_top_n", users, movies, exclude, options);
+  if (options.user_block <= 0 || options.movie_block <= 0) {
+    throw std::invalid_argument("score_top_n: user_block and movie_block must be > 0");
   }
   const long long num_movies = movies.rows();
   const long long top_n = options.top_n;
@@ -326,47 +302,13 @@ void score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItem
   const Problem problem = make_problem(users, movies, exclude, options);
   const int num_users = static_cast<int>(users.rows());
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-  const int num_blocks = static_cast<int>(
-      (static_cast<long long>(num_users) + problem.user_block - 1) / problem.user_block);
-  if (num_blocks == 0) return;
-
   tbb::enumerable_thread_specific<Scratch> scratch;
-  tbb::task_arena arena(threads);
-  arena.execute([&] {
-    int next_block = 0;
-    // A few tokens per thread keep every thread scoring while the sink (which
-    // may be slow, e.g. a database write) drains finished blocks in order.
-    tbb::parallel_pipeline(
-        static_cast<std::size_t>(threads) * 3,
-        tbb::make_filter<void, int>(tbb::filter_mode::serial_in_order,
-                                    [&](tbb::flow_control& fc) -> int {
-                                      if (next_block == num_blocks) {
-                                        fc.stop();
-                                        return 0;
-                                      }
-                                      return next_block++;
-                                    }) &
-            tbb::make_filter<int, std::unique_ptr<TopNBlock>>(
-                tbb::filter_mode::parallel,
-                [&](int b) {
-                  auto block = std::make_unique<TopNBlock>();
-                  const long long begin = static_cast<long long>(b) * problem.user_block;
-                  block->user_begin = static_cast<int>(begin);
-                  block->user_end =
-                      static_cast<int>(std::min<long long>(num_users, begin + problem.user_block));
-                  block->top_n = problem.top_n;
-                  const std::size_t nu = block->user_end - block->user_begin;
-                  block->items.resize(nu * problem.top_n);
-                  block->scores.resize(nu * problem.top_n);
-                  block->counts.resize(nu);
-                  score_block(problem, block->user_begin, block->user_end, scratch.local(),
-                              block->items.data(), block->scores.data(), block->counts.data());
-                  return block;
-                }) &
-            tbb::make_filter<std::unique_ptr<TopNBlock>, void>(
-                tbb::filter_mode::serial_in_order,
-                [&](std::unique_ptr<TopNBlock> block) { sink(*block); }));
-  });
+  selection::score_in_blocks(
+      num_users, problem.user_block, problem.top_n, threads,
+      [&](int user_begin, int user_end, std::int32_t* items, float* scores, std::int32_t* counts) {
+        score_block(problem, user_begin, user_end, scratch.local(), items, scores, counts);
+      },
+      sink);
 }
 
 TopNBlock score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
