@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -239,6 +240,29 @@ TEST(DeepModel, DeterministicPerSeed) {
   DeepModel other(c, TrainConfig{});
   other.fit(p.train, p.validation, p.num_users, p.num_movies);
   EXPECT_FALSE(a.factors().users == other.factors().users);
+}
+
+// model.shuffle: false trains in the given order, so the order of the
+// training ratings decides the model; with shuffling it is reshuffled anyway.
+TEST(DeepModel, WithoutShuffleTheGivenOrderDecides) {
+  const Planted p = planted(4);
+  ModelConfig c = small_config("relu");
+  c.epochs = 2;
+  Triplets reversed = p.train;
+  std::reverse(reversed.user.begin(), reversed.user.end());
+  std::reverse(reversed.movie.begin(), reversed.movie.end());
+  std::reverse(reversed.value.begin(), reversed.value.end());
+  auto train = [&](bool shuffle, const Triplets& t) {
+    ModelConfig mc = c;
+    mc.shuffle = shuffle;
+    DeepModel m(mc, TrainConfig{});
+    m.fit(t, p.validation, p.num_users, p.num_movies);
+    return m.factors();
+  };
+  const Factors fixed = train(false, p.train);
+  EXPECT_TRUE(fixed.users == train(false, p.train).users);
+  EXPECT_FALSE(fixed.users == train(false, reversed).users);
+  EXPECT_FALSE(fixed.users == train(true, p.train).users);
 }
 
 // Deferred Adam on the embeddings follows dense Adam's trajectory.

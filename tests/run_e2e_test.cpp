@@ -83,15 +83,19 @@ TEST_F(MovieLensRun, LogsEveryEpoch) {
   EXPECT_NE(log_->find("epoch 3/3: loss "), std::string::npos) << *log_;
 }
 
-TEST(TutorialModel, MatchesTheTutorialsValidationError) {
-  // A PyTorch replica of the tutorial's Keras model reaches 0.488 on one
-  // random split; the figure moves by about +-0.01 with the split and the
-  // initialisation, so hold our model to the mean over ten seeds.
+TEST(TutorialModel, MatchesAPyTorchReplicaOnTheSameSplits) {
+  // Validation MSE after 3 epochs moves by about +-0.008 with the split and
+  // the initialisation, so one run says little. A PyTorch replica of the
+  // tutorial's Keras model (tests/reference/keras_dot_replica.py, the same
+  // splits re-implemented from their definition) gave these on the splits of
+  // seeds 1-10; over seeds 1-100 both average 0.493.
+  const double replica[10] = {0.4941, 0.5075, 0.4955, 0.5023, 0.5042,
+                              0.5094, 0.5081, 0.5058, 0.5035, 0.4928};
   TempDir dir;
   auto config = tutorial_config(dir);
   auto db = [&] { return dir / "recs.db"; };
   ASSERT_EQ(run_pipeline("import --config " + quoted(config)).exit_code, 0);
-  double sum = 0;
+  double ours = 0, theirs = 0;
   for (int seed = 1; seed <= 10; ++seed) {
     auto r = run_pipeline("train --config " + quoted(config) +
                           " --set model.seed=" + std::to_string(seed));
@@ -99,10 +103,13 @@ TEST(TutorialModel, MatchesTheTutorialsValidationError) {
     double mse = std::stod(sqlite(db(),
                                   "SELECT json_extract(metrics, '$.val_mse') FROM runs "
                                   "ORDER BY run_id DESC LIMIT 1;"));
-    EXPECT_LT(mse, 0.51) << "seed " << seed;
-    sum += mse;
+    EXPECT_NEAR(mse, replica[seed - 1], 0.03) << "seed " << seed;
+    ours += mse / 10;
+    theirs += replica[seed - 1] / 10;
   }
-  EXPECT_LE(sum / 10, 0.495);
+  // The mean of ten paired differences has a standard deviation near 0.0025;
+  // a model that skipped idle rows (TF's LazyAdam) would be 0.05 off.
+  EXPECT_NEAR(ours, theirs, 0.01);
 }
 
 TEST_F(MovieLensRun, RecordsTheRun) {
@@ -325,20 +332,31 @@ TEST_F(PublishUnderReaders, KilledPublishLeavesTheOldSetAndAnIntactDatabase) {
   auto full = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(checksum(), old_checksum_);  // same model, same top_n: same set
 
+  // After each kill the database holds the old set or, when the kill came
+  // after the commit, the complete new one; then the old set is published
+  // again so the next kill also interrupts a change.
+  std::vector<std::pair<int, std::string>> replaced;  // kill, checksum it left
   for (int k = 1; k <= 8; ++k) {
     int victim = spawn(cmd + " --set score.top_n=30", "/dev/null", dir_ / "victim.err");
     std::this_thread::sleep_for(full * k / 9);
     kill(-victim, SIGKILL);  // its process group: the shell and the pipeline
-    int code = wait_exit(victim);
-    if (code == 0) continue;  // finished before the kill; the check below still holds
-    EXPECT_EQ(sqlite(db(), "PRAGMA integrity_check;"), "ok\n");
-    EXPECT_EQ(checksum(), old_checksum_) << "kill " << k << " after " << k << "/9 of a run";
+    wait_exit(victim);
+    EXPECT_EQ(sqlite(db(), "PRAGMA integrity_check;"), "ok\n") << "kill " << k;
+    const std::string now = checksum();
+    if (now == old_checksum_) continue;
+    replaced.emplace_back(k, now);
+    ASSERT_EQ(wait_exit(spawn(cmd + " --set score.top_n=20")), 0);
+    ASSERT_EQ(checksum(), old_checksum_);
   }
-  // The next run needs no repair.
+  // The next run needs no repair, and its set is the one any late kill left.
   auto r = run_pipeline("score --config " + quoted(config_) + " --set score.top_n=30");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(sqlite(db(), "SELECT count(*) FROM recommendations; PRAGMA integrity_check;"),
             "180000\nok\n");
+  for (const auto& [k, sum] : replaced) {
+    EXPECT_EQ(sum, checksum()) << "kill " << k << " after " << k
+                               << "/9 of a run left a partial set";
+  }
   EXPECT_EQ(sqlite(db(), "SELECT count(*) FROM runs WHERE status = 'abandoned';") != "0\n", true);
 }
 

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <numeric>
-#include <random>
 
 #include "db/model_store.h"
 #include "eval/evaluate.h"
@@ -12,6 +10,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace recs {
 
@@ -34,24 +33,37 @@ void split_ratings(const RatingMatrix& r, double fraction, std::uint64_t seed, T
     train.value = r.value;
     return;
   }
-  std::vector<std::size_t> order(r.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
-  std::shuffle(order.begin(), order.end(), rng);
-  auto take = [&](Triplets& t, std::size_t begin, std::size_t end) {
+  // Selection sampling (Knuth's Algorithm S): rating i is held out with
+  // probability (still to hold out) / (still to visit), which picks a uniform
+  // subset of exactly n_val in one pass. Both halves stay in the stored
+  // (user, movie) order, so a model that does not shuffle (model.shuffle:
+  // false) sees its ratings in the order of the file, as Keras's does. The
+  // split has its own random stream: with train.split_seed = model.seed it
+  // is still independent of the model's shuffles.
+  auto rng = random::engine(seed, random::Stream::kValidationSplit);
+  const std::size_t n = r.size();
+  std::vector<char> held(n, 0);
+  std::size_t need = n_val;
+  for (std::size_t i = 0; i < n && need > 0; ++i) {
+    if (random::below(rng, n - i) < need) {
+      held[i] = 1;
+      --need;
+    }
+  }
+  auto take = [&](Triplets& t, char which, std::size_t count) {
     t = {};
-    t.user.reserve(end - begin);
-    t.movie.reserve(end - begin);
-    t.value.reserve(end - begin);
-    for (std::size_t k = begin; k < end; ++k) {
-      std::size_t i = order[k];
+    t.user.reserve(count);
+    t.movie.reserve(count);
+    t.value.reserve(count);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (held[i] != which) continue;
       t.user.push_back(r.user[i]);
       t.movie.push_back(r.movie[i]);
       t.value.push_back(r.value[i]);
     }
   };
-  take(validation, 0, n_val);
-  take(train, n_val, order.size());
+  take(validation, 1, n_val);
+  take(train, 0, n - n_val);
 }
 
 TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord& run) {

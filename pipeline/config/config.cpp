@@ -309,6 +309,9 @@ const std::vector<Field>& fields() {
                            "embeddings start uniform in [-init_scale, init_scale]"));
     f.push_back(real_field("model.l2", &Config::model, &ModelConfig::l2, 0.0, 100.0,
                            "L2 penalty on the embeddings of each batch"));
+    f.push_back(bool_field("model.shuffle", &Config::model, &ModelConfig::shuffle,
+                           "dot, deep: reshuffle the training ratings every epoch (Keras's "
+                           "shuffle=True); false trains in stored (user, movie) order"));
     f.push_back(int_field("model.hidden", &Config::model, &ModelConfig::hidden, 1, 4096,
                           "deep: units in each tower's two Dense layers"));
     f.push_back(choice_field("model.activation", &Config::model, &ModelConfig::activation,

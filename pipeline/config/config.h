@@ -34,6 +34,7 @@ struct ModelConfig {
   double epsilon = 1e-7;
   double init_scale = 0.05;  // embeddings start uniform in [-init_scale, init_scale]
   double l2 = 0.0;           // L2 penalty (per model: on the embeddings/factors/weights)
+  bool shuffle = true;       // dot, deep: reshuffle the training ratings every epoch
   // deep: the two-tower model
   int hidden = 100;                   // width of each tower's two Dense layers
   std::string activation = "linear";  // linear (the tutorial's) or relu

@@ -51,6 +51,7 @@
 #include "models/model.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace recs {
 namespace {
@@ -72,24 +73,6 @@ struct Rating {
   std::int32_t movie;
   float value;
 };
-
-__extension__ typedef unsigned __int128 Uint128;
-
-// Uniform index below n from the generator's bits (multiply-shift), so the
-// shuffles do not depend on the standard library's distributions.
-std::size_t draw_below(std::mt19937_64& rng, std::size_t n) {
-  return static_cast<std::size_t>((static_cast<Uint128>(rng()) * static_cast<Uint128>(n)) >> 64);
-}
-
-template <typename T>
-void shuffle(std::vector<T>& v, std::mt19937_64& rng) {
-  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[draw_below(rng, i)]);
-}
-
-float uniform_pm(std::mt19937_64& rng, float scale) {
-  const float u = static_cast<float>(rng() >> 40) * 0x1p-24f;  // [0, 1)
-  return (2.0f * u - 1.0f) * scale;
-}
 
 // p . q over `n` (a multiple of kLanes) floats. Separate lane accumulators let
 // the compiler vectorise without reassociating, so the sum is the same on
@@ -375,10 +358,10 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
   params_.bi.assign(static_cast<std::size_t>(num_movies), 0.0f);
   const auto scale = static_cast<float>(config_.init_scale);
   for (int u = 0; u < num_users; ++u) {
-    for (int d = 0; d < f; ++d) params_.user(u)[d] = uniform_pm(rng, scale);
+    for (int d = 0; d < f; ++d) params_.user(u)[d] = random::symmetric(rng, scale);
   }
   for (int i = 0; i < num_movies; ++i) {
-    for (int d = 0; d < f; ++d) params_.movie(i)[d] = uniform_pm(rng, scale);
+    for (int d = 0; d < f; ++d) params_.movie(i)[d] = random::symmetric(rng, scale);
   }
   const bool use_adam = config_.optimizer == "adam";
   if (use_adam) {
@@ -405,7 +388,7 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
   auto assign_rows = [&](std::vector<std::int32_t>& row_of, int rows) {
     std::vector<std::int32_t> perm(static_cast<std::size_t>(rows));
     std::iota(perm.begin(), perm.end(), 0);
-    shuffle(perm, rng);
+    random::shuffle(perm, rng);
     row_of.resize(static_cast<std::size_t>(rows));
     for (int k = 0; k < rows; ++k)
       row_of[static_cast<std::size_t>(perm[static_cast<std::size_t>(k)])] = k;
@@ -443,7 +426,7 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
     }
     std::vector<std::uint32_t> order(n);
     std::iota(order.begin(), order.end(), 0u);
-    shuffle(order, rng);
+    random::shuffle(order, rng);
     const int streamed_rows = stream_users ? num_users : num_movies;
     auto streamed = [&](std::uint32_t k) {
       return static_cast<std::size_t>(stream_users ? internal[k].user : internal[k].movie);
@@ -495,7 +478,7 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
     log::Stopwatch watch;
     // A decaying rate (lr / (1 + d epoch)) measured no better with early stopping.
     const auto lr = static_cast<float>(config_.learning_rate);
-    shuffle(shifts, rng);
+    random::shuffle(shifts, rng);
     for (int s : shifts) {
       arena.execute([&] {
         tbb::parallel_for(

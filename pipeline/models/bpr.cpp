@@ -20,17 +20,12 @@
 
 #include "util/error.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace recs {
 namespace {
 
-__extension__ typedef unsigned __int128 Uint128;
-
-// Uniform in [0, n) by multiply-shift (bias below 2^-32 for any realistic n),
-// independent of the standard library's distributions.
-std::uint64_t draw(std::mt19937_64& rng, std::uint64_t n) {
-  return static_cast<std::uint64_t>((static_cast<Uint128>(rng()) * n) >> 64);
-}
+using random::below;
 
 }  // namespace
 
@@ -70,11 +65,11 @@ std::int32_t sample_negative(const std::int32_t* excluded, const std::int32_t* e
   // draws suffice; the bound only matters for users who rated most of it.
   constexpr int kTries = 16;
   for (int t = 0; t < kTries; ++t) {
-    const auto j = static_cast<std::int32_t>(draw(rng, n));
+    const auto j = static_cast<std::int32_t>(below(rng, n));
     if (!std::binary_search(excluded, excluded_end, j)) return j;
   }
   // Exact: the r-th movie not excluded, walking the sorted list.
-  auto j = static_cast<std::int64_t>(draw(rng, n - taken));
+  auto j = static_cast<std::int64_t>(below(rng, n - taken));
   for (const std::int32_t* p = excluded; p != excluded_end && *p <= j; ++p) ++j;
   return static_cast<std::int32_t>(j);
 }
@@ -87,8 +82,7 @@ void init_uniform(RowMatrix& m, Eigen::Index cols, std::mt19937_64& rng, double 
   const auto s = static_cast<float>(scale);
   for (Eigen::Index r = 0; r < m.rows(); ++r) {
     for (Eigen::Index c = 0; c < cols; ++c) {
-      const float u = static_cast<float>(rng() >> 40) * 0x1p-24f;  // [0, 1)
-      m(r, c) = (2.0f * u - 1.0f) * s;
+      m(r, c) = random::symmetric(rng, s);
     }
   }
 }
@@ -161,14 +155,12 @@ TrainReport BprModel::fit(const Triplets& train, const Triplets& /*validation*/,
   const auto stride = static_cast<std::size_t>(f + 1);
   float* users = factors_.users.data();
   float* movies = factors_.movies.data();
-  std::mt19937_64 rng(config_.seed ^ 0x9e3779b97f4a7c15ULL);
+  auto rng = random::engine(config_.seed, random::Stream::kShuffle);
 
   TrainReport report;
   for (int epoch = 1; epoch <= config_.epochs; ++epoch) {
     log::Stopwatch watch;
-    for (std::size_t k = positives.size(); k > 1; --k) {
-      std::swap(positives[k - 1], positives[static_cast<std::size_t>(draw(rng, k))]);
-    }
+    random::shuffle(positives, rng);
     double loss_sum = 0;
     std::size_t pairs = 0;
     for (const auto& pos : positives) {

@@ -276,7 +276,7 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   const std::int64_t total_steps = steps_per_epoch * config_.epochs;
 
   // Initialisation order: user table, movie table, user tower, movie tower.
-  std::mt19937_64 init_rng(config_.seed);
+  random::Engine init_rng(config_.seed);
   RowMatrix user_emb(num_users, f);
   RowMatrix movie_emb(num_movies, f);
   init_uniform(user_emb, init_rng, config_.init_scale);
@@ -323,7 +323,7 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   const bool use_l2 = config_.l2 > 0;
   const auto l2 = static_cast<float>(config_.l2);
 
-  std::mt19937_64 shuffle_rng(config_.seed ^ 0x9e3779b97f4a7c15ULL);
+  auto shuffle_rng = random::engine(config_.seed, random::Stream::kShuffle);
   std::vector<Example> examples(n);
   for (std::size_t i = 0; i < n; ++i) examples[i] = {train.user[i], train.movie[i], train.value[i]};
 
@@ -348,7 +348,7 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   std::int64_t step = 0;
   for (int epoch = 1; epoch <= config_.epochs; ++epoch) {
     log::Stopwatch watch;
-    shuffle_examples(examples, shuffle_rng);
+    if (config_.shuffle) shuffle_examples(examples, shuffle_rng);
     if (mode == AdamMode::kDeferred) idle.start_epoch(step + 1, step + steps_per_epoch);
     double loss_sum = 0;
     for (std::size_t begin = 0; begin < n; begin += batch) {

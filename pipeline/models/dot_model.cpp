@@ -12,7 +12,9 @@
 //      alpha = lr sqrt(1 - beta2^t) / (1 - beta1^t)
 //      w -= alpha m / (sqrt(v) + epsilon)
 //    with t counting steps across epochs.
-//  - The order is reshuffled every epoch and the last, partial batch is used.
+//  - The order is reshuffled every epoch (model.shuffle, Keras's shuffle=True;
+//    without it the ratings keep the stored order, as the file's rows do in
+//    Keras) and the last, partial batch is used.
 //  - The reported epoch loss is the batch losses' mean weighted by batch size,
 //    each taken before its step.
 //
@@ -107,7 +109,7 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
   const auto steps_per_epoch = static_cast<std::int64_t>((n + batch - 1) / batch);
   const std::int64_t total_steps = steps_per_epoch * config_.epochs;
 
-  std::mt19937_64 init_rng(config_.seed);
+  random::Engine init_rng(config_.seed);
   if (options_.initial) {
     const auto& init = *options_.initial;
     if (init.users.rows() != num_users || init.movies.rows() != num_movies ||
@@ -162,7 +164,7 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
   const bool use_l2 = config_.l2 > 0;
   const auto l2 = static_cast<float>(config_.l2);
 
-  std::mt19937_64 shuffle_rng(config_.seed ^ 0x9e3779b97f4a7c15ULL);
+  auto shuffle_rng = random::engine(config_.seed, random::Stream::kShuffle);
   std::vector<Example> examples(n);
   for (std::size_t i = 0; i < n; ++i) examples[i] = {train.user[i], train.movie[i], train.value[i]};
 
@@ -170,7 +172,7 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
   std::int64_t step = 0;
   for (int epoch = 1; epoch <= config_.epochs; ++epoch) {
     log::Stopwatch watch;
-    shuffle_examples(examples, shuffle_rng);
+    if (config_.shuffle) shuffle_examples(examples, shuffle_rng);
     if (mode == AdamMode::kDeferred) idle.start_epoch(step + 1, step + steps_per_epoch);
     double loss_sum = 0;  // sum over examples of their loss, before their step
     for (std::size_t begin = 0; begin < n; begin += batch) {

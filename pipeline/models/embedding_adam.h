@@ -20,6 +20,7 @@
 
 #include "models/model.h"
 #include "util/error.h"
+#include "util/random.h"
 
 namespace recs::embedding_adam {
 
@@ -199,18 +200,13 @@ class IdleSteps {
   std::vector<Powers> powers_;  // base^k for small k
 };
 
-// Keras's RandomUniform(-scale, scale) in spirit; the bits come straight from
-// mt19937_64 so the factors do not depend on the standard library.
-inline void init_uniform(RowMatrix& m, std::mt19937_64& rng, double scale) {
+// Keras's RandomUniform(-scale, scale) in spirit, drawn independently of the
+// standard library (util/random.h).
+inline void init_uniform(RowMatrix& m, random::Engine& rng, double scale) {
   const auto s = static_cast<float>(scale);
   float* p = m.data();
-  for (Eigen::Index i = 0; i < m.size(); ++i) {
-    const float u = static_cast<float>(rng() >> 40) * 0x1p-24f;  // [0, 1)
-    p[i] = (2.0f * u - 1.0f) * s;
-  }
+  for (Eigen::Index i = 0; i < m.size(); ++i) p[i] = random::symmetric(rng, s);
 }
-
-__extension__ typedef unsigned __int128 Uint128;
 
 struct Example {
   std::int32_t user;
@@ -218,16 +214,10 @@ struct Example {
   float value;
 };
 
-// Fisher-Yates with a multiply-shift draw (bias below 2^-32 for any realistic
-// size), for the same reason. The examples themselves are shuffled, not
-// indices, so training reads them in order instead of missing the cache on
-// every one.
-inline void shuffle_examples(std::vector<Example>& examples, std::mt19937_64& rng) {
-  for (std::size_t i = examples.size(); i > 1; --i) {
-    const auto j =
-        static_cast<std::size_t>((static_cast<Uint128>(rng()) * static_cast<Uint128>(i)) >> 64);
-    std::swap(examples[i - 1], examples[j]);
-  }
+// The examples themselves are shuffled, not indices, so training reads them
+// in order instead of missing the cache on every one.
+inline void shuffle_examples(std::vector<Example>& examples, random::Engine& rng) {
+  random::shuffle(examples, rng);
 }
 
 inline std::string format_epoch(const EpochReport& e, int epochs) {
