@@ -169,3 +169,29 @@ TEST(QualityGate, RefusesAModelWorseThanPopularityAndKeepsTheOldSet) {
 
 }  // namespace
 }  // namespace recs::test
+
+namespace recs::test {
+namespace {
+
+TEST(QualityGate, GeneratedDataRanksLikeRealData) {
+  // Which movies a generated user rates follows taste, not only popularity,
+  // so a ranking model beats the popularity baseline on it as on MovieLens
+  // (measured: 0.32 against 0.23; when choices followed popularity alone the
+  // gate refused, 0.36 against 0.38).
+  TempDir dir;
+  auto config =
+      make_dataset(dir, 3000, 1500, 150000,
+                   "model:\n  type: als\nevaluate:\n  in_run: true\nscore:\n  top_n: 10\n");
+  auto r = run_pipeline("run --config " + quoted(config));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("quality gate passed"), std::string::npos) << r.err;
+  const std::string ndcg =
+      sqlite(dir / "recs.db",
+             "SELECT json_extract(metrics, '$.eval_ndcg@10') / "
+             "json_extract(metrics, '$.evaluation.popularity.\"ndcg@10\"') > 1.25 "
+             "FROM runs ORDER BY run_id DESC LIMIT 1;");
+  EXPECT_EQ(ndcg, "1\n");
+}
+
+}  // namespace
+}  // namespace recs::test

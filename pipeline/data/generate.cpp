@@ -32,13 +32,26 @@ namespace fs = std::filesystem;
 // ---- Shape of the planted data. Tuned so ML-25M-sized output looks roughly
 // like ML-25M: mean rating ~3.5, whole stars more common than half stars,
 // a popularity head rated by a large share of users and a long thin tail.
-constexpr double kGlobalMean = 3.45;
+constexpr double kGlobalMean = 3.13;  // before the lift from picking liked movies
 constexpr double kUserBiasSd = 0.45;
 constexpr double kMovieBiasSd = 0.4;
 constexpr double kPopularityBonus = 0.3;  // popular movies are rated a bit higher
 constexpr double kInteractionSd = 0.7;    // sd of the u.v term
 constexpr double kNoiseSd = 0.65;
 constexpr double kWholeStarShare = 0.4;  // users who never give half stars
+// Which movies a user rates follows taste as well as popularity, as in real
+// data (people mostly watch what they expect to like): a movie is picked with
+// weight popularity * exp(kSelectionStrength * min(z, kSelectionCap)), where
+// z = w.v / kInteractionSd and w = kSelectionAlignment u +
+// sqrt(1 - kSelectionAlignment^2) u' mixes the user's rating factors u with
+// factors u' of their own. Without it only the rating values would carry
+// taste, and no model could rank better than the most popular movies; with
+// w = u the movies a user rates would all be ones they like, leaving their
+// ratings little taste to learn from. The cap bounds the tilt so a draw can
+// be accepted with probability exp(strength * (min(z, cap) - cap)).
+constexpr double kSelectionStrength = 1.5;
+constexpr double kSelectionCap = 2.0;
+constexpr double kSelectionAlignment = 0.5;
 // Zipf-Mandelbrot popularity (rank + 1 + offset)^-exponent. With exponent 1
 // every movie gets >= 40 ratings at ML-25M size; 1.5 gives ML's thin tail, and
 // the offset (a share of the catalog) keeps the head near ML's ~60k ratings.
@@ -425,7 +438,9 @@ std::vector<std::int64_t> user_counts(const GenerateOptions& o) {
 
 struct Scratch {
   explicit Scratch(const Model& m)
-      : taken((static_cast<std::size_t>(m.movies) + 63) / 64, 0), user_factors(m.rank) {}
+      : taken((static_cast<std::size_t>(m.movies) + 63) / 64, 0),
+        user_factors(m.rank),
+        select_factors(m.rank) {}
   bool test_and_set(std::uint32_t i) {
     const std::uint64_t bit = std::uint64_t{1} << (i & 63);
     const bool was = taken[i >> 6] & bit;
@@ -436,19 +451,33 @@ struct Scratch {
   std::vector<std::uint32_t> items;
   std::vector<std::pair<double, std::uint32_t>> keyed;
   std::vector<float> user_factors;
+  std::vector<float> select_factors;  // w above
 };
 
-// k distinct movies, popularity-weighted, without replacement; leaves
-// s.items sorted ascending (= by movie id) and s.taken all zero.
+// How much the user with factors s.select_factors wants to rate movie i, in
+// (0, 1]: the tilt above relative to its cap.
+double appeal(const Model& m, const Scratch& s, std::uint32_t i) {
+  const float* v = &m.movie_factors[static_cast<std::size_t>(m.row_of[i]) * m.rank];
+  float dot = 0;
+  for (int d = 0; d < m.rank; ++d) dot += s.select_factors[d] * v[d];
+  const double z = std::min(static_cast<double>(dot) / kInteractionSd, kSelectionCap);
+  return std::exp(kSelectionStrength * (z - kSelectionCap));
+}
+
+// k distinct movies, weighted by popularity * appeal, without replacement;
+// leaves s.items sorted ascending (= by movie id) and s.taken all zero.
 void sample_movies(Rng& rng, std::int64_t k, const Model& m, const AliasTable& alias, Scratch& s) {
   const std::int64_t n = m.movies;
   s.items.clear();
   bool done = false;
-  // Draw-and-reject duplicates is exactly sequential weighted sampling without
-  // replacement, and cheap while the user takes a small share of the mass.
+  // A popularity draw kept with probability appeal(i) is a draw weighted by
+  // their product; rejecting duplicates makes that exactly sequential
+  // weighted sampling without replacement, cheap while the user takes a
+  // small share of the mass.
   if (k * 3 <= n) {
-    for (std::int64_t budget = 4 * k + 256; budget > 0; --budget) {
+    for (std::int64_t budget = 64 * k + 1024; budget > 0; --budget) {
       const std::uint32_t i = alias.sample(rng.next());
+      if (rng.uniform() >= appeal(m, s, i)) continue;
       if (s.test_and_set(i)) continue;
       s.items.push_back(i);
       if (static_cast<std::int64_t>(s.items.size()) == k) break;
@@ -464,7 +493,8 @@ void sample_movies(Rng& rng, std::int64_t k, const Model& m, const AliasTable& a
     // distribution as above, O(catalog) instead of many rejections.
     s.keyed.resize(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) {
-      s.keyed[i] = {rng.exponential() / m.popularity[i], static_cast<std::uint32_t>(i)};
+      const auto idx = static_cast<std::uint32_t>(i);
+      s.keyed[i] = {rng.exponential() / (m.popularity[i] * appeal(m, s, idx)), idx};
     }
     if (k < n) std::nth_element(s.keyed.begin(), s.keyed.begin() + k, s.keyed.end());
     for (std::int64_t j = 0; j < k; ++j) s.test_and_set(s.keyed[j].second);
@@ -493,6 +523,11 @@ char* write_user(const GenerateOptions& o, const Model& m, const AliasTable& ali
                  Scratch& s, char* out) {
   Rng rng(o.seed, kUserStream, static_cast<std::uint64_t>(u));
   for (float& f : s.user_factors) f = static_cast<float>(rng.normal());
+  const double own = std::sqrt(1.0 - kSelectionAlignment * kSelectionAlignment);
+  for (std::size_t d = 0; d < s.select_factors.size(); ++d) {
+    s.select_factors[d] =
+        static_cast<float>(kSelectionAlignment * s.user_factors[d] + own * rng.normal());
+  }
   const double user_bias = kUserBiasSd * rng.normal();
   const bool whole_stars = rng.uniform() < kWholeStarShare;
   const std::int64_t start =
