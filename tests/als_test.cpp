@@ -144,6 +144,57 @@ TEST(Als, DeterministicForSeedAndThreads) {
   EXPECT_FALSE((a.movies.array() == other.movies.array()).all());
 }
 
+TEST(Als, SameModelWhateverTheRatingOrderAndRepeatedPairsAdd) {
+  const Planted p = planted(5);
+  auto fit = [&](const Triplets& t, double threshold) {
+    ModelConfig c = config();
+    c.positive_threshold = threshold;
+    auto model = make_als_model(c, threads(2));
+    model->fit(t, {}, p.num_users, p.num_movies);
+    return model->factors();
+  };
+  auto same = [](const Factors& a, const Factors& b) {
+    return (a.users.array() == b.users.array()).all() &&
+           (a.movies.array() == b.movies.array()).all();
+  };
+  // Stored (user, movie) order, as the pipeline passes them, and the
+  // planted order (movies shuffled within each user), and reversed.
+  std::vector<std::size_t> order(p.train.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  auto permuted = [&](const std::vector<std::size_t>& o) {
+    Triplets t;
+    for (std::size_t i : o) {
+      t.user.push_back(p.train.user[i]);
+      t.movie.push_back(p.train.movie[i]);
+      t.value.push_back(p.train.value[i]);
+    }
+    return t;
+  };
+  std::vector<std::size_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end(), [&](std::size_t a, std::size_t b) {
+    return std::pair(p.train.user[a], p.train.movie[a]) <
+           std::pair(p.train.user[b], p.train.movie[b]);
+  });
+  std::vector<std::size_t> reversed(order.rbegin(), order.rend());
+  const Factors planted_order = fit(p.train, 3.5);
+  EXPECT_TRUE(same(planted_order, fit(permuted(sorted), 3.5)));
+  EXPECT_TRUE(same(planted_order, fit(permuted(reversed), 3.5)));
+
+  // A pair given twice is one interaction with the summed confidence:
+  // 2 + 3 stars weigh alpha * 5, like one 5-star rating.
+  Triplets split = permuted(sorted);
+  Triplets whole = split;
+  for (std::size_t i = 0; i < split.size(); ++i) {
+    if (split.value[i] != 5.0f) continue;
+    split.value[i] = 2.0f;
+    split.user.push_back(split.user[i]);
+    split.movie.push_back(split.movie[i]);
+    split.value.push_back(3.0f);
+  }
+  EXPECT_TRUE(same(fit(whole, 0.5), fit(split, 0.5)));
+  EXPECT_FALSE(same(fit(whole, 0.5), fit(whole, 3.5)));
+}
+
 TEST(Als, ThresholdDropsEverythingIsAnInputError) {
   const Planted p = planted(4);
   ModelConfig c = config();

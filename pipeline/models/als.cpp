@@ -43,6 +43,7 @@
 #include "models/model.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace recs {
 namespace {
@@ -56,43 +57,63 @@ struct Csr {
   std::vector<float> weight;
 };
 
-struct Entry {
-  std::int32_t row;
-  std::int32_t col;
-  float value;
-};
-
-// Counting sort by row then column (stable, so deterministic), summing the
-// values of repeated pairs: a pair is one interaction with the combined
-// confidence, not two copies of the unit-confidence part.
-Csr build_csr(const std::vector<Entry>& entries, int rows, double alpha) {
-  std::vector<std::size_t> count(static_cast<std::size_t>(rows) + 1, 0);
-  for (const auto& e : entries) ++count[static_cast<std::size_t>(e.row) + 1];
-  std::partial_sum(count.begin(), count.end(), count.begin());
-  std::vector<Entry> sorted(entries.size());
-  {
-    std::vector<std::size_t> fill(count.begin(), count.end() - 1);
-    for (const auto& e : entries) sorted[fill[static_cast<std::size_t>(e.row)]++] = e;
-  }
+// One side's interactions from the training triplets: the ratings that are
+// positive and >= threshold, grouped by `row` (user or movie), each row's
+// entries sorted by the other side's index, a repeated pair summed into one
+// interaction with the combined confidence (not two copies of the
+// unit-confidence part). A counting sort scatters the entries straight into
+// place; ratings arrive in (user, movie) order, which leaves every row
+// already sorted on both sides, so the per-row sort is only a fallback.
+Csr build_csr(const std::vector<std::int32_t>& row, const std::vector<std::int32_t>& col,
+              const std::vector<float>& value, int rows, double threshold, double alpha) {
+  auto kept = [&](std::size_t i) { return value[i] > 0.0f && value[i] >= threshold; };
+  const std::size_t n = value.size();
   Csr csr;
   csr.start.assign(static_cast<std::size_t>(rows) + 1, 0);
-  csr.index.reserve(entries.size());
-  csr.weight.reserve(entries.size());
-  for (int r = 0; r < rows; ++r) {
-    const auto b = sorted.begin() + static_cast<std::ptrdiff_t>(count[static_cast<std::size_t>(r)]);
-    const auto e =
-        sorted.begin() + static_cast<std::ptrdiff_t>(count[static_cast<std::size_t>(r) + 1]);
-    std::stable_sort(b, e, [](const Entry& x, const Entry& y) { return x.col < y.col; });
-    for (auto it = b; it != e; ++it) {
-      if (it != b && it->col == (it - 1)->col) {
-        csr.weight.back() += static_cast<float>(alpha * it->value);
-      } else {
-        csr.index.push_back(it->col);
-        csr.weight.push_back(static_cast<float>(alpha * it->value));
+  for (std::size_t i = 0; i < n; ++i) {
+    if (kept(i)) ++csr.start[static_cast<std::size_t>(row[i]) + 1];
+  }
+  std::partial_sum(csr.start.begin(), csr.start.end(), csr.start.begin());
+  csr.index.resize(csr.start.back());
+  csr.weight.resize(csr.start.back());
+  {
+    std::vector<std::size_t> fill(csr.start.begin(), csr.start.end() - 1);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!kept(i)) continue;
+      const std::size_t at = fill[static_cast<std::size_t>(row[i])]++;
+      csr.index[at] = col[i];
+      csr.weight[at] = static_cast<float>(alpha * value[i]);
+    }
+  }
+  std::vector<std::pair<std::int32_t, float>> pairs;
+  std::size_t out = 0;
+  for (std::size_t r = 0; r + 1 < csr.start.size(); ++r) {
+    const std::size_t b = csr.start[r], e = csr.start[r + 1];
+    csr.start[r] = out;
+    if (!std::is_sorted(csr.index.begin() + static_cast<std::ptrdiff_t>(b),
+                        csr.index.begin() + static_cast<std::ptrdiff_t>(e))) {
+      pairs.clear();
+      for (std::size_t j = b; j < e; ++j) pairs.emplace_back(csr.index[j], csr.weight[j]);
+      std::stable_sort(pairs.begin(), pairs.end(),
+                       [](const auto& x, const auto& y) { return x.first < y.first; });
+      for (std::size_t j = b; j < e; ++j) {
+        csr.index[j] = pairs[j - b].first;
+        csr.weight[j] = pairs[j - b].second;
       }
     }
-    csr.start[static_cast<std::size_t>(r) + 1] = csr.index.size();
+    for (std::size_t j = b; j < e; ++j) {
+      if (out > csr.start[r] && csr.index[out - 1] == csr.index[j]) {
+        csr.weight[out - 1] += csr.weight[j];
+      } else {
+        csr.index[out] = csr.index[j];
+        csr.weight[out] = csr.weight[j];
+        ++out;
+      }
+    }
   }
+  csr.start.back() = out;
+  csr.index.resize(out);
+  csr.weight.resize(out);
   return csr;
 }
 
@@ -174,11 +195,6 @@ std::string format_epoch(const EpochReport& e, int epochs) {
   std::snprintf(buf, sizeof buf, "iteration %d/%d: loss %.5g (%.2f s)", e.epoch, epochs, e.loss,
                 e.seconds);
   return buf;
-}
-
-float uniform_pm(std::mt19937_64& rng, float scale) {
-  const float u = static_cast<float>(rng() >> 40) * 0x1p-24f;  // [0, 1)
-  return (2.0f * u - 1.0f) * scale;
 }
 
 class AlsModel final : public Model {
@@ -280,23 +296,16 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
   tbb::task_arena arena(threads);
   const int k = config_.factors;
 
-  std::vector<Entry> by_user;
-  std::vector<Entry> by_movie;
-  for (std::size_t i = 0; i < train.size(); ++i) {
-    const float v = train.value[i];
-    if (!(v > 0.0f) || v < config_.positive_threshold) continue;
-    by_user.push_back({train.user[i], train.movie[i], v});
-    by_movie.push_back({train.movie[i], train.user[i], v});
-  }
-  if (by_user.empty()) {
+  const double threshold = config_.positive_threshold;
+  const Csr user_csr =
+      build_csr(train.user, train.movie, train.value, num_users, threshold, config_.alpha);
+  if (user_csr.index.empty()) {
     throw Error(ExitCode::kInput,
                 "als: no training rating is positive and >= model.positive_threshold (" +
                     std::to_string(config_.positive_threshold) + ")");
   }
-  const Csr user_csr = build_csr(by_user, num_users, config_.alpha);
-  const Csr movie_csr = build_csr(by_movie, num_movies, config_.alpha);
-  std::vector<Entry>().swap(by_user);
-  std::vector<Entry>().swap(by_movie);
+  const Csr movie_csr =
+      build_csr(train.movie, train.user, train.value, num_movies, threshold, config_.alpha);
   user_reg_ = row_penalties(user_csr, config_.l2, config_.l2_frequency_exponent);
   movie_reg_ = row_penalties(movie_csr, config_.l2, config_.l2_frequency_exponent);
   {
@@ -308,15 +317,15 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
     log::info(msg.str());
   }
 
-  std::mt19937_64 rng(config_.seed);
+  random::Engine rng(config_.seed);
   const auto scale = static_cast<float>(config_.init_scale);
   factors_.users.resize(num_users, k);
   factors_.movies.resize(num_movies, k);
   for (Eigen::Index i = 0; i < factors_.users.size(); ++i) {
-    factors_.users.data()[i] = uniform_pm(rng, scale);
+    factors_.users.data()[i] = random::symmetric(rng, scale);
   }
   for (Eigen::Index i = 0; i < factors_.movies.size(); ++i) {
-    factors_.movies.data()[i] = uniform_pm(rng, scale);
+    factors_.movies.data()[i] = random::symmetric(rng, scale);
   }
 
   TrainReport report;
