@@ -221,19 +221,20 @@ TEST(AnnTest, RecallOnClusteredDataGrowsWithNprobe) {
   TopNOptions options;
   options.top_n = 100;
   const TopNBlock want = score_top_n(users, movies, &rated, options);
-  // The default (tuned on ML-25M-sized ALS vectors, 0.986 there).
+  // The default (tuned on ML-25M-sized ALS vectors, 0.964 there).
   const TopNBlock by_default = run_ann(users, movies, &rated, options, AnnOptions{});
   EXPECT_EQ(by_default.counts, want.counts);
   const double r_default = recall(by_default, want);
-  EXPECT_GE(r_default, 0.9);
-  AnnOptions wider;
-  wider.nprobe = 12;
-  const TopNBlock more = run_ann(users, movies, &rated, options, wider);
-  const double r_more = recall(more, want);
-  EXPECT_GE(r_more, 0.95);
-  EXPECT_GE(r_more, r_default);
+  EXPECT_GE(r_default, 0.95);
+  AnnOptions narrower;
+  narrower.nprobe = 7;
+  const TopNBlock fewer = run_ann(users, movies, &rated, options, narrower);
+  EXPECT_EQ(fewer.counts, want.counts);
+  const double r_fewer = recall(fewer, want);
+  EXPECT_GE(r_fewer, 0.9);
+  EXPECT_GT(r_default, r_fewer);
   RecordProperty("recall_at_100_default", std::to_string(r_default));
-  RecordProperty("recall_at_100_nprobe_12", std::to_string(r_more));
+  RecordProperty("recall_at_100_nprobe_7", std::to_string(r_fewer));
 }
 
 TEST(AnnTest, EmptyInputs) {
