@@ -4,7 +4,7 @@
 //
 // Parallel SGD follows libmf's FPSGD: users and movies are each split into B
 // bands (randomly, so bands carry similar numbers of ratings), the ratings are
-// shuffled once and bucketed into the B x B grid of blocks, and two blocks that
+// bucketed into the B x B grid of blocks, and two blocks that
 // share neither a user band nor a movie band can be updated at the same time
 // without locks. Instead of libmf's dynamic scheduler (whose block order
 // depends on thread timing) an epoch walks the B "diagonals" s = 0..B-1 in a
@@ -16,7 +16,8 @@
 //
 // Memory layout (libmf's "partial random" order): rows are renumbered so each
 // band is one contiguous range of rows, and a block's ratings are sorted by
-// the row of the side with more rows per band (ties in shuffled order). A
+// the row of the side with more rows per band (a row's ratings in a seeded
+// random order). A
 // block then streams through that side's rows in address order, one row
 // serving several consecutive ratings, while the other side's band (the
 // smaller one) stays in cache. Blocks are still visited in random order.
@@ -412,43 +413,49 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
   renumber(params_.q, movie_row_);
 
   // The side with more rows per band is streamed: a block's ratings are sorted
-  // by its row. Shuffle once, counting-sort by the streamed row (stable, so
-  // ties keep the shuffled order), then bucket stably into the grid.
+  // by its row. A counting sort by the streamed row, straight from the
+  // triplets; each row's ratings shuffled in place (small and contiguous, so
+  // in cache, unlike one shuffle of all of them); then a stable bucketing
+  // into the grid.
   const bool stream_users = num_users >= num_movies;
   std::vector<Rating> ratings;
   std::vector<std::size_t> block_start;
   const auto blocks = static_cast<std::size_t>(bands) * static_cast<std::size_t>(bands);
   {
-    std::vector<Rating> internal(n);
-    for (std::size_t k = 0; k < n; ++k) {
-      internal[k] = {user_row_[static_cast<std::size_t>(train.user[k])],
-                     movie_row_[static_cast<std::size_t>(train.movie[k])], train.value[k]};
-    }
-    std::vector<std::uint32_t> order(n);
-    std::iota(order.begin(), order.end(), 0u);
-    random::shuffle(order, rng);
     const int streamed_rows = stream_users ? num_users : num_movies;
-    auto streamed = [&](std::uint32_t k) {
-      return static_cast<std::size_t>(stream_users ? internal[k].user : internal[k].movie);
+    auto streamed = [&](const Rating& r) {
+      return static_cast<std::size_t>(stream_users ? r.user : r.movie);
+    };
+    auto internal = [&](std::size_t k) {
+      return Rating{user_row_[static_cast<std::size_t>(train.user[k])],
+                    movie_row_[static_cast<std::size_t>(train.movie[k])], train.value[k]};
     };
     std::vector<std::size_t> start(static_cast<std::size_t>(streamed_rows) + 1, 0);
-    for (std::size_t k = 0; k < n; ++k) ++start[streamed(static_cast<std::uint32_t>(k)) + 1];
+    for (std::size_t k = 0; k < n; ++k) ++start[streamed(internal(k)) + 1];
     std::partial_sum(start.begin(), start.end(), start.begin());
-    std::vector<std::uint32_t> sorted(n);
-    for (std::uint32_t k : order) sorted[start[streamed(k)]++] = k;
-    std::vector<std::uint32_t>().swap(order);
+    std::vector<Rating> by_row(n);
+    {
+      std::vector<std::size_t> fill(start.begin(), start.end() - 1);
+      for (std::size_t k = 0; k < n; ++k) {
+        const Rating r = internal(k);
+        by_row[fill[streamed(r)]++] = r;
+      }
+    }
+    for (std::size_t row = 0; row + 1 < start.size(); ++row) {
+      random::shuffle(by_row.data() + start[row], start[row + 1] - start[row], rng);
+    }
 
     block_start.assign(blocks + 1, 0);
-    auto block_of = [&](std::uint32_t k) {
-      return band_of(internal[k].user, num_users) * static_cast<std::size_t>(bands) +
-             band_of(internal[k].movie, num_movies);
+    auto block_of = [&](const Rating& r) {
+      return band_of(r.user, num_users) * static_cast<std::size_t>(bands) +
+             band_of(r.movie, num_movies);
     };
-    for (std::size_t k = 0; k < n; ++k) ++block_start[block_of(static_cast<std::uint32_t>(k)) + 1];
+    for (const Rating& r : by_row) ++block_start[block_of(r) + 1];
     std::partial_sum(block_start.begin(), block_start.end(), block_start.begin());
     // kAhead padding entries (row 0 of each side) for the look-ahead.
     ratings.assign(n + kAhead, Rating{0, 0, 0.0f});
     std::vector<std::size_t> fill(block_start.begin(), block_start.end() - 1);
-    for (std::uint32_t k : sorted) ratings[fill[block_of(k)]++] = internal[k];
+    for (const Rating& r : by_row) ratings[fill[block_of(r)]++] = r;
   }
   std::vector<Rating> validation_rows(validation.size());
   for (std::size_t k = 0; k < validation.size(); ++k) {
