@@ -1,6 +1,5 @@
 #include "scoring/ann.h"
 
-#include <tbb/enumerable_thread_specific.h>
 #include <tbb/info.h>
 
 #include <algorithm>
@@ -453,13 +452,8 @@ void score_top_n_ann(const RowMatrix& users, const RowMatrix& movies, const User
   const Index index = build_index(movies, clusters, ann, threads);
   const int capacity = kCapacityRatio * options.top_n + 2 * kChunk;
   const Problem problem{users, exclude, index, options.top_n, ann.nprobe, ann.user_block, capacity};
-  tbb::enumerable_thread_specific<Scratch> scratch;
-  selection::score_in_blocks(
-      num_users, ann.user_block, options.top_n, threads,
-      [&](int user_begin, int user_end, std::int32_t* items, float* scores, std::int32_t* counts) {
-        score_block(problem, user_begin, user_end, scratch.local(), items, scores, counts);
-      },
-      sink);
+  selection::score_in_blocks(problem, num_users, ann.user_block, options.top_n, threads,
+                             score_block, sink);
 }
 
 }  // namespace recs

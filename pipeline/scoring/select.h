@@ -3,6 +3,8 @@
 // and the final ranking of a user's kept candidates.
 #pragma once
 
+#include <tbb/enumerable_thread_specific.h>
+
 #include <bit>
 #include <cstdint>
 #include <functional>
@@ -86,5 +88,21 @@ using BlockScorer = std::function<void(int user_begin, int user_end, std::int32_
 // a time, while later blocks are still being scored.
 void score_in_blocks(int num_users, int user_block, int top_n, int threads,
                      const BlockScorer& score, const std::function<void(const TopNBlock&)>& sink);
+
+// The same for a kernel's block function, which gets the kernel's problem
+// and a Scratch of its own thread (one per thread, reused across its blocks).
+template <typename Problem, typename Scratch>
+void score_in_blocks(const Problem& problem, int num_users, int user_block, int top_n, int threads,
+                     void (*score_block)(const Problem&, int, int, Scratch&, std::int32_t*, float*,
+                                         std::int32_t*),
+                     const std::function<void(const TopNBlock&)>& sink) {
+  tbb::enumerable_thread_specific<Scratch> scratch;
+  score_in_blocks(
+      num_users, user_block, top_n, threads,
+      [&](int user_begin, int user_end, std::int32_t* items, float* scores, std::int32_t* counts) {
+        score_block(problem, user_begin, user_end, scratch.local(), items, scores, counts);
+      },
+      sink);
+}
 
 }  // namespace recs::selection

@@ -1,6 +1,5 @@
 #include "scoring/topn.h"
 
-#include <tbb/enumerable_thread_specific.h>
 #include <tbb/info.h>
 
 #include <algorithm>
@@ -302,13 +301,8 @@ void score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItem
   const Problem problem = make_problem(users, movies, exclude, options);
   const int num_users = static_cast<int>(users.rows());
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-  tbb::enumerable_thread_specific<Scratch> scratch;
-  selection::score_in_blocks(
-      num_users, problem.user_block, problem.top_n, threads,
-      [&](int user_begin, int user_end, std::int32_t* items, float* scores, std::int32_t* counts) {
-        score_block(problem, user_begin, user_end, scratch.local(), items, scores, counts);
-      },
-      sink);
+  selection::score_in_blocks(problem, num_users, problem.user_block, problem.top_n, threads,
+                             score_block, sink);
 }
 
 TopNBlock score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
