@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench/score.h"
 #include "data/ratings.h"
-#include "scoring/bench.h"
 #include "scoring/topn.h"
 #include "topn_fixtures.h"
 #include "util/error.h"

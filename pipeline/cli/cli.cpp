@@ -4,20 +4,20 @@
 #include <iostream>
 #include <sstream>
 
-#include "app/bench_publish.h"
-#include "app/bench_readers.h"
 #include "app/evaluate.h"
 #include "app/gate.h"
 #include "app/import.h"
 #include "app/predict.h"
 #include "app/score.h"
 #include "app/train.h"
+#include "bench/publish.h"
+#include "bench/readers.h"
+#include "bench/score.h"
 #include "cli/args.h"
 #include "config/config.h"
 #include "data/generate.h"
 #include "db/database.h"
 #include "db/runs.h"
-#include "scoring/bench.h"
 #include "util/error.h"
 #include "util/log.h"
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "scoring/topn.h"
+#include "data/matrix.h"
 
 namespace recs {
 

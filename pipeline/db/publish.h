@@ -11,8 +11,8 @@
 #include <optional>
 #include <vector>
 
+#include "data/top_n.h"
 #include "db/bulk.h"
-#include "scoring/topn.h"
 
 namespace recs::db {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "data/ratings.h"
-#include "scoring/topn.h"
+#include "data/top_n.h"
 
 namespace recs::eval {
 

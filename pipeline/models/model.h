@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "config/config.h"
+#include "data/matrix.h"
 #include "data/ratings.h"
-#include "scoring/topn.h"
 
 namespace recs {
 
@@ -35,12 +35,6 @@ struct TrainReport {
   // The epoch (1-based) whose parameters the model kept: the best on
   // validation when early stopping restored it; 0 = the last one.
   int kept_epoch = 0;
-};
-
-// The exported model: score(u, m) = users.row(u) . movies.row(m).
-struct Factors {
-  RowMatrix users;
-  RowMatrix movies;
 };
 
 class Model {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "scoring/topn.h"
+
 namespace recs {
 namespace {
 

@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "scoring/topn.h"
+#include "data/matrix.h"
+#include "data/top_n.h"
 
 namespace recs {
 

@@ -3,34 +3,21 @@
 // Exact top-N per user from tiled products, never materialising users x movies.
 #pragma once
 
-#include <Eigen/Core>
 #include <cstdint>
 #include <functional>
 #include <vector>
 
+#include "data/matrix.h"
 #include "data/ratings.h"
+#include "data/top_n.h"
 
 namespace recs {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 struct TopNOptions {
   int top_n = 100;
   int threads = 0;         // 0 = all cores
   int user_block = 256;    // users per tile
   int movie_block = 1024;  // movies per tile
-};
-
-// Top-N of a contiguous block of users [user_begin, user_end): for user
-// user_begin + i, counts[i] entries at items[i * top_n ...] and
-// scores[i * top_n ...], best first, ties broken by smaller movie index.
-struct TopNBlock {
-  int user_begin = 0;
-  int user_end = 0;
-  int top_n = 0;
-  std::vector<std::int32_t> items;
-  std::vector<float> scores;
-  std::vector<std::int32_t> counts;
 };
 
 // Scores every user against every movie, masking exclude's movies (may be

@@ -1,4 +1,4 @@
-#include "app/bench_readers.h"
+#include "bench/readers.h"
 
 #include <sys/wait.h>
 #include <unistd.h>

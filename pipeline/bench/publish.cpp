@@ -1,4 +1,4 @@
-#include "app/bench_publish.h"
+#include "bench/publish.h"
 
 #include <sys/resource.h>
 

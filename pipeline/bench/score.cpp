@@ -1,4 +1,4 @@
-#include "scoring/bench.h"
+#include "bench/score.h"
 
 #include <sys/resource.h>
 #include <tbb/info.h>
