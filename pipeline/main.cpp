@@ -1,6 +1,7 @@
 // Thin entry point: run the CLI, turn any failure into one line on stderr and
 // the documented exit code.
 #include <SQLiteCpp/Exception.h>
+#include <fmt/format.h>
 
 #include <cstdio>
 #include <exception>
@@ -11,7 +12,7 @@
 
 int main(int argc, char** argv) {
   auto report = [](const char* kind, const char* what) {
-    std::fprintf(stderr, "pipeline: %s%s\n", kind, what);
+    fmt::print(stderr, "pipeline: {}{}\n", kind, what);
   };
   try {
     return recs::run_cli(argc, argv);

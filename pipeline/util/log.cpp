@@ -1,5 +1,7 @@
 #include "util/log.h"
 
+#include <fmt/chrono.h>
+
 #include <atomic>
 #include <cstdio>
 #include <ctime>
@@ -23,17 +25,13 @@ void write(Level level, std::string_view message) {
   if (static_cast<int>(level) < g_level) return;
   static constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
   auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::tm utc = fmt::gmtime(std::chrono::system_clock::to_time_t(now));
   std::lock_guard lock(g_mutex);
-  std::fprintf(stderr, "%s.%03dZ %-5s [%s] %.*s\n", stamp, static_cast<int>(ms),
-               kNames[static_cast<int>(level)], g_stage.c_str(), static_cast<int>(message.size()),
-               message.data());
+  // One write per line, so lines from threads never interleave.
+  fmt::print(stderr, "{:%Y-%m-%dT%H:%M:%S}.{:03}Z {:<5} [{}] {}\n", utc, ms,
+             kNames[static_cast<int>(level)], g_stage, message);
 }
 
 }  // namespace recs::log

@@ -2,9 +2,12 @@
 // for results the user asked for.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace recs::log {
 
@@ -18,6 +21,26 @@ inline void info(std::string_view m) { write(Level::kInfo, m); }
 inline void warn(std::string_view m) { write(Level::kWarn, m); }
 inline void error(std::string_view m) { write(Level::kError, m); }
 inline void debug(std::string_view m) { write(Level::kDebug, m); }
+
+// The same with a fmt format string checked at compile time, e.g.
+// log::info("{} on {}", command, path). At least one argument, so a plain
+// message never goes through the formatter (a '{' in it stays literal).
+template <typename T, typename... Args>
+void info(fmt::format_string<T, Args...> format, T&& arg, Args&&... args) {
+  write(Level::kInfo, fmt::format(format, std::forward<T>(arg), std::forward<Args>(args)...));
+}
+template <typename T, typename... Args>
+void warn(fmt::format_string<T, Args...> format, T&& arg, Args&&... args) {
+  write(Level::kWarn, fmt::format(format, std::forward<T>(arg), std::forward<Args>(args)...));
+}
+template <typename T, typename... Args>
+void error(fmt::format_string<T, Args...> format, T&& arg, Args&&... args) {
+  write(Level::kError, fmt::format(format, std::forward<T>(arg), std::forward<Args>(args)...));
+}
+template <typename T, typename... Args>
+void debug(fmt::format_string<T, Args...> format, T&& arg, Args&&... args) {
+  write(Level::kDebug, fmt::format(format, std::forward<T>(arg), std::forward<Args>(args)...));
+}
 
 // Seconds since construction, for stage timings.
 class Stopwatch {

@@ -34,7 +34,7 @@ BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 FLAGS=(-std=c++20 -g -O1 -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -I"$SRC")
-LIBS=(-lyaml-cpp -ltbb -lpthread)
+LIBS=(-lyaml-cpp -lfmt -ltbb -lpthread)
 
 build() {
   local name=$1
