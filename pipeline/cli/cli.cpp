@@ -2,14 +2,9 @@
 
 #include <cstdint>
 #include <iostream>
-#include <sstream>
 
-#include "app/evaluate.h"
-#include "app/gate.h"
-#include "app/import.h"
 #include "app/predict.h"
-#include "app/score.h"
-#include "app/train.h"
+#include "app/run.h"
 #include "bench/publish.h"
 #include "bench/readers.h"
 #include "bench/score.h"
@@ -17,7 +12,6 @@
 #include "config/config.h"
 #include "data/generate.h"
 #include "db/database.h"
-#include "db/runs.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -36,32 +30,6 @@ void add_config_args(cli::Command& cmd, ConfigArgs& args) {
 }
 
 Config load(const ConfigArgs& args) { return load_config(args.file, args.sets); }
-
-// Runs `body` as a recorded run: takes the run lock, opens and migrates the
-// database, records the run's outcome in the history.
-template <typename Body>
-void recorded_run(const Config& config, const std::string& command, Body&& body) {
-  check_database_path(config);
-  db::RunLock lock(config.database);
-  auto database = db::open(config.database);
-  db::RunRecord run(*database, command, describe_config(config, false));
-  log::info(command + " on " + config.database.string());
-  try {
-    body(*database, run);
-    log::Stopwatch clock;
-    db::checkpoint(*database);
-    run.timing("checkpoint", clock.seconds());
-    run.succeed();
-  } catch (const Error& e) {
-    // Refused input or configuration changed nothing; keep it that way.
-    bool refused = e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
-    if (run.recorded() || !refused) run.fail(e.what());
-    throw;
-  } catch (const std::exception& e) {
-    run.fail(e.what());
-    throw;
-  }
-}
 
 }  // namespace
 
@@ -178,58 +146,24 @@ int run_cli(int argc, char** argv) {
   }
   if (quiet) log::set_level(log::Level::kWarn);
 
-  if (args.selected(import_cmd)) {
-    Config config = load(import_args);
-    check_import_inputs(config);
-    log::set_stage("import");
-    recorded_run(config, "import",
-                 [&](SQLite::Database& db, db::RunRecord& run) { run_import(db, config, run); });
+  if (args.selected(run_cmd)) {
+    run_nightly(load(run_args));
     return 0;
   }
-  if (args.selected(run_cmd)) {
-    Config config = load(run_args);
-    check_import_inputs(config);
-    recorded_run(config, "run", [&](SQLite::Database& db, db::RunRecord& run) {
-      log::Stopwatch clock;
-      log::set_stage("import");
-      run_import(db, config, run);
-      run.save();
-      if (config.evaluate.in_run) {
-        log::set_stage("evaluate");
-        std::ostringstream ignored;  // stdout carries only requested results
-        EvalSummary evaluation = run_evaluate(db, config, run, ignored);
-        check_quality_gate(db, config, evaluation.result, run);
-      }
-      log::set_stage("train");
-      run_train(db, config, run);
-      log::set_stage("score");
-      run_score(db, config, run);
-      run.timing("total", clock.seconds());
-      log::set_stage("run");
-      log::info("done in " + std::to_string(clock.seconds()) + " s");
-    });
+  if (args.selected(import_cmd)) {
+    run_stage(Stage::kImport, load(import_args), std::cout);
     return 0;
   }
   if (args.selected(evaluate_cmd)) {
-    Config config = load(evaluate_args);
-    log::set_stage("evaluate");
-    recorded_run(config, "evaluate", [&](SQLite::Database& db, db::RunRecord& run) {
-      run_evaluate(db, config, run, std::cout);
-    });
+    run_stage(Stage::kEvaluate, load(evaluate_args), std::cout);
     return 0;
   }
   if (args.selected(train_cmd)) {
-    Config config = load(train_args);
-    log::set_stage("train");
-    recorded_run(config, "train",
-                 [&](SQLite::Database& db, db::RunRecord& run) { run_train(db, config, run); });
+    run_stage(Stage::kTrain, load(train_args), std::cout);
     return 0;
   }
   if (args.selected(score_cmd)) {
-    Config config = load(score_args);
-    log::set_stage("score");
-    recorded_run(config, "score",
-                 [&](SQLite::Database& db, db::RunRecord& run) { run_score(db, config, run); });
+    run_stage(Stage::kScore, load(score_args), std::cout);
     return 0;
   }
   if (args.selected(predict_cmd)) {
@@ -255,9 +189,8 @@ int run_cli(int argc, char** argv) {
     log::set_stage("generate");
     log::Stopwatch clock;
     GenerateSummary s = generate(gen);
-    log::info("wrote " + std::to_string(s.ratings) + " ratings by " + std::to_string(s.users) +
-              " users on " + std::to_string(s.movies) + " movies to " + gen_out + " in " +
-              std::to_string(clock.seconds()) + " s");
+    log::info("wrote {} ratings by {} users on {} movies to {} in {:.3f} s", s.ratings, s.users,
+              s.movies, gen_out, clock.seconds());
     return 0;
   }
   if (args.selected(bench_readers_cmd)) {

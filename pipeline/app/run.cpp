@@ -1,0 +1,100 @@
+#include "app/run.h"
+
+#include <exception>
+#include <sstream>
+#include <string>
+
+#include "app/evaluate.h"
+#include "app/gate.h"
+#include "app/import.h"
+#include "app/score.h"
+#include "app/train.h"
+#include "db/database.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace recs {
+
+void recorded_run(const Config& config, std::string_view command, const RunBody& body) {
+  check_database_path(config);
+  db::RunLock lock(config.database);
+  auto database = db::open(config.database);
+  db::RunRecord run(*database, std::string(command), describe_config(config, false));
+  log::info("{} on {}", command, config.database.string());
+  try {
+    body(*database, run);
+    log::Stopwatch clock;
+    db::checkpoint(*database);
+    run.timing("checkpoint", clock.seconds());
+    run.succeed();
+  } catch (const Error& e) {
+    // Refused input or configuration changed nothing; keep it that way.
+    bool refused = e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
+    if (run.recorded() || !refused) run.fail(e.what());
+    throw;
+  } catch (const std::exception& e) {
+    run.fail(e.what());
+    throw;
+  }
+}
+
+void run_nightly(const Config& config) {
+  check_import_inputs(config);
+  recorded_run(config, "run", [&](SQLite::Database& db, db::RunRecord& run) {
+    log::Stopwatch clock;
+    log::set_stage("import");
+    run_import(db, config, run);
+    run.save();
+    if (config.evaluate.in_run) {
+      log::set_stage("evaluate");
+      std::ostringstream ignored;  // stdout carries only requested results
+      EvalSummary evaluation = run_evaluate(db, config, run, ignored);
+      check_quality_gate(db, config, evaluation.result, run);
+    }
+    log::set_stage("train");
+    run_train(db, config, run);
+    log::set_stage("score");
+    run_score(db, config, run);
+    run.timing("total", clock.seconds());
+    log::set_stage("run");
+    log::info("done in {:.3f} s", clock.seconds());
+  });
+}
+
+std::string_view stage_name(Stage stage) {
+  switch (stage) {
+    case Stage::kImport:
+      return "import";
+    case Stage::kEvaluate:
+      return "evaluate";
+    case Stage::kTrain:
+      return "train";
+    case Stage::kScore:
+      return "score";
+  }
+  throw Error(ExitCode::kInternal, "unknown stage");
+}
+
+void run_stage(Stage stage, const Config& config, std::ostream& results) {
+  if (stage == Stage::kImport) check_import_inputs(config);
+  const std::string_view name = stage_name(stage);
+  log::set_stage(name);
+  recorded_run(config, name, [&](SQLite::Database& db, db::RunRecord& run) {
+    switch (stage) {
+      case Stage::kImport:
+        run_import(db, config, run);
+        break;
+      case Stage::kEvaluate:
+        run_evaluate(db, config, run, results);
+        break;
+      case Stage::kTrain:
+        run_train(db, config, run);
+        break;
+      case Stage::kScore:
+        run_score(db, config, run);
+        break;
+    }
+  });
+}
+
+}  // namespace recs
