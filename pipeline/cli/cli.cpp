@@ -1,14 +1,22 @@
 #include "cli/cli.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <string>
+#include <type_traits>
+#include <vector>
 
 #include "app/predict.h"
 #include "app/run.h"
 #include "bench/publish.h"
 #include "bench/readers.h"
 #include "bench/score.h"
-#include "cli/args.h"
 #include "config/config.h"
 #include "data/generate.h"
 #include "db/database.h"
@@ -18,158 +26,241 @@
 namespace recs {
 namespace {
 
+constexpr std::size_t kHelpColumn = 30;
+
+// CLI11 reads integers with strtoll in base 0 ("010" is 8, " 4" and "0x10"
+// pass, "-1" wraps into a uint64_t) and floats with strtold ("nan" passes).
+// Numbers on this command line are plain decimals, in range and finite: this
+// check runs on the text before CLI11 converts it, and rewrites integers in
+// canonical decimal so CLI11's base-0 reading agrees with ours.
+template <typename T>
+CLI::Validator strict_number() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        T value{};
+        const char* end = text.data() + text.size();
+        auto [stop, ec] = std::from_chars(text.data(), end, value);
+        if (ec == std::errc::result_out_of_range) return fmt::format("{} is out of range", text);
+        bool finite = true;
+        if constexpr (std::is_floating_point_v<T>) finite = std::isfinite(value);
+        if (ec != std::errc() || stop != end || !finite) {
+          const char* kind = std::is_floating_point_v<T> ? "a number"
+                             : std::is_unsigned_v<T>     ? "a non-negative integer"
+                                                         : "an integer";
+          return fmt::format("expected {}, got '{}'", kind, text);
+        }
+        if constexpr (std::is_integral_v<T>) text = fmt::format("{}", value);
+        return {};
+      },
+      "");
+}
+
+// An option bound to `target`; numbers are checked strictly (above).
+template <typename T>
+CLI::Option* add_option(CLI::App& cmd, const std::string& names, T& target,
+                        const std::string& help) {
+  CLI::Option* option = cmd.add_option(names, target, help);
+  if constexpr (std::is_arithmetic_v<T>) option->transform(strict_number<T>());
+  return option;
+}
+
 struct ConfigArgs {
   std::string file;
   std::vector<std::string> sets;
+
+  Config load() const { return load_config(file, sets); }
 };
 
-void add_config_args(cli::Command& cmd, ConfigArgs& args) {
-  cmd.add_option("--config", args.file, "YAML config file (see config/example.yaml)").required();
+void add_config_args(CLI::App& cmd, ConfigArgs& args) {
+  cmd.add_option("--config", args.file, "YAML config file (see config/example.yaml)")->required();
   cmd.add_option("--set", args.sets,
-                 "override a config key, e.g. --set score.top_n=20 (repeatable)");
+                 "override a config key, e.g. --set score.top_n=20 (repeatable)")
+      ->allow_extra_args(false);  // one key=value per --set
 }
 
-Config load(const ConfigArgs& args) { return load_config(args.file, args.sets); }
+// The deepest command the command line selected (the root when none).
+const CLI::App& selected_command(const CLI::App& app) {
+  const CLI::App* cur = &app;
+  while (!cur->get_subcommands().empty()) cur = cur->get_subcommands().front();
+  return *cur;
+}
+
+// "pipeline bench score".
+std::string command_path(const CLI::App& app) {
+  std::string path = app.get_name();
+  for (const CLI::App* cur = &app; !cur->get_subcommands().empty();) {
+    cur = cur->get_subcommands().front();
+    path += " " + cur->get_name();
+  }
+  return path;
+}
+
+// CLI11's message, except that a missing or mistyped command word (CLI11:
+// "A subcommand is required") lists the commands there are.
+std::string usage_message(const CLI::App& app, const CLI::ParseError& e) {
+  const CLI::App& last = selected_command(app);
+  if (last.get_require_subcommand_min() == 0) return e.what();
+  std::vector<std::string> names;
+  for (const CLI::App* sub : last.get_subcommands([](const CLI::App*) { return true; })) {
+    names.push_back(sub->get_name());
+  }
+  std::vector<std::string> extra = app.remaining(true);
+  if (extra.empty()) return fmt::format("missing command: one of {}", fmt::join(names, ", "));
+  if (extra.front().starts_with('-')) return fmt::format("unknown option {}", extra.front());
+  return fmt::format("unknown command {}: one of {}", extra.front(), fmt::join(names, ", "));
+}
+
+// Global options may follow any command (CLI11's fallthrough hands options
+// a command does not know to its parent); each command's help says so.
+void note_global_options(CLI::App& cmd) {
+  for (CLI::App* sub : cmd.get_subcommands([](CLI::App*) { return true; })) {
+    sub->footer("Global options (-q,--quiet, see pipeline --help) may also follow the command.");
+    note_global_options(*sub);
+  }
+}
 
 }  // namespace
 
 int run_cli(int argc, char** argv) {
-  cli::Command app(
-      "pipeline",
+  CLI::App app(
       "recs: a nightly batch job that turns user ratings into precomputed recommendations.\n"
-      "Stages: import -> train -> score/publish; 'run' does them all.");
-  app.set_version_flag("--version", std::string("pipeline ") + RECS_VERSION);
+      "Stages: import -> train -> score/publish; 'run' does them all.",
+      "pipeline");
+  app.get_formatter()->column_width(kHelpColumn);
+  app.fallthrough();  // before adding subcommands, which inherit it
+  app.require_subcommand(1);
+  app.set_version_flag("--version", fmt::format("pipeline {}", RECS_VERSION));
   bool quiet = false;
   app.add_flag("-q,--quiet", quiet, "log warnings and errors only");
 
-  ConfigArgs run_args, import_args, train_args, score_args, predict_args, config_args;
-  auto& run_cmd = app.add_subcommand("run", "the nightly job: import, train, score and publish");
-  add_config_args(run_cmd, run_args);
-  auto& import_cmd =
+  ConfigArgs run_args, import_args, train_args, score_args, evaluate_args, predict_args,
+      config_args;
+  CLI::App* run_cmd =
+      app.add_subcommand("run", "the nightly job: import, train, score and publish");
+  add_config_args(*run_cmd, run_args);
+  CLI::App* import_cmd =
       app.add_subcommand("import", "load import.ratings (and import.movies) into the database");
-  add_config_args(import_cmd, import_args);
-  auto& train_cmd = app.add_subcommand("train", "train the configured model on the stored ratings");
-  add_config_args(train_cmd, train_args);
-  auto& score_cmd =
+  add_config_args(*import_cmd, import_args);
+  CLI::App* train_cmd =
+      app.add_subcommand("train", "train the configured model on the stored ratings");
+  add_config_args(*train_cmd, train_args);
+  CLI::App* score_cmd =
       app.add_subcommand("score", "score every user with the stored model and publish top-N");
-  add_config_args(score_cmd, score_args);
-
-  ConfigArgs evaluate_args;
-  auto& evaluate_cmd = app.add_subcommand(
+  add_config_args(*score_cmd, score_args);
+  CLI::App* evaluate_cmd = app.add_subcommand(
       "evaluate",
       "hold out ratings, train on the rest, report rating and ranking metrics beside the "
       "popularity baseline (one JSON line on stdout)");
-  add_config_args(evaluate_cmd, evaluate_args);
+  add_config_args(*evaluate_cmd, evaluate_args);
 
-  auto& predict_cmd = app.add_subcommand("predict", "print the stored model's score for pairs");
-  add_config_args(predict_cmd, predict_args);
+  CLI::App* predict_cmd = app.add_subcommand("predict", "print the stored model's score for pairs");
+  add_config_args(*predict_cmd, predict_args);
   std::int64_t predict_user = 0, predict_movie = 0;
   std::string pairs_file;
-  auto& user_opt = predict_cmd.add_option("--user", predict_user, "external user id");
-  auto& movie_opt = predict_cmd.add_option("--movie", predict_movie, "external movie id");
-  auto& pairs_opt = predict_cmd.add_option("--pairs", pairs_file,
-                                           "CSV of userId,movieId; writes userId,movieId,score");
-  user_opt.needs(movie_opt);
-  movie_opt.needs(user_opt);
-  pairs_opt.excludes(user_opt).excludes(movie_opt);
+  CLI::Option* user_opt = add_option(*predict_cmd, "--user", predict_user, "external user id");
+  CLI::Option* movie_opt = add_option(*predict_cmd, "--movie", predict_movie, "external movie id");
+  CLI::Option* pairs_opt = add_option(*predict_cmd, "--pairs", pairs_file,
+                                      "CSV of userId,movieId; writes userId,movieId,score");
+  user_opt->needs(movie_opt);
+  movie_opt->needs(user_opt);
+  pairs_opt->excludes(user_opt)->excludes(movie_opt);
 
-  auto& config_cmd = app.add_subcommand(
+  CLI::App* config_cmd = app.add_subcommand(
       "config", "print the effective configuration, every key with its documented range");
-  add_config_args(config_cmd, config_args);
+  add_config_args(*config_cmd, config_args);
 
   GenerateOptions gen;
   std::string gen_out;
-  auto& gen_cmd =
+  CLI::App* gen_cmd =
       app.add_subcommand("generate", "write synthetic MovieLens-format ratings.csv and movies.csv");
-  gen_cmd.add_option("--users", gen.users, "number of users").required();
-  gen_cmd.add_option("--movies", gen.movies, "number of movies").required();
-  gen_cmd.add_option("--ratings", gen.ratings, "number of ratings").required();
-  gen_cmd.add_option("--out", gen_out, "output folder (created)").required();
-  gen_cmd.add_option("--seed", gen.seed, "random seed").show_default();
+  add_option(*gen_cmd, "--users", gen.users, "number of users")->required();
+  add_option(*gen_cmd, "--movies", gen.movies, "number of movies")->required();
+  add_option(*gen_cmd, "--ratings", gen.ratings, "number of ratings")->required();
+  add_option(*gen_cmd, "--out", gen_out, "output folder (created)")->required();
+  add_option(*gen_cmd, "--seed", gen.seed, "random seed")->capture_default_str();
 
-  auto& bench_cmd = app.add_subcommand("bench", "benchmarks (figures as one JSON line on stdout)");
+  CLI::App* bench_cmd =
+      app.add_subcommand("bench", "benchmarks (figures as one JSON line on stdout)");
+  bench_cmd->require_subcommand(1);
   ScoreBenchOptions sb;  // defaults: ML-25M size
-  auto& bench_score_cmd = bench_cmd.add_subcommand(
+  CLI::App* bench_score_cmd = bench_cmd->add_subcommand(
       "score", "score random or stored vectors with the exact or ann top-N kernel");
-  bench_score_cmd.add_option("--users", sb.users, "users").show_default();
-  bench_score_cmd.add_option("--movies", sb.movies, "movies").show_default();
-  bench_score_cmd.add_option("--factors", sb.factors, "vector length").show_default();
-  bench_score_cmd.add_option("--top-n", sb.top_n, "recommendations per user").show_default();
-  bench_score_cmd.add_option("--threads", sb.threads, "threads, 0 = all cores").show_default();
-  bench_score_cmd.add_option("--seed", sb.seed, "random seed").show_default();
-  bench_score_cmd
-      .add_option("--rated-fraction", sb.rated_fraction,
-                  "share of movies masked as already rated per user")
-      .show_default();
-  bench_score_cmd.add_option("--method", sb.method, "scoring kernel")
-      .choices({"exact", "ann"})
-      .show_default();
-  bench_score_cmd.add_option("--nprobe", sb.nprobe,
-                             "ann: clusters scanned per user (0 = the library default)");
-  bench_score_cmd.add_option("--clusters", sb.clusters, "ann: clusters of the index (0 = auto)");
-  bench_score_cmd.add_option("--vectors-from", sb.vectors_from,
-                             "score the latest stored model's vectors in this database "
-                             "(opened read-only) instead of random ones");
-  bench_score_cmd.add_flag("--mask-rated", sb.mask_rated,
-                           "with --vectors-from: mask the movies each user rated there");
-  bench_score_cmd.add_option("--recall-sample", sb.recall_sample,
-                             "ann: users the recall is measured on (0 = all, also timing a "
-                             "full exact run)");
+  add_option(*bench_score_cmd, "--users", sb.users, "users")->capture_default_str();
+  add_option(*bench_score_cmd, "--movies", sb.movies, "movies")->capture_default_str();
+  add_option(*bench_score_cmd, "--factors", sb.factors, "vector length")->capture_default_str();
+  add_option(*bench_score_cmd, "--top-n", sb.top_n, "recommendations per user")
+      ->capture_default_str();
+  add_option(*bench_score_cmd, "--threads", sb.threads, "threads, 0 = all cores")
+      ->capture_default_str();
+  add_option(*bench_score_cmd, "--seed", sb.seed, "random seed")->capture_default_str();
+  add_option(*bench_score_cmd, "--rated-fraction", sb.rated_fraction,
+             "share of movies masked as already rated per user")
+      ->capture_default_str();
+  add_option(*bench_score_cmd, "--method", sb.method, "scoring kernel")
+      ->check(CLI::IsMember({"exact", "ann"}))
+      ->capture_default_str();
+  add_option(*bench_score_cmd, "--nprobe", sb.nprobe,
+             "ann: clusters scanned per user (0 = the library default)");
+  add_option(*bench_score_cmd, "--clusters", sb.clusters, "ann: clusters of the index (0 = auto)");
+  add_option(*bench_score_cmd, "--vectors-from", sb.vectors_from,
+             "score the latest stored model's vectors in this database (opened read-only) "
+             "instead of random ones");
+  bench_score_cmd->add_flag("--mask-rated", sb.mask_rated,
+                            "with --vectors-from: mask the movies each user rated there");
+  add_option(*bench_score_cmd, "--recall-sample", sb.recall_sample,
+             "ann: users the recall is measured on (0 = all, also timing a full exact run)");
 
   PublishBenchOptions pb;
   std::string pb_dir;
-  auto& bench_publish_cmd = bench_cmd.add_subcommand(
+  CLI::App* bench_publish_cmd = bench_cmd->add_subcommand(
       "publish", "write synthetic top-N rows through the publish step, replacing a full set");
-  bench_publish_cmd.add_option("--users", pb.users, "users").show_default();
-  bench_publish_cmd.add_option("--movies", pb.movies, "movies").show_default();
-  bench_publish_cmd.add_option("--top-n", pb.top_n, "rows per user").show_default();
-  bench_publish_cmd.add_option("--seed", pb.seed, "random seed").show_default();
-  bench_publish_cmd.add_option("--dir", pb_dir, "folder for the scratch database (default: temp)");
+  add_option(*bench_publish_cmd, "--users", pb.users, "users")->capture_default_str();
+  add_option(*bench_publish_cmd, "--movies", pb.movies, "movies")->capture_default_str();
+  add_option(*bench_publish_cmd, "--top-n", pb.top_n, "rows per user")->capture_default_str();
+  add_option(*bench_publish_cmd, "--seed", pb.seed, "random seed")->capture_default_str();
+  add_option(*bench_publish_cmd, "--dir", pb_dir,
+             "folder for the scratch database (default: temp)");
 
   ConfigArgs readers_args;
   ReadersBenchOptions rb;
   std::string rb_query = "sql/login.sql";
-  auto& bench_readers_cmd = bench_cmd.add_subcommand(
+  CLI::App* bench_readers_cmd = bench_cmd->add_subcommand(
       "readers",
       "reader processes run the login query while the score stage publishes; latency "
       "percentiles idle vs during the publish");
-  add_config_args(bench_readers_cmd, readers_args);
-  bench_readers_cmd.add_option("--readers", rb.readers, "reader processes").show_default();
-  bench_readers_cmd.add_option("--idle-seconds", rb.idle_seconds, "idle window before the publish")
-      .show_default();
-  bench_readers_cmd.add_option("--query", rb_query, "the query file").show_default();
+  add_config_args(*bench_readers_cmd, readers_args);
+  add_option(*bench_readers_cmd, "--readers", rb.readers, "reader processes")
+      ->capture_default_str();
+  add_option(*bench_readers_cmd, "--idle-seconds", rb.idle_seconds,
+             "idle window before the publish")
+      ->capture_default_str();
+  add_option(*bench_readers_cmd, "--query", rb_query, "the query file")->capture_default_str();
+  note_global_options(app);
 
-  const cli::Parsed args = app.parse(argc, argv);
-  if (args.output) {  // --help or --version
-    std::cout << *args.output;
-    return 0;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version: printed on stdout, exit 0.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    throw UsageError(fmt::format("{} (see {} --help)", usage_message(app, e), command_path(app)));
   }
   if (quiet) log::set_level(log::Level::kWarn);
 
-  if (args.selected(run_cmd)) {
-    run_nightly(load(run_args));
-    return 0;
-  }
-  if (args.selected(import_cmd)) {
-    run_stage(Stage::kImport, load(import_args), std::cout);
-    return 0;
-  }
-  if (args.selected(evaluate_cmd)) {
-    run_stage(Stage::kEvaluate, load(evaluate_args), std::cout);
-    return 0;
-  }
-  if (args.selected(train_cmd)) {
-    run_stage(Stage::kTrain, load(train_args), std::cout);
-    return 0;
-  }
-  if (args.selected(score_cmd)) {
-    run_stage(Stage::kScore, load(score_args), std::cout);
-    return 0;
-  }
-  if (args.selected(predict_cmd)) {
-    Config config = load(predict_args);
-    if (pairs_file.empty() && !args.has(user_opt)) {
-      throw UsageError("predict needs --user and --movie, or --pairs FILE");
+  if (run_cmd->parsed()) {
+    run_nightly(run_args.load());
+  } else if (import_cmd->parsed()) {
+    run_stage(Stage::kImport, import_args.load(), std::cout);
+  } else if (evaluate_cmd->parsed()) {
+    run_stage(Stage::kEvaluate, evaluate_args.load(), std::cout);
+  } else if (train_cmd->parsed()) {
+    run_stage(Stage::kTrain, train_args.load(), std::cout);
+  } else if (score_cmd->parsed()) {
+    run_stage(Stage::kScore, score_args.load(), std::cout);
+  } else if (predict_cmd->parsed()) {
+    Config config = predict_args.load();
+    if (pairs_file.empty() && user_opt->count() == 0) {
+      throw UsageError(
+          "predict needs --user and --movie, or --pairs FILE (see pipeline predict --help)");
     }
     auto db = db::open_read_only(config.database);
     if (!pairs_file.empty()) {
@@ -177,39 +268,27 @@ int run_cli(int argc, char** argv) {
     } else {
       predict_one(*db, predict_user, predict_movie, std::cout);
     }
-    return 0;
-  }
-  if (args.selected(config_cmd)) {
-    Config config = load(config_args);
-    std::cout << describe_config(config, true);
-    return 0;
-  }
-  if (args.selected(gen_cmd)) {
+  } else if (config_cmd->parsed()) {
+    std::cout << describe_config(config_args.load(), true);
+  } else if (gen_cmd->parsed()) {
     gen.out = gen_out;
     log::set_stage("generate");
     log::Stopwatch clock;
     GenerateSummary s = generate(gen);
     log::info("wrote {} ratings by {} users on {} movies to {} in {:.3f} s", s.ratings, s.users,
               s.movies, gen_out, clock.seconds());
-    return 0;
-  }
-  if (args.selected(bench_readers_cmd)) {
-    Config config = load(readers_args);
+  } else if (bench_readers_cmd->parsed()) {
+    Config config = readers_args.load();
     log::set_stage("bench");
     rb.query = rb_query;
     std::cout << bench_readers(config, rb) << std::endl;
-    return 0;
-  }
-  if (args.selected(bench_publish_cmd)) {
+  } else if (bench_publish_cmd->parsed()) {
     log::set_stage("bench");
     pb.dir = pb_dir;
     std::cout << bench_publish(pb) << std::endl;
-    return 0;
-  }
-  if (args.selected(bench_score_cmd)) {
+  } else if (bench_score_cmd->parsed()) {
     log::set_stage("bench");
     std::cout << bench_score(sb) << std::endl;
-    return 0;
   }
   return 0;
 }

@@ -1,4 +1,5 @@
-// The command line: parses argv (cli/args.h) and runs the chosen command.
+// The command line: parses argv with CLI11 and dispatches to the chosen
+// command (the recorded runs live in app/run.h).
 #pragma once
 
 namespace recs {
