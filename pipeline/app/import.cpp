@@ -5,8 +5,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "app/load_ratings.h"
 #include "db/bulk.h"
+#include "db/ratings.h"
+#include "db/sqlite.h"
 #include "io/movielens.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -64,7 +65,7 @@ using RatingsInserter = db::BulkInserter<std::int64_t, std::int64_t, double, std
 // and a first import is a plain append in key order.
 class RatingsSync {
  public:
-  RatingsSync(SQLite::Database& db, const StoredRatings& old, ImportSummary& s)
+  RatingsSync(SQLite::Database& db, const db::StoredRatings& old, ImportSummary& s)
       : old_(old),
         s_(s),
         insert_(db, "ratings(user_id, movie_id, rating, rated_at)"),
@@ -117,7 +118,7 @@ class RatingsSync {
     ++s_.updated;
   }
 
-  const StoredRatings& old_;
+  const db::StoredRatings& old_;
   ImportSummary& s_;
   std::size_t j_ = 0;
   std::int64_t last_user_ = 0;
@@ -169,11 +170,12 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
   try {
     // The stored rows are read before the write transaction, in parallel,
     // and read again inside it only if another connection committed.
-    StoredRatingsAhead stored(db);
+    const auto ratings = db::sqlite_ratings(db);
+    db::StoredRatingsAhead stored(*ratings);
     for (int pass = 0; pass < 2; ++pass) {
       s = ImportSummary{};
       SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-      const StoredRatings& old = stored.current();
+      const db::StoredRatings& old = stored.current();
       if (movies) {
         db.exec("DELETE FROM movies");
         db::BulkInserter<std::int64_t, std::string, std::string> insert(

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "db/model_store.h"
+#include "db/sqlite.h"
 #include "eval/evaluate.h"
 #include "io/movielens.h"
 #include "util/error.h"
@@ -13,6 +14,14 @@
 #include "util/random.h"
 
 namespace recs {
+
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vector<double>* raw,
+                          std::vector<std::int64_t>* rated_at) {
+  const db::ValueMap value = [&import = config.import](double stored, const std::string& where) {
+    return static_cast<float>(map_rating(import, stored, where));
+  };
+  return db::read_rating_matrix(*db::sqlite_ratings(db), value, raw, rated_at);
+}
 
 std::uint64_t validation_split_seed(const Config& config) {
   return config.train.split_seed >= 0 ? static_cast<std::uint64_t>(config.train.split_seed)

@@ -1,17 +1,33 @@
-// Reading the ratings table: the parallel read by user-id ranges must give
-// exactly what one scan gives.
+// The ratings repository: the parallel read by user-id ranges must give
+// exactly what one scan gives, in every form built on it.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
 #include <random>
 #include <vector>
 
-#include "app/train.h"
 #include "db/database.h"
+#include "db/ratings.h"
+#include "db/sqlite.h"
 #include "test_util.h"
+#include "util/error.h"
 
 namespace recs {
 namespace {
+
+// import.rating_map's role: stored rating -> trained value.
+db::ValueMap map_of(std::map<double, double> m) {
+  return [m = std::move(m)](double stored, const std::string& where) {
+    auto it = m.find(stored);
+    if (it == m.end()) throw InputError(where + ": unmapped");
+    return static_cast<float>(it->second);
+  };
+}
+
+db::ValueMap identity() {
+  return [](double stored, const std::string&) { return static_cast<float>(stored); };
+}
 
 // Users with sparse, unevenly spread ids (a few far apart, so some id ranges
 // are empty and others hold most rows), ratings in 0.5 steps.
@@ -46,17 +62,26 @@ void expect_equal(const RatingMatrix& a, const RatingMatrix& b) {
   EXPECT_EQ(a.value, b.value);
 }
 
-TEST(LoadRatings, ParallelRangesEqualOneScan) {
+TEST(DbRatings, ParallelRangesEqualOneScan) {
   test::TempDir dir;
   auto db = db::open(dir / "recs.db");
   fill(*db, 1);
-  Config config;
-  config.import.rating_map = {{0.5, -1}, {1, -1},  {1.5, -1}, {2, -1},  {2.5, -1},
-                              {3, 0},    {3.5, 1}, {4, 1},    {4.5, 1}, {5, 1}};
+  const db::ValueMap map = map_of({{0.5, -1},
+                                   {1, -1},
+                                   {1.5, -1},
+                                   {2, -1},
+                                   {2.5, -1},
+                                   {3, 0},
+                                   {3.5, 1},
+                                   {4, 1},
+                                   {4.5, 1},
+                                   {5, 1}});
+  auto ratings = db::sqlite_ratings(*db);
   std::vector<double> raw_serial, raw_parallel;
   std::vector<std::int64_t> at_serial, at_parallel;
-  const RatingMatrix serial = load_ratings(*db, config, &raw_serial, &at_serial, false);
-  const RatingMatrix parallel = load_ratings(*db, config, &raw_parallel, &at_parallel, true);
+  const RatingMatrix serial = db::read_rating_matrix(*ratings, map, &raw_serial, &at_serial, false);
+  const RatingMatrix parallel =
+      db::read_rating_matrix(*ratings, map, &raw_parallel, &at_parallel, true);
   ASSERT_GT(serial.size(), 10'000u);
   expect_equal(serial, parallel);
   EXPECT_EQ(raw_serial, raw_parallel);
@@ -72,13 +97,14 @@ TEST(LoadRatings, ParallelRangesEqualOneScan) {
   }
 }
 
-TEST(LoadRatings, StoredRowsAsTheTableHoldsThemParallelOrNot) {
+TEST(DbRatings, StoredRowsAsTheTableHoldsThemParallelOrNot) {
   test::TempDir dir;
   auto db = db::open(dir / "recs.db");
-  EXPECT_EQ(read_stored_ratings(*db).size(), 0u);
+  auto ratings = db::sqlite_ratings(*db);
+  EXPECT_EQ(db::read_stored_ratings(*ratings).size(), 0u);
   fill(*db, 3);
-  const StoredRatings parallel = read_stored_ratings(*db, true);
-  const StoredRatings serial = read_stored_ratings(*db, false);
+  const db::StoredRatings parallel = db::read_stored_ratings(*ratings, true);
+  const db::StoredRatings serial = db::read_stored_ratings(*ratings, false);
   EXPECT_EQ(parallel.user_ids, serial.user_ids);
   EXPECT_EQ(parallel.user, serial.user);
   EXPECT_EQ(parallel.movie, serial.movie);
@@ -99,18 +125,19 @@ TEST(LoadRatings, StoredRowsAsTheTableHoldsThemParallelOrNot) {
   EXPECT_EQ(i, parallel.size());
 }
 
-TEST(LoadRatings, RowsReadAheadAreReadAgainOnlyAfterAnotherConnectionCommits) {
+TEST(DbRatings, RowsReadAheadAreReadAgainOnlyAfterAnotherConnectionCommits) {
   test::TempDir dir;
   auto db = db::open(dir / "recs.db");
   fill(*db, 4);
-  const std::size_t before = read_stored_ratings(*db).size();
+  auto ratings = db::sqlite_ratings(*db);
+  const std::size_t before = db::read_stored_ratings(*ratings).size();
   {
-    StoredRatingsAhead ahead(*db);
+    db::StoredRatingsAhead ahead(*ratings);
     SQLite::Transaction tx(*db, SQLite::TransactionBehavior::IMMEDIATE);
     EXPECT_EQ(ahead.current().size(), before);
     EXPECT_FALSE(ahead.read_again());
   }
-  StoredRatingsAhead ahead(*db);
+  db::StoredRatingsAhead ahead(*ratings);
   {
     auto other = db::open(dir / "recs.db");
     other->exec("INSERT INTO ratings VALUES (5, 5, 4.0, 0)");
@@ -120,17 +147,43 @@ TEST(LoadRatings, RowsReadAheadAreReadAgainOnlyAfterAnotherConnectionCommits) {
   EXPECT_TRUE(ahead.read_again());
 }
 
-TEST(LoadRatings, InsideATransactionReadsThisConnectionsRows) {
+TEST(DbRatings, InsideATransactionReadsThisConnectionsRows) {
   // Other connections cannot see uncommitted rows: the read must fall back
   // to this connection and still return them.
   test::TempDir dir;
   auto db = db::open(dir / "recs.db");
   fill(*db, 2);
-  const Config config;
-  const auto committed = load_ratings(*db, config, nullptr, nullptr, true).size();
+  auto ratings = db::sqlite_ratings(*db);
+  const auto committed = db::read_rating_matrix(*ratings, identity()).size();
   SQLite::Transaction tx(*db);
   db->exec("INSERT INTO ratings VALUES (5, 5, 4.0, 0)");
-  EXPECT_EQ(load_ratings(*db, config, nullptr, nullptr, true).size(), committed + 1);
+  EXPECT_EQ(db::read_rating_matrix(*ratings, identity()).size(), committed + 1);
+}
+
+TEST(DbRatings, OnlyTheRequestedColumnsAreFilled) {
+  test::TempDir dir;
+  auto db = db::open(dir / "recs.db");
+  fill(*db, 5);
+  const db::StoredRatings ids = db::sqlite_ratings(*db)->read({});
+  ASSERT_GT(ids.size(), 0u);
+  EXPECT_EQ(ids.movie.size(), ids.size());
+  EXPECT_TRUE(ids.value.empty());
+  EXPECT_TRUE(ids.rating.empty());
+  EXPECT_TRUE(ids.rated_at.empty());
+}
+
+TEST(DbRatings, AnEmptyTableIsNoRatingsAndAnUnmappedValueNamesTheTable) {
+  test::TempDir dir;
+  auto db = db::open(dir / "recs.db");
+  auto ratings = db::sqlite_ratings(*db);
+  EXPECT_THROW(db::read_rating_matrix(*ratings, identity()), DatabaseError);
+  db->exec("INSERT INTO ratings VALUES (1, 2, 4.0, 0)");
+  try {
+    db::read_rating_matrix(*ratings, map_of({{5, 1}}));
+    FAIL() << "an unmapped rating must throw";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "recs.db").string() + ": table ratings: unmapped");
+  }
 }
 
 }  // namespace

@@ -1,0 +1,22 @@
+// The SQLite backend of the repositories: each works on a connection the
+// caller opened (db::open, db::open_read_only) and keeps owning, and turns
+// SQLite's failures into DatabaseError.
+#pragma once
+
+#include <memory>
+
+#include "db/ratings.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace recs::db {
+
+// The ratings table. A read outside a transaction is split into ranges of
+// user ids read on parallel read-only connections (their small page caches,
+// not this connection's, hold what is read); inside this connection's
+// transaction, or on a database without a file, it is one scan on `db`.
+std::unique_ptr<RatingsRepository> sqlite_ratings(SQLite::Database& db);
+
+}  // namespace recs::db
