@@ -7,7 +7,9 @@
 #include <random>
 #include <vector>
 
+#include "db/catalog.h"
 #include "db/database.h"
+#include "db/import.h"
 #include "db/ratings.h"
 #include "db/sqlite.h"
 #include "test_util.h"
@@ -183,6 +185,79 @@ TEST(DbRatings, AnEmptyTableIsNoRatingsAndAnUnmappedValueNamesTheTable) {
     FAIL() << "an unmapped rating must throw";
   } catch (const InputError& e) {
     EXPECT_EQ(std::string(e.what()), (dir / "recs.db").string() + ": table ratings: unmapped");
+  }
+}
+
+TEST(DbRatings, WhatTheImportWritesReadsBackAndRollsBackUnlessCommitted) {
+  test::TempDir dir;
+  auto db = db::open(dir / "recs.db");
+  auto ratings = db::sqlite_ratings(*db);
+  auto catalog = db::sqlite_catalog(*db);
+  {
+    auto out = db::sqlite_import(*db);
+    out->clear_movies();
+    for (int m = 1; m <= 250; ++m) out->add_movie(m, "t" + std::to_string(m), m % 2 ? "A|B" : "C");
+    for (std::int64_t u = 1; u <= 30; ++u) {
+      for (std::int64_t m = 1; m <= 10; ++m) out->insert_rating(u, m * 3, 0.5 * m, u * 100 + m);
+    }
+    out->replace_movie_stats({{3, 30, 0.5, 1}, {6, 30, 1.0, 2}});
+    out->commit();
+  }
+  db::StoredRatings r = db::read_stored_ratings(*ratings);
+  ASSERT_EQ(r.size(), 300u);
+  EXPECT_EQ(r.user_ids.size(), 30u);
+  EXPECT_EQ(r.user_id(299), 30);
+  EXPECT_EQ(r.movie[299], 30);
+  EXPECT_EQ(r.rating[299], 5.0);
+  EXPECT_EQ(r.rated_at[299], 3010);
+  EXPECT_EQ(catalog->movie_count(), 250);
+  const auto genres = catalog->movie_genres();
+  ASSERT_EQ(genres.size(), 250u);
+  EXPECT_EQ(test::sqlite(dir / "recs.db", "SELECT * FROM movie_stats ORDER BY popularity_rank;"),
+            "3|30|0.5|1\n6|30|1.0|2\n");
+
+  {  // changes, then no commit: nothing of them stays
+    auto out = db::sqlite_import(*db);
+    out->clear_movies();
+    out->update_rating(1, 3, 4.0, 7);
+    out->delete_rating(2, 3);
+    out->insert_rating(31, 1, 1.0, 1);
+    out->replace_movie_stats({});
+  }
+  EXPECT_EQ(db::read_stored_ratings(*ratings).rating, r.rating);
+  EXPECT_EQ(catalog->movie_count(), 250);
+
+  {
+    auto out = db::sqlite_import(*db);
+    out->update_rating(1, 3, 4.0, 7);
+    out->delete_rating(2, 3);
+    out->insert_rating(31, 1, 1.0, 1);
+    out->commit();
+  }
+  r = db::read_stored_ratings(*ratings);
+  ASSERT_EQ(r.size(), 300u);
+  EXPECT_EQ(r.rating[0], 4.0);
+  EXPECT_EQ(r.rated_at[0], 7);
+  EXPECT_EQ(r.user_id(10), 2);
+  EXPECT_EQ(r.movie[10], 6);
+  EXPECT_EQ(r.user_id(299), 31);
+  EXPECT_EQ(catalog->movie_count(), 250);  // the catalog is left as it was
+}
+
+TEST(DbRatings, AnImportWhileAnotherWriterHoldsTheDatabaseFailsAsADatabaseError) {
+  test::TempDir dir;
+  auto db = db::open(dir / "recs.db");
+  auto other = db::open(dir / "recs.db");
+  other->setBusyTimeout(0);
+  db->setBusyTimeout(0);
+  SQLite::Transaction holder(*other, SQLite::TransactionBehavior::IMMEDIATE);
+  try {
+    db::sqlite_import(*db);
+    FAIL() << "the write lock is held";
+  } catch (const DatabaseError& e) {
+    EXPECT_NE(std::string(e.what()).find(": import failed, the database is unchanged: "),
+              std::string::npos)
+        << e.what();
   }
 }
 

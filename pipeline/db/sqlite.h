@@ -5,6 +5,8 @@
 
 #include <memory>
 
+#include "db/catalog.h"
+#include "db/import.h"
 #include "db/ratings.h"
 
 namespace SQLite {
@@ -18,5 +20,13 @@ namespace recs::db {
 // not this connection's, hold what is read); inside this connection's
 // transaction, or on a database without a file, it is one scan on `db`.
 std::unique_ptr<RatingsRepository> sqlite_ratings(SQLite::Database& db);
+
+// The movies table.
+std::unique_ptr<CatalogRepository> sqlite_catalog(SQLite::Database& db);
+
+// Begins the import's write transaction (IMMEDIATE: the write lock is taken
+// at once). Its failures read "<database>: import failed, the database is
+// unchanged: ...".
+std::unique_ptr<ImportWriter> sqlite_import(SQLite::Database& db);
 
 }  // namespace recs::db
