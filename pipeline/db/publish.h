@@ -11,27 +11,11 @@
 #include <optional>
 #include <vector>
 
+#include "data/clusters.h"
 #include "data/top_n.h"
 #include "db/bulk.h"
 
 namespace recs::db {
-
-// Cluster membership rows: ids[i] belongs to cluster[i] at distance[i] from
-// its centroid.
-struct ClusterRows {
-  std::vector<std::int64_t> ids;
-  std::vector<std::int32_t> cluster;
-  std::vector<float> distance;
-};
-
-// One row of "popular in your cluster".
-struct ClusterPopularRow {
-  std::int64_t cluster = 0;
-  std::int64_t rank = 0;
-  std::int64_t movie_id = 0;
-  std::int64_t rating_count = 0;
-  double mean_rating = 0;
-};
 
 // What else a publication holds; unset = not computed by this run, and the
 // table is left empty so nothing from an older model outlives it.
