@@ -9,7 +9,6 @@
 #include "cluster/kmeans.h"
 #include "cluster/popular.h"
 #include "db/catalog.h"
-#include "db/database.h"
 #include "db/model_store.h"
 #include "db/publish.h"
 #include "db/sqlite.h"
@@ -195,7 +194,7 @@ Clusters make_clusters(const Audience& a, const db::StoredModel& model,
 
 ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run) {
   log::Stopwatch total;
-  db::StoredModel model = db::load_latest_model(db);
+  db::StoredModel model = db::sqlite_models(db)->latest();
   if (!model.users.allFinite() || !model.movies.allFinite()) {
     throw GateError("model " + std::to_string(model.model_id) +
                     " has non-finite vectors; refusing to publish");
@@ -280,11 +279,12 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   ScoreSummary s;
   log::Stopwatch clock;
   std::int64_t run_id = run.id();  // records the run first: it cannot nest in the publish
-  try {
-    db::Publisher publisher(db);
+  {
+    // Rolls back unless committed; its failures say the previous set stays.
+    const auto publisher = db::sqlite_publisher(db);
     bool finite = true;
     auto sink = [&](const TopNBlock& b) {
-      finite &= publisher.add(b, audience.ids, candidate_ids);
+      finite &= publisher->add(b, audience.ids, candidate_ids);
     };
     if (config.score.method == "ann") {
       AnnOptions ann;
@@ -296,17 +296,13 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
       score_top_n(audience.users, movies, exclude, options, sink);
     }
     if (config.similar.enabled)
-      finite &= publisher.replace_similar(similar, model.movie_ids, candidate_ids);
+      finite &= publisher->replace_similar(similar, model.movie_ids, candidate_ids);
     if (!finite) throw GateError("scores are not finite; refusing to publish");
     if (config.clusters.enabled)
-      publisher.replace_clusters(clusters.users, clusters.movies, clusters.popular);
-    publisher.commit(run_id, model.model_id, config.score.top_n, extras);
-    s.rows = publisher.rows();
+      publisher->replace_clusters(clusters.users, clusters.movies, clusters.popular);
+    publisher->commit(run_id, model.model_id, config.score.top_n, extras);
+    s.rows = publisher->rows();
     s.users = static_cast<std::int64_t>(audience.ids.size());
-  } catch (const SQLite::Exception& e) {
-    throw DatabaseError(
-        config.database.string() +
-        ": publishing failed, the previous recommendations stay in place: " + e.what());
   }
   s.seconds = clock.seconds();
   log::info("published " + std::to_string(s.rows) + " recommendations for " +

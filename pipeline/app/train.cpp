@@ -145,10 +145,8 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
   stored.users = std::move(f.users);
   stored.movies = std::move(f.movies);
   {
-    std::int64_t run_id = run.id();  // records the run first: it cannot nest in the transaction
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    s.model_id = db::save_model(db, run_id, stored, metrics.str());
-    tx.commit();
+    std::int64_t run_id = run.id();  // records the run first: it cannot nest in the save
+    s.model_id = db::sqlite_models(db)->save(run_id, stored, metrics.str(), db::kModelsKept);
   }
   run.model_type(model->type());
   run.count("train_ratings", static_cast<std::int64_t>(train.size()));

@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "db/database.h"
 #include "db/model_store.h"
 #include "db/sqlite.h"
 #include "scoring/ann.h"
@@ -115,16 +116,10 @@ std::string bench_score(const ScoreBenchOptions& options) {
   UserItems rated;
   bool masked = false;
   if (!options.vectors_from.empty()) {
-    // Opened directly rather than through db::open_read_only: only the
-    // models and ratings tables are read, so a database of an older schema
-    // version serves as well.
-    std::optional<SQLite::Database> database;
-    try {
-      database.emplace(options.vectors_from, SQLite::OPEN_READONLY);
-    } catch (const SQLite::Exception& e) {
-      throw DatabaseError(options.vectors_from + ": " + e.what());
-    }
-    db::StoredModel model = db::load_latest_model(*database);
+    // Only the models and ratings tables are read, so a database of another
+    // schema version serves as well.
+    const auto database = db::open_read_only(options.vectors_from, db::SchemaCheck::kAnyVersion);
+    db::StoredModel model = db::sqlite_models(*database)->latest();
     if (options.mask_rated) {
       rated = stored_rated(*database, model);
       masked = true;

@@ -7,6 +7,8 @@
 
 #include "db/catalog.h"
 #include "db/import.h"
+#include "db/model_store.h"
+#include "db/publish.h"
 #include "db/ratings.h"
 
 namespace SQLite {
@@ -28,5 +30,16 @@ std::unique_ptr<CatalogRepository> sqlite_catalog(SQLite::Database& db);
 // at once). Its failures read "<database>: import failed, the database is
 // unchanged: ...".
 std::unique_ptr<ImportWriter> sqlite_import(SQLite::Database& db);
+
+// The models table.
+std::unique_ptr<ModelRepository> sqlite_models(SQLite::Database& db);
+
+// Begins a publication: takes the write lock (IMMEDIATE) and deletes the
+// old set inside the transaction. Its failures read "<database>: publishing
+// failed, the previous recommendations stay in place: ...".
+std::unique_ptr<Publisher> sqlite_publisher(SQLite::Database& db);
+
+// The publication row and its run.
+std::unique_ptr<PublishedSet> sqlite_published(SQLite::Database& db);
 
 }  // namespace recs::db
