@@ -95,8 +95,8 @@ class SqliteImportWriter final : public ImportWriter {
 
   SQLite::Database& db_;
   std::string context_;
-  // Declared first, destroyed last: the statements are finalized before an
-  // uncommitted transaction rolls back.
+  // Declared before the statements, so destroyed after them: they are
+  // finalized before an uncommitted transaction rolls back.
   std::optional<SQLite::Transaction> tx_;
   std::optional<BulkInserter<std::int64_t, std::int64_t, double, std::int64_t>> ratings_;
   std::optional<BulkInserter<std::int64_t, std::string, std::string>> movies_;

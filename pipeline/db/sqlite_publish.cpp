@@ -74,8 +74,8 @@ class SqlitePublisher final : public Publisher {
 
   SQLite::Database& db_;
   std::string context_;
-  // Declared first, destroyed last: the statements are finalized before an
-  // uncommitted transaction rolls back.
+  // Declared before the statements, so destroyed after them: they are
+  // finalized before an uncommitted transaction rolls back.
   std::optional<SQLite::Transaction> tx_;
   std::optional<RowInserter> insert_;
   std::int64_t users_ = 0;
