@@ -4,7 +4,6 @@
 
 #include "db/database.h"
 #include "db/runs.h"
-#include "db/schema.h"
 #include "io/movielens.h"
 #include "test_util.h"
 #include "util/error.h"
@@ -178,44 +177,6 @@ TEST(Import, FailedImportLeavesTheDatabaseUnchanged) {
   std::string before = f.dump();
   EXPECT_NE(f.error(kHeader + "1,1,5,1\n2,4,1,1\n2,4,1,1\n"), "(no error)");
   EXPECT_EQ(f.dump(), before);
-}
-
-TEST(Migration, CreatesTheSchemaOnceAndRecordsItsVersion) {
-  TempDir dir;
-  {
-    auto db = db::open(dir / "a.db");
-    EXPECT_EQ(db::schema_version(*db), 2);
-    EXPECT_EQ(db->execAndGet("PRAGMA journal_mode").getString(), "wal");
-  }
-  auto db = db::open(dir / "a.db");  // reopening applies nothing twice
-  EXPECT_EQ(db::schema_version(*db), 2);
-  db->exec("PRAGMA user_version = 99");
-  EXPECT_THROW(db::migrate(*db), DatabaseError);
-}
-
-TEST(Migration, UpgradesAVersionOneDatabaseKeepingItsData) {
-  TempDir dir;
-  {
-    SQLite::Database old((dir / "v1.db").string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    ASSERT_EQ(db::migrations().front().version, 1);
-    old.exec(db::migrations().front().sql);
-    old.exec("PRAGMA user_version = 1");
-    old.exec("INSERT INTO recommendations VALUES (7, 1, 42, 0.5)");
-  }
-  auto db = db::open(dir / "v1.db");
-  EXPECT_EQ(db::schema_version(*db), 2);
-  EXPECT_EQ(db->execAndGet("SELECT movie_id FROM recommendations WHERE user_id = 7").getInt(), 42);
-  EXPECT_EQ(db->execAndGet("SELECT count(*) FROM similar_movies").getInt(), 0);
-  EXPECT_EQ(db->execAndGet("SELECT count(*) FROM pragma_table_info('publication') WHERE name = "
-                           "'similar_k'")
-                .getInt(),
-            1);
-}
-
-TEST(RunLock, SecondLockIsRefused) {
-  TempDir dir;
-  db::RunLock first(dir / "x.db");
-  EXPECT_THROW(db::RunLock second(dir / "x.db"), LockedError);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <string>
 
+#include "db/publish.h"
+#include "db/sqlite.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -27,12 +29,7 @@ void check_quality_gate(SQLite::Database& db, const Config& config, const eval::
   const double popularity = r.popularity.at.front().ndcg;
 
   // The NDCG the live recommendations' run measured, if it evaluated.
-  double previous = std::nan("");
-  SQLite::Statement q(db,
-                      "SELECT json_extract(r.metrics, ?) FROM publication p "
-                      "JOIN runs r ON r.run_id = p.run_id");
-  q.bind(1, "$.\"" + key + "\"");
-  if (q.executeStep() && !q.getColumn(0).isNull()) previous = q.getColumn(0).getDouble();
+  const double previous = db::sqlite_published(db)->run_metric(key).value_or(std::nan(""));
 
   std::string why;
   if (!std::isfinite(ndcg)) {

@@ -5,8 +5,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "app/load_ratings.h"
-#include "db/bulk.h"
+#include "db/catalog.h"
+#include "db/import.h"
+#include "db/ratings.h"
+#include "db/sqlite.h"
 #include "io/movielens.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -56,29 +58,25 @@ class MovieTally {
   std::unordered_map<std::int64_t, std::pair<std::int64_t, double>> sparse_;
 };
 
-using RatingsInserter = db::BulkInserter<std::int64_t, std::int64_t, double, std::int64_t>;
-
 // Makes the ratings table equal to the rows pushed (in strictly increasing
 // key order) by merging them against the stored rows: only what changed is
 // written, so a nightly re-import of the same export writes almost nothing,
 // and a first import is a plain append in key order.
 class RatingsSync {
  public:
-  RatingsSync(SQLite::Database& db, const StoredRatings& old, ImportSummary& s)
-      : old_(old),
-        s_(s),
-        insert_(db, "ratings(user_id, movie_id, rating, rated_at)"),
-        update_(db,
-                "UPDATE ratings SET rating = ?, rated_at = ? WHERE user_id = ? AND movie_id = ?"),
-        remove_(db, "DELETE FROM ratings WHERE user_id = ? AND movie_id = ?") {}
+  RatingsSync(db::ImportWriter& out, const db::StoredRatings& old, ImportSummary& s)
+      : out_(out), old_(old), s_(s) {}
 
   void push(const RatingRow& r) {
     while (j_ < old_.size() && old_before(j_, r)) remove(j_++);
     if (j_ < old_.size() && old_.user_id(j_) == r.user && old_.movie[j_] == r.movie) {
-      if (r.rating != old_.rating[j_] || r.timestamp != old_.rated_at[j_]) update(r);
+      if (r.rating != old_.rating[j_] || r.timestamp != old_.rated_at[j_]) {
+        out_.update_rating(r.user, r.movie, r.rating, r.timestamp);
+        ++s_.updated;
+      }
       ++j_;
     } else {
-      insert_.row(r.user, r.movie, r.rating, r.timestamp);
+      out_.insert_rating(r.user, r.movie, r.rating, r.timestamp);
       ++s_.inserted;
     }
     tally_.add(r.movie, r.rating);
@@ -89,7 +87,6 @@ class RatingsSync {
 
   void finish() {
     while (j_ < old_.size()) remove(j_++);
-    insert_.flush();
   }
 
   const MovieTally& tally() const { return tally_; }
@@ -101,47 +98,32 @@ class RatingsSync {
     return u < r.user || (u == r.user && old_.movie[j] < r.movie);
   }
   void remove(std::size_t j) {
-    remove_.bind(1, old_.user_id(j));
-    remove_.bind(2, old_.movie[j]);
-    remove_.exec();
-    remove_.reset();
+    out_.delete_rating(old_.user_id(j), old_.movie[j]);
     ++s_.deleted;
   }
-  void update(const RatingRow& r) {
-    update_.bind(1, r.rating);
-    update_.bind(2, r.timestamp);
-    update_.bind(3, r.user);
-    update_.bind(4, r.movie);
-    update_.exec();
-    update_.reset();
-    ++s_.updated;
-  }
 
-  const StoredRatings& old_;
+  db::ImportWriter& out_;
+  const db::StoredRatings& old_;
   ImportSummary& s_;
   std::size_t j_ = 0;
   std::int64_t last_user_ = 0;
   MovieTally tally_;
-  RatingsInserter insert_;
-  SQLite::Statement update_;
-  SQLite::Statement remove_;
 };
 
 // Popularity per movie for the fallback query: count, mean, and a rank by
 // count (ties by smaller id).
-void rebuild_movie_stats(SQLite::Database& db, const RatingsSync& sync, ImportSummary& s) {
+void rebuild_movie_stats(db::ImportWriter& out, const RatingsSync& sync, ImportSummary& s) {
   auto sorted = sync.tally().entries();
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
     return a.second.first != b.second.first ? a.second.first > b.second.first : a.first < b.first;
   });
-  db.exec("DELETE FROM movie_stats");
-  db::BulkInserter<std::int64_t, std::int64_t, double, std::int64_t> insert(
-      db, "movie_stats(movie_id, rating_count, mean_rating, popularity_rank)");
+  std::vector<db::MovieStat> stats;
+  stats.reserve(sorted.size());
   std::int64_t rank = 0;
   for (const auto& [movie, st] : sorted) {
-    insert.row(movie, st.first, st.second / static_cast<double>(st.first), ++rank);
+    stats.push_back({movie, st.first, st.second / static_cast<double>(st.first), ++rank});
   }
-  insert.flush();
+  out.replace_movie_stats(stats);
   s.rated_movies = static_cast<std::int64_t>(sorted.size());
 }
 
@@ -166,57 +148,50 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
   std::optional<RatingsReader> reader;
   reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
   ImportSummary s;
-  try {
-    // The stored rows are read before the write transaction, in parallel,
-    // and read again inside it only if another connection committed.
-    StoredRatingsAhead stored(db);
-    for (int pass = 0; pass < 2; ++pass) {
-      s = ImportSummary{};
-      SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-      const StoredRatings& old = stored.current();
-      if (movies) {
-        db.exec("DELETE FROM movies");
-        db::BulkInserter<std::int64_t, std::string, std::string> insert(
-            db, "movies(movie_id, title, genres)");
-        for (auto& m : movies->rows) insert.row(m.movie, m.title, m.genres);
-        insert.flush();
-      }
-      RatingsSync sync(db, old, s);
-      if (pass == 0) {
-        bool sorted = true;
-        while (const auto* chunk = reader->next()) {
-          if (!chunk->sorted) {
-            sorted = false;
-            break;
-          }
-          for (const auto& r : chunk->rows) sync.push(r);
-          reader->release_consumed();
-        }
-        if (!sorted) {
-          log::info(config.import.ratings.string() +
-                    " is not sorted by userId, movieId; sorting it in memory");
-          continue;  // the transaction rolls back
-        }
-      } else {
-        reader.reset();
-        reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
-        for (const auto& r : reader->sorted_rows()) sync.push(r);
-      }
-      if (s.ratings == 0) {
-        throw InputError(config.import.ratings.string() + ": no ratings to import");
-      }
-      sync.finish();
-      rebuild_movie_stats(db, sync, s);
-      tx.commit();
-      break;
+  // The stored rows are read before the write transaction, in parallel,
+  // and read again inside it only if another connection committed.
+  const auto ratings = db::sqlite_ratings(db);
+  db::StoredRatingsAhead stored(*ratings);
+  for (int pass = 0; pass < 2; ++pass) {
+    s = ImportSummary{};
+    const auto out = db::sqlite_import(db);  // rolls back unless committed
+    const db::StoredRatings& old = stored.current();
+    if (movies) {
+      out->clear_movies();
+      for (const auto& m : movies->rows) out->add_movie(m.movie, m.title, m.genres);
     }
-  } catch (const SQLite::Exception& e) {
-    throw DatabaseError(config.database.string() +
-                        ": import failed, the database is unchanged: " + e.what());
+    RatingsSync sync(*out, old, s);
+    if (pass == 0) {
+      bool sorted = true;
+      while (const auto* chunk = reader->next()) {
+        if (!chunk->sorted) {
+          sorted = false;
+          break;
+        }
+        for (const auto& r : chunk->rows) sync.push(r);
+        reader->release_consumed();
+      }
+      if (!sorted) {
+        log::info(config.import.ratings.string() +
+                  " is not sorted by userId, movieId; sorting it in memory");
+        continue;  // the transaction rolls back
+      }
+    } else {
+      reader.reset();
+      reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
+      for (const auto& r : reader->sorted_rows()) sync.push(r);
+    }
+    if (s.ratings == 0) {
+      throw InputError(config.import.ratings.string() + ": no ratings to import");
+    }
+    sync.finish();
+    rebuild_movie_stats(*out, sync, s);
+    out->commit();
+    break;
   }
   log_bad_rows(reader->bad(), config.import.ratings.string());
   s.bad_rows = reader->bad().count + (movies ? movies->bad.count : 0);
-  s.movies = db.execAndGet("SELECT count(*) FROM movies").getInt64();
+  s.movies = db::sqlite_catalog(db)->movie_count();
   log::info("imported " + std::to_string(s.ratings) + " ratings from " + std::to_string(s.users) +
             " users on " + std::to_string(s.rated_movies) + " movies (" +
             std::to_string(s.inserted) + " inserted, " + std::to_string(s.updated) + " updated, " +

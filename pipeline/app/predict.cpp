@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "db/model_store.h"
+#include "db/sqlite.h"
 #include "io/csv.h"
 #include "util/error.h"
 
@@ -35,12 +36,12 @@ float score(const db::StoredModel& m, std::int64_t user, std::int64_t movie,
 }  // namespace
 
 void predict_one(SQLite::Database& db, std::int64_t user, std::int64_t movie, std::ostream& out) {
-  auto m = db::load_latest_model(db);
+  auto m = db::sqlite_models(db)->latest();
   out << format_score(score(m, user, movie, "")) << "\n";
 }
 
 void predict_pairs(SQLite::Database& db, const std::filesystem::path& pairs, std::ostream& out) {
-  auto m = db::load_latest_model(db);
+  auto m = db::sqlite_models(db)->latest();
   MappedFile file(pairs);
   CsvReader csv(file.data(), pairs.string());
   csv.expect_header({"userId", "movieId"});

@@ -3,17 +3,18 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <set>
-#include <sstream>
 #include <string>
 
 #include "app/train.h"
 #include "cluster/kmeans.h"
-#include "db/database.h"
+#include "cluster/popular.h"
+#include "db/catalog.h"
 #include "db/model_store.h"
 #include "db/publish.h"
+#include "db/sqlite.h"
 #include "models/fold_in.h"
 #include "scoring/ann.h"
+#include "scoring/filters.h"
 #include "scoring/similar.h"
 #include "scoring/topn.h"
 #include "util/error.h"
@@ -136,87 +137,37 @@ Audience build_audience(SQLite::Database& db, const Config& config, const db::St
 }
 
 // The movies anyone may be recommended (model indices, ascending) after the
-// business filters.
-std::vector<std::int32_t> candidate_movies(SQLite::Database& db, const Config& config,
-                                           const db::StoredModel& model) {
-  const ScoreConfig& s = config.score;
-  const std::size_t n = model.movie_ids.size();
-  std::vector<char> keep(n, s.allow_movies.empty() ? 1 : 0);
+// business filters, warning about filtered ids the model does not know.
+std::vector<std::int32_t> filter_candidates(SQLite::Database& db, const Config& config,
+                                            const db::StoredModel& model) {
+  MovieFilters filters;
+  filters.allow_movies = config.score.allow_movies;
+  filters.exclude_movies = config.score.exclude_movies;
+  filters.exclude_genres = config.score.exclude_genres;
+  std::vector<MovieGenres> catalog;
+  if (!filters.exclude_genres.empty()) catalog = db::sqlite_catalog(db)->movie_genres();
+  CandidateMovies c = candidate_movies(model.movie_ids, filters, catalog);
   auto unknown = [&](const char* key, std::int64_t count) {
     if (count > 0) {
       log::warn(config.where(key) + ": " + std::to_string(count) +
                 " movie id(s) the model does not know; ignored");
     }
   };
-  std::int64_t missing = 0;
-  for (std::int64_t id : s.allow_movies) {
-    const int m = model.movie_index(id);
-    if (m >= 0) {
-      keep[static_cast<std::size_t>(m)] = 1;
-    } else {
-      ++missing;
-    }
-  }
-  unknown("score.allow_movies", missing);
-  missing = 0;
-  for (std::int64_t id : s.exclude_movies) {
-    const int m = model.movie_index(id);
-    if (m >= 0) {
-      keep[static_cast<std::size_t>(m)] = 0;
-    } else {
-      ++missing;
-    }
-  }
-  unknown("score.exclude_movies", missing);
-  if (!s.exclude_genres.empty()) {
-    const std::set<std::string> banned(s.exclude_genres.begin(), s.exclude_genres.end());
-    SQLite::Statement q(db, "SELECT movie_id, genres FROM movies");
-    while (q.executeStep()) {
-      const int m = model.movie_index(q.getColumn(0).getInt64());
-      if (m < 0) continue;
-      std::stringstream genres(q.getColumn(1).getString());
-      std::string g;
-      while (std::getline(genres, g, '|')) {
-        if (banned.count(g)) {
-          keep[static_cast<std::size_t>(m)] = 0;
-          break;
-        }
-      }
-    }
-  }
-  std::vector<std::int32_t> out;
-  for (std::size_t m = 0; m < n; ++m) {
-    if (keep[m]) out.push_back(static_cast<std::int32_t>(m));
-  }
-  return out;
-}
-
-// The rated sets restricted to the candidates, in the candidates' index space.
-UserItems restrict_items(const UserItems& rated, const std::vector<std::int32_t>& position) {
-  UserItems out;
-  out.indptr.reserve(rated.indptr.size());
-  out.indptr.push_back(0);
-  for (std::size_t u = 0; u + 1 < rated.indptr.size(); ++u) {
-    for (auto k = rated.indptr[u]; k < rated.indptr[u + 1]; ++k) {
-      const std::int32_t p =
-          position[static_cast<std::size_t>(rated.indices[static_cast<std::size_t>(k)])];
-      if (p >= 0) out.indices.push_back(p);
-    }
-    out.indptr.push_back(static_cast<std::int64_t>(out.indices.size()));
-  }
-  return out;
+  unknown("score.allow_movies", c.unknown_allowed);
+  unknown("score.exclude_movies", c.unknown_excluded);
+  return std::move(c.movies);
 }
 
 struct Clusters {
-  db::ClusterRows users;
-  db::ClusterRows movies;
-  std::vector<db::ClusterPopularRow> popular;
+  ClusterRows users;
+  ClusterRows movies;
+  std::vector<ClusterPopularRow> popular;
   int user_k = 0;
   int movie_k = 0;
 };
 
-db::ClusterRows cluster_rows(const RowMatrix& points, const std::vector<std::int64_t>& ids, int k,
-                             const Config& config, int& used_k) {
+ClusterRows cluster_rows(const RowMatrix& points, const std::vector<std::int64_t>& ids, int k,
+                         const Config& config, int& used_k) {
   KMeansOptions o;
   o.k = std::min<int>(k, static_cast<int>(points.rows()));
   o.max_iterations = config.clusters.iterations;
@@ -234,48 +185,8 @@ Clusters make_clusters(const Audience& a, const db::StoredModel& model,
   c.users = cluster_rows(unit_rows(a.users, taste), a.ids, config.clusters.users, config, c.user_k);
   c.movies = cluster_rows(unit_rows(model.movies, taste), model.movie_ids, config.clusters.movies,
                           config, c.movie_k);
-  // Most-rated candidate movies per user cluster.
-  const std::size_t n = model.movie_ids.size();
-  std::vector<char> is_candidate(n, 0);
-  for (std::int32_t m : candidates) is_candidate[static_cast<std::size_t>(m)] = 1;
-  std::vector<std::vector<std::size_t>> members(static_cast<std::size_t>(c.user_k));
-  for (std::size_t u = 0; u < a.ids.size(); ++u)
-    members[static_cast<std::size_t>(c.users.cluster[u])].push_back(u);
-  std::vector<std::int64_t> count(n, 0);
-  std::vector<double> sum(n, 0.0);
-  std::vector<std::int32_t> touched;
-  for (int k = 0; k < c.user_k; ++k) {
-    touched.clear();
-    for (std::size_t u : members[static_cast<std::size_t>(k)]) {
-      for (auto e = a.rated.indptr[u]; e < a.rated.indptr[u + 1]; ++e) {
-        const std::int32_t m = a.rated.indices[static_cast<std::size_t>(e)];
-        if (!is_candidate[static_cast<std::size_t>(m)]) continue;
-        if (count[static_cast<std::size_t>(m)]++ == 0) touched.push_back(m);
-        sum[static_cast<std::size_t>(m)] += a.raw[static_cast<std::size_t>(e)];
-      }
-    }
-    const std::size_t keep =
-        std::min<std::size_t>(touched.size(), static_cast<std::size_t>(config.clusters.popular_n));
-    auto better = [&](std::int32_t x, std::int32_t y) {
-      const auto cx = count[static_cast<std::size_t>(x)], cy = count[static_cast<std::size_t>(y)];
-      if (cx != cy) return cx > cy;
-      const double mx = sum[static_cast<std::size_t>(x)] / cx,
-                   my = sum[static_cast<std::size_t>(y)] / cy;
-      if (mx != my) return mx > my;
-      return x < y;
-    };
-    std::partial_sort(touched.begin(), touched.begin() + static_cast<std::ptrdiff_t>(keep),
-                      touched.end(), better);
-    for (std::size_t i = 0; i < keep; ++i) {
-      const auto m = static_cast<std::size_t>(touched[i]);
-      c.popular.push_back({k, static_cast<std::int64_t>(i + 1), model.movie_ids[m], count[m],
-                           sum[m] / static_cast<double>(count[m])});
-    }
-    for (std::int32_t m : touched) {
-      count[static_cast<std::size_t>(m)] = 0;
-      sum[static_cast<std::size_t>(m)] = 0;
-    }
-  }
+  c.popular = popular_in_clusters(c.users.cluster, c.user_k, a.rated, a.raw, candidates,
+                                  model.movie_ids, config.clusters.popular_n);
   return c;
 }
 
@@ -283,7 +194,7 @@ Clusters make_clusters(const Audience& a, const db::StoredModel& model,
 
 ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run) {
   log::Stopwatch total;
-  db::StoredModel model = db::load_latest_model(db);
+  db::StoredModel model = db::sqlite_models(db)->latest();
   if (!model.users.allFinite() || !model.movies.allFinite()) {
     throw GateError("model " + std::to_string(model.model_id) +
                     " has non-finite vectors; refusing to publish");
@@ -296,7 +207,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
                                          " more have no usable rating and get the fallback"
                                    : std::string()));
   }
-  std::vector<std::int32_t> candidates = candidate_movies(db, config, model);
+  std::vector<std::int32_t> candidates = filter_candidates(db, config, model);
   if (candidates.empty() && !model.movie_ids.empty()) {
     // Publishing would empty every user's list; keep the live set instead.
     throw ConfigError(
@@ -315,12 +226,13 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     log::info("business filters leave " + std::to_string(candidates.size()) + " of " +
               std::to_string(model.movie_ids.size()) + " movies as candidates");
     candidate_vectors.resize(static_cast<Eigen::Index>(candidates.size()), model.movies.cols());
-    std::vector<std::int32_t> position(model.movie_ids.size(), -1);
     for (std::size_t j = 0; j < candidates.size(); ++j) {
       candidate_vectors.row(static_cast<Eigen::Index>(j)) = model.movies.row(candidates[j]);
-      position[static_cast<std::size_t>(candidates[j])] = static_cast<std::int32_t>(j);
     }
-    if (config.score.exclude_rated) candidate_rated = restrict_items(audience.rated, position);
+    if (config.score.exclude_rated) {
+      candidate_rated =
+          restrict_items(audience.rated, candidate_positions(candidates, model.movie_ids.size()));
+    }
   }
   const RowMatrix& movies = filtered ? candidate_vectors : model.movies;
   const UserItems* exclude = nullptr;
@@ -367,11 +279,12 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   ScoreSummary s;
   log::Stopwatch clock;
   std::int64_t run_id = run.id();  // records the run first: it cannot nest in the publish
-  try {
-    db::Publisher publisher(db);
+  {
+    // Rolls back unless committed; its failures say the previous set stays.
+    const auto publisher = db::sqlite_publisher(db);
     bool finite = true;
     auto sink = [&](const TopNBlock& b) {
-      finite &= publisher.add(b, audience.ids, candidate_ids);
+      finite &= publisher->add(b, audience.ids, candidate_ids);
     };
     if (config.score.method == "ann") {
       AnnOptions ann;
@@ -383,17 +296,13 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
       score_top_n(audience.users, movies, exclude, options, sink);
     }
     if (config.similar.enabled)
-      finite &= publisher.replace_similar(similar, model.movie_ids, candidate_ids);
+      finite &= publisher->replace_similar(similar, model.movie_ids, candidate_ids);
     if (!finite) throw GateError("scores are not finite; refusing to publish");
     if (config.clusters.enabled)
-      publisher.replace_clusters(clusters.users, clusters.movies, clusters.popular);
-    publisher.commit(run_id, model.model_id, config.score.top_n, extras);
-    s.rows = publisher.rows();
+      publisher->replace_clusters(clusters.users, clusters.movies, clusters.popular);
+    publisher->commit(run_id, model.model_id, config.score.top_n, extras);
+    s.rows = publisher->rows();
     s.users = static_cast<std::int64_t>(audience.ids.size());
-  } catch (const SQLite::Exception& e) {
-    throw DatabaseError(
-        config.database.string() +
-        ": publishing failed, the previous recommendations stay in place: " + e.what());
   }
   s.seconds = clock.seconds();
   log::info("published " + std::to_string(s.rows) + " recommendations for " +

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "db/model_store.h"
+#include "db/sqlite.h"
 #include "eval/evaluate.h"
 #include "io/movielens.h"
 #include "util/error.h"
@@ -13,6 +14,14 @@
 #include "util/random.h"
 
 namespace recs {
+
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vector<double>* raw,
+                          std::vector<std::int64_t>* rated_at) {
+  const db::ValueMap value = [&import = config.import](double stored, const std::string& where) {
+    return static_cast<float>(map_rating(import, stored, where));
+  };
+  return db::read_rating_matrix(*db::sqlite_ratings(db), value, raw, rated_at);
+}
 
 std::uint64_t validation_split_seed(const Config& config) {
   return config.train.split_seed >= 0 ? static_cast<std::uint64_t>(config.train.split_seed)
@@ -136,10 +145,8 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
   stored.users = std::move(f.users);
   stored.movies = std::move(f.movies);
   {
-    std::int64_t run_id = run.id();  // records the run first: it cannot nest in the transaction
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    s.model_id = db::save_model(db, run_id, stored, metrics.str());
-    tx.commit();
+    std::int64_t run_id = run.id();  // records the run first: it cannot nest in the save
+    s.model_id = db::sqlite_models(db)->save(run_id, stored, metrics.str(), db::kModelsKept);
   }
   run.model_type(model->type());
   run.count("train_ratings", static_cast<std::int64_t>(train.size()));

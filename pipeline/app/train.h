@@ -4,13 +4,23 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
-#include "app/load_ratings.h"
+#include <cstdint>
+#include <vector>
+
 #include "config/config.h"
 #include "data/ratings.h"
 #include "db/runs.h"
 #include "models/model.h"
 
 namespace recs {
+
+// The stored ratings as the models train on them: dense indices, values
+// after import.rating_map (db::read_rating_matrix). When given, `raw` and
+// `rated_at` receive each entry's stored rating and timestamp. Throws
+// DatabaseError when there are none.
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
+                          std::vector<double>* raw = nullptr,
+                          std::vector<std::int64_t>* rated_at = nullptr);
 
 // The validation split's seed: train.split_seed, or model.seed when that is -1.
 std::uint64_t validation_split_seed(const Config& config);

@@ -8,6 +8,7 @@
 #include "db/database.h"
 #include "db/publish.h"
 #include "db/runs.h"
+#include "db/sqlite.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -22,7 +23,7 @@ void publish_all(SQLite::Database& db, std::int64_t run_id, const PublishBenchOp
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> movie(0, o.movies - 1);
   std::uniform_real_distribution<float> score(0.0f, 1.0f);
-  db::Publisher publisher(db);
+  const auto publisher = db::sqlite_publisher(db);
   TopNBlock b;
   b.top_n = o.top_n;
   constexpr int kBlock = 512;
@@ -39,9 +40,9 @@ void publish_all(SQLite::Database& db, std::int64_t run_id, const PublishBenchOp
       for (auto it = first; it != first + o.top_n; ++it) *it = score(rng);
       std::sort(first, first + o.top_n, std::greater<>());
     }
-    publisher.add(b, user_ids, movie_ids);
+    publisher->add(b, user_ids, movie_ids);
   }
-  publisher.commit(run_id, std::nullopt, o.top_n);
+  publisher->commit(run_id, std::nullopt, o.top_n, {});
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "db/database.h"
 #include "db/model_store.h"
 #include "db/runs.h"
+#include "db/sqlite.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -107,10 +109,10 @@ std::string bench_readers(const Config& config, const ReadersBenchOptions& o) {
   int old_top_n = 0;
   {
     auto db = db::open_read_only(config.database);
-    users = db::load_latest_model(*db).user_ids;
-    SQLite::Statement p(*db, "SELECT top_n FROM publication");
-    if (!p.executeStep()) throw DatabaseError("bench readers: nothing published yet");
-    old_top_n = p.getColumn(0).getInt();
+    users = db::sqlite_models(*db)->latest().user_ids;
+    const std::optional<int> live = db::sqlite_published(*db)->top_n();
+    if (!live) throw DatabaseError("bench readers: nothing published yet");
+    old_top_n = *live;
   }
   auto scratch =
       std::filesystem::temp_directory_path() / ("recs-bench-readers-" + std::to_string(::getpid()));

@@ -11,7 +11,9 @@
 #include <random>
 #include <vector>
 
+#include "db/database.h"
 #include "db/model_store.h"
+#include "db/sqlite.h"
 #include "scoring/ann.h"
 #include "scoring/topn.h"
 #include "util/error.h"
@@ -53,15 +55,15 @@ UserItems random_rated(int users, int movies, double fraction, std::mt19937_64& 
 
 // The movies each model user rated in the database, as model indices.
 UserItems stored_rated(SQLite::Database& db, const db::StoredModel& m) {
+  const db::StoredRatings stored = db::sqlite_ratings(db)->read({});
   UserItems items;
   items.indptr.assign(m.user_ids.size() + 1, 0);
-  SQLite::Statement q(db, "SELECT user_id, movie_id FROM ratings ORDER BY user_id, movie_id");
   std::size_t u = 0;
-  while (q.executeStep()) {
-    const std::int64_t user = q.getColumn(0).getInt64();
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    const std::int64_t user = stored.user_id(i);
     while (u < m.user_ids.size() && m.user_ids[u] < user) items.indptr[++u] = items.indices.size();
     if (u == m.user_ids.size() || m.user_ids[u] != user) continue;
-    const int movie = m.movie_index(q.getColumn(1).getInt64());
+    const int movie = m.movie_index(stored.movie[i]);
     if (movie >= 0) items.indices.push_back(movie);
   }
   while (u < m.user_ids.size()) items.indptr[++u] = items.indices.size();
@@ -114,16 +116,10 @@ std::string bench_score(const ScoreBenchOptions& options) {
   UserItems rated;
   bool masked = false;
   if (!options.vectors_from.empty()) {
-    // Opened directly rather than through db::open_read_only: only the
-    // models and ratings tables are read, so a database of an older schema
-    // version serves as well.
-    std::optional<SQLite::Database> database;
-    try {
-      database.emplace(options.vectors_from, SQLite::OPEN_READONLY);
-    } catch (const SQLite::Exception& e) {
-      throw DatabaseError(options.vectors_from + ": " + e.what());
-    }
-    db::StoredModel model = db::load_latest_model(*database);
+    // Only the models and ratings tables are read, so a database of another
+    // schema version serves as well.
+    const auto database = db::open_read_only(options.vectors_from, db::SchemaCheck::kAnyVersion);
+    db::StoredModel model = db::sqlite_models(*database)->latest();
     if (options.mask_rated) {
       rated = stored_rated(*database, model);
       masked = true;

@@ -44,7 +44,8 @@ std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
   return db;
 }
 
-std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path) {
+std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path,
+                                                 SchemaCheck check) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     throw DatabaseError(path.string() + ": database not found (run 'pipeline import' first)");
@@ -52,6 +53,7 @@ std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& pa
   try {
     auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READONLY);
     db->setBusyTimeout(kBusyTimeoutMs);
+    if (check == SchemaCheck::kAnyVersion) return db;
     int version = schema_version(*db);
     int latest = migrations().empty() ? 0 : migrations().back().version;
     if (version != latest) {

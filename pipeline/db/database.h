@@ -15,8 +15,14 @@ constexpr int kBusyTimeoutMs = 10000;
 // and applies pending migrations in one transaction. Throws DatabaseError.
 std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path);
 
+enum class SchemaCheck {
+  kCurrent,     // refuse a database of another schema version than this pipeline's
+  kAnyVersion,  // for tools that read only tables every version has
+};
+
 // Opens an existing database read-only (no migration). Throws DatabaseError.
-std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path);
+std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path,
+                                                 SchemaCheck check = SchemaCheck::kCurrent);
 
 // The schema version recorded in the database (PRAGMA user_version).
 int schema_version(SQLite::Database& db);

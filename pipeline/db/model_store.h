@@ -1,8 +1,7 @@
-// Storing trained models in the database (id mappings and vectors), so score
-// and predict run without retraining.
+// The model repository: trained models (id mappings and vectors) kept in the
+// database, so score and predict run without retraining. Backend-neutral;
+// db/sqlite.h makes the SQLite one.
 #pragma once
-
-#include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
 #include <string>
@@ -26,13 +25,22 @@ struct StoredModel {
   int movie_index(std::int64_t id) const;
 };
 
-// Inserts the model and keeps only the newest `keep` models (plus the one the
-// live recommendations came from). Returns the new model_id. Call inside the
-// caller's transaction or alone.
-std::int64_t save_model(SQLite::Database& db, std::int64_t run_id, const StoredModel& model,
-                        const std::string& metrics_json, int keep = 3);
+// Models kept besides the one the live recommendations came from.
+constexpr int kModelsKept = 3;
 
-// The newest model; throws DatabaseError when there is none.
-StoredModel load_latest_model(SQLite::Database& db);
+class ModelRepository {
+ public:
+  virtual ~ModelRepository() = default;
+
+  // Stores `model` (its model_id and created_at are assigned here) for run
+  // `run_id` with its training metrics (a JSON object), in a write
+  // transaction of its own, and keeps only the newest `keep` models plus
+  // the one the live recommendations came from. Returns the new model_id.
+  virtual std::int64_t save(std::int64_t run_id, const StoredModel& model,
+                            const std::string& metrics_json, int keep) = 0;
+
+  // The newest model; throws DatabaseError when there is none.
+  virtual StoredModel latest() = 0;
+};
 
 }  // namespace recs::db

@@ -1,37 +1,19 @@
-// Publishing a new set of recommendations under the readers' guarantee: the
-// old set is deleted and the new one inserted inside one write transaction,
-// committed at once. In WAL mode readers keep seeing the old complete set
-// until the commit and the new complete set after it; a failure, or a kill
-// at any moment, leaves the old set (the uncommitted WAL frames are ignored).
+// The publication repository: the web app's tables (recommendations,
+// similar_movies, the cluster tables) replaced under the readers' guarantee
+// — a reader sees the old complete set or the new complete set, never a
+// mix — and what is live read back. Backend-neutral; db/sqlite.h makes the
+// SQLite ones (a PostgreSQL publisher implements the same interface).
 #pragma once
-
-#include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "data/clusters.h"
 #include "data/top_n.h"
-#include "db/bulk.h"
 
 namespace recs::db {
-
-// Cluster membership rows: ids[i] belongs to cluster[i] at distance[i] from
-// its centroid.
-struct ClusterRows {
-  std::vector<std::int64_t> ids;
-  std::vector<std::int32_t> cluster;
-  std::vector<float> distance;
-};
-
-// One row of "popular in your cluster".
-struct ClusterPopularRow {
-  std::int64_t cluster = 0;
-  std::int64_t rank = 0;
-  std::int64_t movie_id = 0;
-  std::int64_t rating_count = 0;
-  double mean_rating = 0;
-};
 
 // What else a publication holds; unset = not computed by this run, and the
 // table is left empty so nothing from an older model outlives it.
@@ -41,39 +23,46 @@ struct PublicationExtras {
   std::optional<int> movie_clusters;
 };
 
+// One publication in progress: made when it begins, it replaces the whole
+// set at commit(). Destroyed without commit() (a failure, a refusal), it
+// rolls back and the old set stays; a killed process leaves the old set too.
 class Publisher {
  public:
-  // Begins the write transaction and clears the old set inside it.
-  explicit Publisher(SQLite::Database& db);
+  virtual ~Publisher() = default;
 
   // Adds a scored block; user and movie indices are mapped to external ids.
   // Returns false when a score is not finite (the row is still written; the
   // caller refuses to commit).
-  bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
-           const std::vector<std::int64_t>& movie_ids);
+  virtual bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
+                   const std::vector<std::int64_t>& movie_ids) = 0;
 
   // Replaces similar_movies: row i of `similar` is movie row_ids[i], its
   // items index candidate_ids. Returns false on a non-finite score.
-  bool replace_similar(const TopNBlock& similar, const std::vector<std::int64_t>& row_ids,
-                       const std::vector<std::int64_t>& candidate_ids);
-  void replace_clusters(const ClusterRows& users, const ClusterRows& movies,
-                        const std::vector<ClusterPopularRow>& popular);
+  virtual bool replace_similar(const TopNBlock& similar, const std::vector<std::int64_t>& row_ids,
+                               const std::vector<std::int64_t>& candidate_ids) = 0;
+  virtual void replace_clusters(const ClusterRows& users, const ClusterRows& movies,
+                                const std::vector<ClusterPopularRow>& popular) = 0;
 
-  // Records what is live and commits. Without commit() the destructor rolls
-  // back and the old set stays. Tables the extras leave unset are emptied.
-  void commit(std::int64_t run_id, std::optional<std::int64_t> model_id, int top_n,
-              const PublicationExtras& extras = {});
+  // Records what is live and commits. Tables the extras leave unset are
+  // emptied.
+  virtual void commit(std::int64_t run_id, std::optional<std::int64_t> model_id, int top_n,
+                      const PublicationExtras& extras) = 0;
 
-  std::int64_t rows() const { return insert_.rows_written(); }
-  std::int64_t users() const { return users_; }
+  virtual std::int64_t rows() const = 0;   // recommendations added
+  virtual std::int64_t users() const = 0;  // users with at least one
+};
 
- private:
-  SQLite::Database& db_;
-  SQLite::Transaction tx_;
-  BulkInserter<std::int64_t, std::int64_t, std::int64_t, double> insert_;
-  std::int64_t users_ = 0;
-  bool similar_written_ = false;
-  bool clusters_written_ = false;
+// What is live: the publication and the run it came from.
+class PublishedSet {
+ public:
+  virtual ~PublishedSet() = default;
+
+  // The live set's N; empty when nothing was published.
+  virtual std::optional<int> top_n() = 0;
+
+  // Metric `key` the live set's run recorded (e.g. "eval_ndcg@10"); empty
+  // when nothing was published or that run did not record it.
+  virtual std::optional<double> run_metric(const std::string& key) = 0;
 };
 
 }  // namespace recs::db

@@ -37,12 +37,12 @@ class RunRecord {
   void fail(const std::string& message) noexcept;
 
  private:
-  std::string command_;
-  std::string config_yaml_;
-  std::string started_at_;
   void finish(const std::string& status, const std::string& message);
 
   SQLite::Database& db_;
+  std::string command_;
+  std::string config_yaml_;
+  std::string started_at_;
   std::int64_t id_ = 0;
   std::string model_type_;
   JsonObject counts_, timings_, metrics_;

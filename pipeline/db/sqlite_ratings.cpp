@@ -1,5 +1,4 @@
-// Reading the ratings table into memory: for train, evaluate and score
-// (load_ratings), and for the import's merge (read_stored_ratings).
+// The SQLite ratings repository: the one reader of the ratings table.
 //
 // Tens of millions of rows are read through raw statements (SQLiteCpp's
 // per-column wrapper objects cost more than the step itself). A large table
@@ -7,8 +6,6 @@
 // parallel: the table is clustered by (user_id, movie_id), so every range is
 // one sequential scan, and each range first counts its rows so that it
 // writes straight into its slice of the result, in key order.
-#include "app/load_ratings.h"
-
 #include <sqlite3.h>
 #include <tbb/parallel_for.h>
 
@@ -19,11 +16,12 @@
 #include <string>
 #include <vector>
 
-#include "io/movielens.h"
+#include "db/sqlite.h"
+#include "db/sqlite_error.h"
 #include "util/error.h"
 #include "util/memory.h"
 
-namespace recs {
+namespace recs::db {
 namespace {
 
 // Ranges per read; more than the cores, so uneven ranges still balance.
@@ -50,28 +48,19 @@ struct Range {
   bool complete = false;    // read exactly `rows` rows
 };
 
-// The table's columns in key order; `value` only when mapping, `raw` and
-// `rated_at` only when asked for.
-struct Columns {
-  std::vector<std::int64_t> user_ids;  // distinct, ascending
-  std::vector<std::int32_t> user;      // per row: index into user_ids
-  std::vector<std::int64_t> movie_ext;
-  std::vector<float> value;  // after import.rating_map
-  std::vector<double> raw;
-  std::vector<std::int64_t> rated_at;
-};
-
 struct Want {
-  const ImportConfig* map = nullptr;  // fill `value` through this rating map
+  const ValueMap* map = nullptr;  // fill `value` through this map
   bool raw = false;
   bool rated_at = false;
 };
 
+using Columns = StoredRatings;
+
 void size_columns(Columns& c, const Want& want, std::size_t n) {
   resize_huge(c.user, n);
-  resize_huge(c.movie_ext, n);
+  resize_huge(c.movie, n);
   if (want.map) resize_huge(c.value, n);
-  if (want.raw) resize_huge(c.raw, n);
+  if (want.raw) resize_huge(c.rating, n);
   if (want.rated_at) resize_huge(c.rated_at, n);
 }
 
@@ -87,25 +76,22 @@ struct Out {
 
 Out out_at(Columns& c, std::size_t at) {
   auto ptr = [at](auto& v) { return v.empty() ? nullptr : v.data() + at; };
-  return {ptr(c.user), ptr(c.movie_ext), ptr(c.value), ptr(c.raw), ptr(c.rated_at)};
+  return {ptr(c.user), ptr(c.movie), ptr(c.value), ptr(c.rating), ptr(c.rated_at)};
 }
 
-// Maps stored ratings through import.rating_map, caching the few distinct
-// values.
-class ValueMap {
+// Maps stored ratings through the request's ValueMap, calling it once per
+// distinct value.
+class CachedMap {
  public:
-  ValueMap(const ImportConfig* import, std::string where)
-      : import_(import), where_(std::move(where)) {}
+  CachedMap(const ValueMap* map, std::string where) : map_(map), where_(std::move(where)) {}
   float operator()(double stored) {
     auto it = mapped_.find(stored);
-    if (it == mapped_.end()) {
-      it = mapped_.emplace(stored, static_cast<float>(map_rating(*import_, stored, where_))).first;
-    }
+    if (it == mapped_.end()) it = mapped_.emplace(stored, (*map_)(stored, where_)).first;
     return it->second;
   }
 
  private:
-  const ImportConfig* import_;
+  const ValueMap* map_;
   std::string where_;
   std::map<double, float> mapped_;
 };
@@ -117,7 +103,7 @@ class ValueMap {
 std::int64_t read_rows(sqlite3* handle, sqlite3_stmt* stmt, const std::string& file,
                        const Want& want, std::int64_t limit, const Out& out,
                        std::vector<std::int64_t>& user_ids) {
-  ValueMap map(want.map, file + ": table ratings");
+  CachedMap map(want.map, file + ": table ratings");
   std::int64_t i = 0;
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -289,92 +275,32 @@ Columns read_columns(SQLite::Database& db, const Want& want, bool parallel) {
   return c;
 }
 
-// Dense movie indices in id order. Ids are positive (the import checks);
-// when they are compact enough a direct table replaces sorting them all.
-void index_movies(const std::vector<std::int64_t>& movie_ext, RatingMatrix& r) {
-  resize_huge(r.movie, movie_ext.size());
-  const auto [min_it, max_it] = std::minmax_element(movie_ext.begin(), movie_ext.end());
-  const std::int64_t min_id = movie_ext.empty() ? 0 : *min_it;
-  const std::int64_t max_id = movie_ext.empty() ? 0 : *max_it;
-  const auto limit = std::max<std::int64_t>(std::int64_t{1} << 22,
-                                            4 * static_cast<std::int64_t>(movie_ext.size()));
-  if (min_id >= 0 && max_id < limit) {
-    std::vector<std::int32_t> index(static_cast<std::size_t>(max_id) + 1, -1);
-    for (std::int64_t id : movie_ext) index[static_cast<std::size_t>(id)] = 0;
-    for (std::size_t id = 0; id < index.size(); ++id) {
-      if (index[id] == 0) {
-        index[id] = static_cast<std::int32_t>(r.movie_ids.size());
-        r.movie_ids.push_back(static_cast<std::int64_t>(id));
-      }
-    }
-    for (std::size_t i = 0; i < movie_ext.size(); ++i) {
-      r.movie[i] = index[static_cast<std::size_t>(movie_ext[i])];
-    }
-    return;
+class SqliteRatings final : public RatingsRepository {
+ public:
+  explicit SqliteRatings(SQLite::Database& db) : db_(db) {}
+
+  StoredRatings read(const RatingsRequest& request) override {
+    Want want;
+    want.map = request.value ? &request.value : nullptr;
+    want.raw = request.rating;
+    want.rated_at = request.rated_at;
+    return translate_errors(db_, [&] { return read_columns(db_, want, request.parallel); });
   }
-  r.movie_ids = movie_ext;
-  std::sort(r.movie_ids.begin(), r.movie_ids.end());
-  r.movie_ids.erase(std::unique(r.movie_ids.begin(), r.movie_ids.end()), r.movie_ids.end());
-  for (std::size_t i = 0; i < movie_ext.size(); ++i) {
-    r.movie[i] = static_cast<std::int32_t>(
-        std::lower_bound(r.movie_ids.begin(), r.movie_ids.end(), movie_ext[i]) -
-        r.movie_ids.begin());
+
+  std::int64_t version() override {
+    return translate_errors(db_, [&] { return db_.execAndGet("PRAGMA data_version").getInt64(); });
   }
-}
+
+  std::string source() const override { return db_.getFilename(); }
+
+ private:
+  SQLite::Database& db_;
+};
 
 }  // namespace
 
-RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vector<double>* raw,
-                          std::vector<std::int64_t>* rated_at, bool parallel) {
-  Want want;
-  want.map = &config.import;
-  want.raw = raw != nullptr;
-  want.rated_at = rated_at != nullptr;
-  Columns c = read_columns(db, want, parallel);
-  if (c.user.empty()) {
-    throw DatabaseError(db.getFilename() + ": no ratings (run 'pipeline import' first)");
-  }
-  RatingMatrix r;
-  r.user_ids = std::move(c.user_ids);
-  r.user = std::move(c.user);
-  r.value = std::move(c.value);
-  if (raw) *raw = std::move(c.raw);
-  if (rated_at) *rated_at = std::move(c.rated_at);
-  index_movies(c.movie_ext, r);
-  return r;
+std::unique_ptr<RatingsRepository> sqlite_ratings(SQLite::Database& db) {
+  return std::make_unique<SqliteRatings>(db);
 }
 
-StoredRatings read_stored_ratings(SQLite::Database& db, bool parallel) {
-  Want want;
-  want.raw = true;
-  want.rated_at = true;
-  Columns c = read_columns(db, want, parallel);
-  StoredRatings s;
-  s.user_ids = std::move(c.user_ids);
-  s.user = std::move(c.user);
-  s.movie = std::move(c.movie_ext);
-  s.rating = std::move(c.raw);
-  s.rated_at = std::move(c.rated_at);
-  return s;
-}
-
-namespace {
-std::int64_t data_version(SQLite::Database& db) {
-  return db.execAndGet("PRAGMA data_version").getInt64();
-}
-}  // namespace
-
-StoredRatingsAhead::StoredRatingsAhead(SQLite::Database& db)
-    : db_(db), version_(data_version(db)), rows_(read_stored_ratings(db)) {}
-
-const StoredRatings& StoredRatingsAhead::current() {
-  const std::int64_t now = data_version(db_);
-  if (now != version_) {
-    rows_ = read_stored_ratings(db_);
-    version_ = now;
-    read_again_ = true;
-  }
-  return rows_;
-}
-
-}  // namespace recs
+}  // namespace recs::db

@@ -1,0 +1,45 @@
+// The SQLite backend of the repositories: each works on a connection the
+// caller opened (db::open, db::open_read_only) and keeps owning, and turns
+// SQLite's failures into DatabaseError.
+#pragma once
+
+#include <memory>
+
+#include "db/catalog.h"
+#include "db/import.h"
+#include "db/model_store.h"
+#include "db/publish.h"
+#include "db/ratings.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace recs::db {
+
+// The ratings table. A read outside a transaction is split into ranges of
+// user ids read on parallel read-only connections (their small page caches,
+// not this connection's, hold what is read); inside this connection's
+// transaction, or on a database without a file, it is one scan on `db`.
+std::unique_ptr<RatingsRepository> sqlite_ratings(SQLite::Database& db);
+
+// The movies table.
+std::unique_ptr<CatalogRepository> sqlite_catalog(SQLite::Database& db);
+
+// Begins the import's write transaction (IMMEDIATE: the write lock is taken
+// at once). Its failures read "<database>: import failed, the database is
+// unchanged: ...".
+std::unique_ptr<ImportWriter> sqlite_import(SQLite::Database& db);
+
+// The models table.
+std::unique_ptr<ModelRepository> sqlite_models(SQLite::Database& db);
+
+// Begins a publication: takes the write lock (IMMEDIATE) and deletes the
+// old set inside the transaction. Its failures read "<database>: publishing
+// failed, the previous recommendations stay in place: ...".
+std::unique_ptr<Publisher> sqlite_publisher(SQLite::Database& db);
+
+// The publication row and its run.
+std::unique_ptr<PublishedSet> sqlite_published(SQLite::Database& db);
+
+}  // namespace recs::db

@@ -1,0 +1,113 @@
+// The SQLite import writer: one IMMEDIATE transaction, bulk multi-row
+// inserts, prepared UPDATE and DELETE statements for the few rows a
+// re-import changes.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <optional>
+
+#include "db/bulk.h"
+#include "db/import.h"
+#include "db/sqlite.h"
+#include "db/sqlite_error.h"
+
+namespace recs::db {
+namespace {
+
+class SqliteImportWriter final : public ImportWriter {
+ public:
+  explicit SqliteImportWriter(SQLite::Database& db)
+      : db_(db), context_(db.getFilename() + ": import failed, the database is unchanged") {
+    guard([&] {
+      tx_.emplace(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      ratings_.emplace(db_, "ratings(user_id, movie_id, rating, rated_at)");
+      update_.emplace(
+          db_, "UPDATE ratings SET rating = ?, rated_at = ? WHERE user_id = ? AND movie_id = ?");
+      remove_.emplace(db_, "DELETE FROM ratings WHERE user_id = ? AND movie_id = ?");
+    });
+  }
+
+  void clear_movies() override {
+    guard([&] {
+      if (movies_) movies_->flush();
+      db_.exec("DELETE FROM movies");
+    });
+  }
+
+  void add_movie(std::int64_t movie_id, const std::string& title,
+                 const std::string& genres) override {
+    guard([&] {
+      if (!movies_) movies_.emplace(db_, "movies(movie_id, title, genres)");
+      movies_->row(movie_id, title, genres);
+    });
+  }
+
+  void insert_rating(std::int64_t user_id, std::int64_t movie_id, double rating,
+                     std::int64_t rated_at) override {
+    guard([&] { ratings_->row(user_id, movie_id, rating, rated_at); });
+  }
+
+  void update_rating(std::int64_t user_id, std::int64_t movie_id, double rating,
+                     std::int64_t rated_at) override {
+    guard([&] {
+      update_->bind(1, rating);
+      update_->bind(2, rated_at);
+      update_->bind(3, user_id);
+      update_->bind(4, movie_id);
+      update_->exec();
+      update_->reset();
+    });
+  }
+
+  void delete_rating(std::int64_t user_id, std::int64_t movie_id) override {
+    guard([&] {
+      remove_->bind(1, user_id);
+      remove_->bind(2, movie_id);
+      remove_->exec();
+      remove_->reset();
+    });
+  }
+
+  void replace_movie_stats(const std::vector<MovieStat>& stats) override {
+    guard([&] {
+      db_.exec("DELETE FROM movie_stats");
+      BulkInserter<std::int64_t, std::int64_t, double, std::int64_t> insert(
+          db_, "movie_stats(movie_id, rating_count, mean_rating, popularity_rank)");
+      for (const auto& s : stats) {
+        insert.row(s.movie_id, s.rating_count, s.mean_rating, s.popularity_rank);
+      }
+      insert.flush();
+    });
+  }
+
+  void commit() override {
+    guard([&] {
+      if (movies_) movies_->flush();
+      ratings_->flush();
+      tx_->commit();
+    });
+  }
+
+ private:
+  template <typename Body>
+  void guard(Body&& body) {
+    translate_errors(context_, std::forward<Body>(body));
+  }
+
+  SQLite::Database& db_;
+  std::string context_;
+  // Declared before the statements, so destroyed after them: they are
+  // finalized before an uncommitted transaction rolls back.
+  std::optional<SQLite::Transaction> tx_;
+  std::optional<BulkInserter<std::int64_t, std::int64_t, double, std::int64_t>> ratings_;
+  std::optional<BulkInserter<std::int64_t, std::string, std::string>> movies_;
+  std::optional<SQLite::Statement> update_;
+  std::optional<SQLite::Statement> remove_;
+};
+
+}  // namespace
+
+std::unique_ptr<ImportWriter> sqlite_import(SQLite::Database& db) {
+  return std::make_unique<SqliteImportWriter>(db);
+}
+
+}  // namespace recs::db

@@ -1,0 +1,116 @@
+// The SQLite model repository: ids and vectors as little-endian blobs.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <bit>
+#include <cstring>
+
+#include "db/database.h"
+#include "db/model_store.h"
+#include "db/sqlite.h"
+#include "db/sqlite_error.h"
+#include "util/error.h"
+
+namespace recs::db {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "model blobs are stored little-endian; add byte swapping for this platform");
+
+template <typename T>
+std::vector<T> from_blob(const SQLite::Column& col, std::size_t expected, const char* what) {
+  std::size_t bytes = static_cast<std::size_t>(col.getBytes());
+  if (bytes != expected * sizeof(T)) {
+    throw DatabaseError(std::string("stored model is corrupt: ") + what + " has " +
+                        std::to_string(bytes) + " bytes, expected " +
+                        std::to_string(expected * sizeof(T)));
+  }
+  std::vector<T> out(expected);
+  if (bytes) std::memcpy(out.data(), col.getBlob(), bytes);
+  return out;
+}
+
+std::int64_t insert_model(SQLite::Database& db, std::int64_t run_id, const StoredModel& m,
+                          const std::string& metrics_json, int keep) {
+  SQLite::Statement insert(
+      db,
+      "INSERT INTO models (run_id, created_at, type, dims, user_count, "
+      "movie_count, user_ids, movie_ids, user_vectors, movie_vectors, metrics) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  insert.bind(1, run_id);
+  insert.bind(2, utc_now());
+  insert.bind(3, m.type);
+  insert.bind(4, static_cast<std::int64_t>(m.users.cols()));
+  insert.bind(5, static_cast<std::int64_t>(m.user_ids.size()));
+  insert.bind(6, static_cast<std::int64_t>(m.movie_ids.size()));
+  insert.bindNoCopy(7, m.user_ids.data(), static_cast<int>(m.user_ids.size() * 8));
+  insert.bindNoCopy(8, m.movie_ids.data(), static_cast<int>(m.movie_ids.size() * 8));
+  insert.bindNoCopy(9, m.users.data(), static_cast<int>(m.users.size() * sizeof(float)));
+  insert.bindNoCopy(10, m.movies.data(), static_cast<int>(m.movies.size() * sizeof(float)));
+  insert.bind(11, metrics_json);
+  insert.exec();
+  std::int64_t id = db.getLastInsertRowid();
+  SQLite::Statement prune(db,
+                          "DELETE FROM models WHERE model_id NOT IN "
+                          "(SELECT model_id FROM models ORDER BY model_id DESC LIMIT ?) "
+                          "AND model_id NOT IN (SELECT model_id FROM publication "
+                          "WHERE model_id IS NOT NULL)");
+  prune.bind(1, keep);
+  prune.exec();
+  return id;
+}
+
+StoredModel read_latest(SQLite::Database& db) {
+  SQLite::Statement q(db,
+                      "SELECT model_id, type, created_at, dims, user_count, movie_count, user_ids, "
+                      "movie_ids, user_vectors, movie_vectors FROM models "
+                      "ORDER BY model_id DESC LIMIT 1");
+  if (!q.executeStep()) {
+    throw DatabaseError(db.getFilename() + ": no trained model (run 'pipeline train' first)");
+  }
+  StoredModel m;
+  m.model_id = q.getColumn(0).getInt64();
+  m.type = q.getColumn(1).getString();
+  m.created_at = q.getColumn(2).getString();
+  auto dims = static_cast<std::size_t>(q.getColumn(3).getInt64());
+  auto nu = static_cast<std::size_t>(q.getColumn(4).getInt64());
+  auto nm = static_cast<std::size_t>(q.getColumn(5).getInt64());
+  m.user_ids = from_blob<std::int64_t>(q.getColumn(6), nu, "user_ids");
+  m.movie_ids = from_blob<std::int64_t>(q.getColumn(7), nm, "movie_ids");
+  auto uv = from_blob<float>(q.getColumn(8), nu * dims, "user_vectors");
+  auto mv = from_blob<float>(q.getColumn(9), nm * dims, "movie_vectors");
+  m.users = Eigen::Map<RowMatrix>(uv.data(), static_cast<Eigen::Index>(nu),
+                                  static_cast<Eigen::Index>(dims));
+  m.movies = Eigen::Map<RowMatrix>(mv.data(), static_cast<Eigen::Index>(nm),
+                                   static_cast<Eigen::Index>(dims));
+  return m;
+}
+
+class SqliteModels final : public ModelRepository {
+ public:
+  explicit SqliteModels(SQLite::Database& db) : db_(db) {}
+
+  std::int64_t save(std::int64_t run_id, const StoredModel& model, const std::string& metrics_json,
+                    int keep) override {
+    return translate_errors(db_, [&] {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      const std::int64_t id = insert_model(db_, run_id, model, metrics_json, keep);
+      tx.commit();
+      return id;
+    });
+  }
+
+  StoredModel latest() override {
+    return translate_errors(db_, [&] { return read_latest(db_); });
+  }
+
+ private:
+  SQLite::Database& db_;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelRepository> sqlite_models(SQLite::Database& db) {
+  return std::make_unique<SqliteModels>(db);
+}
+
+}  // namespace recs::db

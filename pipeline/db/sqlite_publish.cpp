@@ -1,0 +1,222 @@
+// The SQLite publisher: the old set is deleted and the new one inserted
+// inside one write transaction, committed at once. In WAL mode readers keep
+// seeing the old complete set until the commit and the new complete set
+// after it; a failure, or a kill at any moment, leaves the old set (the
+// uncommitted WAL frames are ignored).
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <cmath>
+#include <optional>
+
+#include "db/bulk.h"
+#include "db/database.h"
+#include "db/publish.h"
+#include "db/sqlite.h"
+#include "db/sqlite_error.h"
+
+namespace recs::db {
+namespace {
+
+using RowInserter = BulkInserter<std::int64_t, std::int64_t, std::int64_t, double>;
+
+class SqlitePublisher final : public Publisher {
+  // Every failure names the database and says the previous set stays.
+  template <typename Body>
+  decltype(auto) guard(Body&& body) {
+    return translate_errors(context_, std::forward<Body>(body));
+  }
+
+ public:
+  explicit SqlitePublisher(SQLite::Database& db)
+      : db_(db),
+        context_(db.getFilename() +
+                 ": publishing failed, the previous recommendations stay in place") {
+    // Begins the write transaction and clears the old set inside it.
+    guard([&] {
+      tx_.emplace(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      insert_.emplace(db_, "recommendations(user_id, rank, movie_id, score)");
+      db_.exec("DELETE FROM recommendations");
+    });
+  }
+
+  bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
+           const std::vector<std::int64_t>& movie_ids) override {
+    return guard([&] { return write_block(block, user_ids, movie_ids); });
+  }
+
+  bool replace_similar(const TopNBlock& similar, const std::vector<std::int64_t>& row_ids,
+                       const std::vector<std::int64_t>& candidate_ids) override {
+    return guard([&] { return write_similar(similar, row_ids, candidate_ids); });
+  }
+
+  void replace_clusters(const ClusterRows& users, const ClusterRows& movies,
+                        const std::vector<ClusterPopularRow>& popular) override {
+    guard([&] { write_clusters(users, movies, popular); });
+  }
+
+  void commit(std::int64_t run_id, std::optional<std::int64_t> model_id, int top_n,
+              const PublicationExtras& extras) override {
+    guard([&] { write_publication(run_id, model_id, top_n, extras); });
+  }
+
+  std::int64_t rows() const override { return insert_->rows_written(); }
+  std::int64_t users() const override { return users_; }
+
+ private:
+  bool write_block(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
+                   const std::vector<std::int64_t>& movie_ids);
+  bool write_similar(const TopNBlock& similar, const std::vector<std::int64_t>& row_ids,
+                     const std::vector<std::int64_t>& candidate_ids);
+  void write_clusters(const ClusterRows& users, const ClusterRows& movies,
+                      const std::vector<ClusterPopularRow>& popular);
+  void write_publication(std::int64_t run_id, std::optional<std::int64_t> model_id, int top_n,
+                         const PublicationExtras& extras);
+
+  SQLite::Database& db_;
+  std::string context_;
+  // Declared before the statements, so destroyed after them: they are
+  // finalized before an uncommitted transaction rolls back.
+  std::optional<SQLite::Transaction> tx_;
+  std::optional<RowInserter> insert_;
+  std::int64_t users_ = 0;
+  bool similar_written_ = false;
+  bool clusters_written_ = false;
+};
+
+bool SqlitePublisher::write_block(const TopNBlock& b, const std::vector<std::int64_t>& user_ids,
+                                  const std::vector<std::int64_t>& movie_ids) {
+  bool finite = true;
+  for (int i = 0; i < b.user_end - b.user_begin; ++i) {
+    std::int64_t user = user_ids[static_cast<std::size_t>(b.user_begin + i)];
+    std::size_t base = static_cast<std::size_t>(i) * static_cast<std::size_t>(b.top_n);
+    users_ += b.counts[static_cast<std::size_t>(i)] > 0;
+    for (int k = 0; k < b.counts[static_cast<std::size_t>(i)]; ++k) {
+      float score = b.scores[base + static_cast<std::size_t>(k)];
+      finite &= std::isfinite(score);
+      insert_->row(user, std::int64_t{k + 1},
+                   movie_ids[static_cast<std::size_t>(b.items[base + static_cast<std::size_t>(k)])],
+                   static_cast<double>(score));
+    }
+  }
+  return finite;
+}
+
+bool SqlitePublisher::write_similar(const TopNBlock& b, const std::vector<std::int64_t>& row_ids,
+                                    const std::vector<std::int64_t>& candidate_ids) {
+  db_.exec("DELETE FROM similar_movies");
+  similar_written_ = true;
+  RowInserter insert(db_, "similar_movies(movie_id, rank, similar_movie_id, score)");
+  bool finite = true;
+  for (int i = 0; i < b.user_end - b.user_begin; ++i) {
+    const std::int64_t movie = row_ids[static_cast<std::size_t>(b.user_begin + i)];
+    const std::size_t base = static_cast<std::size_t>(i) * static_cast<std::size_t>(b.top_n);
+    for (int k = 0; k < b.counts[static_cast<std::size_t>(i)]; ++k) {
+      const float score = b.scores[base + static_cast<std::size_t>(k)];
+      finite &= std::isfinite(score);
+      insert.row(
+          movie, std::int64_t{k + 1},
+          candidate_ids[static_cast<std::size_t>(b.items[base + static_cast<std::size_t>(k)])],
+          static_cast<double>(score));
+    }
+  }
+  insert.flush();
+  return finite;
+}
+
+void SqlitePublisher::write_clusters(const ClusterRows& users, const ClusterRows& movies,
+                                     const std::vector<ClusterPopularRow>& popular) {
+  clusters_written_ = true;
+  auto write = [&](const ClusterRows& rows, const char* table, const char* target) {
+    db_.exec(std::string("DELETE FROM ") + table);
+    BulkInserter<std::int64_t, std::int64_t, double> insert(db_, target);
+    for (std::size_t i = 0; i < rows.ids.size(); ++i) {
+      insert.row(rows.ids[i], std::int64_t{rows.cluster[i]}, static_cast<double>(rows.distance[i]));
+    }
+    insert.flush();
+  };
+  write(users, "user_clusters", "user_clusters(user_id, cluster, distance)");
+  write(movies, "movie_clusters", "movie_clusters(movie_id, cluster, distance)");
+  db_.exec("DELETE FROM cluster_popular");
+  BulkInserter<std::int64_t, std::int64_t, std::int64_t, std::int64_t, double> insert(
+      db_, "cluster_popular(cluster, rank, movie_id, rating_count, mean_rating)");
+  for (const auto& r : popular) {
+    insert.row(r.cluster, r.rank, r.movie_id, r.rating_count, r.mean_rating);
+  }
+  insert.flush();
+}
+
+void SqlitePublisher::write_publication(std::int64_t run_id, std::optional<std::int64_t> model_id,
+                                        int top_n, const PublicationExtras& extras) {
+  insert_->flush();
+  if (!similar_written_) db_.exec("DELETE FROM similar_movies");
+  if (!clusters_written_) {
+    db_.exec("DELETE FROM user_clusters");
+    db_.exec("DELETE FROM movie_clusters");
+    db_.exec("DELETE FROM cluster_popular");
+  }
+  SQLite::Statement pub(db_,
+                        "INSERT OR REPLACE INTO publication (id, run_id, model_id, published_at, "
+                        "user_count, row_count, top_n, similar_k, user_clusters, "
+                        "movie_clusters) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  pub.bind(1, run_id);
+  if (model_id) {
+    pub.bind(2, *model_id);
+  } else {
+    pub.bind(2);
+  }
+  pub.bind(3, utc_now());
+  pub.bind(4, users_);
+  pub.bind(5, insert_->rows_written());
+  pub.bind(6, top_n);
+  auto bind_optional = [&](int slot, const std::optional<int>& v) {
+    if (v) {
+      pub.bind(slot, *v);
+    } else {
+      pub.bind(slot);
+    }
+  };
+  bind_optional(7, extras.similar_k);
+  bind_optional(8, extras.user_clusters);
+  bind_optional(9, extras.movie_clusters);
+  pub.exec();
+  tx_->commit();
+}
+
+class SqlitePublished final : public PublishedSet {
+ public:
+  explicit SqlitePublished(SQLite::Database& db) : db_(db) {}
+
+  std::optional<int> top_n() override {
+    return translate_errors(db_, [&]() -> std::optional<int> {
+      SQLite::Statement q(db_, "SELECT top_n FROM publication");
+      if (!q.executeStep()) return std::nullopt;
+      return q.getColumn(0).getInt();
+    });
+  }
+
+  std::optional<double> run_metric(const std::string& key) override {
+    return translate_errors(db_, [&]() -> std::optional<double> {
+      SQLite::Statement q(db_,
+                          "SELECT json_extract(r.metrics, ?) FROM publication p "
+                          "JOIN runs r ON r.run_id = p.run_id");
+      q.bind(1, "$.\"" + key + "\"");
+      if (!q.executeStep() || q.getColumn(0).isNull()) return std::nullopt;
+      return q.getColumn(0).getDouble();
+    });
+  }
+
+ private:
+  SQLite::Database& db_;
+};
+
+}  // namespace
+
+std::unique_ptr<Publisher> sqlite_publisher(SQLite::Database& db) {
+  return std::make_unique<SqlitePublisher>(db);
+}
+
+std::unique_ptr<PublishedSet> sqlite_published(SQLite::Database& db) {
+  return std::make_unique<SqlitePublished>(db);
+}
+
+}  // namespace recs::db
