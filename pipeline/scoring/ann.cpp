@@ -3,17 +3,15 @@
 #include <tbb/info.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <limits>
-#include <memory>
 #include <numeric>
 #include <random>
 #include <stdexcept>
-#include <string>
 #include <vector>
 
 #include "cluster/kmeans.h"
+#include "scoring/result_handler.h"
 #include "scoring/select.h"
 
 namespace recs {
@@ -26,12 +24,13 @@ using selection::rank_key;
 // product: bounds the tile whatever the cluster sizes.
 constexpr int kGatherUsers = 256;
 constexpr int kMovieChunk = 1024;
-// Scores tested against a user's threshold at a time (one branch per chunk).
-constexpr int kChunk = 16;
-// Candidates held per user, in multiples of top_n (plus a little): a prune
-// back to top_n costs O(capacity) and happens every capacity - top_n
-// admissions.
+// Candidates held per user, in multiples of top_n: a prune back to top_n
+// costs O(capacity) and happens every capacity - top_n admissions.
 constexpr int kCapacityRatio = 3;
+
+// A user's movies arrive cluster by cluster, in no movie order, so ties at
+// the threshold are settled by movie index.
+using Handler = selection::ResultHandler<selection::TiesByItem>;
 
 // Movies reordered cluster by cluster, with what ranks clusters for a user.
 //
@@ -134,17 +133,9 @@ struct Problem {
   const RowMatrix& users;
   const UserItems* exclude;
   const Index& index;
-  int top_n;
   int nprobe;
   int user_block;
-  int capacity;  // candidates held per user before pruning back to top_n
-};
-
-struct UserState {
-  int count = 0;
-  // The top_n-th best score once top_n are held: a score below it cannot
-  // enter. Equal scores are admitted (the movie index decides at the prune).
-  float threshold = -std::numeric_limits<float>::infinity();
+  selection::BufferShape shape;
 };
 
 // Per-thread working memory, reused across user blocks.
@@ -162,103 +153,8 @@ struct Scratch {
   std::vector<std::int32_t> mask;           // per user: rated positions in probed clusters, sorted
   RowMatrix gathered;                       // kGatherUsers x factors
   std::vector<float> tile;                  // kGatherUsers x kMovieChunk
-  std::vector<float> cand_scores;           // block users x capacity
-  std::vector<std::int32_t> cand_items;     // block users x capacity
-  std::vector<float> select_tmp;            // 2 x capacity, for prune()
-  std::vector<std::int32_t> ties;           // for prune()
-  std::vector<std::uint64_t> rank_keys;     // capacity, for finish_user()
-  std::vector<UserState> state;
+  Handler results;
 };
-
-// A user's candidates. Unlike in the exact kernel they are in no movie
-// order.
-using Buffer = selection::Candidates;
-
-// Keeps exactly the top_n best of buf[0, count) (count > top_n, no NaN), in
-// output order (higher score, then smaller movie index), and returns the
-// worst kept score, the new admission threshold.
-float prune(Buffer buf, int count, int top_n, float* tmp, std::vector<std::int32_t>& ties) {
-  std::copy(buf.scores, buf.scores + count, tmp);
-  const float cut = selection::kth_largest(tmp, tmp + count, count, top_n);
-  int above = 0;
-  int at_least = 0;
-  for (int i = 0; i < count; ++i) {
-    above += buf.scores[i] > cut;
-    at_least += buf.scores[i] >= cut;
-  }
-  // Of the scores equal to the cut, those up to movie `last_tie` are kept.
-  std::int32_t last_tie = std::numeric_limits<std::int32_t>::max();
-  if (at_least > top_n) {
-    ties.clear();
-    for (int i = 0; i < count; ++i) {
-      if (buf.scores[i] == cut) ties.push_back(buf.items[i]);
-    }
-    const auto nth = ties.begin() + (top_n - above - 1);
-    std::nth_element(ties.begin(), nth, ties.end());
-    last_tie = *nth;
-  }
-  if (at_least == top_n) {
-    selection::keep_at_least(buf, count, cut);
-  } else {
-    // Branch-free, as in keep_at_least().
-    int kept = 0;
-    for (int i = 0; i < count; ++i) {
-      const float v = buf.scores[i];
-      const std::int32_t item = buf.items[i];
-      buf.scores[kept] = v;
-      buf.items[kept] = item;
-      kept += static_cast<int>(v > cut) |
-              (static_cast<int>(v == cut) & static_cast<int>(item <= last_tie));
-    }
-  }
-  return cut;
-}
-
-// Feeds the scores of one user against movies at cluster-order positions
-// [first, first + n) into its candidates. NaN (masked) never passes the
-// threshold test.
-void admit_row(const float* row, int n, int first, const Problem& p, Buffer buf, UserState& state,
-               Scratch& s) {
-  const std::int32_t* movie_at = p.index.movie_at.data() + first;
-  const int top_n = p.top_n;
-  const int capacity = p.capacity;
-  int count = state.count;
-  float t = state.threshold;
-  // Equal scores are admitted: arrival is not in movie order, so a tie may
-  // still win on the movie index.
-  auto admit = [&](int k) {
-    const float v = row[k];
-    if (v >= t) {
-      buf.scores[count] = v;
-      buf.items[count] = movie_at[k];
-      if (++count == capacity) {
-        t = prune(buf, count, top_n, s.select_tmp.data(), s.ties);
-        count = top_n;
-      }
-    }
-  };
-  int j = 0;
-  for (; j + kChunk <= n; j += kChunk) {
-    int hit = 0;
-    for (int k = 0; k < kChunk; ++k) hit |= row[j + k] >= t;
-    if (hit == 0) continue;
-    for (int k = j; k < j + kChunk; ++k) admit(k);
-  }
-  for (; j < n; ++j) admit(j);
-  state.count = count;
-  state.threshold = t;
-}
-
-// Writes the best min(top_n, count) of buf[0, count), best first; returns how
-// many.
-int finish_user(Buffer buf, int count, int top_n, Scratch& s, std::int32_t* items, float* scores) {
-  if (count > top_n) {
-    prune(buf, count, top_n, s.select_tmp.data(), s.ties);
-    count = top_n;
-  }
-  selection::write_ranked(buf, count, s.rank_keys.data(), items, scores);
-  return count;
-}
 
 // Picks each user's clusters, groups the block's users by cluster and
 // collects the rated movies that fall into probed clusters.
@@ -296,7 +192,7 @@ void plan_block(const Problem& p, int user_begin, int nu, Scratch& s) {
       ++rated;
       ++s.rated_in[index.cluster_of[*m]];
     }
-    const long long needed = std::min<long long>(p.top_n, num_movies - rated);
+    const long long needed = std::min<long long>(p.shape.top_n, num_movies - rated);
 
     const float norm = p.users.row(user).norm();
     const float* row = s.probe_scores.data() + static_cast<std::size_t>(i) * clusters;
@@ -368,17 +264,7 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
   const int d = static_cast<int>(index.movies.cols());
   plan_block(p, user_begin, nu, s);
 
-  const std::size_t capacity = p.capacity;
-  if (s.cand_scores.size() < nu * capacity) {
-    s.cand_scores.resize(nu * capacity);
-    s.cand_items.resize(nu * capacity);
-  }
-  if (s.select_tmp.size() < 2 * capacity) s.select_tmp.resize(2 * capacity);
-  if (s.rank_keys.size() < capacity) s.rank_keys.resize(capacity);
-  auto buffer = [&](int i) {
-    return Buffer{s.cand_scores.data() + i * capacity, s.cand_items.data() + i * capacity};
-  };
-  s.state.assign(nu, UserState{});
+  s.results.begin_block(p.shape, nu);
   s.gathered.resize(kGatherUsers, d);
   s.tile.resize(static_cast<std::size_t>(kGatherUsers) * kMovieChunk);
   constexpr float kMasked = std::numeric_limits<float>::quiet_NaN();
@@ -405,16 +291,14 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
                m != mask_end && *m < mb + nm; ++m) {
             row[*m - mb] = kMasked;
           }
-          admit_row(row, nm, mb, p, buffer(i), s.state[i], s);
+          const std::int32_t* movie_at = index.movie_at.data() + mb;
+          s.results.add_row(i, row, nm, [movie_at](int k) { return movie_at[k]; });
         }
       }
     }
   }
 
-  for (int i = 0; i < nu; ++i) {
-    const std::size_t out = static_cast<std::size_t>(i) * p.top_n;
-    counts[i] = finish_user(buffer(i), s.state[i].count, p.top_n, s, items + out, scores + out);
-  }
+  s.results.end_block(items, scores, counts);
 }
 
 void check_inputs(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
@@ -450,8 +334,12 @@ void score_top_n_ann(const RowMatrix& users, const RowMatrix& movies, const User
   const int clusters = ann_cluster_count(num_movies, ann);
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   const Index index = build_index(movies, clusters, ann, threads);
-  const int capacity = kCapacityRatio * options.top_n + 2 * kChunk;
-  const Problem problem{users, exclude, index, options.top_n, ann.nprobe, ann.user_block, capacity};
+  // The dense loop only until a user holds top_n: its best cluster comes
+  // first, so from then on its threshold is high and most chunks are skipped.
+  const Problem problem{
+      users,          exclude,
+      index,          ann.nprobe,
+      ann.user_block, selection::buffer_shape(options.top_n, kCapacityRatio, num_movies, 0)};
   selection::score_in_blocks(problem, num_users, ann.user_block, options.top_n, threads,
                              score_block, sink);
 }
