@@ -99,6 +99,64 @@ TEST(FoldIn, ImplicitMatchesTheWeightedLeastSquares) {
   for (int j = 0; j < 4; ++j) EXPECT_NEAR(got.users(0, j), x(j), 1e-5);
 }
 
+// confidence_by_rating false: every positive weighs 1 + alpha.
+TEST(FoldIn, ImplicitFlatConfidenceIgnoresTheRatingValue) {
+  std::mt19937_64 rng(6);
+  RowMatrix trained = normal(30, 4, rng);
+  RowMatrix movies = normal(60, 4, rng);
+  FoldInRatings r;
+  r.indptr = {0, 3};
+  r.movies = {2, 7, 40};
+  r.values = {5.0f, 1.0f, 4.0f};
+  FoldInOptions o;
+  o.implicit = true;
+  o.l2 = 0.5;
+  o.alpha = 3.0;
+  o.positive_threshold = 3.5;
+  o.confidence_by_rating = false;
+  FoldInResult got = fold_in(trained, movies, r, o);
+  ASSERT_TRUE(got.solved[0]);
+  Eigen::MatrixXd y = movies.cast<double>();
+  Eigen::VectorXd c = Eigen::VectorXd::Ones(60), p = Eigen::VectorXd::Zero(60);
+  c(2) = c(40) = 1 + 3.0;
+  p(2) = p(40) = 1;
+  Eigen::MatrixXd a = y.transpose() * c.asDiagonal() * y + 0.5 * Eigen::MatrixXd::Identity(4, 4);
+  Eigen::VectorXd x = a.ldlt().solve(y.transpose() * c.asDiagonal() * p);
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR(got.users(0, j), x(j), 1e-5);
+}
+
+// fit_fixed_part false: a bias model's movie bias is left out of the fit
+// (the free columns are solved as if it were zero) and kept in the score.
+TEST(FoldIn, ImplicitCanLeaveTheFixedPartOutOfTheFit) {
+  // Layout of a ranking model with a movie bias: user [p, 1], movie [q, b].
+  std::mt19937_64 rng(7);
+  RowMatrix trained = normal(30, 5, rng);
+  trained.col(4).setConstant(1.0f);
+  RowMatrix movies = normal(60, 5, rng);
+  FoldInRatings r;
+  r.indptr = {0, 3};
+  r.movies = {2, 7, 40};
+  r.values = {5.0f, 4.0f, 4.5f};
+  FoldInOptions o;
+  o.implicit = true;
+  o.l2 = 0.5;
+  o.alpha = 2.0;
+  o.positive_threshold = 3.5;
+  o.fit_fixed_part = false;
+  FoldInResult got = fold_in(trained, movies, r, o);
+  ASSERT_TRUE(got.solved[0]);
+  EXPECT_EQ(got.users(0, 4), 1.0f);
+  // The same solve on the taste columns alone.
+  RowMatrix taste_users = trained.leftCols(4);
+  RowMatrix taste_movies = movies.leftCols(4);
+  FoldInResult taste = fold_in(taste_users, taste_movies, r, o);
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR(got.users(0, j), taste.users(0, j), 1e-6);
+  // Fitted as an offset, the bias changes the solution.
+  o.fit_fixed_part = true;
+  FoldInResult with_bias = fold_in(trained, movies, r, o);
+  EXPECT_GT((with_bias.users.row(0) - got.users.row(0)).norm(), 1e-3);
+}
+
 TEST(FoldIn, UsersWithNothingToSolveFromAreReported) {
   std::mt19937_64 rng(4);
   RowMatrix trained = normal(10, 3, rng);
