@@ -1,12 +1,19 @@
 // Fold-in of users the model has not seen, on planted data: the solved
 // vector reproduces the planted one, fixed columns stay fixed, and implicit
-// fold-in equals the closed-form weighted least squares.
+// fold-in equals the closed-form weighted least squares. And each model
+// type's fold-in policy, derived through the registry from that type's own
+// keys.
 #include "models/fold_in.h"
 
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
 #include <random>
+
+#include "config/config.h"
+#include "models/registry.h"
+#include "test_util.h"
+#include "util/error.h"
 
 namespace recs {
 namespace {
@@ -186,6 +193,71 @@ TEST(FoldIn, SameResultForOneAndTwoThreads) {
   o.threads = 2;
   FoldInResult two = fold_in(trained, movies, r, o);
   EXPECT_EQ(one.users, two.users);
+}
+
+// A config tuned for als (its section) and run with bpr: bpr's fold-in takes
+// bpr's own penalty and threshold; before the registry it took model.alpha,
+// which bpr never set (40, the struct default) and, in the flat form,
+// whatever l2 als had been tuned with.
+TEST(FoldInPolicy, BprUsesItsOwnKeys) {
+  test::TempDir dir;
+  test::write_file(dir / "c.yaml",
+                   "model:\n  type: als\n  als:\n    l2: 15\n    alpha: 3\n"
+                   "  bpr:\n    l2: 0.03\n    positive_threshold: 4\n");
+  const Config c = load_config(dir / "c.yaml", {"model.type=bpr"});
+  const std::vector<float> ratings = {5.0f, 1.0f, 4.0f};
+  FoldInInputs in;
+  in.ratings = &ratings;
+  in.users = 2;
+  in.threads = 3;
+  const FoldInOptions o = fold_in_options(c.model, "bpr", in);
+  EXPECT_TRUE(o.implicit);
+  EXPECT_DOUBLE_EQ(o.l2, 0.03);
+  EXPECT_DOUBLE_EQ(o.positive_threshold, 4.0);
+  // bpr's own fold-in (see bpr.cpp): every positive weighs 1 + 50, the movie
+  // biases stay out of the fit.
+  EXPECT_DOUBLE_EQ(o.alpha, 50.0);
+  EXPECT_FALSE(o.confidence_by_rating);
+  EXPECT_FALSE(o.fit_fixed_part);
+  EXPECT_DOUBLE_EQ(o.frequency_exponent, 0.0);
+  EXPECT_EQ(o.threads, 3);
+  // With nothing tuned: bpr's defaults, whatever model.type says.
+  const FoldInOptions d = fold_in_options(load_config({}, {"model.type=als"}).model, "bpr", in);
+  EXPECT_DOUBLE_EQ(d.l2, 0.01);
+  EXPECT_DOUBLE_EQ(d.positive_threshold, 3.5);
+  EXPECT_DOUBLE_EQ(d.alpha, 50.0);
+}
+
+// als folds a user in as training solves a row: its confidence, its penalty
+// scaled by the mean confidence sum over the stored users.
+TEST(FoldInPolicy, AlsSolvesAsTrainingDoes) {
+  const Config c = load_config({}, {"model.type=als", "model.als.alpha=2", "model.l2=6"});
+  const std::vector<float> ratings = {5.0f, 1.0f, 4.0f};  // 1 is below the threshold 3.5
+  FoldInInputs in;
+  in.ratings = &ratings;
+  in.users = 2;
+  const FoldInOptions o = fold_in_options(c.model, "als", in);
+  EXPECT_TRUE(o.implicit);
+  EXPECT_DOUBLE_EQ(o.l2, 6.0);
+  EXPECT_DOUBLE_EQ(o.alpha, 2.0);
+  EXPECT_DOUBLE_EQ(o.positive_threshold, 3.5);
+  EXPECT_DOUBLE_EQ(o.frequency_exponent, 0.5);
+  EXPECT_TRUE(o.confidence_by_rating);
+  EXPECT_TRUE(o.fit_fixed_part);
+  EXPECT_DOUBLE_EQ(o.mean_mass, ((1 + 2 * 5.0) + (1 + 2 * 4.0)) / 2);
+}
+
+// Rating models: ridge least squares with score.fold_in_l2.
+TEST(FoldInPolicy, RatingModelsUseTheScorePenalty) {
+  const Config c = load_config({}, {"score.fold_in_l2=0.25"});
+  FoldInInputs in;
+  in.rating_l2 = c.score.fold_in_l2;
+  for (const char* type : {"dot", "deep", "biased_mf"}) {
+    const FoldInOptions o = fold_in_options(c.model, type, in);
+    EXPECT_FALSE(o.implicit) << type;
+    EXPECT_DOUBLE_EQ(o.l2, 0.25) << type;
+  }
+  EXPECT_THROW(fold_in_options(c.model, "lstm", in), ConfigError);
 }
 
 }  // namespace

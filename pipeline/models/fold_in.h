@@ -10,6 +10,8 @@
 //   implicit models: the weighted least squares of implicit ALS (Hu, Koren,
 //     Volinsky 2008), preference 1 on positives, 0 on every other movie,
 //     confidence 1 + alpha * r (or 1 + alpha) on positives, penalty l2.
+// Which options a model type folds in with is its registry entry's policy
+// (models/registry.h).
 #pragma once
 
 #include <cstdint>
