@@ -4,6 +4,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "models/als.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -59,9 +61,8 @@ Planted planted(std::uint64_t seed) {
   return p;
 }
 
-ModelConfig config() {
-  ModelConfig c;
-  c.type = "als";
+AlsParams config() {
+  AlsParams c;
   c.factors = 16;
   c.epochs = 8;
   c.l2 = 1.0;
@@ -69,15 +70,11 @@ ModelConfig config() {
   c.init_scale = 0.01;
   c.cg_steps = 3;
   c.positive_threshold = 3.5;
-  c.seed = 11;
   return c;
 }
 
-TrainConfig threads(int n) {
-  TrainConfig t;
-  t.threads = n;
-  return t;
-}
+// Seed 11 on n threads.
+ModelContext threads(int n) { return ModelContext{.seed = 11, .threads = n}; }
 
 // Share of users whose held-out movie is in their top 10 of unrated movies.
 double hit_rate(const Factors& f, const Planted& p) {
@@ -128,9 +125,7 @@ TEST(Als, ExportedShapes) {
 TEST(Als, DeterministicForSeedAndThreads) {
   const Planted p = planted(3);
   auto run = [&](int n, std::uint64_t seed) {
-    ModelConfig c = config();
-    c.seed = seed;
-    auto model = make_als_model(c, threads(n));
+    auto model = make_als_model(config(), ModelContext{.seed = seed, .threads = n});
     model->fit(p.train, {}, p.num_users, p.num_movies);
     return model->factors();
   };
@@ -147,7 +142,7 @@ TEST(Als, DeterministicForSeedAndThreads) {
 TEST(Als, SameModelWhateverTheRatingOrderAndRepeatedPairsAdd) {
   const Planted p = planted(5);
   auto fit = [&](const Triplets& t, double threshold) {
-    ModelConfig c = config();
+    AlsParams c = config();
     c.positive_threshold = threshold;
     auto model = make_als_model(c, threads(2));
     model->fit(t, {}, p.num_users, p.num_movies);
@@ -197,7 +192,7 @@ TEST(Als, SameModelWhateverTheRatingOrderAndRepeatedPairsAdd) {
 
 TEST(Als, ThresholdDropsEverythingIsAnInputError) {
   const Planted p = planted(4);
-  ModelConfig c = config();
+  AlsParams c = config();
   c.positive_threshold = 6;
   auto model = make_als_model(c, threads(1));
   EXPECT_THROW(model->fit(p.train, {}, p.num_users, p.num_movies), Error);

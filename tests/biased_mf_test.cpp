@@ -4,6 +4,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "models/biased_mf.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -71,24 +73,19 @@ double variance(const Triplets& t) {
   return s / t.size();
 }
 
-ModelConfig config() {
-  ModelConfig c;
-  c.type = "biased_mf";
+BiasedMfParams config() {
+  BiasedMfParams c;
   c.factors = 8;
   c.epochs = 60;
   c.learning_rate = 0.02;
   c.l2 = 0.01;
   c.init_scale = 0.1;
   c.patience = 3;
-  c.seed = 7;
   return c;
 }
 
-TrainConfig threads(int n) {
-  TrainConfig t;
-  t.threads = n;
-  return t;
-}
+// Seed 7 on n threads.
+ModelContext threads(int n) { return ModelContext{.seed = 7, .threads = n}; }
 
 TEST(BiasedMf, BeatsGlobalMeanOnHeldOutData) {
   const Planted p = planted(1);
@@ -124,7 +121,7 @@ TEST(BiasedMf, LearnsWhenMoviesOutnumberUsers) {
 
 TEST(BiasedMf, AdamAlsoLearns) {
   const Planted p = planted(2);
-  ModelConfig c = config();
+  BiasedMfParams c = config();
   c.optimizer = "adam";
   c.learning_rate = 0.01;
   auto model = make_biased_mf_model(c, threads(2));
@@ -136,7 +133,7 @@ TEST(BiasedMf, EarlyStoppingKeepsTheBestEpoch) {
   // Far more factors than the data supports and no penalty: validation error
   // turns up, so patience must stop training and restore the best epoch.
   Planted p = planted(3, 0.08);
-  ModelConfig c = config();
+  BiasedMfParams c = config();
   c.factors = 64;
   c.l2 = 0;
   c.epochs = 300;
@@ -157,7 +154,7 @@ TEST(BiasedMf, EarlyStoppingKeepsTheBestEpoch) {
 TEST(BiasedMf, BiasesAreFoldedIntoTheDotProduct) {
   // With factors = 1 the export is [p, mu + b_u, 1] . [q, 1, b_i].
   const Planted p = planted(4);
-  ModelConfig c = config();
+  BiasedMfParams c = config();
   c.factors = 1;
   auto model = make_biased_mf_model(c, threads(1));
   model->fit(p.train, {}, p.num_users, p.num_movies);
@@ -185,12 +182,10 @@ TEST(BiasedMf, BiasesAreFoldedIntoTheDotProduct) {
 
 TEST(BiasedMf, DeterministicForSeedAndThreads) {
   const Planted p = planted(5);
-  ModelConfig c = config();
+  BiasedMfParams c = config();
   c.epochs = 5;
   auto run = [&](int n, std::uint64_t seed) {
-    ModelConfig cc = c;
-    cc.seed = seed;
-    auto model = make_biased_mf_model(cc, threads(n));
+    auto model = make_biased_mf_model(c, ModelContext{.seed = seed, .threads = n});
     model->fit(p.train, p.validation, p.num_users, p.num_movies);
     return model->factors();
   };
@@ -207,7 +202,7 @@ TEST(BiasedMf, DeterministicForSeedAndThreads) {
 }
 
 TEST(BiasedMf, RejectsBadConfig) {
-  ModelConfig c = config();
+  BiasedMfParams c = config();
   c.optimizer = "rmsprop";
   EXPECT_THROW(make_biased_mf_model(c, threads(1)), ConfigError);
   c = config();

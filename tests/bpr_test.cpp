@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "models/model.h"
+#include "models/registry.h"
 #include "util/error.h"
 
 namespace recs {
@@ -106,9 +107,8 @@ Planted planted(std::uint64_t seed) {
   return p;
 }
 
-ModelConfig planted_config() {
-  ModelConfig c;
-  c.type = "bpr";
+BprParams planted_config() {
+  BprParams c;
   c.factors = 8;
   c.epochs = 30;
   c.learning_rate = 0.05;
@@ -122,7 +122,7 @@ ModelConfig planted_config() {
 // AUC of each user's held-out movies against the movies they never touched.
 TEST(BprModel, RanksHeldOutPositivesFarAboveChance) {
   const Planted p = planted(3);
-  BprModel model(planted_config(), TrainConfig{});
+  BprModel model(planted_config(), ModelContext{});
   const TrainReport report = model.fit(p.train, Triplets{}, p.num_users, p.num_movies);
   ASSERT_EQ(report.epochs.size(), 30u);
   EXPECT_LT(report.epochs.back().loss, report.epochs.front().loss);
@@ -158,9 +158,9 @@ TEST(BprModel, RanksHeldOutPositivesFarAboveChance) {
 
 TEST(BprModel, ExportsFoldedBiasColumn) {
   const Planted p = planted(5);
-  ModelConfig c = planted_config();
+  BprParams c = planted_config();
   c.epochs = 2;
-  BprModel model(c, TrainConfig{});
+  BprModel model(c, ModelContext{});
   model.fit(p.train, Triplets{}, p.num_users, p.num_movies);
   const Factors f = model.factors();
   ASSERT_EQ(f.users.rows(), p.num_users);
@@ -175,17 +175,16 @@ TEST(BprModel, ExportsFoldedBiasColumn) {
 
 TEST(BprModel, DeterministicPerSeed) {
   const Planted p = planted(6);
-  ModelConfig c = planted_config();
+  BprParams c = planted_config();
   c.epochs = 3;
-  BprModel a(c, TrainConfig{});
-  BprModel b(c, TrainConfig{});
+  BprModel a(c, ModelContext{});
+  BprModel b(c, ModelContext{});
   const auto ra = a.fit(p.train, Triplets{}, p.num_users, p.num_movies);
   const auto rb = b.fit(p.train, Triplets{}, p.num_users, p.num_movies);
   EXPECT_TRUE(a.factors().users == b.factors().users);
   EXPECT_TRUE(a.factors().movies == b.factors().movies);
   EXPECT_EQ(ra.epochs.back().loss, rb.epochs.back().loss);
-  c.seed = 7;
-  BprModel other(c, TrainConfig{});
+  BprModel other(c, ModelContext{.seed = 7});
   other.fit(p.train, Triplets{}, p.num_users, p.num_movies);
   EXPECT_FALSE(a.factors().movies == other.factors().movies);
 }
@@ -195,12 +194,12 @@ TEST(BprModel, RejectsDataWithoutPositivesAndBadConfig) {
   t.user = {0, 1};
   t.movie = {0, 1};
   t.value = {1.0f, 2.0f};
-  ModelConfig c = planted_config();  // threshold 4
-  BprModel model(c, TrainConfig{});
+  BprParams c = planted_config();  // threshold 4
+  BprModel model(c, ModelContext{});
   EXPECT_THROW(model.fit(t, Triplets{}, 2, 2), Error);
   c.negatives = 0;
-  EXPECT_THROW(BprModel(c, TrainConfig{}), ConfigError);
-  ModelConfig by_type;
+  EXPECT_THROW(BprModel(c, ModelContext{}), ConfigError);
+  ModelConfig by_type;  // config/config.h: no bpr section, so bpr's defaults
   by_type.type = "bpr";
   EXPECT_EQ(make_model(by_type, TrainConfig{})->type(), "bpr");
 }

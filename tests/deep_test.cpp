@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "models/model.h"
+#include "models/registry.h"
 #include "util/error.h"
 
 namespace recs {
@@ -190,9 +191,8 @@ double variance(const std::vector<float>& v) {
   return var / static_cast<double>(v.size());
 }
 
-ModelConfig small_config(const std::string& activation) {
-  ModelConfig c;
-  c.type = "deep";
+DeepParams small_config(const std::string& activation) {
+  DeepParams c;
   c.activation = activation;
   c.hidden = 16;
   c.epochs = 30;
@@ -205,7 +205,7 @@ class DeepPlanted : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(DeepPlanted, LearnsPlantedStructure) {
   const Planted p = planted(21);
-  DeepModel model(small_config(GetParam()), TrainConfig{});
+  DeepModel model(small_config(GetParam()), ModelContext{});
   const TrainReport report = model.fit(p.train, p.validation, p.num_users, p.num_movies);
   ASSERT_EQ(report.epochs.size(), 30u);
   const double var = variance(p.validation.value);
@@ -227,17 +227,16 @@ INSTANTIATE_TEST_SUITE_P(Activations, DeepPlanted, ::testing::Values("linear", "
 
 TEST(DeepModel, DeterministicPerSeed) {
   const Planted p = planted(4);
-  ModelConfig c = small_config("relu");
+  DeepParams c = small_config("relu");
   c.epochs = 3;
-  DeepModel a(c, TrainConfig{});
-  DeepModel b(c, TrainConfig{});
+  DeepModel a(c, ModelContext{});
+  DeepModel b(c, ModelContext{});
   const auto ra = a.fit(p.train, p.validation, p.num_users, p.num_movies);
   const auto rb = b.fit(p.train, p.validation, p.num_users, p.num_movies);
   EXPECT_TRUE(a.factors().users == b.factors().users);
   EXPECT_TRUE(a.factors().movies == b.factors().movies);
   EXPECT_EQ(ra.epochs.back().loss, rb.epochs.back().loss);
-  c.seed = 43;
-  DeepModel other(c, TrainConfig{});
+  DeepModel other(c, ModelContext{.seed = 43});
   other.fit(p.train, p.validation, p.num_users, p.num_movies);
   EXPECT_FALSE(a.factors().users == other.factors().users);
 }
@@ -246,16 +245,16 @@ TEST(DeepModel, DeterministicPerSeed) {
 // training ratings decides the model; with shuffling it is reshuffled anyway.
 TEST(DeepModel, WithoutShuffleTheGivenOrderDecides) {
   const Planted p = planted(4);
-  ModelConfig c = small_config("relu");
+  DeepParams c = small_config("relu");
   c.epochs = 2;
   Triplets reversed = p.train;
   std::reverse(reversed.user.begin(), reversed.user.end());
   std::reverse(reversed.movie.begin(), reversed.movie.end());
   std::reverse(reversed.value.begin(), reversed.value.end());
   auto train = [&](bool shuffle, const Triplets& t) {
-    ModelConfig mc = c;
+    DeepParams mc = c;
     mc.shuffle = shuffle;
-    DeepModel m(mc, TrainConfig{});
+    DeepModel m(mc, ModelContext{});
     m.fit(t, p.validation, p.num_users, p.num_movies);
     return m.factors();
   };
@@ -268,14 +267,14 @@ TEST(DeepModel, WithoutShuffleTheGivenOrderDecides) {
 // Deferred Adam on the embeddings follows dense Adam's trajectory.
 TEST(DeepModel, DeferredAdamMatchesDense) {
   const Planted p = planted(8);
-  ModelConfig c = small_config("linear");
+  DeepParams c = small_config("linear");
   c.epochs = 3;
   DeepModelOptions dense_opt;
   dense_opt.adam = AdamMode::kDense;
   DeepModelOptions deferred_opt;
   deferred_opt.adam = AdamMode::kDeferred;
-  DeepModel dense(c, TrainConfig{}, dense_opt);
-  DeepModel deferred(c, TrainConfig{}, deferred_opt);
+  DeepModel dense(c, ModelContext{}, dense_opt);
+  DeepModel deferred(c, ModelContext{}, deferred_opt);
   const auto rd = dense.fit(p.train, p.validation, p.num_users, p.num_movies);
   const auto rl = deferred.fit(p.train, p.validation, p.num_users, p.num_movies);
   EXPECT_EQ(dense.adam_mode_used(), AdamMode::kDense);
@@ -292,10 +291,10 @@ TEST(DeepModel, EarlyStoppingKeepsTheBestEpoch) {
   // Noisy training targets and a high rate, so the validation error turns up.
   std::mt19937_64 noise(17);
   for (auto& y : p.train.value) y += static_cast<float>(uniform(noise));
-  ModelConfig c = small_config("relu");
+  DeepParams c = small_config("relu");
   c.epochs = 40;
   c.learning_rate = 0.03;
-  DeepModel full(c, TrainConfig{});
+  DeepModel full(c, ModelContext{});
   const TrainReport all = full.fit(p.train, p.validation, p.num_users, p.num_movies);
   ASSERT_EQ(all.epochs.size(), 40u);
 
@@ -317,7 +316,7 @@ TEST(DeepModel, EarlyStoppingKeepsTheBestEpoch) {
   ASSERT_LT(best_epoch, stop);
 
   c.patience = kPatience;
-  DeepModel early(c, TrainConfig{});
+  DeepModel early(c, ModelContext{});
   const TrainReport r = early.fit(p.train, p.validation, p.num_users, p.num_movies);
   ASSERT_EQ(r.epochs.size(), static_cast<std::size_t>(stop));
   for (std::size_t i = 0; i < r.epochs.size(); ++i) {
@@ -328,21 +327,23 @@ TEST(DeepModel, EarlyStoppingKeepsTheBestEpoch) {
   EXPECT_NE(mse(early.factors(), p.validation), r.epochs.back().val_mse);
 
   // Without a validation set there is nothing to stop on: every epoch runs.
-  DeepModel blind(c, TrainConfig{});
+  DeepModel blind(c, ModelContext{});
   EXPECT_EQ(blind.fit(p.train, Triplets{}, p.num_users, p.num_movies).epochs.size(), 40u);
 }
 
 TEST(DeepModel, TutorialDefaultsAndBadConfig) {
-  const ModelConfig defaults;
+  const DeepParams defaults;
   EXPECT_EQ(defaults.factors, 5);
+  EXPECT_EQ(defaults.epochs, 3);
   EXPECT_EQ(defaults.hidden, 100);
   EXPECT_EQ(defaults.activation, "linear");
-  ModelConfig bad;
+  EXPECT_EQ(defaults.patience, 0);
+  DeepParams bad;
   bad.activation = "tanh";
-  EXPECT_THROW(DeepModel(bad, TrainConfig{}), ConfigError);
+  EXPECT_THROW(DeepModel(bad, ModelContext{}), ConfigError);
   bad.activation = "relu";
   bad.hidden = 0;
-  EXPECT_THROW(DeepModel(bad, TrainConfig{}), ConfigError);
+  EXPECT_THROW(DeepModel(bad, ModelContext{}), ConfigError);
   ModelConfig c;
   c.type = "deep";
   EXPECT_EQ(make_model(c, TrainConfig{})->type(), "deep");

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "models/model.h"
+#include "models/registry.h"
 #include "util/error.h"
 
 namespace recs {
@@ -65,15 +66,17 @@ double variance(const Triplets& t) {
   return s / t.size();
 }
 
-ModelConfig planted_config() {
-  ModelConfig c;
+DotParams planted_config() {
+  DotParams c;
   c.factors = 5;
   c.epochs = 20;
   c.learning_rate = 0.01;
   c.batch_size = 32;
-  c.seed = 7;
   return c;
 }
+
+// The seed the planted tests train with.
+constexpr ModelContext kSeed7{.seed = 7};
 
 Triplets triplets(std::vector<std::int32_t> u, std::vector<std::int32_t> m, std::vector<float> v) {
   Triplets t;
@@ -94,7 +97,7 @@ double max_abs_diff(const RowMatrix& a, const RowMatrix& b) {
 // A plain double-precision Keras Adam on the dot model, for one given order
 // of examples per epoch. `lazy` skips rows outside the batch (TF's LazyAdam),
 // the behaviour the model must NOT have.
-Factors reference_adam(const ModelConfig& c, Factors f, const Triplets& t,
+Factors reference_adam(const DotParams& c, Factors f, const Triplets& t,
                        const std::vector<std::vector<int>>& orders, bool lazy) {
   const int k = c.factors;
   Eigen::MatrixXd u = f.users.cast<double>(), mv = f.movies.cast<double>();
@@ -138,7 +141,7 @@ Factors reference_adam(const ModelConfig& c, Factors f, const Triplets& t,
 
 // The smallest distance between `f` and the reference over every possible
 // pair of epoch orders of t's examples (the model's shuffle is internal).
-double closest_reference(const ModelConfig& c, const Factors& init, const Triplets& t,
+double closest_reference(const DotParams& c, const Factors& init, const Triplets& t,
                          const Factors& f, bool lazy) {
   std::vector<int> first(t.size());
   std::iota(first.begin(), first.end(), 0);
@@ -159,7 +162,7 @@ double closest_reference(const ModelConfig& c, const Factors& init, const Triple
 // and movie 2 unrated; batch 3 leaves a partial second batch, so rows outside
 // a batch exist at every step.
 struct Tiny {
-  ModelConfig config;
+  DotParams config;
   Factors init;
   Triplets train = triplets({0, 0, 1, 1}, {0, 1, 1, 0}, {1.0f, -1.0f, 0.5f, 0.0f});
   Tiny() {
@@ -175,14 +178,14 @@ struct Tiny {
 };
 
 TEST(DotModel, FirstAdamStepMatchesHandComputation) {
-  ModelConfig c;
+  DotParams c;
   c.factors = 2;
   c.epochs = 1;
   DotModelOptions options;
   options.initial = Factors{RowMatrix(1, 2), RowMatrix(1, 2)};
   options.initial->users << 0.1f, -0.2f;
   options.initial->movies << 0.3f, 0.4f;
-  DotModel model(c, TrainConfig{}, options);
+  DotModel model(c, ModelContext{}, options);
   model.fit(triplets({0}, {0}, {1.0f}), Triplets{}, 1, 1);
   const Factors f = model.factors();
 
@@ -208,14 +211,14 @@ TEST(DotModel, FirstAdamStepMatchesHandComputation) {
 // outside the uncorrected sqrt(v)) and on the gradient's scale (2 err /
 // batch_len), both of which Adam otherwise hides.
 TEST(DotModel, FirstStepWithTinyGradientsPinsEpsilonAndGradientScale) {
-  ModelConfig c;
+  DotParams c;
   c.factors = 2;
   c.epochs = 1;
   DotModelOptions options;
   options.initial = Factors{RowMatrix(1, 2), RowMatrix(1, 2)};
   options.initial->users << 0.5f, 0.25f;
   options.initial->movies << 0.5f, -1.0f;  // prediction exactly 0
-  DotModel model(c, TrainConfig{}, options);
+  DotModel model(c, ModelContext{}, options);
   const float y = -1e-5f;
   model.fit(triplets({0, 0}, {0, 0}, {y, y}), Triplets{}, 1, 1);  // one batch of two
   const Factors f = model.factors();
@@ -239,7 +242,7 @@ TEST(DotModel, DenseAdamMatchesKerasReferenceIncludingIdleRows) {
   DotModelOptions options;
   options.adam = AdamMode::kDense;
   options.initial = tiny.init;
-  DotModel model(tiny.config, TrainConfig{}, options);
+  DotModel model(tiny.config, ModelContext{}, options);
   model.fit(tiny.train, Triplets{}, 3, 3);
   EXPECT_EQ(model.adam_mode_used(), AdamMode::kDense);
   const Factors f = model.factors();
@@ -260,7 +263,7 @@ TEST(DotModel, WithoutShuffleTrainsInTheGivenOrder) {
     DotModelOptions options;
     options.adam = mode;
     options.initial = tiny.init;
-    DotModel model(tiny.config, TrainConfig{}, options);
+    DotModel model(tiny.config, ModelContext{}, options);
     model.fit(tiny.train, Triplets{}, 3, 3);
     const Factors f = model.factors();
     const std::vector<int> given = {0, 1, 2, 3};
@@ -279,7 +282,7 @@ TEST(DotModel, DeferredAdamFollowsTheDenseTrajectory) {
   DotModelOptions options;
   options.adam = AdamMode::kDeferred;
   options.initial = tiny.init;
-  DotModel model(tiny.config, TrainConfig{}, options);
+  DotModel model(tiny.config, ModelContext{}, options);
   model.fit(tiny.train, Triplets{}, 3, 3);
   EXPECT_EQ(model.adam_mode_used(), AdamMode::kDeferred);
   EXPECT_LT(closest_reference(tiny.config, tiny.init, tiny.train, model.factors(), false), 1e-6);
@@ -289,7 +292,7 @@ TEST(DotModel, LearnsPlantedLowRankStructure) {
   const Planted p = planted(1);
   const double var = variance(p.validation);
   ASSERT_GT(var, 0.2);
-  DotModel model(planted_config(), TrainConfig{});
+  DotModel model(planted_config(), kSeed7);
   const TrainReport r = model.fit(p.train, p.validation, p.num_users, p.num_movies);
   ASSERT_EQ(r.epochs.size(), 20u);
   for (std::size_t i = 0; i < r.epochs.size(); ++i) {
@@ -309,10 +312,10 @@ TEST(DotModel, DeferredMatchesDenseOnPlantedData) {
   DotModelOptions dense_options, deferred_options;
   dense_options.adam = AdamMode::kDense;
   deferred_options.adam = AdamMode::kDeferred;
-  ModelConfig c = planted_config();
+  DotParams c = planted_config();
   c.epochs = 5;
-  DotModel dense(c, TrainConfig{}, dense_options);
-  DotModel deferred(c, TrainConfig{}, deferred_options);
+  DotModel dense(c, kSeed7, dense_options);
+  DotModel deferred(c, kSeed7, deferred_options);
   const auto a = dense.fit(p.train, p.validation, p.num_users, p.num_movies);
   const auto b = deferred.fit(p.train, p.validation, p.num_users, p.num_movies);
   // Measured: 1.7e-6 apart, the size of the gap a 1-ulp change in dense
@@ -325,12 +328,12 @@ TEST(DotModel, DeferredMatchesDenseOnPlantedData) {
 
 TEST(DotModel, SameSeedGivesBitIdenticalFactors) {
   const Planted p = planted(3);
-  ModelConfig c = planted_config();
+  DotParams c = planted_config();
   c.epochs = 3;
   for (AdamMode mode : {AdamMode::kDense, AdamMode::kDeferred}) {
     DotModelOptions options;
     options.adam = mode;
-    DotModel a(c, TrainConfig{}, options), b(c, TrainConfig{.threads = 1}, options);
+    DotModel a(c, kSeed7, options), b(c, ModelContext{.seed = 7, .threads = 1}, options);
     a.fit(p.train, p.validation, p.num_users, p.num_movies);
     b.fit(p.train, p.validation, p.num_users, p.num_movies);
     EXPECT_TRUE(identical(a.factors().users, b.factors().users)) << to_string(mode);
@@ -344,18 +347,17 @@ TEST(DotModel, SameSeedGivesBitIdenticalFactors) {
 
 TEST(DotModel, DifferentSeedsGiveDifferentFactors) {
   const Planted p = planted(3);
-  ModelConfig c = planted_config();
+  DotParams c = planted_config();
   c.epochs = 2;
-  ModelConfig d = c;
-  d.seed = c.seed + 1;
-  DotModel a(c, TrainConfig{}), b(d, TrainConfig{});
+  const ModelContext other{.seed = kSeed7.seed + 1};
+  DotModel a(c, kSeed7), b(c, other);
   a.fit(p.train, p.validation, p.num_users, p.num_movies);
   b.fit(p.train, p.validation, p.num_users, p.num_movies);
   EXPECT_GT(max_abs_diff(a.factors().users, b.factors().users), 1e-3);
   EXPECT_GT(max_abs_diff(a.factors().movies, b.factors().movies), 1e-3);
 
   // The initialisation itself depends on the seed (row 1 is never trained).
-  DotModel x(c, TrainConfig{}), y(d, TrainConfig{});
+  DotModel x(c, kSeed7), y(c, other);
   x.fit(triplets({0}, {0}, {1.0f}), Triplets{}, 2, 1);
   y.fit(triplets({0}, {0}, {1.0f}), Triplets{}, 2, 1);
   EXPECT_NE(x.factors().users.row(1), y.factors().users.row(1));
@@ -367,16 +369,16 @@ TEST(DotModel, EpochLossIsTheMeanLossBeforeEachStep) {
   tiny.config.epochs = 1;
   DotModelOptions options;
   options.initial = tiny.init;
-  DotModel model(tiny.config, TrainConfig{}, options);
+  DotModel model(tiny.config, ModelContext{}, options);
   const auto r = model.fit(tiny.train, Triplets{}, 3, 3);
   EXPECT_NEAR(r.epochs[0].loss, mse(tiny.init, tiny.train), 1e-7);
 }
 
 TEST(DotModel, ExportsOneRowPerIndexIncludingUnratedOnes) {
-  ModelConfig c;
+  DotParams c;
   c.factors = 4;
   c.init_scale = 0.05;
-  DotModel model(c, TrainConfig{});
+  DotModel model(c, ModelContext{});
   const auto r = model.fit(triplets({0, 3}, {1, 1}, {1.0f, -1.0f}), Triplets{}, 7, 5);
   const Factors f = model.factors();
   EXPECT_EQ(f.users.rows(), 7);
@@ -395,10 +397,10 @@ TEST(DotModel, ExportsOneRowPerIndexIncludingUnratedOnes) {
 }
 
 TEST(DotModel, InitialisationCoversTheConfiguredRange) {
-  ModelConfig c;
+  DotParams c;
   c.factors = 8;
   c.init_scale = 0.5;
-  DotModel model(c, TrainConfig{});
+  DotModel model(c, ModelContext{});
   model.fit(triplets({0}, {0}, {1.0f}), Triplets{}, 1000, 10);
   const RowMatrix& u = model.factors().users;
   // Row 0 was trained; the rest are untouched draws.
@@ -412,33 +414,33 @@ TEST(DotModel, InitialisationCoversTheConfiguredRange) {
 
 TEST(DotModel, AutoModeIsDenseWhenCheapAndDeferredWhenNot) {
   const Planted p = planted(4, 0.1);
-  ModelConfig c = planted_config();
+  DotParams c = planted_config();
   c.epochs = 1;
-  DotModel cheap(c, TrainConfig{});
+  DotModel cheap(c, kSeed7);
   cheap.fit(p.train, p.validation, p.num_users, p.num_movies);
   EXPECT_EQ(cheap.adam_mode_used(), AdamMode::kDense);
 
   DotModelOptions tight;
   tight.dense_budget = 1000;
-  DotModel costly(c, TrainConfig{}, tight);
+  DotModel costly(c, kSeed7, tight);
   costly.fit(p.train, p.validation, p.num_users, p.num_movies);
   EXPECT_EQ(costly.adam_mode_used(), AdamMode::kDeferred);
 
   // Deferred needs beta1^2 <= beta2; otherwise dense, whatever the cost.
   c.beta1 = 0.99;
   c.beta2 = 0.9;
-  DotModel odd(c, TrainConfig{}, tight);
+  DotModel odd(c, kSeed7, tight);
   odd.fit(p.train, p.validation, p.num_users, p.num_movies);
   EXPECT_EQ(odd.adam_mode_used(), AdamMode::kDense);
 }
 
 TEST(DotModel, L2PenaltyShrinksFactors) {
   const Planted p = planted(5);
-  ModelConfig c = planted_config();
+  DotParams c = planted_config();
   c.epochs = 5;
-  ModelConfig penalised = c;
+  DotParams penalised = c;
   penalised.l2 = 0.5;
-  DotModel a(c, TrainConfig{}), b(penalised, TrainConfig{});
+  DotModel a(c, kSeed7), b(penalised, kSeed7);
   a.fit(p.train, p.validation, p.num_users, p.num_movies);
   b.fit(p.train, p.validation, p.num_users, p.num_movies);
   // Measured: 0.04 and 0.02 of the unpenalised norms.
@@ -447,7 +449,7 @@ TEST(DotModel, L2PenaltyShrinksFactors) {
 }
 
 TEST(DotModel, RejectsBadInput) {
-  DotModel model(ModelConfig{}, TrainConfig{});
+  DotModel model(DotParams{}, ModelContext{});
   EXPECT_THROW(model.fit(triplets({0}, {5}, {1.0f}), Triplets{}, 2, 5), Error);
   EXPECT_THROW(model.fit(triplets({-1}, {0}, {1.0f}), Triplets{}, 2, 5), Error);
   EXPECT_THROW(model.fit(triplets({0}, {0}, {1.0f}), triplets({2}, {0}, {1.0f}), 2, 5), Error);
@@ -457,11 +459,11 @@ TEST(DotModel, RejectsBadInput) {
   EXPECT_THROW(model.fit(ragged, Triplets{}, 2, 5), Error);
   DotModelOptions wrong_shape;
   wrong_shape.initial = Factors{RowMatrix::Zero(2, 3), RowMatrix::Zero(5, 5)};
-  DotModel shaped(ModelConfig{}, TrainConfig{}, wrong_shape);
+  DotModel shaped(DotParams{}, ModelContext{}, wrong_shape);
   EXPECT_THROW(shaped.fit(triplets({0}, {0}, {1.0f}), Triplets{}, 2, 5), Error);
-  ModelConfig bad;
+  DotParams bad;
   bad.factors = 0;
-  EXPECT_THROW(DotModel(bad, TrainConfig{}), ConfigError);
+  EXPECT_THROW(DotModel(bad, ModelContext{}), ConfigError);
 }
 
 TEST(Mse, MatchesHandComputation) {
@@ -477,7 +479,7 @@ TEST(Mse, MatchesHandComputation) {
 }
 
 TEST(MakeModel, BuildsDotAndRejectsUnknownTypes) {
-  ModelConfig c;
+  ModelConfig c;  // model.type dot, no section: dot's defaults
   auto model = make_model(c, TrainConfig{});
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->type(), "dot");

@@ -17,6 +17,8 @@
 #include "db/database.h"
 #include "eval/evaluate.h"
 #include "eval/metrics.h"
+#include "models/dot_model.h"
+#include "models/registry.h"
 #include "test_util.h"
 #include "topn_fixtures.h"
 #include "util/error.h"
@@ -315,9 +317,11 @@ EvalData planted(int users, int movies, std::uint64_t seed) {
 Config planted_config() {
   Config c;
   c.model.type = "dot";
-  c.model.factors = 4;
-  c.model.epochs = 30;
-  c.model.learning_rate = 0.01;
+  DotParams dot;
+  dot.factors = 4;
+  dot.epochs = 30;
+  dot.learning_rate = 0.01;
+  c.model.params["dot"] = dot;
   c.model.seed = 7;
   c.train.threads = 1;
   c.score.threads = 1;
@@ -351,11 +355,12 @@ TEST(Evaluate, ModelBeatsPopularityOnPlantedGroups) {
 }
 
 TEST(Evaluate, RankingOnlyModelsHaveNoRatingError) {
-  EXPECT_TRUE(eval::is_rating_model("dot"));
-  EXPECT_TRUE(eval::is_rating_model("deep"));
-  EXPECT_TRUE(eval::is_rating_model("biased_mf"));
-  EXPECT_FALSE(eval::is_rating_model("als"));
-  EXPECT_FALSE(eval::is_rating_model("bpr"));
+  EXPECT_TRUE(is_rating_model("dot"));
+  EXPECT_TRUE(is_rating_model("deep"));
+  EXPECT_TRUE(is_rating_model("biased_mf"));
+  EXPECT_FALSE(is_rating_model("als"));
+  EXPECT_FALSE(is_rating_model("bpr"));
+  EXPECT_THROW(is_rating_model("lstm"), ConfigError);
 }
 
 TEST(EvaluateStage, RankingOnlyModelsWriteNullRatingError) {

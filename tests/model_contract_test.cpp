@@ -1,13 +1,19 @@
-// One contract every model keeps: fits a small planted data set, exports user
-// and movie vectors of the right shapes, recommends held-out movies far better
-// than chance through the scoring kernel, and is deterministic per seed and
-// thread count.
+// One contract every registered model type keeps: its declaration is
+// well-formed (keys unique, documented, defaults inside their ranges), and
+// the model fits a small planted data set, exports user and movie vectors of
+// the right shapes, recommends held-out movies far better than chance through
+// the scoring kernel, and is deterministic per seed and thread count. Runs
+// over the whole registry, so a new type is covered once it is listed there.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <set>
+#include <variant>
 
 #include "config/config.h"
 #include "models/model.h"
+#include "models/registry.h"
 #include "scoring/topn.h"
 
 namespace recs {
@@ -98,8 +104,52 @@ TEST_P(ModelContract, FitsExportsRecommendsAndIsDeterministic) {
   EXPECT_TRUE(f.users == g.users && f.movies == g.movies) << GetParam();
 }
 
-INSTANTIATE_TEST_SUITE_P(AllModels, ModelContract,
-                         ::testing::Values("dot", "deep", "biased_mf", "als", "bpr"),
+TEST_P(ModelContract, DeclaresItsKeysOnce) {
+  const ModelType& t = model_type(GetParam());
+  EXPECT_EQ(t.name, GetParam());
+  EXPECT_TRUE(t.make && t.fold_in);
+  ASSERT_FALSE(t.keys.empty());
+  std::set<std::string> names;
+  for (const ParamKey& k : t.keys) {
+    const std::string at = t.name + "." + k.name;
+    EXPECT_TRUE(names.insert(k.name).second) << at << " declared twice";
+    // Common keys and section names cannot be a type's key.
+    EXPECT_NE(k.name, "type") << at;
+    EXPECT_NE(k.name, "seed") << at;
+    EXPECT_EQ(find_model_type(k.name), nullptr) << at << " is named like a model type";
+    EXPECT_FALSE(k.doc.empty()) << at;
+    const ParamValue d = k.get(t.defaults);
+    switch (k.kind) {
+      case ParamKey::Kind::kInt:
+        EXPECT_GE(std::get<long long>(d), k.lo) << at;
+        EXPECT_LE(std::get<long long>(d), k.hi) << at;
+        break;
+      case ParamKey::Kind::kReal:
+        EXPECT_GE(std::get<double>(d), k.lo) << at;
+        EXPECT_LE(std::get<double>(d), k.hi) << at;
+        break;
+      case ParamKey::Kind::kBool:
+        EXPECT_TRUE(std::holds_alternative<bool>(d)) << at;
+        break;
+      case ParamKey::Kind::kChoice:
+        EXPECT_NE(std::find(k.choices.begin(), k.choices.end(), std::get<std::string>(d)),
+                  k.choices.end())
+            << at;
+        break;
+    }
+    // The key sets what it reads.
+    std::any p = t.defaults;
+    k.set(p, d);
+    EXPECT_EQ(k.get(p), d) << at;
+  }
+  // Its defaults are what the config loader gives a config naming only the type.
+  const Config c = load_config({}, {"model.type=" + t.name});
+  for (const ParamKey& k : t.keys) {
+    EXPECT_EQ(k.get(model_params(c.model, t.name)), k.get(t.defaults)) << t.name << "." << k.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModels, ModelContract, ::testing::ValuesIn(model_type_names()),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

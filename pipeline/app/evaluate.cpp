@@ -8,6 +8,7 @@
 
 #include "app/train.h"
 #include "io/movielens.h"
+#include "models/registry.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -110,7 +111,7 @@ EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunReco
 
   run.model_type(s.result.model);
   run.metric_json("evaluation", s.json);
-  if (eval::is_rating_model(s.result.model)) {
+  if (is_rating_model(s.result.model)) {
     run.metric("eval_rmse", s.result.rmse);
     run.metric("eval_mae", s.result.mae);
   }

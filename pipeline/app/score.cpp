@@ -13,6 +13,7 @@
 #include "db/publish.h"
 #include "db/sqlite.h"
 #include "models/fold_in.h"
+#include "models/registry.h"
 #include "scoring/ann.h"
 #include "scoring/filters.h"
 #include "scoring/similar.h"
@@ -65,22 +66,13 @@ Audience build_audience(SQLite::Database& db, const Config& config, const db::St
       fold.indptr.push_back(static_cast<std::int64_t>(fold.movies.size()));
     }
   }
-  FoldInOptions fo;
-  fo.implicit = model.type == "als" || model.type == "bpr";
-  fo.l2 = fo.implicit ? config.model.l2 : config.score.fold_in_l2;
-  fo.alpha = config.model.alpha;
-  fo.positive_threshold = config.model.positive_threshold;
-  if (fo.implicit && model.type == "als") {
-    // The mean confidence sum per user, as training scaled its penalties.
-    fo.frequency_exponent = config.model.l2_frequency_exponent;
-    double total = 0;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      const double v = r.value[i];
-      if (v > 0 && v >= fo.positive_threshold) total += 1.0 + fo.alpha * v;
-    }
-    fo.mean_mass = total / static_cast<double>(std::max<std::size_t>(1, r.user_ids.size()));
-  }
-  fo.threads = config.score.threads;
+  FoldInInputs inputs;
+  inputs.rating_l2 = config.score.fold_in_l2;
+  inputs.ratings = &r.value;
+  inputs.users = r.user_ids.size();
+  inputs.threads = config.score.threads;
+  // The stored model's type decides, with that type's parameters.
+  const FoldInOptions fo = fold_in_options(config.model, model.type, inputs);
   FoldInResult folded = fold_in(model.users, model.movies, fold, fo);
 
   // Merge the model's users and the solved new ones by external id.

@@ -6,8 +6,8 @@
 
 #include "db/model_store.h"
 #include "db/sqlite.h"
-#include "eval/evaluate.h"
 #include "io/movielens.h"
+#include "models/registry.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -78,13 +78,13 @@ void split_ratings(const RatingMatrix& r, double fraction, std::uint64_t seed, T
 TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord& run) {
   log::Stopwatch total;
   RatingMatrix ratings = load_ratings(db, config);
-  // als and bpr rank; they have no validation error to report, so ratings
-  // held out would only be missing from the published model.
+  // Implicit models rank; they have no validation error to report, so
+  // ratings held out would only be missing from the published model.
   double fraction = config.train.validation_fraction;
-  if (!eval::is_rating_model(config.model.type) && fraction > 0) {
+  if (!is_rating_model(config.model.type) && fraction > 0) {
     log::info(config.model.type +
               " reports no validation error: training on every rating "
-              "(train.validation_fraction applies to dot, deep and biased_mf)");
+              "(train.validation_fraction applies to rating models)");
     fraction = 0;
   }
   Triplets train, validation;

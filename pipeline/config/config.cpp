@@ -2,11 +2,15 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <sstream>
 #include <system_error>
 
+#include "models/registry.h"
 #include "util/error.h"
 
 namespace recs {
@@ -233,6 +237,15 @@ Field string_list_field(std::string key, SectionOf<S> sec, std::vector<std::stri
           }};
 }
 
+// The registered model types of one kind, for docs: "dot, deep, biased_mf".
+std::string type_names(ModelKind kind) {
+  std::string out;
+  for (const ModelType* t : model_types()) {
+    if (t->kind == kind) out += (out.empty() ? "" : ", ") + t->name;
+  }
+  return out;
+}
+
 const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = [] {
     std::vector<Field> f;
@@ -284,62 +297,16 @@ const std::vector<Field>& fields() {
                            1e9, "largest valid raw rating"));
     f.push_back(bool_field("import.skip_bad_rows", &Config::import, &ImportConfig::skip_bad_rows,
                            "skip and count malformed rows instead of failing the import"));
-    f.push_back(choice_field("model.type", &Config::model, &ModelConfig::type,
-                             {"dot", "deep", "biased_mf", "als", "bpr"},
-                             "model to train; dot is the tutorial's embedding dot product; "
-                             "unset model keys take this type's defaults"));
-    f.push_back(int_field("model.factors", &Config::model, &ModelConfig::factors, 1, 1024,
-                          "embedding dimensions"));
-    f.push_back(int_field("model.epochs", &Config::model, &ModelConfig::epochs, 1, 10000,
-                          "passes over the training ratings"));
-    f.push_back(real_field("model.learning_rate", &Config::model, &ModelConfig::learning_rate, 1e-9,
-                           10.0, "Adam step size"));
-    f.push_back(int_field("model.batch_size", &Config::model, &ModelConfig::batch_size, 1, 1 << 20,
-                          "ratings per Adam step"));
+    f.push_back(choice_field("model.type", &Config::model, &ModelConfig::type, model_type_names(),
+                             "model to train; dot is the tutorial's embedding dot product; its "
+                             "keys are model.<type>.* (or flat, model.<key>)"));
     f.push_back(int_field("model.seed", &Config::model, &ModelConfig::seed, 0,
                           std::numeric_limits<long long>::max(),
                           "seed for initialisation, shuffling and the validation split"));
-    f.push_back(real_field("model.beta1", &Config::model, &ModelConfig::beta1, 0.0, 0.999999,
-                           "Adam first-moment decay"));
-    f.push_back(real_field("model.beta2", &Config::model, &ModelConfig::beta2, 0.0, 0.99999999,
-                           "Adam second-moment decay"));
-    f.push_back(real_field("model.epsilon", &Config::model, &ModelConfig::epsilon, 1e-12, 1.0,
-                           "Adam epsilon (Keras's default 1e-7)"));
-    f.push_back(real_field("model.init_scale", &Config::model, &ModelConfig::init_scale, 1e-6, 10.0,
-                           "embeddings start uniform in [-init_scale, init_scale]"));
-    f.push_back(real_field("model.l2", &Config::model, &ModelConfig::l2, 0.0, 100.0,
-                           "L2 penalty on the embeddings of each batch"));
-    f.push_back(bool_field("model.shuffle", &Config::model, &ModelConfig::shuffle,
-                           "dot, deep: reshuffle the training ratings every epoch (Keras's "
-                           "shuffle=True); false trains in stored (user, movie) order"));
-    f.push_back(int_field("model.hidden", &Config::model, &ModelConfig::hidden, 1, 4096,
-                          "deep: units in each tower's two Dense layers"));
-    f.push_back(choice_field("model.activation", &Config::model, &ModelConfig::activation,
-                             {"linear", "relu"},
-                             "deep: activation of each tower's first Dense layer (the second "
-                             "stays linear so predictions can be negative)"));
-    f.push_back(choice_field("model.optimizer", &Config::model, &ModelConfig::optimizer,
-                             {"sgd", "adam"}, "biased_mf: optimiser"));
-    f.push_back(int_field("model.patience", &Config::model, &ModelConfig::patience, 0, 1000,
-                          "biased_mf, deep: epochs without validation gain before stopping (the "
-                          "best epoch is kept), 0 = never"));
-    f.push_back(real_field("model.alpha", &Config::model, &ModelConfig::alpha, 0.0, 1e6,
-                           "als: confidence 1 + alpha * rating"));
-    f.push_back(int_field("model.cg_steps", &Config::model, &ModelConfig::cg_steps, 1, 100,
-                          "als: conjugate-gradient steps per solve"));
-    f.push_back(real_field("model.l2_frequency_exponent", &Config::model,
-                           &ModelConfig::l2_frequency_exponent, 0.0, 2.0,
-                           "als: each user's and movie's l2 is scaled by (its confidence sum / "
-                           "the mean)^this; 0 = the same l2 for every row"));
-    f.push_back(int_field("model.negatives", &Config::model, &ModelConfig::negatives, 1, 100,
-                          "bpr: sampled negatives per positive"));
-    f.push_back(real_field("model.positive_threshold", &Config::model,
-                           &ModelConfig::positive_threshold, -1e9, 1e9,
-                           "als, bpr: a (mapped) rating >= this is a positive interaction"));
-    f.push_back(real_field("train.validation_fraction", &Config::train,
-                           &TrainConfig::validation_fraction, 0.0, 0.9,
-                           "share of ratings held out to report validation error (dot, deep, "
-                           "biased_mf; als and bpr train on every rating)"));
+    f.push_back(real_field(
+        "train.validation_fraction", &Config::train, &TrainConfig::validation_fraction, 0.0, 0.9,
+        "share of ratings held out to report validation error (" + type_names(ModelKind::kRating) +
+            "; " + type_names(ModelKind::kImplicit) + " train on every rating)"));
     f.push_back(int_field("train.split_seed", &Config::train, &TrainConfig::split_seed, -1,
                           std::numeric_limits<long long>::max(),
                           "seed of the validation split, -1 = model.seed (fix it to compare "
@@ -416,8 +383,8 @@ const std::vector<Field>& fields() {
                            "score users rated after training, with vectors solved against the "
                            "fixed movie vectors"));
     f.push_back(real_field("score.fold_in_l2", &Config::score, &ScoreConfig::fold_in_l2, 0.0, 1e6,
-                           "ridge penalty of the fold-in for rating models (implicit models "
-                           "use model.l2)"));
+                           "ridge penalty of the fold-in for rating models (" +
+                               type_names(ModelKind::kRating) + "; the others use their own)"));
     f.push_back(bool_field("similar.enabled", &Config::similar, &SimilarConfig::enabled,
                            "publish similar_movies: top-K movies by cosine of movie vectors"));
     f.push_back(int_field("similar.top_k", &Config::similar, &SimilarConfig::top_k, 1, 1000,
@@ -451,69 +418,150 @@ bool is_section(const std::string& prefix) {
   return false;
 }
 
-void apply_map(Config& c, const YAML::Node& map, const std::string& prefix, const Source& file) {
-  for (const auto& kv : map) {
-    Source at = file;
-    at.origin = file.origin + ":" + std::to_string(kv.first.Mark().line + 1);
-    if (!kv.first.IsScalar()) fail(at, prefix.empty() ? "(root)" : prefix, "keys must be names");
-    std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
-    if (c.origin.count(key)) fail(at, key, "set twice");
-    if (const Field* f = find_field(key)) {
-      f->set(c, kv.second, at);
-      c.origin[key] = at.origin;
-    } else if (is_section(key)) {
-      if (kv.second.IsNull()) continue;  // an empty section keeps its defaults
-      if (!kv.second.IsMap())
-        fail(at, key, "expected a mapping of keys, got " + scalar_text(kv.second));
-      apply_map(c, kv.second, key, file);
+// The model keys besides the fields: model.<type> (a section of that type's
+// keys), model.<type>.<key>, and model.<key>, the flat form, which sets the
+// chosen type's key of that name once model.type is known.
+struct ModelKey {
+  const ModelType* type = nullptr;  // nullptr: the flat form
+  std::string name;                 // empty: the section model.<type> itself
+};
+
+std::optional<ModelKey> model_key(const std::string& key) {
+  const std::string prefix = "model.";
+  if (key.rfind(prefix, 0) != 0) return std::nullopt;
+  const std::string rest = key.substr(prefix.size());
+  const auto dot = rest.find('.');
+  if (const ModelType* t = find_model_type(rest.substr(0, dot))) {
+    return ModelKey{t, dot == std::string::npos ? "" : rest.substr(dot + 1)};
+  }
+  if (dot != std::string::npos) return std::nullopt;
+  return ModelKey{nullptr, rest};
+}
+
+std::string key_list(const ModelType& t) {
+  std::string out;
+  for (const auto& k : t.keys) out += (out.empty() ? "" : ", ") + k.name;
+  return out;
+}
+
+// A model key as written, applied once model.type is known (resolve_model).
+struct ModelAssignment {
+  // defaults < file section < file flat < --set section < --set flat
+  enum Layer { kFileSection, kFileFlat, kSetSection, kSetFlat } layer;
+  ModelKey key;
+  YAML::Node value;
+  Source at;           // for messages
+  std::string origin;  // for Config::origin
+};
+
+struct Loader {
+  Config& c;
+  std::vector<ModelAssignment> model;
+
+  // Buffers model.<type>.<key> or model.<key>; false when `key` is neither.
+  bool model_assignment(const std::string& key, const YAML::Node& value, const Source& at,
+                        bool from_file) {
+    auto mk = model_key(key);
+    if (!mk || mk->name.empty()) return false;
+    if (mk->type) {
+      if (!mk->type->key(mk->name)) {
+        fail(at, key,
+             "unknown key of model type " + mk->type->name + " (its keys: " + key_list(*mk->type) +
+                 ")");
+      }
     } else {
-      fail(at, key, "unknown key");
+      bool any = false;
+      for (const ModelType* t : model_types()) any = any || t->key(mk->name) != nullptr;
+      if (!any) fail(at, key, "unknown key");
+    }
+    using L = ModelAssignment::Layer;
+    const L layer = from_file ? (mk->type ? L::kFileSection : L::kFileFlat)
+                              : (mk->type ? L::kSetSection : L::kSetFlat);
+    model.push_back({layer, *mk, value, at, from_file ? at.origin : "--set"});
+    return true;
+  }
+
+  void apply_map(const YAML::Node& map, const std::string& prefix, const Source& file) {
+    for (const auto& kv : map) {
+      Source at = file;
+      at.origin = file.origin + ":" + std::to_string(kv.first.Mark().line + 1);
+      if (!kv.first.IsScalar()) fail(at, prefix.empty() ? "(root)" : prefix, "keys must be names");
+      std::string key = prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar();
+      if (c.origin.count(key)) fail(at, key, "set twice");
+      if (const Field* f = find_field(key)) {
+        f->set(c, kv.second, at);
+        c.origin[key] = at.origin;
+      } else if (model_assignment(key, kv.second, at, true)) {
+        c.origin[key] = at.origin;
+      } else if (is_section(key) || (model_key(key) && model_key(key)->type)) {
+        if (kv.second.IsNull()) continue;  // an empty section keeps its defaults
+        if (!kv.second.IsMap())
+          fail(at, key, "expected a mapping of keys, got " + scalar_text(kv.second));
+        apply_map(kv.second, key, file);
+      } else {
+        fail(at, key, "unknown key");
+      }
     }
   }
-}
 
-// Defaults that depend on model.type: the tutorial's values for dot and
-// deep (the struct defaults), measured-best ones for the others. Applied to
-// every model key the user did not set.
-const std::map<std::string, std::vector<std::pair<std::string, std::string>>>& type_defaults() {
-  static const std::map<std::string, std::vector<std::pair<std::string, std::string>>> kDefaults = {
-      {"dot", {}},
-      {"deep", {{"model.patience", "0"}}},
-      {"biased_mf",
-       {{"model.factors", "128"},
-        {"model.epochs", "100"},
-        {"model.learning_rate", "0.01"},
-        {"model.l2", "0.02"},
-        {"model.init_scale", "0.01"},
-        {"model.patience", "3"}}},
-      {"als",
-       {{"model.factors", "128"},
-        {"model.epochs", "25"},
-        {"model.l2", "20"},
-        {"model.alpha", "1"},
-        {"model.positive_threshold", "3.5"},
-        {"model.init_scale", "0.01"}}},
-      {"bpr",
-       {{"model.factors", "64"},
-        {"model.epochs", "50"},
-        {"model.learning_rate", "0.05"},
-        {"model.l2", "0.01"},
-        {"model.init_scale", "0.1"},
-        {"model.positive_threshold", "3.5"},
-        {"model.negatives", "5"}}},
-  };
-  return kDefaults;
-}
-
-void apply_type_defaults(Config& c) {
-  auto it = type_defaults().find(c.model.type);
-  if (it == type_defaults().end()) return;
-  Source src{"(defaults for model.type " + c.model.type + ")", fs::current_path()};
-  for (const auto& [key, value] : it->second) {
-    if (c.is_set(key)) continue;
-    find_field(key)->set(c, YAML::Load(value), src);
+  // Every type's parameters from its defaults and its section; then the flat
+  // keys, which must be keys of the chosen type, on that type's.
+  void resolve_model() {
+    for (const ModelType* t : model_types()) c.model.params.try_emplace(t->name, t->defaults);
+    const ModelType& chosen = model_type(c.model.type);
+    // By pointer: assigning a YAML::Node would overwrite the node it refers to.
+    std::vector<const ModelAssignment*> order;
+    for (const auto& a : model) order.push_back(&a);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto* x, const auto* y) { return x->layer < y->layer; });
+    for (const ModelAssignment* p : order) {
+      const ModelAssignment& a = *p;
+      const ModelType& t = a.key.type ? *a.key.type : chosen;
+      const std::string shown =
+          a.key.type ? "model." + t.name + "." + a.key.name : "model." + a.key.name;
+      const ParamKey* k = t.key(a.key.name);
+      if (!k) {
+        std::string others;
+        for (const ModelType* o : model_types()) {
+          if (o->key(a.key.name)) others += (others.empty() ? "" : ", ") + o->name;
+        }
+        auto it = c.origin.find("model.type");
+        const std::string type_origin = it == c.origin.end()    ? "the default model.type"
+                                        : it->second == "--set" ? "model.type from --set"
+                                                                : "model.type at " + it->second;
+        fail(a.at, shown,
+             "not a key of model type " + t.name + " (" + type_origin +
+                 "); its keys: " + key_list(t) + "; " + a.key.name + " belongs to " + others +
+                 ", in its own section (e.g. model." + others.substr(0, others.find(',')) + "." +
+                 a.key.name + ")");
+      }
+      k->set(c.model.params.at(t.name), parse(*k, a.value, a.at, shown));
+      c.origin["model." + t.name + "." + a.key.name] = a.origin;
+    }
   }
-}
+
+  static ParamValue parse(const ParamKey& k, const YAML::Node& n, const Source& s,
+                          const std::string& key) {
+    switch (k.kind) {
+      case ParamKey::Kind::kInt:
+        return as_int(n, s, key, static_cast<long long>(k.lo), static_cast<long long>(k.hi));
+      case ParamKey::Kind::kReal:
+        return as_real(n, s, key, k.lo, k.hi);
+      case ParamKey::Kind::kBool:
+        return as_bool(n, s, key);
+      case ParamKey::Kind::kChoice: {
+        std::string v = as_string(n, s, key);
+        for (const auto& choice : k.choices) {
+          if (v == choice) return v;
+        }
+        std::string list;
+        for (const auto& choice : k.choices) list += (list.empty() ? "" : ", ") + choice;
+        fail(s, key, "must be one of " + list + ", got '" + v + "'");
+      }
+    }
+    fail(s, key, "unsupported key kind");
+  }
+};
 
 }  // namespace
 
@@ -524,6 +572,7 @@ std::string Config::where(const std::string& key) const {
 
 Config load_config(const fs::path& file, const std::vector<std::string>& overrides) {
   Config c;
+  Loader loader{c, {}};
   c.database = "recs.db";
   Source src{"(defaults)", fs::current_path()};
   if (!file.empty()) {
@@ -547,7 +596,7 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
       if (!root.IsMap()) {
         throw ConfigError(file.string() + ":1: the config must be a mapping of keys");
       }
-      apply_map(c, root, "", src);
+      loader.apply_map(root, "", src);
     }
   }
   for (const auto& o : overrides) {
@@ -557,7 +606,15 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
     }
     std::string key = o.substr(0, eq);
     const Field* f = find_field(key);
-    if (!f) throw ConfigError("--set " + o + ": " + key + ": unknown key");
+    auto mk = model_key(key);
+    const bool model_param = mk && !mk->name.empty();
+    if (!f && !model_param) {
+      if (mk && mk->type) {
+        throw ConfigError("--set " + o + ": " + key + ": a section; set one key, e.g. " + key +
+                          "." + mk->type->keys.front().name + "=...");
+      }
+      throw ConfigError("--set " + o + ": " + key + ": unknown key");
+    }
     YAML::Node value;
     try {
       value = YAML::Load(o.substr(eq + 1));
@@ -565,10 +622,14 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
       throw ConfigError("--set " + o + ": " + key + ": cannot parse value: " + e.msg);
     }
     Source set_src{"--set " + o, fs::current_path()};
-    f->set(c, value, set_src);
+    if (f) {
+      f->set(c, value, set_src);
+    } else {
+      loader.model_assignment(key, value, set_src, false);
+    }
     c.origin[key] = "--set";
   }
-  apply_type_defaults(c);
+  loader.resolve_model();
   if (c.import.rating_min > c.import.rating_max) {
     throw ConfigError(c.where("import.rating_min") + ": must not exceed import.rating_max (" +
                       fmt_real(c.import.rating_max) + ")");
@@ -611,22 +672,39 @@ void check_database_path(const Config& c) {
 
 std::string describe_config(const Config& c, bool with_docs) {
   std::ostringstream out;
+  auto line = [&](const std::string& text, const std::string& doc) {
+    out << text;
+    if (with_docs) out << std::string(text.size() < 40 ? 40 - text.size() : 1, ' ') << "# " << doc;
+    out << "\n";
+  };
+  // The chosen type's own keys, as its section: the keys that apply.
+  auto model_section = [&] {
+    const ModelType& t = model_type(c.model.type);
+    const std::any& params = model_params(c.model, t.name);
+    line("  " + t.name + ":", "the keys of model.type " + t.name + " (model." + t.name +
+                                  ".<key>, or flat: model.<key>)");
+    for (const auto& k : t.keys) {
+      const ParamValue v = k.get(params);
+      std::string doc = k.doc;
+      if (!k.range().empty()) doc += " " + k.range();
+      const ParamValue d = k.get(t.defaults);
+      if (v != d) doc += " (default " + to_string(d) + ")";
+      line("    " + k.name + ": " + to_string(v), doc);
+    }
+  };
   std::string section;
   for (const auto& f : fields()) {
     auto dot = f.key.find('.');
     std::string sec = dot == std::string::npos ? "" : f.key.substr(0, dot);
     std::string name = dot == std::string::npos ? f.key : f.key.substr(dot + 1);
     if (sec != section) {
+      if (section == "model") model_section();
       out << sec << ":\n";
       section = sec;
     }
-    std::string line = (sec.empty() ? "" : "  ") + name + ": " + f.show(c);
-    out << line;
-    if (with_docs) {
-      out << std::string(line.size() < 40 ? 40 - line.size() : 1, ' ') << "# " << f.doc;
-    }
-    out << "\n";
+    line((sec.empty() ? "" : "  ") + name + ": " + f.show(c), f.doc);
   }
+  if (section == "model") model_section();
   return out.str();
 }
 

@@ -1,9 +1,13 @@
 // The typed configuration tree. Every key has a default, a documented range
-// and a doc string (see config.cpp's field table); unknown keys, wrong types
-// and out-of-range values are ConfigErrors naming the key and its line.
-// Precedence: defaults < file < --set overrides.
+// and a doc string (see config.cpp's field table, and each model type's keys
+// in models/<type>.cpp); unknown keys, wrong types and out-of-range values
+// are ConfigErrors naming the key and its line.
+// Precedence: defaults < file < --set overrides. Within the file, and within
+// the overrides, a flat model key (model.l2) wins over the chosen type's
+// section (model.als.l2).
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -22,35 +26,19 @@ struct ImportConfig {
   bool skip_bad_rows = false;  // skip and count malformed rows instead of failing
 };
 
+// model: the common keys, and each model type's own section. A type's keys
+// (model.<type>.<key>, e.g. model.als.l2) live in the typed parameter struct
+// its registry entry declares (models/<type>.cpp), held here type-erased so
+// this header does not depend on the model types; models/registry.h gives
+// typed access. The flat form (model.l2) sets the chosen type's key of that
+// name. Only type and seed are common: every other key's meaning and default
+// differ between types.
 struct ModelConfig {
   std::string type = "dot";
-  int factors = 5;
-  int epochs = 3;
-  double learning_rate = 0.001;
-  int batch_size = 32;
-  std::uint64_t seed = 42;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double epsilon = 1e-7;
-  double init_scale = 0.05;  // embeddings start uniform in [-init_scale, init_scale]
-  double l2 = 0.0;           // L2 penalty (per model: on the embeddings/factors/weights)
-  bool shuffle = true;       // dot, deep: reshuffle the training ratings every epoch
-  // deep: the two-tower model
-  int hidden = 100;                   // width of each tower's two Dense layers
-  std::string activation = "linear";  // linear (the tutorial's) or relu
-  // biased_mf
-  std::string optimizer = "sgd";  // sgd or adam
-  int patience = 2;               // epochs without validation gain before stopping; 0 = never
-  // als: implicit feedback, confidence 1 + alpha * r
-  double alpha = 40.0;
-  int cg_steps = 3;  // conjugate-gradient steps per least-squares solve
-  // Each row's l2 is scaled by (its confidence sum / the mean)^this.
-  double l2_frequency_exponent = 0.5;
-  // bpr
-  int negatives = 1;  // sampled negatives per positive
-  // Implicit models (als, bpr) treat a rating >= positive_threshold (after
-  // import.rating_map) as a positive interaction.
-  double positive_threshold = 0.0;
+  std::uint64_t seed = 42;  // initialisation, shuffling and the default splits
+  // Parameters by type name, for every registered type after load_config;
+  // a type missing here takes its defaults.
+  std::map<std::string, std::any> params;
 };
 
 struct TrainConfig {
@@ -98,7 +86,7 @@ struct ScoreConfig {
   // Users rated after the model was trained get vectors solved against the
   // fixed movie vectors (least squares) and are scored too.
   bool fold_in = true;
-  double fold_in_l2 = 0.1;  // ridge penalty of the fold-in for rating models
+  double fold_in_l2 = 0.1;  // ridge penalty of the fold-in for rating models (models/registry.h)
 };
 
 // "Because you watched X": top-K movies by cosine similarity of movie vectors.

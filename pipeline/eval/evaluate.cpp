@@ -6,6 +6,7 @@
 #include <numeric>
 #include <random>
 
+#include "models/registry.h"
 #include "scoring/topn.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -140,8 +141,6 @@ RankingMetrics rank_and_measure(const Factors& f, const Split& split, const Eval
   TopNBlock top = score_top_n(f.users, f.movies, &split.train_items, options);
   return ranking_metrics(top, split.relevant, config.k, static_cast<int>(f.movies.rows()));
 }
-
-bool is_rating_model(const std::string& type) { return type != "als" && type != "bpr"; }
 
 EvalResult evaluate(const EvalData& data, const Config& config) {
   const RatingMatrix& r = data.ratings;

@@ -56,17 +56,13 @@ Factors popularity_factors(const std::vector<float>& train_counts, int num_users
 RankingMetrics rank_and_measure(const Factors& f, const Split& split, const EvaluateConfig& config,
                                 const ScoreConfig& score);
 
-// Rating models predict ratings; als and bpr only rank (their scores are not
-// on the rating scale), so they get no RMSE/MAE.
-bool is_rating_model(const std::string& type);
-
 struct EvalResult {
   std::string model;
   std::string split;
   double holdout_fraction = 0;
   std::int64_t train_ratings = 0;
   std::int64_t test_ratings = 0;
-  double rmse = 0;  // NaN for ranking-only models
+  double rmse = 0;  // NaN for implicit models (models/registry.h): they only rank
   double mae = 0;
   RankingMetrics model_metrics;
   RankingMetrics popularity;

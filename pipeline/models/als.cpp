@@ -21,6 +21,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "models/als.h"
+
 #include <tbb/blocked_range.h>
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
@@ -40,7 +42,7 @@
 #include <string>
 #include <vector>
 
-#include "models/model.h"
+#include "models/registry.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -199,8 +201,8 @@ std::string format_epoch(const EpochReport& e, int epochs) {
 
 class AlsModel final : public Model {
  public:
-  AlsModel(const ModelConfig& model, const TrainConfig& train)
-      : config_(model), threads_(train.threads) {
+  AlsModel(const AlsParams& params, const ModelContext& context)
+      : config_(params), seed_(context.seed), threads_(context.threads) {
     if (config_.factors < 1) throw ConfigError("model.factors must be at least 1");
     if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
     if (config_.cg_steps < 1) throw ConfigError("model.cg_steps must be at least 1");
@@ -229,7 +231,8 @@ class AlsModel final : public Model {
   std::vector<float> user_reg_;
   std::vector<float> movie_reg_;
 
-  ModelConfig config_;
+  AlsParams config_;
+  std::uint64_t seed_ = 42;
   int threads_ = 0;
   Factors factors_;
 };
@@ -317,7 +320,7 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
     log::info(msg.str());
   }
 
-  random::Engine rng(config_.seed);
+  random::Engine rng(seed_);
   const auto scale = static_cast<float>(config_.init_scale);
   factors_.users.resize(num_users, k);
   factors_.movies.resize(num_movies, k);
@@ -351,8 +354,60 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
 
 }  // namespace
 
-std::unique_ptr<Model> make_als_model(const ModelConfig& model, const TrainConfig& train) {
-  return std::make_unique<AlsModel>(model, train);
+std::unique_ptr<Model> make_als_model(const AlsParams& params, const ModelContext& context) {
+  return std::make_unique<AlsModel>(params, context);
+}
+
+namespace {
+
+// A new user is solved as training solves a user row: the same weighted
+// least squares against the fixed movie vectors, with the same confidence and
+// the same frequency-scaled penalty, the mean confidence sum taken over every
+// stored user.
+FoldInOptions fold_in(const AlsParams& p, const FoldInInputs& in) {
+  FoldInOptions o;
+  o.implicit = true;
+  o.l2 = p.l2;
+  o.alpha = p.alpha;
+  o.positive_threshold = p.positive_threshold;
+  o.frequency_exponent = p.l2_frequency_exponent;
+  double total = 0;
+  if (in.ratings) {
+    for (const float r : *in.ratings) {
+      const double v = r;
+      if (v > 0 && v >= o.positive_threshold) total += 1.0 + o.alpha * v;
+    }
+  }
+  o.mean_mass = total / static_cast<double>(std::max<std::size_t>(1, in.users));
+  o.threads = in.threads;
+  return o;
+}
+
+}  // namespace
+
+const ModelType& als_model_type() {
+  using P = AlsParams;
+  static const ModelType kType = declare_model<P>({
+      .kind = ModelKind::kImplicit,
+      .keys = ParamTable<P>()
+                  .add("factors", &P::factors, 1, 1024, "latent factors")
+                  .add("epochs", &P::epochs, 1, 10000, "alternating least-squares iterations")
+                  .add("l2", &P::l2, 0.0, 100.0,
+                       "ridge penalty of an average user or movie row (see "
+                       "l2_frequency_exponent); also the fold-in's")
+                  .add("alpha", &P::alpha, 0.0, 1e6, "confidence 1 + alpha * rating")
+                  .add("positive_threshold", &P::positive_threshold, -1e9, 1e9,
+                       "a (mapped) rating >= this is a positive interaction")
+                  .add("init_scale", &P::init_scale, 1e-6, 10.0,
+                       "factors start uniform in [-init_scale, init_scale]")
+                  .add("cg_steps", &P::cg_steps, 1, 100, "conjugate-gradient steps per solve")
+                  .add("l2_frequency_exponent", &P::l2_frequency_exponent, 0.0, 2.0,
+                       "each user's and movie's l2 is scaled by (its confidence sum / the "
+                       "mean)^this; 0 = the same l2 for every row"),
+      .make = make_als_model,
+      .fold_in = fold_in,
+  });
+  return kType;
 }
 
 }  // namespace recs

@@ -31,6 +31,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include "models/biased_mf.h"
+
 #include <tbb/blocked_range.h>
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
@@ -49,7 +51,7 @@
 #include <string>
 #include <vector>
 
-#include "models/model.h"
+#include "models/registry.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -152,8 +154,8 @@ struct AdamState {
 
 class BiasedMfModel final : public Model {
  public:
-  BiasedMfModel(const ModelConfig& model, const TrainConfig& train)
-      : config_(model), threads_(train.threads) {
+  BiasedMfModel(const BiasedMfParams& params, const ModelContext& context)
+      : config_(params), seed_(context.seed), threads_(context.threads) {
     if (config_.factors < 1) throw ConfigError("model.factors must be at least 1");
     if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
     if (!(config_.learning_rate > 0) || !(config_.init_scale >= 0) || !(config_.l2 >= 0)) {
@@ -191,7 +193,8 @@ class BiasedMfModel final : public Model {
   double validation_mse(const std::vector<Rating>& validation, tbb::task_arena& arena) const;
   void export_factors(int num_users, int num_movies);
 
-  ModelConfig config_;
+  BiasedMfParams config_;
+  std::uint64_t seed_ = 42;
   int threads_ = 0;
   float mu_ = 0;
   Params params_;
@@ -351,7 +354,7 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
   for (float v : train.value) sum += v;
   mu_ = static_cast<float>(sum / static_cast<double>(n));
 
-  std::mt19937_64 rng(config_.seed);
+  std::mt19937_64 rng(seed_);
   params_.stride = stride;
   params_.p.assign(static_cast<std::size_t>(num_users) * stride, 0.0f);
   params_.q.assign(static_cast<std::size_t>(num_movies) * stride, 0.0f);
@@ -543,8 +546,34 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
 
 }  // namespace
 
-std::unique_ptr<Model> make_biased_mf_model(const ModelConfig& model, const TrainConfig& train) {
-  return std::make_unique<BiasedMfModel>(model, train);
+std::unique_ptr<Model> make_biased_mf_model(const BiasedMfParams& params,
+                                            const ModelContext& context) {
+  return std::make_unique<BiasedMfModel>(params, context);
+}
+
+const ModelType& biased_mf_model_type() {
+  using P = BiasedMfParams;
+  static const ModelType kType = declare_model<P>({
+      .kind = ModelKind::kRating,
+      .keys = ParamTable<P>()
+                  .add("factors", &P::factors, 1, 1024, "latent factors")
+                  .add("epochs", &P::epochs, 1, 10000, "largest number of passes over the ratings")
+                  .add("learning_rate", &P::learning_rate, 1e-9, 10.0, "SGD or Adam step size")
+                  .add("l2", &P::l2, 0.0, 100.0,
+                       "L2 penalty on the factors and both biases of each rating")
+                  .add("init_scale", &P::init_scale, 1e-6, 10.0,
+                       "factors start uniform in [-init_scale, init_scale]")
+                  .add("optimizer", &P::optimizer, {"sgd", "adam"}, "optimiser")
+                  .add("beta1", &P::beta1, 0.0, 0.999999, "adam: first-moment decay")
+                  .add("beta2", &P::beta2, 0.0, 0.99999999, "adam: second-moment decay")
+                  .add("epsilon", &P::epsilon, 1e-12, 1.0, "adam: epsilon")
+                  .add("patience", &P::patience, 0, 1000,
+                       "epochs without validation gain before stopping (the best epoch is "
+                       "kept), 0 = never"),
+      .make = make_biased_mf_model,
+      .fold_in = [](const P&, const FoldInInputs& in) { return rating_fold_in(in); },
+  });
+  return kType;
 }
 
 }  // namespace recs

@@ -14,6 +14,20 @@
 
 namespace recs {
 
+// model.bpr: the measured-best defaults on MovieLens. Keys, ranges and docs:
+// bpr.cpp.
+struct BprParams {
+  static constexpr const char* kType = "bpr";
+  int factors = 64;
+  int epochs = 50;
+  double learning_rate = 0.05;
+  double l2 = 0.01;
+  double init_scale = 0.1;
+  // A (mapped) rating >= this is a positive; 3.5 is on raw stars.
+  double positive_threshold = 3.5;
+  int negatives = 5;  // sampled negatives per positive
+};
+
 namespace bpr {
 
 // Each user's distinct movies in the training set, sorted (CSR).
@@ -49,7 +63,7 @@ std::int32_t sample_negative(const std::int32_t* excluded, const std::int32_t* e
 // core gets through ml-latest-small's epochs in milliseconds anyway.
 class BprModel : public Model {
  public:
-  BprModel(const ModelConfig& model, const TrainConfig& train);
+  BprModel(const BprParams& params, const ModelContext& context);
 
   std::string type() const override { return "bpr"; }
   TrainReport fit(const Triplets& train, const Triplets& validation, int num_users,
@@ -57,7 +71,8 @@ class BprModel : public Model {
   Factors factors() const override { return factors_; }
 
  private:
-  ModelConfig config_;
+  BprParams config_;
+  std::uint64_t seed_ = 42;
   Factors factors_;
 };
 

@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "models/embedding_adam.h"
+#include "models/registry.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -241,9 +242,9 @@ RowMatrix Network::tower_output(const Tower& t, const RowMatrix& emb) const {
 
 }  // namespace deep
 
-DeepModel::DeepModel(const ModelConfig& model, const TrainConfig& /*train*/,
+DeepModel::DeepModel(const DeepParams& params, const ModelContext& context,
                      DeepModelOptions options)
-    : config_(model), options_(options) {
+    : config_(params), seed_(context.seed), options_(options) {
   if (config_.factors < 1) throw ConfigError("model.factors must be at least 1");
   if (config_.hidden < 1) throw ConfigError("model.hidden must be at least 1");
   if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
@@ -276,7 +277,7 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   const std::int64_t total_steps = steps_per_epoch * config_.epochs;
 
   // Initialisation order: user table, movie table, user tower, movie tower.
-  random::Engine init_rng(config_.seed);
+  random::Engine init_rng(seed_);
   RowMatrix user_emb(num_users, f);
   RowMatrix movie_emb(num_movies, f);
   init_uniform(user_emb, init_rng, config_.init_scale);
@@ -323,7 +324,7 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   const bool use_l2 = config_.l2 > 0;
   const auto l2 = static_cast<float>(config_.l2);
 
-  auto shuffle_rng = random::engine(config_.seed, random::Stream::kShuffle);
+  auto shuffle_rng = random::engine(seed_, random::Stream::kShuffle);
   std::vector<Example> examples(n);
   for (std::size_t i = 0; i < n; ++i) examples[i] = {train.user[i], train.movie[i], train.value[i]};
 
@@ -461,8 +462,31 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   return report;
 }
 
-std::unique_ptr<Model> make_deep_model(const ModelConfig& model, const TrainConfig& train) {
-  return std::make_unique<DeepModel>(model, train);
+namespace {
+
+std::unique_ptr<Model> make(const DeepParams& params, const ModelContext& context) {
+  return std::make_unique<DeepModel>(params, context);
+}
+
+}  // namespace
+
+const ModelType& deep_model_type() {
+  using P = DeepParams;
+  static const ModelType kType = declare_model<P>({
+      .kind = ModelKind::kRating,
+      .keys = ParamTable<P>()
+                  .extend(dot_keys())
+                  .add("hidden", &P::hidden, 1, 4096, "units in each tower's two Dense layers")
+                  .add("activation", &P::activation, {"linear", "relu"},
+                       "activation of each tower's first Dense layer (the second stays linear "
+                       "so predictions can be negative)")
+                  .add("patience", &P::patience, 0, 1000,
+                       "epochs without validation gain before stopping (the best epoch is "
+                       "kept), 0 = never"),
+      .make = make,
+      .fold_in = [](const P&, const FoldInInputs& in) { return rating_fold_in(in); },
+  });
+  return kType;
 }
 
 }  // namespace recs

@@ -13,6 +13,15 @@
 
 namespace recs {
 
+// model.deep: the dot model's parameters and defaults (the tutorial's) plus
+// the towers'. Keys, ranges and docs: deep.cpp.
+struct DeepParams : DotParams {
+  static constexpr const char* kType = "deep";
+  int hidden = 100;                   // width of each tower's two Dense layers
+  std::string activation = "linear";  // linear (the tutorial's) or relu
+  int patience = 0;                   // early stopping, 0 = never (the tutorial's way)
+};
+
 namespace deep {
 
 // One tower's Dense layers: out = act(e W1 + b1) W2 + b2, act = identity
@@ -86,12 +95,12 @@ struct DeepModelOptions {
 };
 
 // Trains on one thread whatever train.threads says: like the dot model, it is
-// a chain of small dependent Adam steps. With model.patience > 0 and a
+// a chain of small dependent Adam steps. With patience > 0 and a
 // validation set it stops early and keeps the best epoch's model; with
 // patience 0 (the tutorial's way) it runs every epoch and keeps the last.
 class DeepModel : public Model {
  public:
-  DeepModel(const ModelConfig& model, const TrainConfig& train, DeepModelOptions options = {});
+  DeepModel(const DeepParams& params, const ModelContext& context, DeepModelOptions options = {});
 
   std::string type() const override { return "deep"; }
   TrainReport fit(const Triplets& train, const Triplets& validation, int num_users,
@@ -101,7 +110,8 @@ class DeepModel : public Model {
   AdamMode adam_mode_used() const { return mode_used_; }
 
  private:
-  ModelConfig config_;
+  DeepParams config_;
+  std::uint64_t seed_ = 42;
   DeepModelOptions options_;
   Factors factors_;
   AdamMode mode_used_ = AdamMode::kAuto;

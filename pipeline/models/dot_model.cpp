@@ -64,6 +64,7 @@
 #include <vector>
 
 #include "models/embedding_adam.h"
+#include "models/registry.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -71,7 +72,41 @@ namespace recs {
 namespace {
 using namespace embedding_adam;  // NOLINT: shared internals of models/
 
+std::unique_ptr<Model> make(const DotParams& params, const ModelContext& context) {
+  return std::make_unique<DotModel>(params, context);
+}
+
 }  // namespace
+
+const ParamTable<DotParams>& dot_keys() {
+  using P = DotParams;
+  static const ParamTable<P> kKeys =
+      ParamTable<P>()
+          .add("factors", &P::factors, 1, 1024, "embedding dimensions")
+          .add("epochs", &P::epochs, 1, 10000, "passes over the training ratings")
+          .add("learning_rate", &P::learning_rate, 1e-9, 10.0, "Adam step size")
+          .add("batch_size", &P::batch_size, 1, 1 << 20, "ratings per Adam step")
+          .add("beta1", &P::beta1, 0.0, 0.999999, "Adam first-moment decay")
+          .add("beta2", &P::beta2, 0.0, 0.99999999, "Adam second-moment decay")
+          .add("epsilon", &P::epsilon, 1e-12, 1.0, "Adam epsilon (Keras's default 1e-7)")
+          .add("init_scale", &P::init_scale, 1e-6, 10.0,
+               "embeddings start uniform in [-init_scale, init_scale]")
+          .add("l2", &P::l2, 0.0, 100.0, "L2 penalty on the embeddings of each batch")
+          .add("shuffle", &P::shuffle,
+               "reshuffle the training ratings every epoch (Keras's shuffle=True); false "
+               "trains in stored (user, movie) order");
+  return kKeys;
+}
+
+const ModelType& dot_model_type() {
+  static const ModelType kType = declare_model<DotParams>({
+      .kind = ModelKind::kRating,
+      .keys = dot_keys(),
+      .make = make,
+      .fold_in = [](const DotParams&, const FoldInInputs& in) { return rating_fold_in(in); },
+  });
+  return kType;
+}
 
 std::string to_string(AdamMode mode) {
   switch (mode) {
@@ -85,8 +120,8 @@ std::string to_string(AdamMode mode) {
   return "?";
 }
 
-DotModel::DotModel(const ModelConfig& model, const TrainConfig& /*train*/, DotModelOptions options)
-    : config_(model), options_(std::move(options)) {
+DotModel::DotModel(const DotParams& params, const ModelContext& context, DotModelOptions options)
+    : config_(params), seed_(context.seed), options_(std::move(options)) {
   if (config_.factors < 1) throw ConfigError("model.factors must be at least 1");
   if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
   if (config_.batch_size < 1) throw ConfigError("model.batch_size must be at least 1");
@@ -109,7 +144,7 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
   const auto steps_per_epoch = static_cast<std::int64_t>((n + batch - 1) / batch);
   const std::int64_t total_steps = steps_per_epoch * config_.epochs;
 
-  random::Engine init_rng(config_.seed);
+  random::Engine init_rng(seed_);
   if (options_.initial) {
     const auto& init = *options_.initial;
     if (init.users.rows() != num_users || init.movies.rows() != num_movies ||
@@ -164,7 +199,7 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
   const bool use_l2 = config_.l2 > 0;
   const auto l2 = static_cast<float>(config_.l2);
 
-  auto shuffle_rng = random::engine(config_.seed, random::Stream::kShuffle);
+  auto shuffle_rng = random::engine(seed_, random::Stream::kShuffle);
   std::vector<Example> examples(n);
   for (std::size_t i = 0; i < n; ++i) examples[i] = {train.user[i], train.movie[i], train.value[i]};
 

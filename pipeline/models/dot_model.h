@@ -8,9 +8,29 @@
 #include <optional>
 #include <string>
 
+#include "config/params.h"
 #include "models/model.h"
 
 namespace recs {
+
+// model.dot: the tutorial's values are the defaults. Keys, ranges and docs:
+// dot_keys() in dot_model.cpp.
+struct DotParams {
+  static constexpr const char* kType = "dot";
+  int factors = 5;
+  int epochs = 3;
+  double learning_rate = 0.001;
+  int batch_size = 32;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-7;     // Keras's default
+  double init_scale = 0.05;  // embeddings start uniform in [-init_scale, init_scale]
+  double l2 = 0.0;
+  bool shuffle = true;  // reshuffle the training ratings every epoch
+};
+
+// The dot model's keys; deep's parameters extend them.
+const ParamTable<DotParams>& dot_keys();
 
 // How the Adam moments and parameters of rows outside the batch are handled.
 enum class AdamMode {
@@ -35,7 +55,7 @@ struct DotModelOptions {
 // of dependent steps, each too small to split.
 class DotModel : public Model {
  public:
-  DotModel(const ModelConfig& model, const TrainConfig& train, DotModelOptions options = {});
+  DotModel(const DotParams& params, const ModelContext& context, DotModelOptions options = {});
 
   std::string type() const override { return "dot"; }
   // Starts from fresh factors on every call.
@@ -47,7 +67,8 @@ class DotModel : public Model {
   AdamMode adam_mode_used() const { return mode_used_; }
 
  private:
-  ModelConfig config_;
+  DotParams config_;
+  std::uint64_t seed_ = 42;
   DotModelOptions options_;
   Factors factors_;
   AdamMode mode_used_ = AdamMode::kAuto;

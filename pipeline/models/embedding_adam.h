@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/dot_model.h"
 #include "models/model.h"
 #include "util/error.h"
 #include "util/random.h"
@@ -108,7 +109,7 @@ inline void clear_gradient(Table& t) {
 // and one power entry at random steps, and those cache misses dominate.
 class IdleSteps {
  public:
-  explicit IdleSteps(const ModelConfig& config) : config_(config) {
+  explicit IdleSteps(const DotParams& config) : config_(config) {
     const double r = config.beta1 / std::sqrt(config.beta2);
     const double q = 1.0 / std::sqrt(config.beta2);
     bases_ = {r, r * q, r * q * q, config.beta1, config.beta2};
@@ -116,11 +117,11 @@ class IdleSteps {
   }
 
   // Whether the sums stay bounded (see the top of the file).
-  static bool usable(const ModelConfig& c) {
+  static bool usable(const DotParams& c) {
     return c.beta2 > 0 && c.beta1 <= std::pow(c.beta2, 1.5);
   }
 
-  static double alpha(const ModelConfig& c, std::int64_t step) {
+  static double alpha(const DotParams& c, std::int64_t step) {
     const auto t = static_cast<double>(step);
     return c.learning_rate * std::sqrt(1.0 - std::pow(c.beta2, t)) / (1.0 - std::pow(c.beta1, t));
   }
@@ -192,7 +193,7 @@ class IdleSteps {
     return p;
   }
 
-  const ModelConfig& config_;
+  DotParams config_;  // the Adam settings: learning_rate, beta1, beta2, epsilon
   Powers bases_{};
   Powers log_bases_{};
   std::int64_t first_ = 1;

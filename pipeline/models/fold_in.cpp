@@ -61,7 +61,7 @@ FoldInResult fold_in(const RowMatrix& trained_users, const RowMatrix& movies,
   Vec offset(m);  // movie . fixed part of the user
   for (Eigen::Index i = 0; i < m; ++i) {
     for (int j = 0; j < f; ++j) free(i, j) = movies(i, free_cols[static_cast<std::size_t>(j)]);
-    offset(i) = movies.row(i).cast<double>().dot(fixed_value);
+    offset(i) = options.fit_fixed_part ? movies.row(i).cast<double>().dot(fixed_value) : 0.0;
   }
 
   // Implicit: every movie contributes with confidence 1 and preference 0.
@@ -96,7 +96,7 @@ FoldInResult fold_in(const RowMatrix& trained_users, const RowMatrix& movies,
           const auto row = free.row(i);
           if (options.implicit) {
             if (!(v > 0) || v < options.positive_threshold) continue;
-            const double extra = options.alpha * v;  // c - 1
+            const double extra = options.alpha * (options.confidence_by_rating ? v : 1.0);  // c - 1
             mass += 1.0 + extra;
             // Preference 1 with confidence c: c (1 - offset) y, the c = 1
             // part of -offset y already in gram_rhs.

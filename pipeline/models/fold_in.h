@@ -9,7 +9,9 @@
 //     min sum_i (r_i - u . v_i)^2 + l2 |u_free|^2;
 //   implicit models: the weighted least squares of implicit ALS (Hu, Koren,
 //     Volinsky 2008), preference 1 on positives, 0 on every other movie,
-//     confidence 1 + alpha * r on positives, penalty l2.
+//     confidence 1 + alpha * r (or 1 + alpha) on positives, penalty l2.
+// Which options a model type folds in with is its registry entry's policy
+// (models/registry.h).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,13 @@ struct FoldInOptions {
   double l2 = 0.1;
   double alpha = 1.0;               // implicit: confidence 1 + alpha * r
   double positive_threshold = 0.0;  // implicit: r >= this is a positive
+  // Implicit: false weighs every positive 1 + alpha, whatever its rating.
+  bool confidence_by_rating = true;
+  // Whether the fixed columns' part of each score (a bias model's movie
+  // bias) is part of the fit. false solves the free columns as if it were
+  // zero and keeps it in the score: the biases of a ranking model offset its
+  // ranking, not the 0/1 preferences an implicit fit targets.
+  bool fit_fixed_part = true;
   // Implicit: the penalty of a user is l2 (m / mean_mass)^frequency_exponent,
   // m = the sum of its confidences, as implicit ALS trains it; 0 = flat l2.
   double frequency_exponent = 0.0;

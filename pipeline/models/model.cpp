@@ -3,20 +3,9 @@
 #include <cmath>
 #include <limits>
 
-#include "models/dot_model.h"
 #include "util/error.h"
 
 namespace recs {
-
-std::unique_ptr<Model> make_model(const ModelConfig& model, const TrainConfig& train) {
-  if (model.type == "dot") return std::make_unique<DotModel>(model, train);
-  if (model.type == "deep") return make_deep_model(model, train);
-  if (model.type == "biased_mf") return make_biased_mf_model(model, train);
-  if (model.type == "als") return make_als_model(model, train);
-  if (model.type == "bpr") return make_bpr_model(model, train);
-  throw ConfigError("model.type: unknown model '" + model.type +
-                    "' (known: dot, deep, biased_mf, als, bpr)");
-}
 
 void check_triplets(const Triplets& t, const char* what, int num_users, int num_movies) {
   if (t.user.size() != t.size() || t.movie.size() != t.size()) {

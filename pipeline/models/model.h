@@ -1,13 +1,13 @@
 // One small runtime interface for every model: fit on ratings, export user
 // and movie vectors (biases folded in as extra columns), so the one scoring
-// kernel serves them all. make_model() picks one by config string.
+// kernel serves them all. models/registry.h picks one by model.type.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "config/config.h"
 #include "data/matrix.h"
 #include "data/ratings.h"
 
@@ -49,13 +49,13 @@ class Model {
   virtual Factors factors() const = 0;
 };
 
-std::unique_ptr<Model> make_model(const ModelConfig& model, const TrainConfig& train);
-
-// One constructor per model type, each in its own models/<type>.cpp.
-std::unique_ptr<Model> make_deep_model(const ModelConfig& model, const TrainConfig& train);
-std::unique_ptr<Model> make_biased_mf_model(const ModelConfig& model, const TrainConfig& train);
-std::unique_ptr<Model> make_als_model(const ModelConfig& model, const TrainConfig& train);
-std::unique_ptr<Model> make_bpr_model(const ModelConfig& model, const TrainConfig& train);
+// What every model takes besides its own type's parameters: the common key
+// model.seed and the thread count train.threads (0 = all cores; models that
+// train on one thread ignore it).
+struct ModelContext {
+  std::uint64_t seed = 42;
+  int threads = 0;
+};
 
 // Checks that `t`'s columns line up, its indices lie in the index space and
 // its values are finite; an Error(kInternal) naming `what` otherwise.

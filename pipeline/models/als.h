@@ -1,0 +1,28 @@
+// Implicit-feedback ALS (see als.cpp).
+#pragma once
+
+#include <memory>
+
+#include "models/model.h"
+
+namespace recs {
+
+// model.als: the measured-best defaults on MovieLens. Keys, ranges and docs:
+// als.cpp.
+struct AlsParams {
+  static constexpr const char* kType = "als";
+  int factors = 128;
+  int epochs = 25;  // alternating iterations
+  double l2 = 20.0;
+  double alpha = 1.0;  // confidence 1 + alpha * rating
+  // A (mapped) rating >= this is a positive interaction; 3.5 is on raw stars.
+  double positive_threshold = 3.5;
+  double init_scale = 0.01;
+  int cg_steps = 3;  // conjugate-gradient steps per least-squares solve
+  // Each row's l2 is scaled by (its confidence sum / the mean)^this.
+  double l2_frequency_exponent = 0.5;
+};
+
+std::unique_ptr<Model> make_als_model(const AlsParams& params, const ModelContext& context);
+
+}  // namespace recs

@@ -1,0 +1,78 @@
+#include "models/registry.h"
+
+#include "util/error.h"
+
+namespace recs {
+
+// Each type's entry, defined in its own file.
+const ModelType& dot_model_type();
+const ModelType& deep_model_type();
+const ModelType& biased_mf_model_type();
+const ModelType& als_model_type();
+const ModelType& bpr_model_type();
+
+const std::vector<const ModelType*>& model_types() {
+  static const std::vector<const ModelType*> kTypes = {
+      &dot_model_type(), &deep_model_type(), &biased_mf_model_type(),
+      &als_model_type(), &bpr_model_type(),
+  };
+  return kTypes;
+}
+
+std::vector<std::string> model_type_names() {
+  std::vector<std::string> names;
+  for (const ModelType* t : model_types()) names.push_back(t->name);
+  return names;
+}
+
+const ModelType* find_model_type(const std::string& name) {
+  for (const ModelType* t : model_types()) {
+    if (t->name == name) return t;
+  }
+  return nullptr;
+}
+
+const ModelType& model_type(const std::string& name) {
+  if (const ModelType* t = find_model_type(name)) return *t;
+  std::string known;
+  for (const auto& n : model_type_names()) known += (known.empty() ? "" : ", ") + n;
+  throw ConfigError("model.type: unknown model '" + name + "' (known: " + known + ")");
+}
+
+const ParamKey* ModelType::key(const std::string& key_name) const {
+  for (const auto& k : keys) {
+    if (k.name == key_name) return &k;
+  }
+  return nullptr;
+}
+
+bool is_rating_model(const std::string& type) {
+  return model_type(type).kind == ModelKind::kRating;
+}
+
+FoldInOptions rating_fold_in(const FoldInInputs& inputs) {
+  FoldInOptions o;
+  o.implicit = false;
+  o.l2 = inputs.rating_l2;
+  o.threads = inputs.threads;
+  return o;
+}
+
+const std::any& model_params(const ModelConfig& config, const std::string& type) {
+  const ModelType& t = model_type(type);
+  auto it = config.params.find(t.name);
+  return it == config.params.end() ? t.defaults : it->second;
+}
+
+std::unique_ptr<Model> make_model(const ModelConfig& config, const TrainConfig& train) {
+  const ModelType& t = model_type(config.type);
+  return t.make(model_params(config, t.name), ModelContext{config.seed, train.threads});
+}
+
+FoldInOptions fold_in_options(const ModelConfig& config, const std::string& type,
+                              const FoldInInputs& inputs) {
+  const ModelType& t = model_type(type);
+  return t.fold_in(model_params(config, t.name), inputs);
+}
+
+}  // namespace recs

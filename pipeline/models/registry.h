@@ -1,0 +1,120 @@
+// The model registry: every model.type, each declared once in its own file
+// (models/<type>.cpp) as one ModelType: its parameter keys with defaults,
+// ranges and docs, its kind, its factory and its fold-in policy. The config
+// loader, the factory and the train, evaluate and score stages ask the
+// registry instead of comparing type names.
+//
+// Adding a model type: write models/<type>.cpp (a parameter struct whose
+// member initialisers are the defaults and whose kType is the name, the
+// model, and a `const ModelType& <type>_model_type()` returning
+// declare_model<Params>(...)), add that function to the list in
+// models/registry.cpp, and let tests/model_contract_test.cpp (which runs over
+// the whole registry) pass.
+#pragma once
+
+#include <any>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config.h"
+#include "config/params.h"
+#include "models/fold_in.h"
+#include "models/model.h"
+
+namespace recs {
+
+enum class ModelKind {
+  // Fits ratings: trains with a validation split, reports RMSE/MAE, folds new
+  // users in by ridge least squares on their ratings.
+  kRating,
+  // Ranks from positive interactions: its scores are not on the rating scale,
+  // so it trains on every rating and reports no rating error.
+  kImplicit,
+};
+
+// What a type's fold-in policy may use beside its own parameters.
+struct FoldInInputs {
+  double rating_l2 = 0.1;  // score.fold_in_l2, the ridge penalty rating models use
+  // Every stored (mapped) rating and the number of users they come from, for
+  // policies that scale by the mean user (als).
+  const std::vector<float>* ratings = nullptr;
+  std::size_t users = 0;
+  int threads = 0;  // score.threads
+};
+
+// The fold-in of a rating model: ridge least squares on the (mapped) ratings
+// with penalty score.fold_in_l2.
+FoldInOptions rating_fold_in(const FoldInInputs& inputs);
+
+// One model type, type-erased over its parameter struct.
+struct ModelType {
+  std::string name;  // the model.type value and the section model.<name>
+  ModelKind kind = ModelKind::kRating;
+  std::vector<ParamKey> keys;  // model.<name>.<key>
+  std::any defaults;           // the parameter struct, default-constructed
+  std::function<std::unique_ptr<Model>(const std::any& params, const ModelContext&)> make;
+  std::function<FoldInOptions(const std::any& params, const FoldInInputs&)> fold_in;
+
+  const ParamKey* key(const std::string& key_name) const;
+};
+
+// A type's declaration, typed on its parameter struct P: P{} holds the
+// defaults, P::kType the name.
+template <typename P>
+struct ModelDeclaration {
+  ModelKind kind = ModelKind::kRating;
+  ParamTable<P> keys;
+  std::unique_ptr<Model> (*make)(const P& params, const ModelContext& context) = nullptr;
+  FoldInOptions (*fold_in)(const P& params, const FoldInInputs& inputs) = nullptr;
+};
+
+template <typename P>
+ModelType declare_model(ModelDeclaration<P> d) {
+  ModelType t;
+  t.name = P::kType;
+  t.kind = d.kind;
+  t.keys = d.keys.erased();
+  t.defaults = P{};
+  t.make = [make = d.make](const std::any& p, const ModelContext& c) {
+    return make(std::any_cast<const P&>(p), c);
+  };
+  t.fold_in = [fold_in = d.fold_in](const std::any& p, const FoldInInputs& in) {
+    return fold_in(std::any_cast<const P&>(p), in);
+  };
+  return t;
+}
+
+// Every model type, in the order `pipeline config` and error messages list
+// them (models/registry.cpp).
+const std::vector<const ModelType*>& model_types();
+std::vector<std::string> model_type_names();
+// nullptr when no type has that name.
+const ModelType* find_model_type(const std::string& name);
+// A ConfigError naming the known types when no type has that name.
+const ModelType& model_type(const std::string& name);
+
+bool is_rating_model(const std::string& type);
+
+// The parameters `config` holds for `type`: its section as loaded (flat keys
+// already applied when it is the chosen type), or the type's defaults when
+// the config holds none.
+const std::any& model_params(const ModelConfig& config, const std::string& type);
+template <typename P>
+const P& model_params(const ModelConfig& config) {
+  return std::any_cast<const P&>(model_params(config, P::kType));
+}
+
+// The model config.type names, with its parameters, config.seed and
+// train.threads.
+std::unique_ptr<Model> make_model(const ModelConfig& config, const TrainConfig& train);
+
+// How to fold new users into a stored model of type `type`, from that type's
+// parameters in `config`.
+FoldInOptions fold_in_options(const ModelConfig& config, const std::string& type,
+                              const FoldInInputs& inputs);
+
+}  // namespace recs
