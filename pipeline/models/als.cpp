@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "models/registry.h"
+#include "models/train_loop.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -192,13 +193,6 @@ void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gra
   }
 }
 
-std::string format_epoch(const EpochReport& e, int epochs) {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "iteration %d/%d: loss %.5g (%.2f s)", e.epoch, epochs, e.loss,
-                e.seconds);
-  return buf;
-}
-
 class AlsModel final : public Model {
  public:
   AlsModel(const AlsParams& params, const ModelContext& context)
@@ -331,25 +325,18 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
     factors_.movies.data()[i] = random::symmetric(rng, scale);
   }
 
-  TrainReport report;
-  for (int epoch = 1; epoch <= config_.epochs; ++epoch) {
-    log::Stopwatch watch;
+  EpochCallbacks cb;
+  cb.run_epoch = [&](int) {
     half_step(factors_.users, factors_.movies, user_csr, user_reg_, arena);
     half_step(factors_.movies, factors_.users, movie_csr, movie_reg_, arena);
-    EpochReport e;
-    e.epoch = epoch;
-    e.loss = objective(user_csr, arena);
-    // A ranking model: no rating error to report.
-    e.val_mse = e.val_rmse = std::numeric_limits<double>::quiet_NaN();
-    e.seconds = watch.seconds();
-    log::info(format_epoch(e, config_.epochs));
-    report.epochs.push_back(e);
-    if (!std::isfinite(e.loss)) {
-      throw Error(ExitCode::kConfig, "als diverged at iteration " + std::to_string(epoch) +
-                                         " (objective is not finite); raise model.l2");
-    }
-  }
-  return report;
+    return objective(user_csr, arena);
+  };
+  // A ranking model: no rating error to validate on.
+  EpochLoop loop;
+  loop.epochs = config_.epochs;
+  loop.unit = "iteration";
+  loop.divergence_hint = "raise model.l2";
+  return train_epochs(loop, cb);
 }
 
 }  // namespace

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "models/registry.h"
+#include "models/train_loop.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -114,19 +115,6 @@ class AdamCorrection {
   std::vector<float> table_;
   float tail_ = 1;
 };
-
-std::string format_epoch(const EpochReport& e, int epochs, double lr) {
-  char buf[200];
-  if (std::isnan(e.val_mse)) {
-    std::snprintf(buf, sizeof buf, "epoch %d/%d: loss %.4f, lr %.4g (%.2f s)", e.epoch, epochs,
-                  e.loss, lr, e.seconds);
-  } else {
-    std::snprintf(buf, sizeof buf,
-                  "epoch %d/%d: loss %.4f, val_mse %.4f, val_rmse %.4f, lr %.4g (%.2f s)", e.epoch,
-                  epochs, e.loss, e.val_mse, e.val_rmse, lr, e.seconds);
-  }
-  return buf;
-}
 
 // The trainable parameters; copied wholesale to keep the best epoch.
 struct Params {
@@ -479,15 +467,11 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
   std::vector<int> shifts(static_cast<std::size_t>(bands));
   std::iota(shifts.begin(), shifts.end(), 0);
   std::vector<double> block_loss(blocks, 0.0);
-  const bool have_validation = validation.size() > 0;
+  // A decaying rate (lr / (1 + d epoch)) measured no better with early stopping.
+  const auto lr = static_cast<float>(config_.learning_rate);
   Params best;
-  double best_rmse = std::numeric_limits<double>::infinity();
-  int best_epoch = 0;
-  TrainReport report;
-  for (int epoch = 1; epoch <= config_.epochs; ++epoch) {
-    log::Stopwatch watch;
-    // A decaying rate (lr / (1 + d epoch)) measured no better with early stopping.
-    const auto lr = static_cast<float>(config_.learning_rate);
+  EpochCallbacks cb;
+  cb.run_epoch = [&](int) {
     random::shuffle(shifts, rng);
     for (int s : shifts) {
       arena.execute([&] {
@@ -505,40 +489,22 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
             tbb::simple_partitioner());
       });
     }
-    EpochReport e;
-    e.epoch = epoch;
-    e.loss = std::accumulate(block_loss.begin(), block_loss.end(), 0.0) / static_cast<double>(n);
-    if (have_validation) {
-      e.val_mse = validation_mse(validation_rows, arena);
-      e.val_rmse = std::sqrt(e.val_mse);
-    } else {
-      e.val_mse = e.val_rmse = std::numeric_limits<double>::quiet_NaN();
-    }
-    e.seconds = watch.seconds();
-    log::info(format_epoch(e, config_.epochs, lr));
-    report.epochs.push_back(e);
-    if (!std::isfinite(e.loss) || (have_validation && !std::isfinite(e.val_mse))) {
-      throw Error(ExitCode::kConfig, "training diverged at epoch " + std::to_string(epoch) +
-                                         " (loss is not finite); lower model.learning_rate");
-    }
-    if (!have_validation) continue;
-    if (e.val_rmse < best_rmse) {
-      best_rmse = e.val_rmse;
-      best_epoch = epoch;
-      if (epoch < config_.epochs) best = params_;
-    } else if (config_.patience > 0 && epoch - best_epoch >= config_.patience) {
-      log::info("early stop: validation RMSE has not improved for " +
-                std::to_string(config_.patience) + " epochs; keeping epoch " +
-                std::to_string(best_epoch));
-      break;
-    }
+    return std::accumulate(block_loss.begin(), block_loss.end(), 0.0) / static_cast<double>(n);
+  };
+  if (validation.size() > 0) {
+    cb.validation_mse = [&] { return validation_mse(validation_rows, arena); };
   }
-  // Keep the best epoch's parameters (unless the last epoch was the best,
-  // which `best` skipped copying).
-  if (have_validation && best_epoch != report.epochs.back().epoch) {
-    params_ = std::move(best);
-    report.kept_epoch = best_epoch;
-  }
+  cb.snapshot = [&] { best = params_; };
+  cb.restore = [&] { params_ = std::move(best); };
+  char note[32];
+  std::snprintf(note, sizeof note, "lr %.4g", static_cast<double>(lr));
+  cb.note = [&] { return std::string(note); };
+  // The best epoch on validation is kept whatever the patience.
+  EpochLoop loop;
+  loop.epochs = config_.epochs;
+  loop.keep_best = true;
+  loop.patience = config_.patience;
+  TrainReport report = train_epochs(loop, cb);
   adam_ = AdamState{};
   export_factors(num_users, num_movies);
   return report;

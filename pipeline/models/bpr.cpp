@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "models/registry.h"
+#include "models/train_loop.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/random.h"
@@ -162,9 +163,8 @@ TrainReport BprModel::fit(const Triplets& train, const Triplets& /*validation*/,
   float* movies = factors_.movies.data();
   auto rng = random::engine(seed_, random::Stream::kShuffle);
 
-  TrainReport report;
-  for (int epoch = 1; epoch <= config_.epochs; ++epoch) {
-    log::Stopwatch watch;
+  EpochCallbacks cb;
+  cb.run_epoch = [&](int) {
     random::shuffle(positives, rng);
     double loss_sum = 0;
     std::size_t pairs = 0;
@@ -201,22 +201,12 @@ TrainReport BprModel::fit(const Triplets& train, const Triplets& /*validation*/,
         qj[f] += lr * (-g - l2 * qj[f]);
       }
     }
-    EpochReport e;
-    e.epoch = epoch;
-    e.loss = pairs > 0 ? loss_sum / static_cast<double>(pairs) : 0.0;
-    e.val_mse = e.val_rmse = std::numeric_limits<double>::quiet_NaN();
-    e.seconds = watch.seconds();
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "epoch %d/%d: loss %.4f (%.2f s)", epoch, config_.epochs, e.loss,
-                  e.seconds);
-    log::info(buf);
-    report.epochs.push_back(e);
-    if (!std::isfinite(e.loss)) {
-      throw Error(ExitCode::kConfig, "training diverged at epoch " + std::to_string(epoch) +
-                                         " (loss is not finite); lower model.learning_rate");
-    }
-  }
-  return report;
+    return pairs > 0 ? loss_sum / static_cast<double>(pairs) : 0.0;
+  };
+  // BPR optimises ranking, not ratings: nothing to validate on.
+  EpochLoop loop;
+  loop.epochs = config_.epochs;
+  return train_epochs(loop, cb);
 }
 
 namespace {

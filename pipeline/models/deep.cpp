@@ -16,8 +16,8 @@
 // the only per-example work is gathering embedding rows and scattering their
 // gradients. The embedding tables use the dot model's Adam policy: exact dense
 // updates while cheap, else the deferred catch-up (same trajectory to float
-// rounding); the helpers below are copied from dot_model.cpp, whose internals
-// are private to it. The Dense weights are small and always updated densely.
+// rounding), shared with dot_model.cpp (models/embedding_adam.h). The Dense
+// weights are small and always updated densely.
 //
 // With model.patience > 0 and a validation set, training stops once the
 // validation MSE has not improved for `patience` epochs and the best epoch's
@@ -52,6 +52,7 @@
 
 #include "models/embedding_adam.h"
 #include "models/registry.h"
+#include "models/train_loop.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -292,35 +293,21 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
 
   const double dense_cost =
       static_cast<double>(num_users + num_movies) * f * static_cast<double>(total_steps);
-  const bool deferred_ok = IdleSteps::usable(config_);
-  AdamMode mode = options_.adam;
-  if (mode == AdamMode::kAuto) {
-    mode = dense_cost <= options_.dense_budget || !deferred_ok ? AdamMode::kDense
-                                                               : AdamMode::kDeferred;
-  }
-  if (mode == AdamMode::kDeferred && !deferred_ok) {
-    log::warn("deferred Adam needs beta1 <= beta2^1.5; using dense Adam");
-    mode = AdamMode::kDense;
-  }
+  const AdamMode mode =
+      resolve_adam_mode(options_.adam, dense_cost, options_.dense_budget, config_);
   mode_used_ = mode;
   {
     std::ostringstream msg;
     msg << "training deep model: " << n << " ratings, " << validation.size() << " validation, "
         << num_users << " users, " << num_movies << " movies, " << f << " factors, towers "
         << hidden << "-" << hidden << " " << config_.activation << ", batch " << batch << ", "
-        << steps_per_epoch << " steps/epoch, "
-        << (mode == AdamMode::kDense ? "dense Adam (exact Keras updates)"
-                                     : "deferred Adam (Keras updates applied lazily)");
+        << steps_per_epoch << " steps/epoch, " << describe(mode);
     log::info(msg.str());
   }
 
   Table users(user_emb.data(), num_users, f);
   Table movies(movie_emb.data(), num_movies, f);
-  IdleSteps idle(config_);
-  StepConstants c;
-  c.c1 = static_cast<float>(1.0 - config_.beta1);
-  c.c2 = static_cast<float>(1.0 - config_.beta2);
-  c.eps = static_cast<float>(config_.epsilon);
+  TableAdam adam(users, movies, config_, mode);
   const bool use_l2 = config_.l2 > 0;
   const auto l2 = static_cast<float>(config_.l2);
 
@@ -338,30 +325,17 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
     factors_.movies = net.tower_output(net.movie, movie_emb);
   };
 
-  // Early stopping on the validation error, keeping the best epoch's model
-  // (Keras's EarlyStopping with restore_best_weights); off with patience 0.
-  const bool early_stop = config_.patience > 0 && validation.size() > 0;
-  Factors best;
-  double best_mse = std::numeric_limits<double>::infinity();
-  int best_epoch = 0;
-
-  TrainReport report;
   std::int64_t step = 0;
-  for (int epoch = 1; epoch <= config_.epochs; ++epoch) {
-    log::Stopwatch watch;
+  EpochCallbacks cb;
+  cb.run_epoch = [&](int) {
     if (config_.shuffle) shuffle_examples(examples, shuffle_rng);
-    if (mode == AdamMode::kDeferred) idle.start_epoch(step + 1, step + steps_per_epoch);
+    adam.start_epoch(step, steps_per_epoch);
     double loss_sum = 0;
     for (std::size_t begin = 0; begin < n; begin += batch) {
       ++step;
       const std::size_t end = std::min(n, begin + batch);
       const int rows = static_cast<int>(end - begin);
-      if (mode == AdamMode::kDeferred) {
-        for (std::size_t i = begin; i < end; ++i) {
-          idle.catch_up(users, examples[i].user, step - 1);
-          idle.catch_up(movies, examples[i].movie, step - 1);
-        }
-      }
+      adam.prepare(examples.data() + begin, examples.data() + end, step);
       for (int i = 0; i < rows; ++i) {
         const Example& ex = examples[begin + static_cast<std::size_t>(i)];
         eu.row(i) = user_emb.row(ex.user);
@@ -398,67 +372,33 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
         users.touch(ex.user, step);
         movies.touch(ex.movie, step);
       }
-      c.alpha = static_cast<float>(IdleSteps::alpha(config_, step));
+      const StepConstants& c = adam.constants(step);
       adam_tower(net.user, user_adam, net.user_grad, c);
       adam_tower(net.movie, movie_adam, net.movie_grad, c);
-      if (mode == AdamMode::kDense) {
-        dense_adam(users, c);
-        dense_adam(movies, c);
-      } else {
-        for (auto r : users.touched) {
-          row_adam(users, r, c);
-          users.current[static_cast<std::size_t>(r)] = step;
-        }
-        for (auto r : movies.touched) {
-          row_adam(movies, r, c);
-          movies.current[static_cast<std::size_t>(r)] = step;
-        }
-      }
-      clear_gradient(users);
-      clear_gradient(movies);
+      adam.apply(step);
     }
-    if (mode == AdamMode::kDeferred) {
-      for (int r = 0; r < num_users; ++r) idle.catch_up(users, r, step);
-      for (int r = 0; r < num_movies; ++r) idle.catch_up(movies, r, step);
-    }
+    adam.end_epoch(step);
+    return loss_sum / static_cast<double>(n);
+  };
+  // The validation error is the exported factors' (tower outputs).
+  Factors best;
+  if (validation.size() > 0) {
+    cb.validation_mse = [&] {
+      export_factors();
+      return mse(factors_, validation);
+    };
+  }
+  cb.snapshot = [&] { best = factors_; };
+  cb.restore = [&] { factors_ = std::move(best); };
 
-    EpochReport e;
-    e.epoch = epoch;
-    e.loss = loss_sum / static_cast<double>(n);
-    if (validation.size() > 0 || epoch == config_.epochs) export_factors();
-    if (validation.size() > 0) {
-      e.val_mse = mse(factors_, validation);
-      e.val_rmse = std::sqrt(e.val_mse);
-    } else {
-      e.val_mse = e.val_rmse = std::numeric_limits<double>::quiet_NaN();
-    }
-    e.seconds = watch.seconds();
-    log::info(format_epoch(e, config_.epochs));
-    report.epochs.push_back(e);
-    if (!std::isfinite(e.loss)) {
-      throw Error(ExitCode::kConfig, "training diverged at epoch " + std::to_string(epoch) +
-                                         " (loss is not finite); lower model.learning_rate");
-    }
-    if (!early_stop) continue;
-    if (e.val_mse < best_mse) {
-      best_mse = e.val_mse;
-      best_epoch = epoch;
-      if (epoch < config_.epochs) best = factors_;
-    } else if (epoch - best_epoch >= config_.patience) {
-      log::info("early stop: validation MSE has not improved for " +
-                std::to_string(config_.patience) + " epochs");
-      break;
-    }
-  }
-  // Keep the best epoch's model (`best` skipped the copy when it was the last).
-  if (early_stop && best_epoch != report.epochs.back().epoch) {
-    factors_ = std::move(best);
-    report.kept_epoch = best_epoch;
-    char msg[96];
-    std::snprintf(msg, sizeof msg, "keeping epoch %d, the best on validation (val_mse %.4f)",
-                  best_epoch, best_mse);
-    log::info(msg);
-  }
+  // Early stopping on the validation error, keeping the best epoch's model
+  // (Keras's EarlyStopping with restore_best_weights); off with patience 0.
+  EpochLoop loop;
+  loop.epochs = config_.epochs;
+  loop.keep_best = config_.patience > 0;
+  loop.patience = config_.patience;
+  TrainReport report = train_epochs(loop, cb);
+  if (validation.size() == 0) export_factors();
   return report;
 }
 

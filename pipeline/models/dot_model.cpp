@@ -65,6 +65,7 @@
 
 #include "models/embedding_adam.h"
 #include "models/registry.h"
+#include "models/train_loop.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -162,40 +163,20 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
   // Pick the Adam mode; see the top of the file.
   const double dense_cost =
       static_cast<double>(num_users + num_movies) * f * static_cast<double>(total_steps);
-  const bool deferred_ok = IdleSteps::usable(config_);
-  AdamMode mode = options_.adam;
-  if (mode == AdamMode::kAuto) {
-    mode = dense_cost <= options_.dense_budget || !deferred_ok ? AdamMode::kDense
-                                                               : AdamMode::kDeferred;
-  }
-  if (mode == AdamMode::kDeferred && !deferred_ok) {
-    log::warn("deferred Adam needs beta1 <= beta2^1.5; using dense Adam");
-    mode = AdamMode::kDense;
-  }
-  if (mode == AdamMode::kDense && dense_cost > options_.dense_budget) {
-    char msg[96];
-    std::snprintf(msg, sizeof msg, "dense Adam over %.3g element updates will be slow", dense_cost);
-    log::warn(msg);
-  }
+  const AdamMode mode =
+      resolve_adam_mode(options_.adam, dense_cost, options_.dense_budget, config_);
   mode_used_ = mode;
   {
     std::ostringstream msg;
     msg << "training dot model: " << n << " ratings, " << validation.size() << " validation, "
         << num_users << " users, " << num_movies << " movies, " << f << " factors, batch " << batch
-        << ", " << steps_per_epoch << " steps/epoch, "
-        << (mode == AdamMode::kDense ? "dense Adam (exact Keras updates)"
-                                     : "deferred Adam (Keras updates applied lazily)");
+        << ", " << steps_per_epoch << " steps/epoch, " << describe(mode);
     log::info(msg.str());
   }
 
   Table users(factors_.users.data(), num_users, f);
   Table movies(factors_.movies.data(), num_movies, f);
-  IdleSteps idle(config_);
-
-  StepConstants c;
-  c.c1 = static_cast<float>(1.0 - config_.beta1);
-  c.c2 = static_cast<float>(1.0 - config_.beta2);
-  c.eps = static_cast<float>(config_.epsilon);
+  TableAdam adam(users, movies, config_, mode);
   const bool use_l2 = config_.l2 > 0;
   const auto l2 = static_cast<float>(config_.l2);
 
@@ -203,23 +184,17 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
   std::vector<Example> examples(n);
   for (std::size_t i = 0; i < n; ++i) examples[i] = {train.user[i], train.movie[i], train.value[i]};
 
-  TrainReport report;
   std::int64_t step = 0;
-  for (int epoch = 1; epoch <= config_.epochs; ++epoch) {
-    log::Stopwatch watch;
+  EpochCallbacks cb;
+  cb.run_epoch = [&](int) {
     if (config_.shuffle) shuffle_examples(examples, shuffle_rng);
-    if (mode == AdamMode::kDeferred) idle.start_epoch(step + 1, step + steps_per_epoch);
+    adam.start_epoch(step, steps_per_epoch);
     double loss_sum = 0;  // sum over examples of their loss, before their step
     for (std::size_t begin = 0; begin < n; begin += batch) {
       ++step;
       const std::size_t end = std::min(n, begin + batch);
       const float scale = 2.0f / static_cast<float>(end - begin);
-      if (mode == AdamMode::kDeferred) {
-        for (std::size_t i = begin; i < end; ++i) {
-          idle.catch_up(users, examples[i].user, step - 1);
-          idle.catch_up(movies, examples[i].movie, step - 1);
-        }
-      }
+      adam.prepare(examples.data() + begin, examples.data() + end, step);
       for (std::size_t i = begin; i < end; ++i) {
         const std::int32_t u = examples[i].user;
         const std::int32_t mv = examples[i].movie;
@@ -249,46 +224,15 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
         users.touch(u, step);
         movies.touch(mv, step);
       }
-      c.alpha = static_cast<float>(IdleSteps::alpha(config_, step));
-      if (mode == AdamMode::kDense) {
-        dense_adam(users, c);
-        dense_adam(movies, c);
-      } else {
-        for (auto r : users.touched) {
-          row_adam(users, r, c);
-          users.current[static_cast<std::size_t>(r)] = step;
-        }
-        for (auto r : movies.touched) {
-          row_adam(movies, r, c);
-          movies.current[static_cast<std::size_t>(r)] = step;
-        }
-      }
-      clear_gradient(users);
-      clear_gradient(movies);
+      adam.apply(step);
     }
-    if (mode == AdamMode::kDeferred) {
-      for (int r = 0; r < num_users; ++r) idle.catch_up(users, r, step);
-      for (int r = 0; r < num_movies; ++r) idle.catch_up(movies, r, step);
-    }
-
-    EpochReport e;
-    e.epoch = epoch;
-    e.loss = loss_sum / static_cast<double>(n);
-    if (validation.size() > 0) {
-      e.val_mse = mse(factors_, validation);
-      e.val_rmse = std::sqrt(e.val_mse);
-    } else {
-      e.val_mse = e.val_rmse = std::numeric_limits<double>::quiet_NaN();
-    }
-    e.seconds = watch.seconds();
-    log::info(format_epoch(e, config_.epochs));
-    report.epochs.push_back(e);
-    if (!std::isfinite(e.loss)) {
-      throw Error(ExitCode::kConfig, "training diverged at epoch " + std::to_string(epoch) +
-                                         " (loss is not finite); lower model.learning_rate");
-    }
-  }
-  return report;
+    adam.end_epoch(step);
+    return loss_sum / static_cast<double>(n);
+  };
+  if (validation.size() > 0) cb.validation_mse = [&] { return mse(factors_, validation); };
+  EpochLoop loop;
+  loop.epochs = config_.epochs;
+  return train_epochs(loop, cb);
 }
 
 }  // namespace recs

@@ -1,8 +1,9 @@
 // The embedding machinery shared by the models trained with Keras-style Adam
 // (dot, deep): one table's parameters and moments, the exact dense update,
-// the per-row update with deferred catch-up for large tables, and helpers for
-// initialisation, shuffling, input checks and epoch log lines. Internal to
-// models/; see dot_model.cpp for why the updates are exactly Keras's.
+// the per-row update with deferred catch-up for large tables, the choice
+// between them and their per-step driver (TableAdam), and helpers for
+// initialisation and shuffling. Internal to models/; see dot_model.cpp for
+// why the updates are exactly Keras's.
 #pragma once
 
 #include <Eigen/Core>
@@ -21,6 +22,7 @@
 #include "models/dot_model.h"
 #include "models/model.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/random.h"
 
 namespace recs::embedding_adam {
@@ -221,16 +223,101 @@ inline void shuffle_examples(std::vector<Example>& examples, random::Engine& rng
   random::shuffle(examples, rng);
 }
 
-inline std::string format_epoch(const EpochReport& e, int epochs) {
-  char buf[160];
-  if (std::isnan(e.val_mse)) {
-    std::snprintf(buf, sizeof buf, "epoch %d/%d: loss %.4f (%.2f s)", e.epoch, epochs, e.loss,
-                  e.seconds);
-  } else {
-    std::snprintf(buf, sizeof buf, "epoch %d/%d: loss %.4f, val_mse %.4f, val_rmse %.4f (%.2f s)",
-                  e.epoch, epochs, e.loss, e.val_mse, e.val_rmse, e.seconds);
+// The Adam mode a fit uses: kAuto takes kDense while the run's element
+// updates (dense_cost) stay within the budget, else kDeferred; kDeferred
+// falls back to kDense when its sums would not stay bounded. Warns about
+// that fallback and about a dense run beyond the budget.
+inline AdamMode resolve_adam_mode(AdamMode asked, double dense_cost, double dense_budget,
+                                  const DotParams& params) {
+  const bool deferred_ok = IdleSteps::usable(params);
+  AdamMode mode = asked;
+  if (mode == AdamMode::kAuto) {
+    mode = dense_cost <= dense_budget || !deferred_ok ? AdamMode::kDense : AdamMode::kDeferred;
   }
-  return buf;
+  if (mode == AdamMode::kDeferred && !deferred_ok) {
+    log::warn("deferred Adam needs beta1 <= beta2^1.5; using dense Adam");
+    mode = AdamMode::kDense;
+  }
+  if (mode == AdamMode::kDense && dense_cost > dense_budget) {
+    char msg[96];
+    std::snprintf(msg, sizeof msg, "dense Adam over %.3g element updates will be slow", dense_cost);
+    log::warn(msg);
+  }
+  return mode;
 }
+
+inline const char* describe(AdamMode mode) {
+  return mode == AdamMode::kDense ? "dense Adam (exact Keras updates)"
+                                  : "deferred Adam (Keras updates applied lazily)";
+}
+
+// Keras's Adam on the user and movie tables of one fit, in a resolved mode
+// (kDense or kDeferred). Per step: prepare() the batch's rows, add their
+// gradients to the tables' grad, then apply().
+class TableAdam {
+ public:
+  TableAdam(Table& users, Table& movies, const DotParams& params, AdamMode mode)
+      : users_(users), movies_(movies), params_(params), mode_(mode), idle_(params) {
+    c_.c1 = static_cast<float>(1.0 - params.beta1);
+    c_.c2 = static_cast<float>(1.0 - params.beta2);
+    c_.eps = static_cast<float>(params.epsilon);
+  }
+
+  // Before an epoch of `steps` steps that follows step `done`.
+  void start_epoch(std::int64_t done, std::int64_t steps) {
+    if (mode_ == AdamMode::kDeferred) idle_.start_epoch(done + 1, done + steps);
+  }
+
+  // Before the gradients of step `step`: kDeferred brings the batch's rows up
+  // to the previous step.
+  void prepare(const Example* begin, const Example* end, std::int64_t step) {
+    if (mode_ != AdamMode::kDeferred) return;
+    for (const Example* e = begin; e != end; ++e) {
+      idle_.catch_up(users_, e->user, step - 1);
+      idle_.catch_up(movies_, e->movie, step - 1);
+    }
+  }
+
+  // The constants of step `step`, for parameters updated beside the tables.
+  const StepConstants& constants(std::int64_t step) {
+    c_.alpha = static_cast<float>(IdleSteps::alpha(params_, step));
+    return c_;
+  }
+
+  // Step `step` on both tables, then clears their gradients.
+  void apply(std::int64_t step) {
+    constants(step);
+    if (mode_ == AdamMode::kDense) {
+      dense_adam(users_, c_);
+      dense_adam(movies_, c_);
+    } else {
+      for (auto r : users_.touched) {
+        row_adam(users_, r, c_);
+        users_.current[static_cast<std::size_t>(r)] = step;
+      }
+      for (auto r : movies_.touched) {
+        row_adam(movies_, r, c_);
+        movies_.current[static_cast<std::size_t>(r)] = step;
+      }
+    }
+    clear_gradient(users_);
+    clear_gradient(movies_);
+  }
+
+  // After an epoch's last step `step`: kDeferred brings every row up to it.
+  void end_epoch(std::int64_t step) {
+    if (mode_ != AdamMode::kDeferred) return;
+    for (int r = 0; r < users_.rows; ++r) idle_.catch_up(users_, r, step);
+    for (int r = 0; r < movies_.rows; ++r) idle_.catch_up(movies_, r, step);
+  }
+
+ private:
+  Table& users_;
+  Table& movies_;
+  DotParams params_;
+  AdamMode mode_;
+  IdleSteps idle_;
+  StepConstants c_;
+};
 
 }  // namespace recs::embedding_adam
