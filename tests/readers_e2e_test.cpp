@@ -1,10 +1,11 @@
 // End to end: the web app's readers. Another user with read access to the
 // database file and its folder, but no write access to either, runs every
 // sql/ query with the sqlite3 client, read-only, before, during and after
-// runs, after a killed run and after operators' sessions; and the files the
-// pipeline creates are readable by their group under a strict umask. The
-// reader is `nobody`, switched to with runuser, so these tests need root (as
-// CI runs them).
+// runs, after a killed run and after operators' sessions; the files the
+// pipeline creates are readable by their group under a strict umask; and the
+// README's monitoring check on sql/freshness.sql says when the live set is
+// stale or the last run failed. The reader is `nobody`, switched to with
+// runuser, so these tests need root (as CI runs them).
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -28,6 +29,23 @@ std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
   for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+// One row of list-mode output split at '|' (the last column, a message,
+// may hold more of them).
+std::vector<std::string> fields(const std::string& row, std::size_t columns = 8) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (out.size() + 1 < columns) {
+    const std::size_t bar = row.find('|', at);
+    if (bar == std::string::npos) break;
+    out.push_back(row.substr(at, bar - at));
+    at = bar + 1;
+  }
+  std::string last = row.substr(at);
+  while (!last.empty() && last.back() == '\n') last.pop_back();
+  out.push_back(last);
   return out;
 }
 
@@ -125,7 +143,7 @@ TEST(Readers, AnotherUserReadsEveryQueryBeforeDuringAndAfterRuns) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(db_files(dir.path()), "recs.db recs.db-shm recs.db-wal");
   expect_nobody_cannot_write(dir.path());
-  EXPECT_EQ(expect_every_query_reads(db, "after the first run"), 6);
+  EXPECT_EQ(expect_every_query_reads(db, "after the first run"), 7);
 
   // During a run: a reader as nobody polls until the run has ended; every
   // read succeeds and some saw the run in progress. A read that fails is
@@ -234,6 +252,121 @@ TEST(Readers, TheFilesAreReadableByTheirGroupUnderAStrictUmask) {
   }
   expect_nobody_cannot_write(dir.path());
   expect_every_query_reads(dir / "recs.db", "under umask 077");
+}
+
+// The README's monitoring check: the shell block after its marker.
+std::string readme_check() {
+  const auto readme = lines(read_file(source_dir() / "README.md"));
+  std::string script;
+  bool found = false, inside = false;
+  for (const auto& l : readme) {
+    if (l == "<!-- script: freshness-check -->") {
+      found = true;
+    } else if (found && l.rfind("```", 0) == 0) {
+      if (inside) return script;
+      inside = true;
+    } else if (inside) {
+      script += l + "\n";
+    }
+  }
+  ADD_FAILURE() << "README.md has no freshness-check block";
+  return "";
+}
+
+TEST(Readers, FreshnessQueryAndTheReadmesCheckTellAStaleOrFailedLiveSet) {
+  if (geteuid() != 0) GTEST_SKIP() << kNeedsRoot;
+  TempDir dir;
+  open_for_reading(dir.path());
+  const auto data = shared_data();
+  const auto config = dir / "recs.yaml";
+  write_file(config, "database: recs.db\nimport:\n  ratings: " + (data / "ratings.csv").string() +
+                         "\n  movies: " + (data / "movies.csv").string() +
+                         "\nscore:\n  top_n: 10\n");
+  const auto db = dir / "recs.db";
+  TempDir scripts;  // the check and the query it reads, readable by nobody
+  open_for_reading(scripts.path());
+  write_file(scripts / "check.sh", readme_check());
+  fs::copy_file(source_dir() / "sql/freshness.sql", scripts / "freshness.sql");
+  auto check = [&](const fs::path& database = "") {
+    return run_command("RECS_DB=" + quoted(database.empty() ? db : database) +
+                       " RECS_SQL=" + quoted(scripts.path()) + " runuser -u nobody -- sh " +
+                       quoted(scripts / "check.sh"));
+  };
+  auto freshness = [&] {
+    auto r = as_nobody(readonly_flag(db), read_file(source_dir() / "sql/freshness.sql"));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+
+  // Imported, nothing published yet: one row, the live columns empty.
+  auto r = run_pipeline("import --config " + quoted(config));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto row = freshness();
+  EXPECT_EQ(row.rfind("|||1|import|succeeded|", 0), 0u) << row;
+  auto c = check();
+  EXPECT_EQ(c.exit_code, 1) << c.err;
+  EXPECT_NE(c.err.find("live set age none"), std::string::npos) << c.err;
+
+  // Published just now, by the last run.
+  r = run_pipeline("run --config " + quoted(config));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto f = fields(freshness());
+  ASSERT_EQ(f.size(), 8u);
+  ASSERT_FALSE(f[0].empty());
+  const std::string published = chomp(sqlite_readonly(db, "SELECT published_at FROM publication;"));
+  EXPECT_GE(std::stoll(f[0]), 0);
+  EXPECT_LT(std::stoll(f[0]), 600);
+  EXPECT_EQ(f[1], published);
+  EXPECT_EQ(f[2] + " " + f[3] + " " + f[4] + " " + f[5], "2 2 run succeeded");
+  EXPECT_GE(f[6], published);  // finished_at, ISO 8601 compares as text
+  EXPECT_EQ(f[7], "");
+  c = check();
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(c.err, "");
+
+  // The last run failed (the quality gate refused the tutorial's model): the
+  // live set is still the previous run's, and the check alerts.
+  r = run_pipeline("run --config " + quoted(config) + " --set evaluate.in_run=true");
+  ASSERT_EQ(r.exit_code, 6) << r.err;
+  f = fields(freshness());
+  ASSERT_EQ(f.size(), 8u);
+  EXPECT_EQ(f[1] + " " + f[2] + " " + f[3] + " " + f[4] + " " + f[5],
+            published + " 2 3 run failed");
+  EXPECT_EQ(f[7].rfind("quality gate refused to publish", 0), 0u) << f[7];
+  c = check();
+  EXPECT_EQ(c.exit_code, 1);
+  EXPECT_NE(c.err.find(" failed quality gate refused"), std::string::npos) << c.err;
+
+  r = run_pipeline("run --config " + quoted(config));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(check().exit_code, 0);
+
+  // A live set older than a day alerts; 23 hours does not. (The clock cannot
+  // be moved, so the publication's time is: an operator's session that keeps
+  // the files readers need.)
+  auto published_ago = [&](const std::string& ago) {
+    auto u = run_command("sqlite3 -cmd '.filectrl persist_wal 1' " + quoted(db) +
+                         " \"UPDATE publication SET published_at = strftime('%Y-%m-%dT%H:%M:%SZ', "
+                         "'now', '-" +
+                         ago + "');\"");
+    ASSERT_EQ(u.exit_code, 0) << u.err;
+  };
+  published_ago("25 hours");
+  const std::string aged = freshness();
+  ASSERT_FALSE(aged.empty());
+  const long long old = std::stoll(aged);
+  EXPECT_GE(old, 25 * 3600);
+  EXPECT_LT(old, 25 * 3600 + 600);
+  c = check();
+  EXPECT_EQ(c.exit_code, 1);
+  EXPECT_NE(c.err.find("live set age 9"), std::string::npos) << c.err;  // 90,000 s and more
+  published_ago("23 hours");
+  c = check();
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+
+  // A database the check cannot read alerts too.
+  c = check(dir / "missing.db");
+  EXPECT_EQ(c.exit_code, 1);
 }
 
 }  // namespace
