@@ -3,6 +3,7 @@
 // who rated after training, business filters and approximate scoring.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <string>
@@ -102,6 +103,23 @@ TEST(ExtrasE2E, SimilarMoviesAndClustersArePublishedWithTheRun) {
               0)
         << "recommended a rated movie: " << l;
   }
+  // Ranks run 1..N over what is returned (the rated movies left out leave no
+  // gaps), and a page continues them.
+  for (std::size_t i = 0; i < prow.size(); ++i) {
+    EXPECT_EQ(prow[i].substr(0, prow[i].find('|')), std::to_string(i + 1)) << popular;
+  }
+  ASSERT_EQ(prow.size(), 10u) << popular;
+  auto page = lines(
+      query_file(db, "popular_in_cluster.sql",
+                 ".param set :user_id " + user + "\n.param set :limit 5\n.param set :offset 5\n"));
+  EXPECT_EQ(page, std::vector<std::string>(prow.begin() + 5, prow.end()));
+  auto because_page = lines(query_file(
+      db, "because_you_watched.sql",
+      ".param set :movie_id " + movie + "\n.param set :limit 3\n.param set :offset 2\n"));
+  ASSERT_EQ(because_page.size(), 3u);
+  EXPECT_EQ(because_page[0], rows[2]);
+  EXPECT_EQ(because_page[0].rfind("3|", 0), 0u);
+
   std::string pplan = query_file(db, "popular_in_cluster.sql",
                                  ".param set :user_id 1\n.param set :limit 10\n", true);
   EXPECT_EQ(pplan.find("SCAN p"), std::string::npos) << pplan;
@@ -158,10 +176,30 @@ TEST(ExtrasE2E, UsersWhoRateAfterTrainingAreFoldedInWithoutRetraining) {
             1);
   // The new user has a cluster too.
   EXPECT_EQ(count(db, "SELECT count(*) FROM user_clusters WHERE user_id = 999999"), 1);
-  // Switched off, the new user is left to the fallback query.
+  auto login =
+      lines(query_file(db, "login.sql", ".param set :user_id 999999\n.param set :limit 10\n"));
+  ASSERT_EQ(login.size(), 10u);
+  for (const auto& l : login) EXPECT_EQ(l.substr(l.rfind('|')), "|personal") << l;
+  // Switched off, the new user is left to the fallback: login.sql serves the
+  // most popular movies the user has not rated, ranked 1..10.
   sc = run_pipeline("score --config " + quoted(s.config) + " --set score.fold_in=false");
   ASSERT_EQ(sc.exit_code, 0) << sc.err;
   EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE user_id = 999999"), 0);
+  login = lines(query_file(db, "login.sql", ".param set :user_id 999999\n.param set :limit 10\n"));
+  ASSERT_EQ(login.size(), 10u);
+  std::vector<std::string> popular =
+      lines(sqlite(db,
+                   "SELECT movie_id FROM movie_stats WHERE movie_id NOT IN (SELECT movie_id "
+                   "FROM ratings WHERE user_id = 999999) ORDER BY popularity_rank LIMIT 10"));
+  for (std::size_t i = 0; i < login.size(); ++i) {
+    const std::string& l = login[i];
+    EXPECT_EQ(l.substr(0, l.find('|')), std::to_string(i + 1)) << l;
+    EXPECT_EQ(l.substr(l.rfind('|')), "|popular") << l;
+    const auto a = l.find('|');
+    const std::string movie = l.substr(a + 1, l.find('|', a + 1) - a - 1);
+    EXPECT_EQ(movie, popular[i]) << l;
+    EXPECT_EQ(std::count(rated.begin(), rated.end(), movie), 0) << "fallback gave a rated movie";
+  }
 }
 
 TEST(ExtrasE2E, BusinessFiltersApplyBeforeSelection) {

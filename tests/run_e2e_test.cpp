@@ -4,10 +4,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "test_util.h"
 
@@ -26,12 +28,56 @@ std::filesystem::path tutorial_config(const TempDir& dir, const std::string& ext
   return config;
 }
 
-// Runs a sql/ file through the sqlite3 client with bound parameters.
+// Runs a sql/ file through the sqlite3 client with bound parameters;
+// `offset` is bound when given ("NULL" binds NULL).
 std::string web_query(const std::filesystem::path& db, const std::string& file,
-                      const std::string& user, int limit, bool explain = false) {
+                      const std::string& user, int limit, bool explain = false,
+                      const std::string& offset = "") {
   std::string sql = read_file(source_dir() / "sql" / file);
   return sqlite(db, ".param set :user_id " + user + "\n.param set :limit " + std::to_string(limit) +
-                        "\n" + (explain ? "EXPLAIN QUERY PLAN " : "") + sql);
+                        "\n" + (offset.empty() ? "" : ".param set :offset " + offset + "\n") +
+                        (explain ? "EXPLAIN QUERY PLAN " : "") + sql);
+}
+
+// How many rows a query stepped through in full scans (the sqlite3 client's
+// ".stats on" "Fullscan Steps": index searches do not count, a walk of an
+// index does), to show a walk stops at the limit.
+long long fullscan_steps(const std::filesystem::path& db, const std::string& file,
+                         const std::string& user, int limit) {
+  std::string out =
+      sqlite(db, ".param set :user_id " + user + "\n.param set :limit " + std::to_string(limit) +
+                     "\n.stats on\n" + read_file(source_dir() / "sql" / file));
+  const std::string key = "Fullscan Steps:";
+  const auto at = out.find(key);
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no statistics in: " << out;
+    return -1;
+  }
+  return std::stoll(out.substr(at + key.size()));
+}
+
+std::vector<std::string> rows_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+// The first `n` '|'-separated fields of each row.
+std::vector<std::string> leading(const std::string& text, int n) {
+  std::vector<std::string> out;
+  for (const auto& row : rows_of(text)) {
+    std::size_t at = 0;
+    for (int i = 0; i < n && at != std::string::npos; ++i) at = row.find('|', at + (i ? 1 : 0));
+    out.push_back(row.substr(0, at));
+  }
+  return out;
+}
+
+// The rank column, 1-based ranks expected from `first` on.
+void expect_ranks_from(const std::string& rows, int first) {
+  int want = first;
+  for (const auto& r : leading(rows, 1)) EXPECT_EQ(r, std::to_string(want++)) << rows;
 }
 
 class MovieLensRun : public ::testing::Test {
@@ -166,16 +212,65 @@ TEST_F(MovieLensRun, PredictPrintsTheModelsScore) {
 TEST_F(MovieLensRun, LoginQueryIsAnIndexSearchWithTitles) {
   std::string rows = web_query(db(), "login.sql", "1", 3);
   std::string expected = sqlite(db(),
-                                "SELECT r.rank, r.movie_id, m.title, m.genres, r.score "
-                                "FROM recommendations r JOIN movies m USING (movie_id) "
-                                "WHERE user_id = 1 ORDER BY rank LIMIT 3;");
+                                "SELECT r.rank, r.movie_id, m.title, m.genres, r.score, "
+                                "'personal' FROM recommendations r JOIN movies m USING "
+                                "(movie_id) WHERE user_id = 1 ORDER BY rank LIMIT 3;");
   EXPECT_EQ(rows, expected);
   EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 3);
   EXPECT_EQ(rows.substr(0, 2), "1|");
+  // The personal branch is a search of the primary key, sorted by it; the
+  // popular branch walks the popularity index (sorting only the rows kept).
   std::string plan = web_query(db(), "login.sql", "1", 3, true);
-  EXPECT_NE(plan.find("SEARCH r USING PRIMARY KEY (user_id=?)"), std::string::npos) << plan;
-  EXPECT_EQ(plan.find("SCAN r"), std::string::npos) << plan;
-  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+  const auto right = plan.find("--RIGHT");
+  ASSERT_NE(right, std::string::npos) << plan;
+  const std::string personal = plan.substr(0, right), popular = plan.substr(right);
+  EXPECT_NE(personal.find("SEARCH r USING PRIMARY KEY (user_id=? AND rank>?)"), std::string::npos)
+      << plan;
+  EXPECT_EQ(personal.find("SCAN"), std::string::npos) << plan;
+  EXPECT_EQ(personal.find("TEMP B-TREE"), std::string::npos) << plan;
+  EXPECT_NE(popular.find("movie_stats_by_rank"), std::string::npos) << plan;
+  EXPECT_NE(popular.find("SEARCH x USING PRIMARY KEY (user_id=? AND movie_id=?)"),
+            std::string::npos)
+      << plan;
+  EXPECT_NE(popular.find("SEARCH y USING PRIMARY KEY (user_id=?)"), std::string::npos) << plan;
+  for (const char* table : {"SCAN r", "SCAN m", "SCAN x", "SCAN y"}) {
+    EXPECT_EQ(plan.find(table), std::string::npos) << plan;
+  }
+  // For a user with recommendations the popular branch reads nothing.
+  EXPECT_EQ(fullscan_steps(db(), "login.sql", "1", 10), 0);
+}
+
+TEST_F(MovieLensRun, LoginQueryServesTheFallbackToAUserWithoutRecommendations) {
+  // Every MovieLens user has recommendations: a new user gets the fallback,
+  // the same movies as sql/fallback.sql, in one query.
+  std::string rows = web_query(db(), "login.sql", "99999", 10);
+  ASSERT_EQ(rows_of(rows).size(), 10u) << rows;
+  EXPECT_EQ(rows_of(rows)[0], "1|356|Forrest Gump (1994)|Comedy|Drama|Romance|War||popular");
+  EXPECT_EQ(leading(rows, 4), leading(web_query(db(), "fallback.sql", "99999", 10), 4));
+  for (const auto& r : rows_of(rows)) EXPECT_EQ(r.substr(r.size() - 9), "||popular") << r;
+  expect_ranks_from(rows, 1);
+  // The walk of the popularity index stops at the limit.
+  EXPECT_LE(fullscan_steps(db(), "login.sql", "99999", 10), 10);
+  // A user with recommendations never gets popular rows, even past the end.
+  EXPECT_EQ(web_query(db(), "login.sql", "1", 5, false, "10"), "");
+}
+
+TEST_F(MovieLensRun, QueriesPageWithAnOffsetAndRanksContinue) {
+  for (const char* file : {"login.sql", "fallback.sql"}) {
+    for (const char* user : {"1", "99999"}) {
+      const std::string all = web_query(db(), file, user, 8);
+      const auto all_rows = rows_of(all);
+      ASSERT_EQ(all_rows.size(), 8u) << file << " " << user;
+      expect_ranks_from(all, 1);
+      // Page 2 is rows 5..8 of the longer list, ranks 5..8.
+      const std::string page = web_query(db(), file, user, 4, false, "4");
+      EXPECT_EQ(rows_of(page), std::vector<std::string>(all_rows.begin() + 4, all_rows.end()))
+          << file << " " << user;
+      // Unbound (today's callers), NULL and negative offsets mean 0.
+      EXPECT_EQ(web_query(db(), file, user, 8, false, "NULL"), all) << file << " " << user;
+      EXPECT_EQ(web_query(db(), file, user, 8, false, "-3"), all) << file << " " << user;
+    }
+  }
 }
 
 TEST_F(MovieLensRun, FallbackGivesPopularMoviesTheUserHasNotRated) {
@@ -183,9 +278,11 @@ TEST_F(MovieLensRun, FallbackGivesPopularMoviesTheUserHasNotRated) {
   std::string fresh = web_query(db(), "fallback.sql", "99999", 3);
   EXPECT_EQ(fresh.substr(0, fresh.find('\n')),
             "1|356|Forrest Gump (1994)|Comedy|Drama|Romance|War|329");
-  // User 1 rated many popular movies; none of them come back.
+  // User 1 rated many popular movies; none of them come back, and the ranks
+  // still run 1..20.
   std::string known = web_query(db(), "fallback.sql", "1", 20);
   EXPECT_EQ(std::count(known.begin(), known.end(), '\n'), 20);
+  expect_ranks_from(known, 1);
   EXPECT_EQ(sqlite(
                 db(), "SELECT count(*) FROM ratings WHERE user_id = 1 AND movie_id IN (" +
                           [&] {
@@ -201,8 +298,14 @@ TEST_F(MovieLensRun, FallbackGivesPopularMoviesTheUserHasNotRated) {
                           ");"),
             "0\n");
   std::string plan = web_query(db(), "fallback.sql", "1", 20, true);
+  EXPECT_NE(plan.find("movie_stats_by_rank"), std::string::npos) << plan;
   EXPECT_EQ(plan.find("SCAN r"), std::string::npos) << plan;
-  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("SCAN m"), std::string::npos) << plan;
+  // The walk stops after the limit plus the popular movies the user rated.
+  const long long rated =
+      std::stoll(sqlite(db(), "SELECT count(*) FROM ratings WHERE user_id = 1;"));
+  EXPECT_LE(fullscan_steps(db(), "fallback.sql", "1", 20), 20 + rated);
+  EXPECT_LT(fullscan_steps(db(), "fallback.sql", "1", 20), 1000);  // of 9,724 movies
 }
 
 TEST(Determinism, SameConfigSameSeedSameModelBits) {

@@ -42,12 +42,25 @@ CommandResult run_pipeline(const std::string& args) {
   return run_command("'" + pipeline_binary().string() + "' " + args);
 }
 
-std::string sqlite(const fs::path& db, const std::string& sql) {
+namespace {
+
+std::string sqlite_client(const std::string& options, const fs::path& db, const std::string& sql) {
   TempDir tmp;
   write_file(tmp / "q.sql", sql);
-  auto r = run_command("sqlite3 -batch '" + db.string() + "' < '" + (tmp / "q.sql").string() + "'");
+  auto r = run_command("sqlite3 -batch " + options + "'" + db.string() + "' < '" +
+                       (tmp / "q.sql").string() + "'");
   EXPECT_EQ(r.exit_code, 0) << "sqlite3 failed: " << r.err << "\nSQL: " << sql;
   return r.out;
+}
+
+}  // namespace
+
+std::string sqlite(const fs::path& db, const std::string& sql) {
+  return sqlite_client("", db, sql);
+}
+
+std::string sqlite_readonly(const fs::path& db, const std::string& sql) {
+  return sqlite_client("-readonly ", db, sql);
 }
 
 int spawn(const std::string& command, const fs::path& out, const fs::path& err) {

@@ -36,6 +36,9 @@ CommandResult run_pipeline(const std::string& args);
 // Runs `sql` with the sqlite3 command-line client on `db` and returns its
 // stdout (list mode, '|' separated), failing the test on a non-zero exit.
 std::string sqlite(const std::filesystem::path& db, const std::string& sql);
+// The same through a read-only connection (`sqlite3 -readonly`), which,
+// unlike a read-write one closing last, leaves -wal and -shm in place.
+std::string sqlite_readonly(const std::filesystem::path& db, const std::string& sql);
 
 // Starts `command` through /bin/sh in the background (its own process group,
 // stdout and stderr to the given files); returns its pid.

@@ -1,6 +1,7 @@
 #include "db/database.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -15,11 +16,48 @@
 
 namespace recs::db {
 
+namespace {
+
+// A read-only reader (SQLITE_OPEN_READONLY, "?mode=ro") of a WAL database
+// cannot create the -wal and -shm files itself, and without write access to
+// the folder it fails with "attempt to write a readonly database" when they
+// are missing. SQLite removes them when the last read-write connection
+// closes unless that connection persists the WAL, so every read-write
+// connection of the pipeline does; -wal is then truncated to zero bytes on
+// close instead (journal_size_limit), and both stay for readers.
+void persist_wal(SQLite::Database& db) {
+  int on = 1;
+  const int rc = sqlite3_file_control(db.getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &on);
+  if (rc != SQLITE_OK) {
+    throw DatabaseError(db.getFilename() +
+                        ": cannot keep the WAL files for readers: " + sqlite3_errstr(rc));
+  }
+}
+
+// SQLite creates a new database with mode 0644 less the umask, and -wal and
+// -shm with the database's mode. Under a strict umask (077) a reader in the
+// file's group could read none of them, so a database this pipeline creates
+// is readable by its group whatever the umask; nothing gains write access.
+void make_group_readable(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read,
+                  fs::perm_options::add, ec);
+  if (ec) throw DatabaseError(path.string() + ": cannot make it group-readable: " + ec.message());
+}
+
+}  // namespace
+
 std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
   std::unique_ptr<SQLite::Database> db;
   try {
+    std::error_code ec;
+    const bool created = !std::filesystem::exists(path, ec);
     db = std::make_unique<SQLite::Database>(
         path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
+    // Before the first write creates -wal and -shm, which take this mode.
+    if (created && std::filesystem::exists(path, ec)) make_group_readable(path);
+    persist_wal(*db);
     db->setBusyTimeout(kBusyTimeoutMs);
     std::string mode = db->execAndGet("PRAGMA journal_mode = WAL").getString();
     if (mode != "wal")

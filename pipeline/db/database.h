@@ -13,6 +13,10 @@ constexpr int kBusyTimeoutMs = 10000;
 
 // Opens (creating when missing) the database at `path`, switches it to WAL
 // and applies pending migrations in one transaction. Throws DatabaseError.
+// The connection keeps -wal and -shm when it closes (SQLITE_FCNTL_PERSIST_WAL),
+// so read-only readers without write access to the folder can open the
+// database between runs; a database it creates is readable by its group
+// whatever the umask (-wal and -shm take the database file's mode).
 std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path);
 
 enum class SchemaCheck {
