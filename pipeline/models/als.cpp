@@ -317,7 +317,7 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
     log::info(msg.str());
   }
 
-  random::Engine rng(config_.seed);
+  random::Rng rng(config_.seed, random::Stream::kInit);
   const auto scale = static_cast<float>(config_.init_scale);
   factors_.users.resize(num_users, k);
   factors_.movies.resize(num_movies, k);
