@@ -16,7 +16,7 @@ namespace recs {
 namespace {
 
 TEST(BprSampler, NeverReturnsAnExcludedMovie) {
-  std::mt19937_64 rng(1);
+  random::Rng rng(1, random::Stream::kShuffle);
   constexpr int kMovies = 50;
   const std::vector<std::int32_t> excluded = {0, 3, 4, 5, 17, 30, 48, 49};
   std::vector<int> counts(kMovies, 0);
@@ -39,7 +39,7 @@ TEST(BprSampler, NeverReturnsAnExcludedMovie) {
 
 // A user who rated almost everything forces the exact complement draw.
 TEST(BprSampler, DenseUsersUseTheComplement) {
-  std::mt19937_64 rng(2);
+  random::Rng rng(2, random::Stream::kShuffle);
   constexpr int kMovies = 1000;
   for (int keep : {0, 1, 500, 999}) {
     std::vector<std::int32_t> excluded;

@@ -134,9 +134,9 @@ TEST(TutorialModel, MatchesAPyTorchReplicaOnTheSameSplits) {
   // the initialisation, so one run says little. A PyTorch replica of the
   // tutorial's Keras model (tests/reference/keras_dot_replica.py, the same
   // splits re-implemented from their definition) gave these on the splits of
-  // seeds 1-10; over seeds 1-100 both average 0.493.
-  const double replica[10] = {0.4941, 0.5075, 0.4955, 0.5023, 0.5042,
-                              0.5094, 0.5081, 0.5058, 0.5035, 0.4928};
+  // seeds 1-10; over seeds 1-100 ours average 0.493, the replica 0.492.
+  const double replica[10] = {0.4965, 0.4874, 0.4860, 0.5118, 0.5035,
+                              0.4956, 0.4880, 0.5029, 0.4870, 0.4804};
   TempDir dir;
   auto config = tutorial_config(dir);
   auto db = [&] { return dir / "recs.db"; };

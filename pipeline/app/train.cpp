@@ -49,7 +49,7 @@ void split_ratings(const RatingMatrix& r, double fraction, std::uint64_t seed, T
   // false) sees its ratings in the order of the file, as Keras's does. The
   // split has its own random stream: with train.split_seed = model.seed it
   // is still independent of the model's shuffles.
-  auto rng = random::engine(seed, random::Stream::kValidationSplit);
+  random::Rng rng(seed, random::Stream::kValidationSplit);
   const std::size_t n = r.size();
   std::vector<char> held(n, 0);
   std::size_t need = n_val;

@@ -3,7 +3,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <random>
 
 #include "db/database.h"
 #include "db/publish.h"
@@ -12,6 +11,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace recs {
 namespace {
@@ -20,9 +20,7 @@ namespace {
 void publish_all(SQLite::Database& db, std::int64_t run_id, const PublishBenchOptions& o,
                  std::uint64_t seed, const std::vector<std::int64_t>& user_ids,
                  const std::vector<std::int64_t>& movie_ids) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int> movie(0, o.movies - 1);
-  std::uniform_real_distribution<float> score(0.0f, 1.0f);
+  random::Rng rng(seed, random::Stream::kBenchData);
   const auto publisher = db::sqlite_publisher(db);
   TopNBlock b;
   b.top_n = o.top_n;
@@ -34,10 +32,10 @@ void publish_all(SQLite::Database& db, std::int64_t run_id, const PublishBenchOp
     b.items.resize(static_cast<std::size_t>(n) * o.top_n);
     b.scores.resize(b.items.size());
     b.counts.assign(static_cast<std::size_t>(n), o.top_n);
-    for (auto& i : b.items) i = movie(rng);
+    for (auto& i : b.items) i = static_cast<int>(random::below(rng, o.movies));
     for (int u = 0; u < n; ++u) {
       auto first = b.scores.begin() + static_cast<std::ptrdiff_t>(u) * o.top_n;
-      for (auto it = first; it != first + o.top_n; ++it) *it = score(rng);
+      for (auto it = first; it != first + o.top_n; ++it) *it = random::unit_float(rng);
       std::sort(first, first + o.top_n, std::greater<>());
     }
     publisher->add(b, user_ids, movie_ids);

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <fstream>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <thread>
 
@@ -20,6 +19,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace recs {
 namespace {
@@ -47,14 +47,13 @@ double since(Clock::time_point epoch) {
     SQLite::Database db(config.database.string(), SQLite::OPEN_READONLY);
     db.setBusyTimeout(5000);
     SQLite::Statement q(db, sql);
-    std::mt19937_64 rng(static_cast<std::uint64_t>(index) + 1);
-    std::uniform_int_distribution<std::size_t> pick(0, users.size() - 1);
+    random::Rng rng(0, random::Stream::kBenchData, static_cast<std::uint64_t>(index));
     for (std::size_t i = 0;; ++i) {
       if (i % 64 == 0 && std::filesystem::exists(stop)) break;
       Sample s{since(epoch), 0, 0, 0};
       auto t0 = Clock::now();
       try {
-        q.bind(":user_id", users[pick(rng)]);
+        q.bind(":user_id", users[random::below(rng, users.size())]);
         q.bind(":limit", 1000000);
         while (q.executeStep()) {
           ++s.rows;

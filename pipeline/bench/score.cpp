@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
-#include <random>
 #include <vector>
 
 #include "db/database.h"
@@ -17,21 +16,24 @@
 #include "scoring/ann.h"
 #include "scoring/topn.h"
 #include "util/error.h"
+#include "util/random.h"
 
 namespace recs {
 namespace {
 
-RowMatrix random_matrix(int rows, int cols, std::mt19937_64& rng) {
+RowMatrix random_matrix(int rows, int cols, random::Rng& rng) {
   // Entries of variance 1 / cols, so scores stay O(1) whatever the rank.
-  std::normal_distribution<float> normal(0.0f, 1.0f / std::sqrt(static_cast<float>(cols)));
+  const double sd = 1.0 / std::sqrt(static_cast<double>(cols));
   RowMatrix m(rows, cols);
-  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = normal(rng);
+  for (Eigen::Index i = 0; i < m.size(); ++i) {
+    m.data()[i] = static_cast<float>(sd * random::normal(rng));
+  }
   return m;
 }
 
 // Each (user, movie) rated independently with probability `fraction`;
 // geometric gaps make it O(rated) rather than O(users x movies).
-UserItems random_rated(int users, int movies, double fraction, std::mt19937_64& rng) {
+UserItems random_rated(int users, int movies, double fraction, random::Rng& rng) {
   UserItems out;
   out.indptr.reserve(static_cast<std::size_t>(users) + 1);
   out.indptr.push_back(0);
@@ -42,7 +44,12 @@ UserItems random_rated(int users, int movies, double fraction, std::mt19937_64& 
     }
     return out;
   }
-  std::geometric_distribution<long long> gap(fraction);
+  // Failures before the next success: geometric, by inversion.
+  const double log_miss = std::log1p(-fraction);
+  auto gap = [&](random::Rng& r) {
+    return static_cast<long long>(std::min(std::floor(std::log(random::unit_open(r)) / log_miss),
+                                           static_cast<double>(movies)));
+  };
   out.indices.reserve(static_cast<std::size_t>(fraction * users * movies * 1.01) + 16);
   for (int u = 0; u < users; ++u) {
     for (long long m = gap(rng); m < movies; m += 1LL + gap(rng)) {
@@ -111,7 +118,7 @@ std::string bench_score(const ScoreBenchOptions& options) {
   if (options.mask_rated && options.vectors_from.empty()) {
     throw UsageError("bench score: --mask-rated needs --vectors-from");
   }
-  std::mt19937_64 rng(options.seed);
+  random::Rng rng(options.seed, random::Stream::kBenchData);
   RowMatrix users, movies;
   UserItems rated;
   bool masked = false;
@@ -184,9 +191,9 @@ std::string bench_score(const ScoreBenchOptions& options) {
     if (options.recall_sample > 0 && options.recall_sample < num_users) {
       std::vector<int> all(num_users);
       for (int u = 0; u < num_users; ++u) all[u] = u;
-      std::mt19937_64 pick(options.seed + 1);
+      random::Rng pick(options.seed, random::Stream::kBenchSample);
       for (int i = 0; i < options.recall_sample; ++i) {
-        std::swap(all[i], all[i + static_cast<int>(pick() % (num_users - i))]);
+        std::swap(all[i], all[i + static_cast<int>(random::below(pick, num_users - i))]);
       }
       sample.assign(all.begin(), all.begin() + options.recall_sample);
       std::sort(sample.begin(), sample.end());

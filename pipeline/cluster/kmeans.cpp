@@ -10,10 +10,10 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
-#include <random>
 #include <string>
 
 #include "util/error.h"
+#include "util/random.h"
 
 namespace recs {
 namespace {
@@ -42,11 +42,6 @@ void for_each_block(int num_blocks, const Body& body) {
     for (int b = r.begin(); b < r.end(); ++b) body(b);
   });
 }
-
-// Uniform in [0, 1) from the engine's top 53 bits: mt19937_64's output is
-// fixed by the standard, std::uniform_real_distribution's is not, so a seed
-// gives the same clustering with any standard library.
-double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 // Per-thread working memory of the blocked passes.
 struct Scratch {
@@ -108,9 +103,9 @@ class Seeder {
         cand_index_(trials) {}
 
   RowMatrix run(int k, std::uint64_t seed) {
-    std::mt19937_64 rng(seed);
+    random::Rng rng(seed, random::Stream::kKMeans);
     RowMatrix centroids(k, points_.cols());
-    const int first = std::min(n_ - 1, static_cast<int>(uniform01(rng) * n_));
+    const int first = std::min(n_ - 1, static_cast<int>(random::unit_double(rng) * n_));
     add_candidate(0, first);
     evaluate(1);
     commit(0, 1, centroids, 0);
@@ -200,11 +195,11 @@ class Seeder {
 
   // A point drawn with probability min_d2 / sum(min_d2), or -1 if the sum is
   // 0. Points at distance 0 (the centroids among them) are never drawn.
-  int draw(std::mt19937_64& rng) const {
+  int draw(random::Rng& rng) const {
     double total = 0;
     for (double s : block_sum_) total += s;
     if (!(total > 0)) return -1;
-    const double r = uniform01(rng) * total;
+    const double r = random::unit_double(rng) * total;
     double acc = 0;
     for (int b = 0; b < num_blocks_; ++b) {
       if (r < acc + block_sum_[b]) {

@@ -15,7 +15,6 @@
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <numbers>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/random.h"
 
 namespace recs {
 namespace {
@@ -65,67 +65,6 @@ constexpr std::int64_t kEpochEnd = 1704067199;   // 2023-12-31 23:59:59
 constexpr double kMedianSpanSeconds = 30.0 * 86400;
 constexpr double kSpanSigma = 2.0;
 constexpr std::int64_t kChunkRatings = 1 << 17;  // ratings per pipeline token
-
-// Independent random streams, so changing e.g. the titles does not move the ratings.
-enum Stream : std::uint64_t { kMovieStream = 1, kTitleStream, kActivityStream, kUserStream };
-
-std::uint64_t mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-// xoshiro256** with our own distributions: the output must not depend on the
-// standard library's (implementation-defined) distribution algorithms.
-class Rng {
- public:
-  Rng(std::uint64_t seed, std::uint64_t stream, std::uint64_t index = 0) {
-    std::uint64_t s = mix64(seed ^ mix64(stream * 0x9E3779B97F4A7C15ULL + index));
-    for (auto& w : s_) {
-      s += 0x9E3779B97F4A7C15ULL;
-      w = mix64(s);
-    }
-  }
-
-  std::uint64_t next() {
-    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  double uniform_open() {  // (0, 1), safe for log
-    return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53;
-  }
-  // [0, n); the multiply-shift bias (< n / 2^64) is irrelevant here.
-  std::uint64_t below(std::uint64_t n) {
-    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
-  }
-  double exponential() { return -std::log(uniform_open()); }
-  double normal() {  // Box-Muller
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
-    }
-    const double r = std::sqrt(-2.0 * std::log(uniform_open()));
-    const double theta = 2.0 * std::numbers::pi * uniform();
-    spare_ = r * std::sin(theta);
-    has_spare_ = true;
-    return r * std::cos(theta);
-  }
-
- private:
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::array<std::uint64_t, 4> s_;
-  double spare_ = 0;
-  bool has_spare_ = false;
-};
 
 // Walker/Vose alias table: O(1) weighted draws from one 64-bit random number.
 class AliasTable {
@@ -214,13 +153,13 @@ constexpr std::array<std::string_view, 12> kForeign = {"Cité des enfants perdus
 enum class TitleStyle { kAny, kComma, kQuote };
 
 template <std::size_t N>
-std::string_view pick(Rng& rng, const std::array<std::string_view, N>& words) {
-  return words[rng.below(N)];
+std::string_view pick(random::Rng& rng, const std::array<std::string_view, N>& words) {
+  return words[random::below(rng, N)];
 }
 
-std::string title_core(Rng& rng) {
+std::string title_core(random::Rng& rng) {
   std::string s;
-  const std::uint64_t form = rng.below(5);
+  const std::uint64_t form = random::below(rng, 5);
   if (form == 0) {
     s.append(pick(rng, kNouns)).append(" of the ").append(pick(rng, kNouns));
   } else if (form == 1) {
@@ -233,20 +172,20 @@ std::string title_core(Rng& rng) {
   return s;
 }
 
-std::string make_title(Rng& rng, TitleStyle style) {
+std::string make_title(random::Rng& rng, TitleStyle style) {
   std::string t;
   const double p = style == TitleStyle::kComma   ? 0.0
                    : style == TitleStyle::kQuote ? 0.15
-                                                 : rng.uniform();
+                                                 : random::unit_double(rng);
   if (p < 0.10) {  // MovieLens moves leading articles to the end: "President, The"
     t = std::string(pick(rng, kAdjectives)) + " " + std::string(pick(rng, kNouns)) +
-        (rng.below(4) == 0 ? ", A" : ", The");
+        (random::below(rng, 4) == 0 ? ", A" : ", The");
   } else if (p < 0.12) {
     t = title_core(rng) + ", " + title_core(rng);
   } else if (p < 0.14) {
     t = title_core(rng) + " (" + std::string(pick(rng, kForeign)) + ")";
   } else if (p < 0.155) {  // embedded quotes, doubled when written
-    if (rng.below(2) == 0) {
+    if (random::below(rng, 2) == 0) {
       t = "\"" + title_core(rng) + "\" " + std::string(pick(rng, kNouns));
     } else {
       t = std::string(pick(rng, kNames)) + " \"" + std::string(pick(rng, kAdjectives)) + "\" " +
@@ -255,13 +194,13 @@ std::string make_title(Rng& rng, TitleStyle style) {
   } else if (p < 0.25) {
     t = title_core(rng) + ": " + title_core(rng);
   } else if (p < 0.30) {
-    t = title_core(rng) + " " + std::to_string(2 + rng.below(4));
+    t = title_core(rng) + " " + std::to_string(2 + random::below(rng, 4));
   } else {
     t = title_core(rng);
   }
   // Release years skew recent, as in MovieLens.
-  const auto year =
-      std::max<std::int64_t>(1902, 2023 - static_cast<std::int64_t>(rng.exponential() * 18.0));
+  const auto year = std::max<std::int64_t>(
+      1902, 2023 - static_cast<std::int64_t>(random::exponential(rng) * 18.0));
   t.append(" (").append(std::to_string(year)).append(")");
   return t;
 }
@@ -280,19 +219,19 @@ void append_csv_field(std::string& out, std::string_view field) {
   out.push_back('"');
 }
 
-void append_genres(Rng& rng, std::string& out) {
-  if (rng.below(300) == 0) {
+void append_genres(random::Rng& rng, std::string& out) {
+  if (random::below(rng, 300) == 0) {
     out.append("(no genres listed)");
     return;
   }
   // 1..5 genres, mostly 1-2.
-  const double p = rng.uniform();
+  const double p = random::unit_double(rng);
   const int n = p < 0.40 ? 1 : p < 0.73 ? 2 : p < 0.91 ? 3 : p < 0.98 ? 4 : 5;
   double total = 0;
   for (double w : kGenreWeights) total += w;
   std::array<bool, kGenres.size()> chosen{};
   for (int have = 0; have < n;) {
-    double r = rng.uniform() * total;
+    double r = random::unit_double(rng) * total;
     std::size_t g = 0;
     while (g + 1 < kGenres.size() && r >= kGenreWeights[g]) r -= kGenreWeights[g++];
     if (!chosen[g]) {
@@ -310,12 +249,12 @@ void append_genres(Rng& rng, std::string& out) {
 }
 
 std::string movies_csv(const GenerateOptions& o, const std::vector<std::int64_t>& ids) {
-  Rng rng(o.seed, kTitleStream);
+  random::Rng rng(o.seed, random::Stream::kGenerateTitles);
   const std::int64_t n = o.movies;
   // Guarantee at least one quoted title with a comma and one with quotes, so
   // importers always meet both cases.
-  const auto comma_at = static_cast<std::int64_t>(rng.below(n));
-  auto quote_at = static_cast<std::int64_t>(rng.below(n));
+  const auto comma_at = static_cast<std::int64_t>(random::below(rng, n));
+  auto quote_at = static_cast<std::int64_t>(random::below(rng, n));
   if (quote_at == comma_at && n > 1) quote_at = (quote_at + 1) % n;
   std::string out = "movieId,title,genres\n";
   out.reserve(static_cast<std::size_t>(n) * 56 + 32);
@@ -352,19 +291,19 @@ Model make_model(const GenerateOptions& o) {
   m.rank = o.rank;
   m.movies = o.movies;
   const auto n = static_cast<std::size_t>(o.movies);
-  Rng rng(o.seed, kMovieStream);
+  random::Rng rng(o.seed, random::Stream::kGenerateMovies);
 
   m.movie_ids.resize(n);
   std::int64_t id = 1;
   for (std::size_t i = 0; i < n; ++i) {
     m.movie_ids[i] = id;
-    id += 1 + static_cast<std::int64_t>(rng.exponential() * (kMeanIdGap - 1.0));
+    id += 1 + static_cast<std::int64_t>(random::exponential(rng) * (kMeanIdGap - 1.0));
   }
 
   // Zipf-Mandelbrot over a random permutation, so popularity is unrelated to id.
   std::vector<std::uint32_t> by_rank(n);
   for (std::size_t i = 0; i < n; ++i) by_rank[i] = static_cast<std::uint32_t>(i);
-  for (std::size_t i = n; i > 1; --i) std::swap(by_rank[i - 1], by_rank[rng.below(i)]);
+  random::shuffle(by_rank, rng);
   const double offset = kZipfOffsetShare * static_cast<double>(n);
   m.popularity.resize(n);
   m.row_of.resize(n);
@@ -374,14 +313,14 @@ Model make_model(const GenerateOptions& o) {
     m.popularity[i] = std::pow(static_cast<double>(r) + 1.0 + offset, -kZipfExponent);
     m.row_of[i] = static_cast<std::uint32_t>(r);
     m.movie_bias[r] = static_cast<float>(
-        kMovieBiasSd * rng.normal() +
+        kMovieBiasSd * random::normal(rng) +
         kPopularityBonus * (0.5 - static_cast<double>(r) / static_cast<double>(n)));
   }
 
   // u and v entries ~ N(0, 1): u.v has variance rank, hence the 1/sqrt(rank).
   const double scale = kInteractionSd / std::sqrt(static_cast<double>(o.rank));
   m.movie_factors.resize(n * static_cast<std::size_t>(o.rank));
-  for (float& f : m.movie_factors) f = static_cast<float>(scale * rng.normal());
+  for (float& f : m.movie_factors) f = static_cast<float>(scale * random::normal(rng));
   return m;
 }
 
@@ -401,9 +340,9 @@ std::vector<std::int64_t> user_counts(const GenerateOptions& o) {
     return counts;
   }
 
-  Rng rng(o.seed, kActivityStream);
+  random::Rng rng(o.seed, random::Stream::kGenerateActivity);
   std::vector<double> w(counts.size());
-  for (double& x : w) x = std::exp(kActivitySigma * rng.normal());
+  for (double& x : w) x = std::exp(kActivitySigma * random::normal(rng));
   const double dcap = static_cast<double>(cap);
   auto allotted = [&](double t) {
     double s = 0;
@@ -466,7 +405,8 @@ double appeal(const Model& m, const Scratch& s, std::uint32_t i) {
 
 // k distinct movies, weighted by popularity * appeal, without replacement;
 // leaves s.items sorted ascending (= by movie id) and s.taken all zero.
-void sample_movies(Rng& rng, std::int64_t k, const Model& m, const AliasTable& alias, Scratch& s) {
+void sample_movies(random::Rng& rng, std::int64_t k, const Model& m, const AliasTable& alias,
+                   Scratch& s) {
   const std::int64_t n = m.movies;
   s.items.clear();
   bool done = false;
@@ -476,8 +416,8 @@ void sample_movies(Rng& rng, std::int64_t k, const Model& m, const AliasTable& a
   // small share of the mass.
   if (k * 3 <= n) {
     for (std::int64_t budget = 64 * k + 1024; budget > 0; --budget) {
-      const std::uint32_t i = alias.sample(rng.next());
-      if (rng.uniform() >= appeal(m, s, i)) continue;
+      const std::uint32_t i = alias.sample(rng());
+      if (random::unit_double(rng) >= appeal(m, s, i)) continue;
       if (s.test_and_set(i)) continue;
       s.items.push_back(i);
       if (static_cast<std::int64_t>(s.items.size()) == k) break;
@@ -494,7 +434,7 @@ void sample_movies(Rng& rng, std::int64_t k, const Model& m, const AliasTable& a
     s.keyed.resize(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) {
       const auto idx = static_cast<std::uint32_t>(i);
-      s.keyed[i] = {rng.exponential() / (m.popularity[i] * appeal(m, s, idx)), idx};
+      s.keyed[i] = {random::exponential(rng) / (m.popularity[i] * appeal(m, s, idx)), idx};
     }
     if (k < n) std::nth_element(s.keyed.begin(), s.keyed.begin() + k, s.keyed.end());
     for (std::int64_t j = 0; j < k; ++j) s.test_and_set(s.keyed[j].second);
@@ -521,18 +461,18 @@ constexpr std::array<std::string_view, 10> kRatingText = {"0.5", "1.0", "1.5", "
 // Appends user u's rows (0-based u, written as u + 1) at `out`; returns the new end.
 char* write_user(const GenerateOptions& o, const Model& m, const AliasTable& alias, std::int64_t u,
                  Scratch& s, char* out) {
-  Rng rng(o.seed, kUserStream, static_cast<std::uint64_t>(u));
-  for (float& f : s.user_factors) f = static_cast<float>(rng.normal());
+  random::Rng rng(o.seed, random::Stream::kGenerateUsers, static_cast<std::uint64_t>(u));
+  for (float& f : s.user_factors) f = static_cast<float>(random::normal(rng));
   const double own = std::sqrt(1.0 - kSelectionAlignment * kSelectionAlignment);
   for (std::size_t d = 0; d < s.select_factors.size(); ++d) {
     s.select_factors[d] =
-        static_cast<float>(kSelectionAlignment * s.user_factors[d] + own * rng.normal());
+        static_cast<float>(kSelectionAlignment * s.user_factors[d] + own * random::normal(rng));
   }
-  const double user_bias = kUserBiasSd * rng.normal();
-  const bool whole_stars = rng.uniform() < kWholeStarShare;
+  const double user_bias = kUserBiasSd * random::normal(rng);
+  const bool whole_stars = random::unit_double(rng) < kWholeStarShare;
   const std::int64_t start =
-      kEpochStart + static_cast<std::int64_t>(rng.below(kEpochEnd - kEpochStart));
-  const double span_guess = kMedianSpanSeconds * std::exp(kSpanSigma * rng.normal());
+      kEpochStart + static_cast<std::int64_t>(random::below(rng, kEpochEnd - kEpochStart));
+  const double span_guess = kMedianSpanSeconds * std::exp(kSpanSigma * random::normal(rng));
   const std::int64_t span =
       std::min(kEpochEnd - start, static_cast<std::int64_t>(std::min(span_guess, 1e12)));
 
@@ -559,7 +499,7 @@ char* write_user(const GenerateOptions& o, const Model& m, const AliasTable& ali
     float dot = 0;
     for (int d = 0; d < rank; ++d) dot += s.user_factors[d] * v[d];
     // Irwin-Hall(4) from one draw: near-normal noise without a log per rating.
-    const std::uint64_t r = rng.next();
+    const std::uint64_t r = rng();
     const double ih = static_cast<double>((r & 0xFFFF) + ((r >> 16) & 0xFFFF) +
                                           ((r >> 32) & 0xFFFF) + (r >> 48)) /
                           65536.0 -
@@ -572,7 +512,7 @@ char* write_user(const GenerateOptions& o, const Model& m, const AliasTable& ali
     } else {
       half_steps = std::clamp(static_cast<int>(std::floor(2 * x + 0.5)), 1, 10);
     }
-    const std::int64_t ts = start + static_cast<std::int64_t>(rng.below(span + 1));
+    const std::int64_t ts = start + static_cast<std::int64_t>(random::below(rng, span + 1));
 
     std::memcpy(out, uid, uid_len + 1);
     out += uid_len + 1;

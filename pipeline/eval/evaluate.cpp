@@ -4,12 +4,12 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
-#include <random>
 
 #include "models/registry.h"
 #include "scoring/topn.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace recs::eval {
 namespace {
@@ -61,11 +61,9 @@ std::vector<char> holdout_split(const EvalData& data, const EvaluateConfig& conf
   const auto begin = user_offsets(r);
   std::vector<std::size_t> order;
   if (config.split == "random") {
-    // One generator walked through the users in order; indices are drawn
-    // from its raw output (not std::uniform_int_distribution, whose
-    // algorithm is the library's choice) so a seed means the same split
-    // everywhere.
-    std::mt19937_64 rng(seed ^ 0x5bd1e995a4f3c7d1ULL);
+    // One stream walked through the users in order (util/random.h: the
+    // same split with every standard library).
+    random::Rng rng(seed, random::Stream::kEvaluationSplit);
     for (std::size_t u = 0; u + 1 < begin.size(); ++u) {
       const std::size_t n = begin[u + 1] - begin[u];
       const std::size_t h = holdout_count(config.holdout_fraction, n);
@@ -73,7 +71,7 @@ std::vector<char> holdout_split(const EvalData& data, const EvaluateConfig& conf
       std::iota(order.begin(), order.end(), begin[u]);
       // Partial Fisher-Yates: the first h slots become a uniform sample.
       for (std::size_t j = 0; j < h; ++j) {
-        const std::size_t pick = j + static_cast<std::size_t>(rng() % (n - j));
+        const std::size_t pick = j + static_cast<std::size_t>(random::below(rng, n - j));
         std::swap(order[j], order[pick]);
         held[order[j]] = 1;
       }

@@ -314,7 +314,7 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
     log::info(msg.str());
   }
 
-  random::Engine rng(seed_);
+  random::Rng rng(seed_, random::Stream::kInit);
   const auto scale = static_cast<float>(config_.init_scale);
   factors_.users.resize(num_users, k);
   factors_.movies.resize(num_movies, k);

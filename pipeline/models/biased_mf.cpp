@@ -342,7 +342,7 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
   for (float v : train.value) sum += v;
   mu_ = static_cast<float>(sum / static_cast<double>(n));
 
-  std::mt19937_64 rng(seed_);
+  random::Rng rng(seed_, random::Stream::kInit);
   params_.stride = stride;
   params_.p.assign(static_cast<std::size_t>(num_users) * stride, 0.0f);
   params_.q.assign(static_cast<std::size_t>(num_movies) * stride, 0.0f);

@@ -62,7 +62,7 @@ Interactions::Interactions(const Triplets& data, int num_users) {
 }
 
 std::int32_t sample_negative(const std::int32_t* excluded, const std::int32_t* excluded_end,
-                             int num_movies, std::mt19937_64& rng) {
+                             int num_movies, random::Rng& rng) {
   const auto taken = static_cast<std::uint64_t>(excluded_end - excluded);
   const auto n = static_cast<std::uint64_t>(num_movies);
   if (taken >= n) return -1;
@@ -83,7 +83,7 @@ std::int32_t sample_negative(const std::int32_t* excluded, const std::int32_t* e
 
 namespace {
 
-void init_uniform(RowMatrix& m, Eigen::Index cols, std::mt19937_64& rng, double scale) {
+void init_uniform(RowMatrix& m, Eigen::Index cols, random::Rng& rng, double scale) {
   const auto s = static_cast<float>(scale);
   for (Eigen::Index r = 0; r < m.rows(); ++r) {
     for (Eigen::Index c = 0; c < cols; ++c) {
@@ -140,7 +140,7 @@ TrainReport BprModel::fit(const Triplets& train, const Triplets& /*validation*/,
   // Factors with the bias column already in place: users [p_u, 1], movies
   // [q_i, b_i]; training reads and writes these rows directly.
   const int f = config_.factors;
-  std::mt19937_64 init_rng(seed_);
+  random::Rng init_rng(seed_, random::Stream::kInit);
   factors_.users.resize(num_users, f + 1);
   factors_.movies.resize(num_movies, f + 1);
   init_uniform(factors_.users, f, init_rng, config_.init_scale);
@@ -161,7 +161,7 @@ TrainReport BprModel::fit(const Triplets& train, const Triplets& /*validation*/,
   const auto stride = static_cast<std::size_t>(f + 1);
   float* users = factors_.users.data();
   float* movies = factors_.movies.data();
-  auto rng = random::engine(seed_, random::Stream::kShuffle);
+  random::Rng rng(seed_, random::Stream::kShuffle);
 
   EpochCallbacks cb;
   cb.run_epoch = [&](int) {

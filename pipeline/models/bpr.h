@@ -6,11 +6,11 @@
 #pragma once
 
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "models/model.h"
+#include "util/random.h"
 
 namespace recs {
 
@@ -54,7 +54,7 @@ class Interactions {
 // with a binary search first, then an exact draw from the complement, so it
 // terminates quickly however dense the user is.
 std::int32_t sample_negative(const std::int32_t* excluded, const std::int32_t* excluded_end,
-                             int num_movies, std::mt19937_64& rng);
+                             int num_movies, random::Rng& rng);
 
 }  // namespace bpr
 

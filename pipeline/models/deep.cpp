@@ -86,7 +86,7 @@ void adam_tower(deep::Tower& t, TowerAdam& s, const deep::Tower& g, const StepCo
 }
 
 // Keras's glorot_uniform: uniform in +-sqrt(6 / (fan_in + fan_out)).
-void init_glorot(RowMatrix& w, std::mt19937_64& rng) {
+void init_glorot(RowMatrix& w, random::Rng& rng) {
   init_uniform(w, rng, std::sqrt(6.0 / static_cast<double>(w.rows() + w.cols())));
 }
 
@@ -278,7 +278,7 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   const std::int64_t total_steps = steps_per_epoch * config_.epochs;
 
   // Initialisation order: user table, movie table, user tower, movie tower.
-  random::Engine init_rng(seed_);
+  random::Rng init_rng(seed_, random::Stream::kInit);
   RowMatrix user_emb(num_users, f);
   RowMatrix movie_emb(num_movies, f);
   init_uniform(user_emb, init_rng, config_.init_scale);
@@ -311,7 +311,7 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   const bool use_l2 = config_.l2 > 0;
   const auto l2 = static_cast<float>(config_.l2);
 
-  auto shuffle_rng = random::engine(seed_, random::Stream::kShuffle);
+  random::Rng shuffle_rng(seed_, random::Stream::kShuffle);
   std::vector<Example> examples(n);
   for (std::size_t i = 0; i < n; ++i) examples[i] = {train.user[i], train.movie[i], train.value[i]};
 

@@ -145,7 +145,7 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
   const auto steps_per_epoch = static_cast<std::int64_t>((n + batch - 1) / batch);
   const std::int64_t total_steps = steps_per_epoch * config_.epochs;
 
-  random::Engine init_rng(seed_);
+  random::Rng init_rng(seed_, random::Stream::kInit);
   if (options_.initial) {
     const auto& init = *options_.initial;
     if (init.users.rows() != num_users || init.movies.rows() != num_movies ||
@@ -180,7 +180,7 @@ TrainReport DotModel::fit(const Triplets& train, const Triplets& validation, int
   const bool use_l2 = config_.l2 > 0;
   const auto l2 = static_cast<float>(config_.l2);
 
-  auto shuffle_rng = random::engine(seed_, random::Stream::kShuffle);
+  random::Rng shuffle_rng(seed_, random::Stream::kShuffle);
   std::vector<Example> examples(n);
   for (std::size_t i = 0; i < n; ++i) examples[i] = {train.user[i], train.movie[i], train.value[i]};
 

@@ -205,7 +205,7 @@ class IdleSteps {
 
 // Keras's RandomUniform(-scale, scale) in spirit, drawn independently of the
 // standard library (util/random.h).
-inline void init_uniform(RowMatrix& m, random::Engine& rng, double scale) {
+inline void init_uniform(RowMatrix& m, random::Rng& rng, double scale) {
   const auto s = static_cast<float>(scale);
   float* p = m.data();
   for (Eigen::Index i = 0; i < m.size(); ++i) p[i] = random::symmetric(rng, s);
@@ -219,7 +219,7 @@ struct Example {
 
 // The examples themselves are shuffled, not indices, so training reads them
 // in order instead of missing the cache on every one.
-inline void shuffle_examples(std::vector<Example>& examples, random::Engine& rng) {
+inline void shuffle_examples(std::vector<Example>& examples, random::Rng& rng) {
   random::shuffle(examples, rng);
 }
 

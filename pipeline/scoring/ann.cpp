@@ -6,13 +6,13 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
-#include <random>
 #include <stdexcept>
 #include <vector>
 
 #include "cluster/kmeans.h"
 #include "scoring/result_handler.h"
 #include "scoring/select.h"
+#include "util/random.h"
 
 namespace recs {
 namespace {
@@ -71,15 +71,15 @@ Index build_index(const RowMatrix& movies, int clusters, const AnnOptions& ann, 
   // movies, started from k sampled movies: k-means++ seeding picks the
   // sphere's outliers first and leaves a few huge clusters, which cost more
   // to scan than they save. Then every movie goes to its nearest centroid.
-  std::mt19937_64 rng(ann.seed);
+  random::Rng rng(ann.seed, random::Stream::kAnnSample);
   const long long wanted = ann.train_sample > 0 ? ann.train_sample : 64LL * clusters;
   const int sample = static_cast<int>(std::clamp<long long>(wanted, clusters, n));
   std::vector<std::int32_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  // A partial Fisher-Yates shuffle written out, so that the sample does not
-  // depend on the standard library's distribution algorithms.
+  // A partial Fisher-Yates shuffle: the first `sample` slots become a
+  // uniform sample.
   for (int i = 0; i < sample; ++i) {
-    const int j = i + static_cast<int>(rng() % static_cast<std::uint64_t>(n - i));
+    const int j = i + static_cast<int>(random::below(rng, static_cast<std::uint64_t>(n - i)));
     std::swap(order[i], order[j]);
   }
   KMeansOptions km;

@@ -12,10 +12,11 @@ user and movie embeddings initialised uniform in [-0.05, 0.05], prediction =
 their dot product, MSE, Adam (lr 0.001, betas 0.9/0.999, eps 1e-7), batch 32,
 reshuffled every epoch, 3 epochs, ratings mapped to -1/0/1 with 0.5 -> -1.
 
-The split is re-implemented here from its definition (pipeline/app/train.cpp):
-MT19937-64 seeded with seed xor 0xc2b2ae3d27d4eb4f, then selection sampling
-over the ratings in (userId, movieId) order, rating i held out when
-floor(draw * (n - i) / 2^64) < still-to-hold-out.
+The split is re-implemented here from its definition (pipeline/app/train.cpp
+and pipeline/util/random.h): xoshiro256** whose state is four SplitMix64
+outputs seeded from (seed, stream 7 = kValidationSplit, index 0), then
+selection sampling over the ratings in (userId, movieId) order, rating i held
+out when floor(draw * (n - i) / 2^64) < still-to-hold-out.
 """
 import csv
 import sys
@@ -24,37 +25,46 @@ import numpy as np
 import torch
 
 RATING_MAP = {0.5: -1, 1: -1, 1.5: -1, 2: -1, 2.5: -1, 3: 0, 3.5: 1, 4: 1, 4.5: 1, 5: 1}
-SPLIT_STREAM = 0xC2B2AE3D27D4EB4F
+SPLIT_STREAM = 7  # util/random.h: Stream::kValidationSplit
 MASK = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
 
 
-class MT19937_64:
-    """std::mt19937_64, from the C++ standard's parameters."""
+def mix64(z):
+    """The SplitMix64 finaliser."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
 
-    def __init__(self, seed):
-        self.mt = [0] * 312
-        self.mt[0] = seed & MASK
-        for i in range(1, 312):
-            prev = self.mt[i - 1]
-            self.mt[i] = (6364136223846793005 * (prev ^ (prev >> 62)) + i) & MASK
-        self.index = 312
+
+def rotl(x, k):
+    return ((x << k) | (x >> (64 - k))) & MASK
+
+
+class Rng:
+    """util/random.h's Rng: xoshiro256** seeded from (seed, stream, index)."""
+
+    def __init__(self, seed, stream, index=0, state=None):
+        if state is not None:
+            self.s = list(state)
+            return
+        z = mix64(seed ^ mix64((stream * GOLDEN + index) & MASK))
+        self.s = []
+        for _ in range(4):
+            z = (z + GOLDEN) & MASK
+            self.s.append(mix64(z))
 
     def __call__(self):
-        if self.index >= 312:
-            for k in range(312):
-                x = (self.mt[k] & 0xFFFFFFFF80000000) | (self.mt[(k + 1) % 312] & 0x7FFFFFFF)
-                xa = x >> 1
-                if x & 1:
-                    xa ^= 0xB5026F5AA96619E9
-                self.mt[k] = self.mt[(k + 156) % 312] ^ xa
-            self.index = 0
-        x = self.mt[self.index]
-        self.index += 1
-        x ^= (x >> 29) & 0x5555555555555555
-        x ^= (x << 17) & 0x71D67FFFEDA60000
-        x ^= (x << 37) & 0xFFF7EEE000000000
-        x ^= x >> 43
-        return x & MASK
+        s = self.s
+        result = (rotl((s[1] * 5) & MASK, 7) * 9) & MASK
+        t = (s[1] << 17) & MASK
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        return result
 
 
 def load(path):
@@ -74,7 +84,7 @@ def load(path):
 
 
 def held_out(n, fraction, seed):
-    rng = MT19937_64(seed ^ SPLIT_STREAM)
+    rng = Rng(seed, SPLIT_STREAM)
     need = round(fraction * n)
     held = np.zeros(n, dtype=bool)
     for i in range(n):
@@ -111,7 +121,23 @@ def train(seed, u, m, y, num_users, num_movies, held):
         return float((((eu(vu) * em(vm)).sum(1) - vy) ** 2).mean())
 
 
+def self_check():
+    """xoshiro256**'s published first outputs from the state {1, 2, 3, 4}, and
+    the values tests/random_test.cpp and tests/split_test.cpp pin."""
+    ref = Rng(0, 0, state=[1, 2, 3, 4])
+    assert [ref() for _ in range(4)] == [11520, 0, 1509978240, 1215971899390074240]
+    a = Rng(42, 6)
+    assert [a() for _ in range(3)] == [
+        3893904220241883002,
+        9984380279382909502,
+        4067145036781576441,
+    ]
+    held = held_out(210, 0.2, 1)
+    assert held.sum() == 42 and list(np.flatnonzero(held)[:5]) == [2, 9, 21, 26, 31]
+
+
 def main():
+    self_check()
     path, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(1)
     u, m, y, num_users, num_movies = load(path)
