@@ -14,12 +14,22 @@
 #include "util/log.h"
 
 namespace recs {
+namespace {
+
+// Bad input or configuration found once the run started: the stage that
+// found it wrote nothing.
+bool is_refusal(const Error& e) {
+  return e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
+}
+
+}  // namespace
 
 void recorded_run(const Config& config, std::string_view command, const RunBody& body) {
   check_database_path(config);
   db::RunLock lock(config.database);
   auto database = db::open(config.database);
   db::RunRecord run(*database, std::string(command), describe_config(config, false));
+  log::set_run(run.id());
   log::info("{} on {}", command, config.database.string());
   try {
     body(*database, run);
@@ -28,9 +38,11 @@ void recorded_run(const Config& config, std::string_view command, const RunBody&
     run.timing("checkpoint", clock.seconds());
     run.succeed();
   } catch (const Error& e) {
-    // Refused input or configuration changed nothing; keep it that way.
-    bool refused = e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
-    if (run.recorded() || !refused) run.fail(e.what());
+    if (is_refusal(e)) {
+      run.refuse(e.what());
+    } else {
+      run.fail(e.what());
+    }
     throw;
   } catch (const std::exception& e) {
     run.fail(e.what());
@@ -39,10 +51,11 @@ void recorded_run(const Config& config, std::string_view command, const RunBody&
 }
 
 void run_nightly(const Config& config) {
-  check_import_inputs(config);
+  log::set_stage("run");
   recorded_run(config, "run", [&](SQLite::Database& db, db::RunRecord& run) {
     log::Stopwatch clock;
     log::set_stage("import");
+    check_import_inputs(config);
     run_import(db, config, run);
     run.save();
     if (config.evaluate.in_run) {
@@ -76,12 +89,12 @@ std::string_view stage_name(Stage stage) {
 }
 
 void run_stage(Stage stage, const Config& config, std::ostream& results) {
-  if (stage == Stage::kImport) check_import_inputs(config);
   const std::string_view name = stage_name(stage);
   log::set_stage(name);
   recorded_run(config, name, [&](SQLite::Database& db, db::RunRecord& run) {
     switch (stage) {
       case Stage::kImport:
+        check_import_inputs(config);
         run_import(db, config, run);
         break;
       case Stage::kEvaluate:

@@ -20,13 +20,17 @@ namespace recs {
 // history row.
 using RunBody = std::function<void(SQLite::Database& db, db::RunRecord& run)>;
 
-// Runs `body` as a recorded run named `command` (the runs table's command):
-// takes the run lock (LockedError while another run holds it), opens and
-// migrates the database, and records the outcome. On success the WAL is
-// checkpointed and the run marked succeeded. On failure the run is marked
-// failed and the error rethrown, except that a run refused for bad input or
-// configuration before it recorded anything stays unrecorded, so the
-// database is byte-for-byte as before.
+// Runs `body` as a recorded run named `command` (the runs table's command).
+// Once the config is valid every run leaves a row, except when there is no
+// database to write: the database path is unusable (ConfigError), another
+// run holds the run lock (LockedError: that run owns the database), or the
+// database cannot be opened or migrated (DatabaseError). Otherwise it takes
+// the lock, opens (creating when missing) and migrates the database and
+// inserts the 'running' row at once, so every log line names the run. Then:
+// success is checkpointed and marked 'succeeded'; bad input or
+// configuration the body finds (InputError, ConfigError: a missing file, a
+// malformed CSV row) is marked 'refused' with its message; any other error
+// is marked 'failed'; errors are rethrown.
 void recorded_run(const Config& config, std::string_view command, const RunBody& body);
 
 // `pipeline run`: the nightly job as one recorded run "run". Checks the
