@@ -1,5 +1,6 @@
 // Every run leaves a trace: log lines and the final error line carry a
-// timestamp and the run id, and a refused run is recorded.
+// timestamp and the run id, and a refused run is recorded; the commands
+// that only read write nothing.
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -16,6 +17,12 @@ std::vector<std::string> lines_of(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) out.push_back(line);
   return out;
+}
+
+std::string one(const fs::path& db, const std::string& sql) {
+  std::string v = sqlite(db, sql);
+  if (!v.empty() && v.back() == '\n') v.pop_back();
+  return v;
 }
 
 class Trace : public ::testing::Test {
@@ -56,6 +63,39 @@ TEST_F(Trace, ARefusedRunOnAFreshDatabaseIsRecordedThere) {
                    "SELECT (SELECT count(*) FROM ratings) + (SELECT count(*) FROM movies) + "
                    "(SELECT count(*) FROM models) + (SELECT count(*) FROM recommendations);"),
             "run|refused|" + last.message + "\n0\n");
+}
+
+TEST_F(Trace, CommandsThatOnlyReadWriteNothing) {
+  ASSERT_EQ(run_pipeline("run --config " + quoted(config_)).exit_code, 0);
+  const std::string user = one(db(), "SELECT min(user_id) FROM recommendations;");
+  const std::string movie = one(db(), "SELECT min(movie_id) FROM movies;");
+  auto files = [&] { return read_file(db()) + "|wal|" + read_file(dir_ / "recs.db-wal"); };
+  const std::string before = files();
+  write_file(dir_ / "pairs.csv", "userId,movieId\n" + user + "," + movie + "\n");
+  for (const std::string& args :
+       {"predict --config " + quoted(config_) + " --user " + user + " --movie " + movie,
+        "predict --config " + quoted(config_) + " --pairs " + quoted(dir_ / "pairs.csv"),
+        "config --config " + quoted(config_), "evaluate --config " + quoted(config_)}) {
+    SCOPED_TRACE(args);
+    auto r = run_pipeline(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(r.out.empty());
+    EXPECT_TRUE(files() == before) << "the database changed";
+    for (const auto& line : lines_of(r.err)) EXPECT_EQ(parse_log_line(line).run_id, 0) << line;
+  }
+  EXPECT_EQ(one(db(), "SELECT count(*) FROM runs;"), "1");
+
+  // evaluate takes no run lock: it reads while a run holds the lock, and
+  // does not keep a nightly run from starting (flock(1) holds the lock here
+  // as a running pipeline would).
+  const std::string hold = "flock -n " + quoted(dir_ / "recs.db.lock") + " ";
+  auto evaluated =
+      run_command(hold + quoted(pipeline_binary()) + " evaluate --config " + quoted(config_));
+  EXPECT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  EXPECT_NE(evaluated.out.find("\"model_metrics\""), std::string::npos) << evaluated.out;
+  auto locked = run_command(hold + quoted(pipeline_binary()) + " run --config " + quoted(config_));
+  EXPECT_EQ(locked.exit_code, 7) << locked.err;
+  EXPECT_EQ(one(db(), "SELECT count(*) FROM runs;"), "1");
 }
 
 }  // namespace

@@ -78,8 +78,6 @@ std::string_view stage_name(Stage stage) {
   switch (stage) {
     case Stage::kImport:
       return "import";
-    case Stage::kEvaluate:
-      return "evaluate";
     case Stage::kTrain:
       return "train";
     case Stage::kScore:
@@ -88,7 +86,7 @@ std::string_view stage_name(Stage stage) {
   throw Error(ExitCode::kInternal, "unknown stage");
 }
 
-void run_stage(Stage stage, const Config& config, std::ostream& results) {
+void run_stage(Stage stage, const Config& config) {
   const std::string_view name = stage_name(stage);
   log::set_stage(name);
   recorded_run(config, name, [&](SQLite::Database& db, db::RunRecord& run) {
@@ -96,9 +94,6 @@ void run_stage(Stage stage, const Config& config, std::ostream& results) {
       case Stage::kImport:
         check_import_inputs(config);
         run_import(db, config, run);
-        break;
-      case Stage::kEvaluate:
-        run_evaluate(db, config, run, results);
         break;
       case Stage::kTrain:
         run_train(db, config, run);

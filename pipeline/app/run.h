@@ -1,14 +1,13 @@
 // The commands that write the database, as recorded runs: the nightly `run`
-// (import -> optional evaluate + quality gate -> train -> score) and each
-// stage alone. The command line (cli/) parses and calls these; everything a
-// run does around its stages (lock, migration, run history, checkpoint)
-// happens here, once.
+// (import -> optional evaluate + quality gate -> train -> score) and the
+// stages import, train and score alone. The command line (cli/) parses and
+// calls these; everything a run does around its stages (lock, migration,
+// run history, checkpoint) happens here, once.
 #pragma once
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <functional>
-#include <ostream>
 #include <string_view>
 
 #include "config/config.h"
@@ -41,14 +40,12 @@ void recorded_run(const Config& config, std::string_view command, const RunBody&
 void run_nightly(const Config& config);
 
 // A stage run alone, reading what the previous stage left in the database.
-enum class Stage { kImport, kEvaluate, kTrain, kScore };
+enum class Stage { kImport, kTrain, kScore };
 
 // Its name: the command word, the log stage and the runs table's command.
 std::string_view stage_name(Stage stage);
 
-// `pipeline import|evaluate|train|score`: one stage as its own recorded run.
-// `results` receives what the stage prints for the user (evaluate's JSON
-// line; the others print nothing).
-void run_stage(Stage stage, const Config& config, std::ostream& results);
+// `pipeline import|train|score`: one stage as its own recorded run.
+void run_stage(Stage stage, const Config& config);
 
 }  // namespace recs
