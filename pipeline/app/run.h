@@ -2,7 +2,7 @@
 // (import -> optional evaluate + quality gate -> train -> score) and the
 // stages import, train and score alone. The command line (cli/) parses and
 // calls these; everything a run does around its stages (lock, migration,
-// run history, checkpoint) happens here, once.
+// run history, closing summary, checkpoint) happens here, once.
 #pragma once
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -10,14 +10,15 @@
 #include <functional>
 #include <string_view>
 
+#include "app/summary.h"
 #include "config/config.h"
 #include "db/runs.h"
 
 namespace recs {
 
-// The body of a recorded run: the open, migrated database and the run's
-// history row.
-using RunBody = std::function<void(SQLite::Database& db, db::RunRecord& run)>;
+// The body of a recorded run: the open, migrated database, the run's
+// history row, and the summary its stages fill as they finish.
+using RunBody = std::function<void(SQLite::Database& db, db::RunRecord& run, RunSummary& summary)>;
 
 // Runs `body` as a recorded run named `command` (the runs table's command).
 // Once the config is valid every run leaves a row, except when there is no
@@ -29,7 +30,8 @@ using RunBody = std::function<void(SQLite::Database& db, db::RunRecord& run)>;
 // success is checkpointed and marked 'succeeded'; bad input or
 // configuration the body finds (InputError, ConfigError: a missing file, a
 // malformed CSV row) is marked 'refused' with its message; any other error
-// is marked 'failed'; errors are rethrown.
+// is marked 'failed'; errors are rethrown. Either way the run ends with the
+// summary paragraph on stderr, its figures saved in runs.summary.
 void recorded_run(const Config& config, std::string_view command, const RunBody& body);
 
 // `pipeline run`: the nightly job as one recorded run "run". Checks the
