@@ -1,23 +1,22 @@
 // Thin entry point: run the CLI, turn any failure into one line on stderr and
-// the documented exit code.
+// the documented exit code. The line has the log's form (timestamp, run id
+// once the run has one, stage), e.g.
+//   2026-12-01T20:00:00.123Z error [run 42] import: ratings.csv:17: ...
 #include <SQLiteCpp/Exception.h>
-#include <fmt/format.h>
 
-#include <cstdio>
 #include <exception>
 #include <new>
 
 #include "cli/cli.h"
 #include "util/error.h"
+#include "util/log.h"
 
 int main(int argc, char** argv) {
-  auto report = [](const char* kind, const char* what) {
-    fmt::print(stderr, "pipeline: {}{}\n", kind, what);
-  };
+  auto report = [](const char* kind, const char* what) { recs::log::error("{}{}", kind, what); };
   try {
     return recs::run_cli(argc, argv);
   } catch (const recs::Error& e) {
-    report("error: ", e.what());
+    report("", e.what());
     return static_cast<int>(e.code());
   } catch (const SQLite::Exception& e) {
     report("database error: ", e.what());

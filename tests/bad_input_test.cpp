@@ -1,7 +1,9 @@
 // The bad-input corpus (tests/bad_inputs/cases.tsv): every file is refused by
 // the nightly command with one clear error line naming the file and line (or
-// the config key), the documented exit code, and the database unchanged byte
-// for byte.
+// the config key), with a timestamp and, once the run has one, its run id,
+// and the documented exit code. A refusal after a valid config leaves every
+// data table as it was and exactly one new runs row saying why; an invalid
+// config writes nothing at all.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -20,6 +22,7 @@ using test::write_file;
 struct Case {
   std::string name, file, kind;
   int exit_code;
+  std::string trace;  // "refused" or "none"
   std::string fragment;
 };
 
@@ -39,6 +42,7 @@ std::vector<Case> load_cases() {
     std::getline(fields, c.file, '\t');
     std::getline(fields, c.kind, '\t');
     std::getline(fields, code, '\t');
+    std::getline(fields, c.trace, '\t');
     std::getline(fields, c.fragment);
     c.exit_code = std::stoi(code);
     cases.push_back(c);
@@ -46,11 +50,32 @@ std::vector<Case> load_cases() {
   return cases;
 }
 
+// Every table but the run history, schema and rows, in a stable order.
+std::string data_tables(const fs::path& db) {
+  std::istringstream names(test::sqlite(
+      db, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name <> 'runs' ORDER BY name;"));
+  std::string dump;
+  for (std::string table; std::getline(names, table);) {
+    dump += table + ":\n" + test::sqlite(db, ".dump " + table);
+  }
+  return dump;
+}
+
 class BadInput : public ::testing::TestWithParam<Case> {};
 
 TEST(BadInputCorpus, HasAtLeastThirtyCases) { EXPECT_GE(load_cases().size(), 30u); }
 
-TEST_P(BadInput, IsRefusedWithOneLineAndTheDatabaseUnchanged) {
+TEST(BadInputCorpus, EveryCaseSaysWhatItLeaves) {
+  for (const Case& c : load_cases()) {
+    EXPECT_TRUE(c.trace == "refused" || c.trace == "none") << c.name;
+    // Only a config that does not load leaves nothing.
+    if (c.trace == "none") {
+      EXPECT_EQ(c.exit_code, 3) << c.name;
+    }
+  }
+}
+
+TEST_P(BadInput, IsRefusedWithOneLineAndTheDataUnchanged) {
   const Case& c = GetParam();
   TempDir dir;
   for (const char* f : {"ratings.csv", "movies_ok.csv"}) fs::copy_file(corpus() / f, dir / f);
@@ -59,8 +84,10 @@ TEST_P(BadInput, IsRefusedWithOneLineAndTheDatabaseUnchanged) {
   auto good = run_pipeline("run --config '" + (dir / "good.yaml").string() + "'");
   ASSERT_EQ(good.exit_code, 0) << good.err;
   auto db = dir / "recs.db";
-  std::string bytes = test::read_file(db);
-  std::string dump = test::sqlite(db, ".dump");
+  const std::string bytes = test::read_file(db);
+  const std::string data = data_tables(db);
+  const std::string runs = test::sqlite(db, "SELECT * FROM runs;");
+  ASSERT_EQ(test::sqlite(db, "SELECT count(*), max(run_id) FROM runs;"), "1|1\n");
 
   fs::path config;
   if (c.kind == "config") {
@@ -75,17 +102,36 @@ TEST_P(BadInput, IsRefusedWithOneLineAndTheDatabaseUnchanged) {
   }
   auto r = run_pipeline("run --config '" + config.string() + "'");
   EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
+
+  // One error line, the last one, in the log's form.
   std::istringstream err(r.err);
   int error_lines = 0;
   for (std::string line; std::getline(err, line);) {
-    if (line.rfind("pipeline: error: ", 0) == 0) {
-      ++error_lines;
-      EXPECT_NE(line.find(c.fragment), std::string::npos) << line;
-    }
+    const test::LogLine l = test::parse_log_line(line);
+    EXPECT_TRUE(l.ok) << "not in the log's form: " << line;
+    error_lines += l.level == "error";
   }
   EXPECT_EQ(error_lines, 1) << r.err;
-  EXPECT_TRUE(test::read_file(db) == bytes) << "the database file changed";
-  EXPECT_EQ(test::sqlite(db, ".dump"), dump);
+  const test::LogLine last = test::last_log_line(r.err);
+  EXPECT_EQ(last.level, "error") << r.err;
+  EXPECT_NE(last.message.find(c.fragment), std::string::npos) << last.message;
+
+  EXPECT_EQ(data_tables(db), data) << "a data table changed";
+  if (c.trace == "none") {
+    EXPECT_EQ(last.run_id, 0) << r.err;
+    EXPECT_TRUE(test::read_file(db) == bytes) << "the database file changed";
+    EXPECT_EQ(test::sqlite(db, "SELECT * FROM runs;"), runs);
+  } else {
+    EXPECT_EQ(last.run_id, 2) << r.err;
+    // The earlier run as it was, and one new row with the refusal.
+    EXPECT_EQ(test::sqlite(db, "SELECT * FROM runs WHERE run_id = 1;"), runs);
+    EXPECT_EQ(test::sqlite(db,
+                           "SELECT count(*), max(run_id) FROM runs; "
+                           "SELECT command, status, finished_at >= started_at FROM runs "
+                           "WHERE run_id = 2;"),
+              "2|2\nrun|refused|1\n");
+    EXPECT_EQ(test::sqlite(db, "SELECT message FROM runs WHERE run_id = 2;"), last.message + "\n");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, BadInput, ::testing::ValuesIn(load_cases()),

@@ -36,15 +36,23 @@ TEST(CliE2E, UsageAndConfigErrorsAreOneLineWithDistinctCodes) {
   write_file(dir / "bad.yaml", "score:\n  top_n: -3\n");
   auto bad = run_pipeline("import --config " + quoted(dir / "bad.yaml"));
   EXPECT_EQ(bad.exit_code, 3);
-  EXPECT_EQ(bad.err, "pipeline: error: " + (dir / "bad.yaml").string() +
-                         ":2: score.top_n: must be in [1, 10000], got -3\n");
-  EXPECT_FALSE(std::filesystem::exists(dir / "recs.db"));  // nothing ran
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  const LogLine line = last_log_line(bad.err);
+  EXPECT_TRUE(line.ok && line.level == "error" && line.run_id == 0) << bad.err;
+  EXPECT_EQ(line.message,
+            (dir / "bad.yaml").string() + ":2: score.top_n: must be in [1, 10000], got -3");
+  EXPECT_FALSE(std::filesystem::exists(dir / "recs.db"));  // no valid config: nothing ran
 
   write_file(dir / "ok.yaml", "import:\n  ratings: missing.csv\n");
   auto nofile = run_pipeline("import --config " + quoted(dir / "ok.yaml"));
   EXPECT_EQ(nofile.exit_code, 3);
   EXPECT_NE(nofile.err.find("ok.yaml:2: import.ratings: file not found"), std::string::npos);
-  EXPECT_FALSE(std::filesystem::exists(dir / "recs.db"));
+  // The config is valid: the missing export is a refused run, recorded in a
+  // database created for it, with no data.
+  EXPECT_EQ(sqlite(dir / "recs.db",
+                   "SELECT command, status, message LIKE '%ok.yaml:2: import.ratings: file not "
+                   "found%' FROM runs; SELECT count(*) FROM ratings;"),
+            "import|refused|1\n0\n");
 }
 
 TEST(CliE2E, ImportsMovieLensSmallExactly) {
@@ -95,12 +103,14 @@ TEST(CliE2E, BadInputFailsAndLeavesTheDatabaseAsItWas) {
   write_file(dir / "r.csv", "userId,movieId,rating,timestamp\n1,10,4,5\n3,11,2,7\n2,10,abc,6\n");
   auto r = run_pipeline("import --config " + quoted(dir / "c.yaml"));
   EXPECT_EQ(r.exit_code, 4);
-  std::string last_line = r.err.substr(r.err.rfind('\n', r.err.size() - 2) + 1);
-  EXPECT_EQ(last_line,
-            "pipeline: error: " + (dir / "r.csv").string() + ":4: rating is not a number: 'abc'\n");
+  const LogLine last = last_log_line(r.err);
+  EXPECT_TRUE(last.ok && last.level == "error" && last.run_id == 2 && last.stage == "import")
+      << r.err;
+  EXPECT_EQ(last.message, (dir / "r.csv").string() + ":4: rating is not a number: 'abc'");
   EXPECT_EQ(sqlite(db, "SELECT * FROM ratings; SELECT * FROM movie_stats;"), before);
-  // A refused import changes nothing at all, not even the run history.
-  EXPECT_EQ(sqlite(db, "SELECT count(*), max(status) FROM runs;"), "1|succeeded\n");
+  // The refusal is in the run history, with the line it names.
+  EXPECT_EQ(sqlite(db, "SELECT run_id, status, message FROM runs WHERE run_id = 2;"),
+            "2|refused|" + last.message + "\n");
 }
 
 TEST(CliE2E, DatabasePathThatIsADirectoryIsAConfigError) {

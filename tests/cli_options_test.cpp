@@ -18,7 +18,8 @@ int count_lines(const std::string& s) {
 }
 
 // A bad command line: exit 2, nothing on stdout, and exactly the line
-// "pipeline: error: <what> (see pipeline <command> --help)" on stderr.
+// "<timestamp> error pipeline: <what> (see pipeline <command> --help)" on
+// stderr.
 void expect_usage_error(const std::string& args, const std::string& what,
                         const std::string& command) {
   SCOPED_TRACE("pipeline " + args);
@@ -26,7 +27,8 @@ void expect_usage_error(const std::string& args, const std::string& what,
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  EXPECT_TRUE(r.err.starts_with("pipeline: error: ")) << r.err;
+  const LogLine line = last_log_line(r.err);
+  EXPECT_TRUE(line.ok && line.level == "error" && line.stage == "pipeline") << r.err;
   EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
   std::string see = "(see pipeline" + (command.empty() ? "" : " " + command) + " --help)\n";
   EXPECT_TRUE(r.err.ends_with(see)) << r.err;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 namespace recs::test {
@@ -61,6 +62,29 @@ std::string sqlite(const fs::path& db, const std::string& sql) {
 
 std::string sqlite_readonly(const fs::path& db, const std::string& sql) {
   return sqlite_client("-readonly ", db, sql);
+}
+
+LogLine parse_log_line(const std::string& line) {
+  static const std::regex form(
+      R"(^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (debug|info|warn|error) +)"
+      R"((?:\[run (\d+)\] )?([^:\[\]]+): (.*)$)");
+  std::smatch m;
+  LogLine l;
+  if (!std::regex_match(line, m, form)) return l;
+  l.ok = true;
+  l.timestamp = m[1];
+  l.level = m[2];
+  l.run_id = m[3].matched ? std::stoll(m[3]) : 0;
+  l.stage = m[4];
+  l.message = m[5];
+  return l;
+}
+
+LogLine last_log_line(const std::string& err) {
+  std::string s = err;
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  const auto at = s.rfind('\n');
+  return parse_log_line(at == std::string::npos ? s : s.substr(at + 1));
 }
 
 int spawn(const std::string& command, const fs::path& out, const fs::path& err) {

@@ -2,6 +2,7 @@
 // and querying a database through the sqlite3 client as the web app would.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -51,6 +52,19 @@ int wait_exit(int pid);
 // config using it (database recs.db in `dir`). Returns the config path.
 std::filesystem::path make_dataset(const TempDir& dir, int users, int movies, int ratings,
                                    const std::string& extra_yaml = "");
+
+// One stderr line of the log's form (util/log.h), taken apart:
+//   2026-12-01T20:00:00.123Z error [run 42] import: ratings.csv:17: ...
+// `ok` is false when the line does not have that form.
+struct LogLine {
+  bool ok = false;
+  std::string timestamp, level;
+  std::int64_t run_id = 0;  // 0: the line names no run
+  std::string stage, message;
+};
+LogLine parse_log_line(const std::string& line);
+// The last line of `err` (a failed command's final error line), parsed.
+LogLine last_log_line(const std::string& err);
 
 void write_file(const std::filesystem::path& path, const std::string& contents);
 

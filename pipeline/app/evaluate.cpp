@@ -7,6 +7,8 @@
 #include <map>
 
 #include "app/train.h"
+#include "db/database.h"
+#include "db/sqlite.h"
 #include "io/movielens.h"
 #include "models/registry.h"
 #include "util/error.h"
@@ -89,12 +91,28 @@ std::string eval_json(const eval::EvalResult& r, double seconds) {
   return o.str();
 }
 
-EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunRecord& run,
-                         std::ostream& out) {
-  log::Stopwatch total;
-  const eval::EvalData data = load_eval_ratings(db, config);
-  const double load_seconds = total.seconds();
+namespace {
 
+// The stored ratings as one snapshot. The parallel reader reads ranges of
+// users on connections of their own; without the run lock an import may
+// commit between their snapshots, and then the ratings are read again in one
+// scan on `db`, inside one read transaction.
+eval::EvalData load_snapshot(SQLite::Database& db, const Config& config) {
+  const auto ratings = db::sqlite_ratings(db);
+  const std::int64_t before = ratings->version();
+  eval::EvalData d = load_eval_ratings(db, config);
+  if (ratings->version() == before) return d;
+  log::info("the ratings changed while they were read; reading them again in one snapshot");
+  const db::ValueMap value = [&import = config.import](double stored, const std::string& where) {
+    return static_cast<float>(map_rating(import, stored, where));
+  };
+  d = eval::EvalData{};
+  d.ratings = db::read_rating_matrix(*ratings, value, &d.raw, &d.rated_at, /*parallel=*/false);
+  return d;
+}
+
+EvalSummary evaluate_loaded(const eval::EvalData& data, const Config& config, std::ostream& out,
+                            const log::Stopwatch& total) {
   EvalSummary s;
   s.result = eval::evaluate(data, config);
   s.seconds = total.seconds();
@@ -108,6 +126,24 @@ EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunReco
             std::to_string(s.result.model_metrics.users_evaluated) + " users in " +
             std::to_string(s.seconds) + " s");
   out << s.json << std::endl;
+  return s;
+}
+
+}  // namespace
+
+void evaluate_database(const Config& config, std::ostream& out) {
+  log::Stopwatch total;
+  const auto db = db::open_read_only(config.database, db::SchemaCheck::kAnyVersion);
+  const eval::EvalData data = load_snapshot(*db, config);
+  evaluate_loaded(data, config, out, total);
+}
+
+EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunRecord& run,
+                         std::ostream& out) {
+  log::Stopwatch total;
+  const eval::EvalData data = load_eval_ratings(db, config);
+  const double load_seconds = total.seconds();
+  EvalSummary s = evaluate_loaded(data, config, out, total);
 
   run.model_type(s.result.model);
   run.metric_json("evaluation", s.json);

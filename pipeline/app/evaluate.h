@@ -1,7 +1,8 @@
-// The evaluate stage: offline evaluation of the configured model on the
-// stored ratings (see eval/evaluate.h): one JSON line on stdout, a table on
-// stderr, the figures in the run history. Stores no model and publishes
-// nothing.
+// The evaluation: offline evaluation of the configured model on the stored
+// ratings (see eval/evaluate.h): one JSON line on stdout, a table on stderr.
+// Stores no model and publishes nothing. `pipeline evaluate` only reads the
+// database; inside `pipeline run` (evaluate.in_run) the figures go to the
+// run history and feed the quality gate.
 #pragma once
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -39,5 +40,11 @@ struct EvalSummary {
 // object; eval_* scalar metrics for the headline figures) and saves it.
 EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunRecord& run,
                          std::ostream& out);
+
+// `pipeline evaluate`: opens the database read-only (no run lock, no run
+// history: it never blocks a nightly run, nor waits for one) and evaluates.
+// The ratings are one snapshot: a read that an import's commit overlapped
+// is read again in one scan.
+void evaluate_database(const Config& config, std::ostream& out);
 
 }  // namespace recs

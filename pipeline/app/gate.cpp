@@ -20,35 +20,42 @@ std::string fmt(double v) {
 
 }  // namespace
 
-void check_quality_gate(SQLite::Database& db, const Config& config, const eval::EvalResult& r,
-                        db::RunRecord& run) {
-  if (!config.gate.enabled || r.model_metrics.at.empty()) return;
-  const int k = config.evaluate.k.front();
-  const std::string key = "eval_ndcg@" + std::to_string(k);
-  const double ndcg = r.model_metrics.at.front().ndcg;
-  const double popularity = r.popularity.at.front().ndcg;
-
+GateVerdict judge_quality_gate(SQLite::Database& db, const Config& config,
+                               const eval::EvalResult& r) {
+  GateVerdict v;
+  if (r.model_metrics.at.empty()) return v;
+  v.k = config.evaluate.k.front();
+  v.ndcg = r.model_metrics.at.front().ndcg;
+  v.popularity = r.popularity.at.front().ndcg;
   // The NDCG the live recommendations' run measured, if it evaluated.
-  const double previous = db::sqlite_published(db)->run_metric(key).value_or(std::nan(""));
+  const std::string key = "eval_ndcg@" + std::to_string(v.k);
+  v.published = db::sqlite_published(db)->run_metric(key).value_or(std::nan(""));
+  v.enabled = config.gate.enabled;
+  if (!v.enabled) return v;
 
-  std::string why;
-  if (!std::isfinite(ndcg)) {
-    why = "NDCG@" + std::to_string(k) + " is not a number";
-  } else if (ndcg < popularity) {
-    why = "NDCG@" + std::to_string(k) + " " + fmt(ndcg) + " is below the popularity baseline's " +
-          fmt(popularity);
-  } else if (std::isfinite(previous) && ndcg < previous - config.gate.max_drop) {
-    why = "NDCG@" + std::to_string(k) + " " + fmt(ndcg) + " dropped more than gate.max_drop " +
-          fmt(config.gate.max_drop) + " below the published run's " + fmt(previous);
+  const std::string ndcg = "NDCG@" + std::to_string(v.k);
+  if (!std::isfinite(v.ndcg)) {
+    v.refusal = ndcg + " is not a number";
+  } else if (v.ndcg < v.popularity) {
+    v.refusal =
+        ndcg + " " + fmt(v.ndcg) + " is below the popularity baseline's " + fmt(v.popularity);
+  } else if (std::isfinite(v.published) && v.ndcg < v.published - config.gate.max_drop) {
+    v.refusal = ndcg + " " + fmt(v.ndcg) + " dropped more than gate.max_drop " +
+                fmt(config.gate.max_drop) + " below the published run's " + fmt(v.published);
   }
-  run.metric("gate_passed", why.empty() ? 1.0 : 0.0);
-  if (!why.empty()) {
-    throw GateError("quality gate refused to publish: " + why +
+  return v;
+}
+
+void enforce_quality_gate(const GateVerdict& v, db::RunRecord& run) {
+  if (!v.enabled) return;
+  run.metric("gate_passed", v.refusal.empty() ? 1.0 : 0.0);
+  if (!v.refusal.empty()) {
+    throw GateError("quality gate refused to publish: " + v.refusal +
                     "; the previous recommendations stay in place");
   }
-  log::info("quality gate passed: NDCG@" + std::to_string(k) + " " + fmt(ndcg) + " (popularity " +
-            fmt(popularity) + (std::isfinite(previous) ? ", published run " + fmt(previous) : "") +
-            ")");
+  log::info("quality gate passed: NDCG@" + std::to_string(v.k) + " " + fmt(v.ndcg) +
+            " (popularity " + fmt(v.popularity) +
+            (std::isfinite(v.published) ? ", published run " + fmt(v.published) : "") + ")");
 }
 
 }  // namespace recs

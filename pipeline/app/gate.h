@@ -5,15 +5,30 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <string>
+
 #include "config/config.h"
 #include "db/runs.h"
 #include "eval/evaluate.h"
 
 namespace recs {
 
-// Throws GateError naming the figures when the model fails; records the
-// verdict in `run` either way.
-void check_quality_gate(SQLite::Database& db, const Config& config, const eval::EvalResult& r,
-                        db::RunRecord& run);
+// The gate's figures at the first evaluate.k, and its verdict.
+struct GateVerdict {
+  bool enabled = false;  // gate.enabled, with ranking figures to judge
+  int k = 0;
+  double ndcg = 0;        // the evaluated model's
+  double popularity = 0;  // the popularity baseline's, same split
+  double published = 0;   // the live set's run's; NaN when it did not evaluate
+  std::string refusal;    // why it refuses; empty = publish
+};
+
+// Judges the evaluation against the baseline and the live set's run.
+GateVerdict judge_quality_gate(SQLite::Database& db, const Config& config,
+                               const eval::EvalResult& r);
+
+// Records the verdict in `run` and throws GateError naming the figures
+// when it refuses.
+void enforce_quality_gate(const GateVerdict& verdict, db::RunRecord& run);
 
 }  // namespace recs

@@ -14,47 +14,79 @@
 #include "util/log.h"
 
 namespace recs {
+namespace {
+
+// Bad input or configuration found once the run started: the stage that
+// found it wrote nothing.
+bool is_refusal(const Error& e) {
+  return e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
+}
+
+// The closing paragraph and its figures in the run's row. Never throws: it
+// also runs while an error propagates.
+void close_run(db::RunRecord& run, const RunSummary& summary, std::string_view command,
+               std::string_view status, const log::Stopwatch& clock) noexcept {
+  try {
+    run.summary(summary_json(summary));
+    log::info(summary_paragraph(summary, status, clock.seconds(), command));
+  } catch (const std::exception& e) {
+    log::warn("could not write the run's summary: {}", e.what());
+  }
+}
+
+}  // namespace
 
 void recorded_run(const Config& config, std::string_view command, const RunBody& body) {
   check_database_path(config);
   db::RunLock lock(config.database);
   auto database = db::open(config.database);
+  log::Stopwatch clock;
   db::RunRecord run(*database, std::string(command), describe_config(config, false));
+  log::set_run(run.id());
   log::info("{} on {}", command, config.database.string());
+  RunSummary summary;
   try {
-    body(*database, run);
-    log::Stopwatch clock;
+    body(*database, run, summary);
+    log::Stopwatch checkpoint;
     db::checkpoint(*database);
-    run.timing("checkpoint", clock.seconds());
+    run.timing("checkpoint", checkpoint.seconds());
+    close_run(run, summary, command, "succeeded", clock);
     run.succeed();
   } catch (const Error& e) {
-    // Refused input or configuration changed nothing; keep it that way.
-    bool refused = e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
-    if (run.recorded() || !refused) run.fail(e.what());
+    const bool refused = is_refusal(e);
+    close_run(run, summary, command, refused ? "refused" : "failed", clock);
+    if (refused) {
+      run.refuse(e.what());
+    } else {
+      run.fail(e.what());
+    }
     throw;
   } catch (const std::exception& e) {
+    close_run(run, summary, command, "failed", clock);
     run.fail(e.what());
     throw;
   }
 }
 
 void run_nightly(const Config& config) {
-  check_import_inputs(config);
-  recorded_run(config, "run", [&](SQLite::Database& db, db::RunRecord& run) {
+  log::set_stage("run");
+  recorded_run(config, "run", [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
     log::Stopwatch clock;
     log::set_stage("import");
-    run_import(db, config, run);
+    check_import_inputs(config);
+    summary.import = run_import(db, config, run);
     run.save();
     if (config.evaluate.in_run) {
       log::set_stage("evaluate");
       std::ostringstream ignored;  // stdout carries only requested results
       EvalSummary evaluation = run_evaluate(db, config, run, ignored);
-      check_quality_gate(db, config, evaluation.result, run);
+      summary.gate = judge_quality_gate(db, config, evaluation.result);
+      enforce_quality_gate(*summary.gate, run);
     }
     log::set_stage("train");
-    run_train(db, config, run);
+    summary.train = run_train(db, config, run);
     log::set_stage("score");
-    run_score(db, config, run);
+    summary.publish = run_score(db, config, run);
     run.timing("total", clock.seconds());
     log::set_stage("run");
     log::info("done in {:.3f} s", clock.seconds());
@@ -65,8 +97,6 @@ std::string_view stage_name(Stage stage) {
   switch (stage) {
     case Stage::kImport:
       return "import";
-    case Stage::kEvaluate:
-      return "evaluate";
     case Stage::kTrain:
       return "train";
     case Stage::kScore:
@@ -75,23 +105,20 @@ std::string_view stage_name(Stage stage) {
   throw Error(ExitCode::kInternal, "unknown stage");
 }
 
-void run_stage(Stage stage, const Config& config, std::ostream& results) {
-  if (stage == Stage::kImport) check_import_inputs(config);
+void run_stage(Stage stage, const Config& config) {
   const std::string_view name = stage_name(stage);
   log::set_stage(name);
-  recorded_run(config, name, [&](SQLite::Database& db, db::RunRecord& run) {
+  recorded_run(config, name, [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
     switch (stage) {
       case Stage::kImport:
-        run_import(db, config, run);
-        break;
-      case Stage::kEvaluate:
-        run_evaluate(db, config, run, results);
+        check_import_inputs(config);
+        summary.import = run_import(db, config, run);
         break;
       case Stage::kTrain:
-        run_train(db, config, run);
+        summary.train = run_train(db, config, run);
         break;
       case Stage::kScore:
-        run_score(db, config, run);
+        summary.publish = run_score(db, config, run);
         break;
     }
   });

@@ -1,32 +1,37 @@
 // The commands that write the database, as recorded runs: the nightly `run`
-// (import -> optional evaluate + quality gate -> train -> score) and each
-// stage alone. The command line (cli/) parses and calls these; everything a
-// run does around its stages (lock, migration, run history, checkpoint)
-// happens here, once.
+// (import -> optional evaluate + quality gate -> train -> score) and the
+// stages import, train and score alone. The command line (cli/) parses and
+// calls these; everything a run does around its stages (lock, migration,
+// run history, closing summary, checkpoint) happens here, once.
 #pragma once
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <functional>
-#include <ostream>
 #include <string_view>
 
+#include "app/summary.h"
 #include "config/config.h"
 #include "db/runs.h"
 
 namespace recs {
 
-// The body of a recorded run: the open, migrated database and the run's
-// history row.
-using RunBody = std::function<void(SQLite::Database& db, db::RunRecord& run)>;
+// The body of a recorded run: the open, migrated database, the run's
+// history row, and the summary its stages fill as they finish.
+using RunBody = std::function<void(SQLite::Database& db, db::RunRecord& run, RunSummary& summary)>;
 
-// Runs `body` as a recorded run named `command` (the runs table's command):
-// takes the run lock (LockedError while another run holds it), opens and
-// migrates the database, and records the outcome. On success the WAL is
-// checkpointed and the run marked succeeded. On failure the run is marked
-// failed and the error rethrown, except that a run refused for bad input or
-// configuration before it recorded anything stays unrecorded, so the
-// database is byte-for-byte as before.
+// Runs `body` as a recorded run named `command` (the runs table's command).
+// Once the config is valid every run leaves a row, except when there is no
+// database to write: the database path is unusable (ConfigError), another
+// run holds the run lock (LockedError: that run owns the database), or the
+// database cannot be opened or migrated (DatabaseError). Otherwise it takes
+// the lock, opens (creating when missing) and migrates the database and
+// inserts the 'running' row at once, so every log line names the run. Then:
+// success is checkpointed and marked 'succeeded'; bad input or
+// configuration the body finds (InputError, ConfigError: a missing file, a
+// malformed CSV row) is marked 'refused' with its message; any other error
+// is marked 'failed'; errors are rethrown. Either way the run ends with the
+// summary paragraph on stderr, its figures saved in runs.summary.
 void recorded_run(const Config& config, std::string_view command, const RunBody& body);
 
 // `pipeline run`: the nightly job as one recorded run "run". Checks the
@@ -37,14 +42,12 @@ void recorded_run(const Config& config, std::string_view command, const RunBody&
 void run_nightly(const Config& config);
 
 // A stage run alone, reading what the previous stage left in the database.
-enum class Stage { kImport, kEvaluate, kTrain, kScore };
+enum class Stage { kImport, kTrain, kScore };
 
 // Its name: the command word, the log stage and the runs table's command.
 std::string_view stage_name(Stage stage);
 
-// `pipeline import|evaluate|train|score`: one stage as its own recorded run.
-// `results` receives what the stage prints for the user (evaluate's JSON
-// line; the others print nothing).
-void run_stage(Stage stage, const Config& config, std::ostream& results);
+// `pipeline import|train|score`: one stage as its own recorded run.
+void run_stage(Stage stage, const Config& config);
 
 }  // namespace recs

@@ -12,6 +12,7 @@
 #include "db/model_store.h"
 #include "db/publish.h"
 #include "db/sqlite.h"
+#include "eval/churn.h"
 #include "models/fold_in.h"
 #include "models/registry.h"
 #include "scoring/ann.h"
@@ -272,10 +273,17 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   log::Stopwatch clock;
   std::int64_t run_id = run.id();  // records the run first: it cannot nest in the publish
   {
+    // The live set, read alongside from its own snapshot, before the
+    // publisher deletes it.
+    const auto live = db::sqlite_live_lists(db);
+    eval::PublicationChanges::PreviousLists previous;
+    if (live) previous = [&live](std::int64_t user, auto& out) { live->list_of(user, out); };
+    eval::PublicationChanges changes(candidates.size(), std::move(previous));
     // Rolls back unless committed; its failures say the previous set stays.
     const auto publisher = db::sqlite_publisher(db);
     bool finite = true;
     auto sink = [&](const TopNBlock& b) {
+      changes.add(b, audience.ids, candidate_ids);
       finite &= publisher->add(b, audience.ids, candidate_ids);
     };
     if (config.score.method == "ann") {
@@ -295,7 +303,16 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     publisher->commit(run_id, model.model_id, config.score.top_n, extras);
     s.rows = publisher->rows();
     s.users = static_cast<std::int64_t>(audience.ids.size());
+    s.users_published = publisher->users();
+    s.churn = changes.churn();
+    s.churn_users = changes.users_compared();
+    s.new_users = changes.users_new();
+    s.coverage = changes.coverage();
+    s.movies_covered = changes.movies_covered();
   }
+  s.model_id = model.model_id;
+  s.model_type = model.type;
+  s.candidate_movies = static_cast<std::int64_t>(candidates.size());
   s.seconds = clock.seconds();
   log::info("published " + std::to_string(s.rows) + " recommendations for " +
             std::to_string(s.users) + " users in " + std::to_string(s.seconds) + " s");
@@ -308,6 +325,10 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     run.count("user_clusters", clusters.user_k);
     run.count("movie_clusters", clusters.movie_k);
   }
+  if (s.churn) run.metric("churn", *s.churn);
+  run.count("churn_users", s.churn_users);
+  run.metric("coverage", s.coverage);
+  run.count("movies_covered", s.movies_covered);
   run.model_type(model.type);
   run.timing("score_load", load_seconds);
   if (config.similar.enabled) run.timing("similar", similar_seconds);

@@ -5,6 +5,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "config/config.h"
 #include "db/runs.h"
@@ -12,9 +14,20 @@
 namespace recs {
 
 struct ScoreSummary {
-  std::int64_t users = 0;
+  std::int64_t users = 0;            // scored
+  std::int64_t users_published = 0;  // with at least one recommendation
   std::int64_t rows = 0;
   double seconds = 0;
+  std::int64_t model_id = 0;
+  std::string model_type;
+  // Against the set this publication replaced (eval/churn.h); empty when
+  // nothing was live or no user is in both sets.
+  std::optional<double> churn;
+  std::int64_t churn_users = 0;  // users with a list in both sets
+  std::int64_t new_users = 0;    // users with a list now and none before
+  double coverage = 0;           // movies_covered / candidate_movies
+  std::int64_t movies_covered = 0;
+  std::int64_t candidate_movies = 0;
 };
 
 // Scores and publishes in one write transaction: the old set is deleted and

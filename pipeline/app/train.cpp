@@ -148,6 +148,9 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
     std::int64_t run_id = run.id();  // records the run first: it cannot nest in the save
     s.model_id = db::sqlite_models(db)->save(run_id, stored, metrics.str(), db::kModelsKept);
   }
+  s.type = model->type();
+  s.train_ratings = static_cast<std::int64_t>(train.size());
+  s.validation_ratings = static_cast<std::int64_t>(validation.size());
   run.model_type(model->type());
   run.count("train_ratings", static_cast<std::int64_t>(train.size()));
   run.count("validation_ratings", static_cast<std::int64_t>(validation.size()));

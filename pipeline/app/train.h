@@ -5,6 +5,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "config/config.h"
@@ -31,7 +32,9 @@ void split_ratings(const RatingMatrix& ratings, double validation_fraction, std:
 
 struct TrainSummary {
   std::int64_t model_id = 0;
+  std::string type;
   TrainReport report;
+  std::int64_t train_ratings = 0, validation_ratings = 0;
 };
 
 TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord& run);

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "app/evaluate.h"
 #include "app/predict.h"
 #include "app/run.h"
 #include "bench/publish.h"
@@ -249,13 +250,15 @@ int run_cli(int argc, char** argv) {
   if (run_cmd->parsed()) {
     run_nightly(run_args.load());
   } else if (import_cmd->parsed()) {
-    run_stage(Stage::kImport, import_args.load(), std::cout);
+    run_stage(Stage::kImport, import_args.load());
   } else if (evaluate_cmd->parsed()) {
-    run_stage(Stage::kEvaluate, evaluate_args.load(), std::cout);
+    Config config = evaluate_args.load();
+    log::set_stage("evaluate");
+    evaluate_database(config, std::cout);
   } else if (train_cmd->parsed()) {
-    run_stage(Stage::kTrain, train_args.load(), std::cout);
+    run_stage(Stage::kTrain, train_args.load());
   } else if (score_cmd->parsed()) {
-    run_stage(Stage::kScore, score_args.load(), std::cout);
+    run_stage(Stage::kScore, score_args.load());
   } else if (predict_cmd->parsed()) {
     Config config = predict_args.load();
     if (pairs_file.empty() && user_opt->count() == 0) {

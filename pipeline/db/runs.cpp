@@ -31,8 +31,8 @@ std::int64_t RunRecord::id() {
 
 void RunRecord::save() {
   SQLite::Statement update(db_,
-                           "UPDATE runs SET model_type = ?, counts = ?, timings = ?, metrics = ? "
-                           "WHERE run_id = ?");
+                           "UPDATE runs SET model_type = ?, counts = ?, timings = ?, metrics = ?, "
+                           "summary = ? WHERE run_id = ?");
   if (model_type_.empty()) {
     update.bind(1);
   } else {
@@ -41,7 +41,8 @@ void RunRecord::save() {
   update.bind(2, counts_.str());
   update.bind(3, timings_.str());
   update.bind(4, metrics_.str());
-  update.bind(5, id());
+  update.bind(5, summary_);
+  update.bind(6, id());
   update.exec();
 }
 
@@ -63,12 +64,16 @@ void RunRecord::finish(const std::string& status, const std::string& message) {
 
 void RunRecord::succeed() { finish("succeeded", ""); }
 
-void RunRecord::fail(const std::string& message) noexcept {
+void RunRecord::finish_noexcept(const std::string& status, const std::string& message) noexcept {
   try {
-    finish("failed", message);
+    finish(status, message);
   } catch (const std::exception& e) {
-    log::warn(std::string("could not record the failure in the run history: ") + e.what());
+    log::warn("could not record the {} run in the run history: {}", status, e.what());
   }
 }
+
+void RunRecord::fail(const std::string& message) noexcept { finish_noexcept("failed", message); }
+
+void RunRecord::refuse(const std::string& message) noexcept { finish_noexcept("refused", message); }
 
 }  // namespace recs::db

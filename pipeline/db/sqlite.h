@@ -7,6 +7,7 @@
 
 #include "db/catalog.h"
 #include "db/import.h"
+#include "db/live_lists.h"
 #include "db/model_store.h"
 #include "db/publish.h"
 #include "db/ratings.h"
@@ -38,6 +39,12 @@ std::unique_ptr<ModelRepository> sqlite_models(SQLite::Database& db);
 // old set inside the transaction. Its failures read "<database>: publishing
 // failed, the previous recommendations stay in place: ...".
 std::unique_ptr<Publisher> sqlite_publisher(SQLite::Database& db);
+
+// The live recommendations as of now, for comparison with a publication
+// about to replace them: make it before the publisher. Reads on a
+// read-only connection of its own. Null when nothing is live or the
+// database has no file.
+std::unique_ptr<LiveLists> sqlite_live_lists(SQLite::Database& db);
 
 // The publication row and its run.
 std::unique_ptr<PublishedSet> sqlite_published(SQLite::Database& db);

@@ -11,7 +11,20 @@ namespace recs::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
 std::mutex g_mutex;
-std::string g_stage = "main";
+std::string g_stage = "pipeline";
+std::int64_t g_run = 0;
+
+// Callers hold g_mutex.
+std::string line_locked(Level level, std::string_view message) {
+  static constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
+  auto now = std::chrono::system_clock::now();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc = fmt::gmtime(std::chrono::system_clock::to_time_t(now));
+  std::string run = g_run > 0 ? fmt::format("[run {}] ", g_run) : std::string();
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z {:<5} {}{}: {}", utc, ms,
+                     kNames[static_cast<int>(level)], run, g_stage, message);
+}
 }  // namespace
 
 void set_level(Level level) { g_level = static_cast<int>(level); }
@@ -21,17 +34,16 @@ void set_stage(std::string_view stage) {
   g_stage = stage;
 }
 
+void set_run(std::int64_t run_id) {
+  std::lock_guard lock(g_mutex);
+  g_run = run_id;
+}
+
 void write(Level level, std::string_view message) {
   if (static_cast<int>(level) < g_level) return;
-  static constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
-  auto now = std::chrono::system_clock::now();
-  auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc = fmt::gmtime(std::chrono::system_clock::to_time_t(now));
   std::lock_guard lock(g_mutex);
   // One write per line, so lines from threads never interleave.
-  fmt::print(stderr, "{:%Y-%m-%dT%H:%M:%S}.{:03}Z {:<5} [{}] {}\n", utc, ms,
-             kNames[static_cast<int>(level)], g_stage, message);
+  fmt::print(stderr, "{}\n", line_locked(level, message));
 }
 
 }  // namespace recs::log

@@ -1,10 +1,14 @@
-// Logging to stderr with a timestamp and the stage name. stdout is reserved
-// for results the user asked for.
+// Logging to stderr, one line per message:
+//   2026-12-01T20:00:00.123Z error [run 42] import: ratings.csv:17: ...
+// a UTC timestamp, the level, the run id once the run has one (lines before
+// that have none), the stage, the message. main's final error line has the
+// same form. stdout is reserved for results the user asked for.
 #pragma once
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,7 +18,10 @@ namespace recs::log {
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 void set_level(Level level);
+// The stage named on each line ("pipeline" until a command sets one).
 void set_stage(std::string_view stage);
+// The run named on each line from now on ("[run 42]"); 0 = none.
+void set_run(std::int64_t run_id);
 void write(Level level, std::string_view message);
 
 inline void info(std::string_view m) { write(Level::kInfo, m); }
