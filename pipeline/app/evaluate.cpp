@@ -81,6 +81,7 @@ std::string eval_json(const eval::EvalResult& r, double seconds) {
       .add("split", r.split)
       .add("holdout_fraction", r.holdout_fraction)
       .add("users_evaluated", r.model_metrics.users_evaluated)
+      .add("users_fallback", r.users_fallback)
       .add("rmse", r.rmse)  // NaN is written as null
       .add("mae", r.mae)
       .add_raw("model_metrics", ranking_json(r.model_metrics))
@@ -103,6 +104,11 @@ EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunReco
     log::warn("no user has a relevant held-out rating (evaluate.relevant_threshold " +
               std::to_string(config.evaluate.relevant_threshold) + "); ranking metrics are null");
   }
+  if (s.result.users_fallback > 0) {
+    log::info(std::to_string(s.result.users_fallback) + " user(s) without signal in " +
+              s.result.model +
+              "'s vectors are measured on the popularity fallback they are served");
+  }
   log_table(s.result);
   log::info("evaluated " + s.result.model + " on " +
             std::to_string(s.result.model_metrics.users_evaluated) + " users in " +
@@ -123,6 +129,7 @@ EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunReco
   run.count("eval_train_ratings", s.result.train_ratings);
   run.count("eval_test_ratings", s.result.test_ratings);
   run.count("eval_users", s.result.model_metrics.users_evaluated);
+  run.count("eval_users_fallback", s.result.users_fallback);
   run.timing("evaluate_load", load_seconds);
   run.timing("evaluate_fit", s.result.fit_seconds);
   run.timing("evaluate", s.seconds);
