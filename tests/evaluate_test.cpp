@@ -376,7 +376,8 @@ TEST(EvaluateStage, RankingOnlyModelsWriteNullRatingError) {
   r.popularity = r.model_metrics;
   EXPECT_EQ(eval_json(r, 2.0),
             "{\"model\":\"als\",\"split\":\"random\",\"holdout_fraction\":0.2,"
-            "\"users_evaluated\":3,\"rmse\":null,\"mae\":null,\"model_metrics\":{"
+            "\"users_evaluated\":3,\"users_fallback\":0,"
+            "\"rmse\":null,\"mae\":null,\"model_metrics\":{"
             "\"precision@10\":0.5,\"recall@10\":0.25,\"recall_capped@10\":0.375,"
             "\"ndcg@10\":0.75,\"map@10\":0.125,\"hit_rate@10\":1,\"coverage\":0.5},"
             "\"popularity\":{\"precision@10\":0.5,\"recall@10\":0.25,"

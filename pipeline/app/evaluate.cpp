@@ -83,6 +83,7 @@ std::string eval_json(const eval::EvalResult& r, double seconds) {
       .add("split", r.split)
       .add("holdout_fraction", r.holdout_fraction)
       .add("users_evaluated", r.model_metrics.users_evaluated)
+      .add("users_fallback", r.users_fallback)
       .add("rmse", r.rmse)  // NaN is written as null
       .add("mae", r.mae)
       .add_raw("model_metrics", ranking_json(r.model_metrics))
@@ -120,6 +121,11 @@ EvalSummary evaluate_loaded(const eval::EvalData& data, const Config& config, st
   if (s.result.model_metrics.users_evaluated == 0) {
     log::warn("no user has a relevant held-out rating (evaluate.relevant_threshold " +
               std::to_string(config.evaluate.relevant_threshold) + "); ranking metrics are null");
+  }
+  if (s.result.users_fallback > 0) {
+    log::info(std::to_string(s.result.users_fallback) + " user(s) without signal in " +
+              s.result.model +
+              "'s vectors are measured on the popularity fallback they are served");
   }
   log_table(s.result);
   log::info("evaluated " + s.result.model + " on " +
@@ -159,6 +165,7 @@ EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunReco
   run.count("eval_train_ratings", s.result.train_ratings);
   run.count("eval_test_ratings", s.result.test_ratings);
   run.count("eval_users", s.result.model_metrics.users_evaluated);
+  run.count("eval_users_fallback", s.result.users_fallback);
   run.timing("evaluate_load", load_seconds);
   run.timing("evaluate_fit", s.result.fit_seconds);
   run.timing("evaluate", s.seconds);

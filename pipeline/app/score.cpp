@@ -17,6 +17,7 @@
 #include "models/registry.h"
 #include "scoring/ann.h"
 #include "scoring/filters.h"
+#include "scoring/signal.h"
 #include "scoring/similar.h"
 #include "scoring/topn.h"
 #include "util/error.h"
@@ -32,7 +33,8 @@ struct Audience {
   std::vector<std::int64_t> ids;
   RowMatrix users;
   UserItems rated;
-  std::vector<float> raw;  // stored rating per rated entry
+  std::vector<float> raw;    // stored rating per rated entry
+  std::vector<float> value;  // its mapped (trained-scale) value
   std::int64_t folded_in = 0;
   std::int64_t not_folded = 0;  // new users with nothing to solve from
 };
@@ -122,11 +124,43 @@ Audience build_audience(SQLite::Database& db, const Config& config, const db::St
         if (m < 0) continue;
         a.rated.indices.push_back(m);
         a.raw.push_back(static_cast<float>(raw[static_cast<std::size_t>(k)]));
+        a.value.push_back(r.value[static_cast<std::size_t>(k)]);
       }
     }
     a.rated.indptr.push_back(static_cast<std::int64_t>(a.rated.indices.size()));
   }
   return a;
+}
+
+// Removes the users `keep` rejects (0) from the audience; returns how many.
+std::int64_t keep_users(Audience& a, const std::vector<char>& keep) {
+  std::int64_t removed = 0;
+  Audience out;
+  out.rated.indptr.push_back(0);
+  std::vector<Eigen::Index> rows;
+  for (std::size_t i = 0; i < a.ids.size(); ++i) {
+    if (!keep[i]) {
+      ++removed;
+      continue;
+    }
+    out.ids.push_back(a.ids[i]);
+    rows.push_back(static_cast<Eigen::Index>(i));
+    for (auto k = a.rated.indptr[i]; k < a.rated.indptr[i + 1]; ++k) {
+      const auto at = static_cast<std::size_t>(k);
+      out.rated.indices.push_back(a.rated.indices[at]);
+      out.raw.push_back(a.raw[at]);
+      out.value.push_back(a.value[at]);
+    }
+    out.rated.indptr.push_back(static_cast<std::int64_t>(out.rated.indices.size()));
+  }
+  if (removed == 0) return 0;
+  out.users.resize(static_cast<Eigen::Index>(rows.size()), a.users.cols());
+  for (std::size_t j = 0; j < rows.size(); ++j)
+    out.users.row(static_cast<Eigen::Index>(j)) = a.users.row(rows[j]);
+  out.folded_in = a.folded_in;
+  out.not_folded = a.not_folded;
+  a = std::move(out);
+  return removed;
 }
 
 // The movies anyone may be recommended (model indices, ascending) after the
@@ -193,6 +227,12 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
                     " has non-finite vectors; refusing to publish");
   }
   Audience audience = build_audience(db, config, model);
+  // Users whose vectors carry no signal get no rows (the web app serves them
+  // sql/fallback.sql): those without a positive now, those whose best score
+  // is below the type's floor while the lists are published.
+  const SignalRule signal = signal_rule(config.model, model.type);
+  const std::int64_t no_positive =
+      keep_users(audience, users_with_positive(signal, audience.rated.indptr, audience.value));
   if (audience.folded_in + audience.not_folded > 0) {
     log::info("folded in " + std::to_string(audience.folded_in) +
               " user(s) who rated after training" +
@@ -270,6 +310,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   options.movie_block = config.score.movie_block;
 
   ScoreSummary s;
+  std::int64_t below_floor = 0;
   log::Stopwatch clock;
   std::int64_t run_id = run.id();  // records the run first: it cannot nest in the publish
   {
@@ -282,9 +323,16 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     // Rolls back unless committed; its failures say the previous set stays.
     const auto publisher = db::sqlite_publisher(db);
     bool finite = true;
+    TopNBlock kept;
     auto sink = [&](const TopNBlock& b) {
-      changes.add(b, audience.ids, candidate_ids);
-      finite &= publisher->add(b, audience.ids, candidate_ids);
+      const TopNBlock* out = &b;
+      if (any_below_floor(signal, b)) {
+        kept = b;
+        below_floor += drop_below_floor(signal, kept);
+        out = &kept;
+      }
+      changes.add(*out, audience.ids, candidate_ids);
+      finite &= publisher->add(*out, audience.ids, candidate_ids);
     };
     if (config.score.method == "ann") {
       AnnOptions ann;
@@ -302,7 +350,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
       publisher->replace_clusters(clusters.users, clusters.movies, clusters.popular);
     publisher->commit(run_id, model.model_id, config.score.top_n, extras);
     s.rows = publisher->rows();
-    s.users = static_cast<std::int64_t>(audience.ids.size());
+    s.users = static_cast<std::int64_t>(audience.ids.size()) - below_floor;
     s.users_published = publisher->users();
     s.churn = changes.churn();
     s.churn_users = changes.users_compared();
@@ -316,8 +364,15 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   s.seconds = clock.seconds();
   log::info("published " + std::to_string(s.rows) + " recommendations for " +
             std::to_string(s.users) + " users in " + std::to_string(s.seconds) + " s");
+  if (no_positive + below_floor > 0) {
+    log::info(std::to_string(no_positive + below_floor) + " user(s) get no rows, their vectors " +
+              "carry no signal (" + std::to_string(no_positive) + " without a positive rating, " +
+              std::to_string(below_floor) + " with a best score below " + model.type +
+              "'s floor); the web app serves them the fallback");
+  }
   run.count("users_scored", s.users);
   run.count("users_folded_in", audience.folded_in);
+  run.count("users_without_signal", no_positive + below_floor);
   run.count("recommendations", s.rows);
   run.count("candidate_movies", static_cast<std::int64_t>(candidates.size()));
   run.count("published_model_id", model.model_id);

@@ -128,16 +128,51 @@ Factors popularity_factors(const std::vector<float>& train_counts, int num_users
   return f;
 }
 
-RankingMetrics rank_and_measure(const Factors& f, const Split& split, const EvaluateConfig& config,
-                                const ScoreConfig& score) {
+namespace {
+
+TopNBlock top_lists(const Factors& f, const Split& split, const EvaluateConfig& config,
+                    const ScoreConfig& score) {
   if (config.k.empty()) throw ConfigError("evaluate.k: no cut-offs given");
   TopNOptions options;
   options.top_n = *std::max_element(config.k.begin(), config.k.end());
   options.threads = score.threads;
   options.user_block = score.user_block;
   options.movie_block = score.movie_block;
-  TopNBlock top = score_top_n(f.users, f.movies, &split.train_items, options);
-  return ranking_metrics(top, split.relevant, config.k, static_cast<int>(f.movies.rows()));
+  return score_top_n(f.users, f.movies, &split.train_items, options);
+}
+
+}  // namespace
+
+RankingMetrics rank_and_measure(const Factors& f, const Split& split, const EvaluateConfig& config,
+                                const ScoreConfig& score) {
+  return ranking_metrics(top_lists(f, split, config, score), split.relevant, config.k,
+                         static_cast<int>(f.movies.rows()));
+}
+
+TopNBlock served_lists(const Factors& f, const Factors& fallback, const Split& split,
+                       const SignalRule& rule, const EvaluateConfig& config,
+                       const ScoreConfig& score, std::int64_t* replaced) {
+  TopNBlock top = top_lists(f, split, config, score);
+  // Training values are in the order of train_items' entries (both follow
+  // the ratings' (user, movie) order).
+  std::vector<char> keep = users_with_positive(rule, split.train_items.indptr, split.train.value);
+  TopNBlock floored = top;
+  drop_below_floor(rule, floored);
+  std::int64_t n = 0;
+  TopNBlock popular;
+  for (std::size_t u = 0; u < keep.size(); ++u) {
+    if (keep[u] && floored.counts[u] == top.counts[u]) continue;
+    if (popular.counts.empty()) popular = top_lists(fallback, split, config, score);
+    const auto base = u * static_cast<std::size_t>(top.top_n);
+    std::copy_n(popular.items.begin() + static_cast<std::ptrdiff_t>(base), top.top_n,
+                top.items.begin() + static_cast<std::ptrdiff_t>(base));
+    std::copy_n(popular.scores.begin() + static_cast<std::ptrdiff_t>(base), top.top_n,
+                top.scores.begin() + static_cast<std::ptrdiff_t>(base));
+    top.counts[u] = popular.counts[u];
+    ++n;
+  }
+  if (replaced) *replaced = n;
+  return top;
 }
 
 EvalResult evaluate(const EvalData& data, const Config& config) {
@@ -182,9 +217,13 @@ EvalResult evaluate(const EvalData& data, const Config& config) {
     out.mae = abs_sum / static_cast<double>(split.test.size());
   }
 
-  out.model_metrics = rank_and_measure(f, split, config.evaluate, config.score);
-  out.popularity = rank_and_measure(popularity_factors(split.train_counts, r.num_users()), split,
-                                    config.evaluate, config.score);
+  const Factors popular = popularity_factors(split.train_counts, r.num_users());
+  const TopNBlock served =
+      served_lists(f, popular, split, signal_rule(config.model, config.model.type), config.evaluate,
+                   config.score, &out.users_fallback);
+  out.model_metrics =
+      ranking_metrics(served, split.relevant, config.evaluate.k, static_cast<int>(f.movies.rows()));
+  out.popularity = rank_and_measure(popular, split, config.evaluate, config.score);
   return out;
 }
 

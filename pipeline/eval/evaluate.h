@@ -13,6 +13,7 @@
 #include "data/ratings.h"
 #include "eval/metrics.h"
 #include "models/model.h"
+#include "scoring/signal.h"
 
 namespace recs::eval {
 
@@ -56,6 +57,15 @@ Factors popularity_factors(const std::vector<float>& train_counts, int num_users
 RankingMetrics rank_and_measure(const Factors& f, const Split& split, const EvaluateConfig& config,
                                 const ScoreConfig& score);
 
+// What the web app shows each user, as the score stage publishes it: the
+// model's top-max(K) (training movies masked), except for the users whose
+// vectors carry no signal by `rule` (scoring/signal.h; positives counted on
+// the training split), who get no rows and so see the popularity fallback:
+// their lists are `fallback`'s. `replaced` (optional) counts those users.
+TopNBlock served_lists(const Factors& f, const Factors& fallback, const Split& split,
+                       const SignalRule& rule, const EvaluateConfig& config,
+                       const ScoreConfig& score, std::int64_t* replaced = nullptr);
+
 struct EvalResult {
   std::string model;
   std::string split;
@@ -66,6 +76,9 @@ struct EvalResult {
   double mae = 0;
   RankingMetrics model_metrics;
   RankingMetrics popularity;
+  // Users whose vectors carry no signal, measured on the popularity list the
+  // web app then serves them (served_lists).
+  std::int64_t users_fallback = 0;
   double fit_seconds = 0;
 };
 

@@ -370,6 +370,22 @@ FoldInOptions fold_in(const AlsParams& p, const FoldInInputs& in) {
   return o;
 }
 
+// als fits preference 1 on positives and 0 elsewhere, so an ordinary user's
+// best scores are of order 0.1-1 (README "Users without signal" gives the
+// figures on ml-latest-small); a user with no positive fits the zero vector,
+// and one whose best score is below kScoreFloor has nothing but noise to
+// rank by (user 442 of ml-latest-small, all ratings <= 2.5: about 1e-12).
+constexpr double kScoreFloor = 1e-6;
+
+SignalRule signal(const AlsParams& p) {
+  SignalRule r;
+  r.needs_positive = true;
+  r.positive_threshold = p.positive_threshold;
+  r.positive_above_zero = true;  // as build_csr and the fold-in count positives
+  r.score_floor = kScoreFloor;
+  return r;
+}
+
 }  // namespace
 
 const ModelType& als_model_type() {
@@ -393,6 +409,7 @@ const ModelType& als_model_type() {
                        "mean)^this; 0 = the same l2 for every row"),
       .make = make_als_model,
       .fold_in = fold_in,
+      .signal = signal,
   });
   return kType;
 }

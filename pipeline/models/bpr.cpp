@@ -242,6 +242,17 @@ FoldInOptions fold_in(const BprParams& p, const FoldInInputs& in) {
   return o;
 }
 
+// A user needs a positive, as training counts one (>= positive_threshold).
+// No score floor: every score carries the movie's bias, so its size says
+// nothing about the user; a user without positives would be ranked by the
+// biases alone, which is what sql/fallback.sql serves anyway.
+SignalRule signal(const BprParams& p) {
+  SignalRule r;
+  r.needs_positive = true;
+  r.positive_threshold = p.positive_threshold;
+  return r;
+}
+
 }  // namespace
 
 const ModelType& bpr_model_type() {
@@ -262,6 +273,7 @@ const ModelType& bpr_model_type() {
                   .add("negatives", &P::negatives, 1, 100, "sampled negatives per positive"),
       .make = make,
       .fold_in = fold_in,
+      .signal = signal,
   });
   return kType;
 }

@@ -75,4 +75,9 @@ FoldInOptions fold_in_options(const ModelConfig& config, const std::string& type
   return t.fold_in(model_params(config, t.name), inputs);
 }
 
+SignalRule signal_rule(const ModelConfig& config, const std::string& type) {
+  const ModelType& t = model_type(type);
+  return t.signal(model_params(config, t.name));
+}
+
 }  // namespace recs

@@ -24,6 +24,7 @@
 #include "config/params.h"
 #include "models/fold_in.h"
 #include "models/model.h"
+#include "scoring/signal.h"
 
 namespace recs {
 
@@ -58,6 +59,9 @@ struct ModelType {
   std::any defaults;           // the parameter struct, default-constructed
   std::function<std::unique_ptr<Model>(const std::any& params, const ModelContext&)> make;
   std::function<FoldInOptions(const std::any& params, const FoldInInputs&)> fold_in;
+  // Which users' vectors carry no signal, so the score stage publishes no
+  // rows for them (scoring/signal.h); README "Models" lists each type's.
+  std::function<SignalRule(const std::any& params)> signal;
 
   const ParamKey* key(const std::string& key_name) const;
 };
@@ -70,6 +74,9 @@ struct ModelDeclaration {
   ParamTable<P> keys;
   std::unique_ptr<Model> (*make)(const P& params, const ModelContext& context) = nullptr;
   FoldInOptions (*fold_in)(const P& params, const FoldInInputs& inputs) = nullptr;
+  // nullptr: no user is dropped for want of signal (non-finite scores are
+  // the quality gate's).
+  SignalRule (*signal)(const P& params) = nullptr;
 };
 
 template <typename P>
@@ -84,6 +91,9 @@ ModelType declare_model(ModelDeclaration<P> d) {
   };
   t.fold_in = [fold_in = d.fold_in](const std::any& p, const FoldInInputs& in) {
     return fold_in(std::any_cast<const P&>(p), in);
+  };
+  t.signal = [signal = d.signal](const std::any& p) {
+    return signal ? signal(std::any_cast<const P&>(p)) : SignalRule{};
   };
   return t;
 }
@@ -116,5 +126,9 @@ std::unique_ptr<Model> make_model(const ModelConfig& config, const TrainConfig& 
 // parameters in `config`.
 FoldInOptions fold_in_options(const ModelConfig& config, const std::string& type,
                               const FoldInInputs& inputs);
+
+// Which users a stored model of type `type` publishes no rows for, from that
+// type's parameters in `config`.
+SignalRule signal_rule(const ModelConfig& config, const std::string& type);
 
 }  // namespace recs
