@@ -54,7 +54,7 @@ TEST(CliOptions, HelpOfEachCommandListsItsOptions) {
         "--mask-rated", "--recall-sample INT"}},
       {"bench publish",
        {"--users INT=162541", "--movies INT=59047", "--top-n INT=100", "--seed UINT=42",
-        "--dir TEXT"}},
+        "--keep-sets INT=2", "--dir TEXT"}},
       {"bench readers",
        {"--config TEXT REQUIRED", "--set", "--readers INT=4", "--idle-seconds FLOAT=2",
         "--query TEXT=sql/login.sql"}},

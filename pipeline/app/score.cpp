@@ -281,7 +281,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   std::int64_t run_id = run.id();  // records the run first: it cannot nest in the publish
   {
     // Rolls back unless committed; its failures say the previous set stays.
-    const auto publisher = db::sqlite_publisher(db);
+    const auto publisher = db::sqlite_publisher(db, config.keep.sets);
     bool finite = true;
     auto sink = [&](const TopNBlock& b) {
       finite &= publisher->add(b, audience.ids, candidate_ids);

@@ -218,6 +218,9 @@ int run_cli(int argc, char** argv) {
   add_option(*bench_publish_cmd, "--movies", pb.movies, "movies")->capture_default_str();
   add_option(*bench_publish_cmd, "--top-n", pb.top_n, "rows per user")->capture_default_str();
   add_option(*bench_publish_cmd, "--seed", pb.seed, "random seed")->capture_default_str();
+  add_option(*bench_publish_cmd, "--keep-sets", pb.keep_sets,
+             "as keep.sets: 1 deletes the old set, 2 or more keep it (then a rollback is timed)")
+      ->capture_default_str();
   add_option(*bench_publish_cmd, "--dir", pb_dir,
              "folder for the scratch database (default: temp)");
 
