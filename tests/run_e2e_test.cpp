@@ -153,8 +153,11 @@ TEST_F(MovieLensRun, PredictPrintsTheModelsScore) {
 
   auto unknown = run_pipeline("predict --config " + quoted(config) + " --user 99999 --movie 1");
   EXPECT_EQ(unknown.exit_code, 4);
-  EXPECT_EQ(unknown.err,
-            "pipeline: error: user 99999 is not in the model (trained on 610 users)\n");
+  EXPECT_NE(unknown.err.find("scoring with model 1 (dot, trained "), std::string::npos)
+      << unknown.err;
+  EXPECT_TRUE(unknown.err.ends_with(
+      "\npipeline: error: user 99999 is not in the model (trained on 610 users)\n"))
+      << unknown.err;
   write_file(*dir_ / "bad.csv", "userId,movieId\n610,1\n610,424242\n");
   auto bad =
       run_pipeline("predict --config " + quoted(config) + " --pairs " + quoted(*dir_ / "bad.csv"));

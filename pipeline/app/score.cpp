@@ -5,6 +5,7 @@
 #include <numeric>
 #include <string>
 
+#include "app/rollback.h"
 #include "app/train.h"
 #include "cluster/kmeans.h"
 #include "cluster/popular.h"
@@ -192,9 +193,11 @@ Clusters make_clusters(const Audience& a, const db::StoredModel& model,
 
 }  // namespace
 
-ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run) {
+ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
+                       std::optional<std::int64_t> model_id) {
   log::Stopwatch total;
-  db::StoredModel model = db::sqlite_models(db)->latest();
+  db::StoredModel model =
+      model_id ? db::sqlite_models(db)->get(*model_id) : db::sqlite_models(db)->latest();
   if (!model.users.allFinite() || !model.movies.allFinite()) {
     throw GateError("model " + std::to_string(model.model_id) +
                     " has non-finite vectors; refusing to publish");
@@ -303,6 +306,10 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     publisher->commit(run_id, model.model_id, config.score.top_n, extras);
     s.rows = publisher->rows();
     s.users = static_cast<std::int64_t>(audience.ids.size());
+    for (const db::KeptSet& gone : publisher->removed()) {
+      log::info("removed {}: keep.sets is {}", describe_set(gone), config.keep.sets);
+    }
+    run.count("kept_sets_removed", static_cast<std::int64_t>(publisher->removed().size()));
   }
   s.seconds = clock.seconds();
   log::info("published " + std::to_string(s.rows) + " recommendations for " +
