@@ -42,9 +42,12 @@ TEST(CliOptions, HelpOfEachCommandListsItsOptions) {
       {"score", {"--config TEXT REQUIRED", "--set"}},
       {"evaluate", {"--config TEXT REQUIRED", "--set"}},
       {"config", {"--config TEXT REQUIRED", "--set"}},
+      {"publish", {"--config TEXT REQUIRED", "--set", "--model TEXT REQUIRED"}},
+      {"rollback", {"--config TEXT REQUIRED", "--set", "--run INT"}},
       {"predict",
        {"--config TEXT REQUIRED", "--set", "--user INT Needs: --movie Excludes: --pairs",
-        "--movie INT Needs: --user Excludes: --pairs", "--pairs TEXT Excludes: --user --movie"}},
+        "--movie INT Needs: --user Excludes: --pairs", "--pairs TEXT Excludes: --user --movie",
+        "--model TEXT=published"}},
       {"generate",
        {"--users INT REQUIRED", "--movies INT REQUIRED", "--ratings INT REQUIRED",
         "--out TEXT REQUIRED", "--seed UINT=42"}},
@@ -56,7 +59,7 @@ TEST(CliOptions, HelpOfEachCommandListsItsOptions) {
         "--mask-rated", "--recall-sample INT"}},
       {"bench publish",
        {"--users INT=162541", "--movies INT=59047", "--top-n INT=100", "--seed UINT=42",
-        "--dir TEXT"}},
+        "--keep-sets INT=2", "--dir TEXT"}},
       {"bench readers",
        {"--config TEXT REQUIRED", "--set", "--readers INT=4", "--idle-seconds FLOAT=2",
         "--query TEXT=sql/login.sql"}},
@@ -86,8 +89,8 @@ TEST(CliOptions, TopLevelHelpListsEveryCommandAndTheGlobalOptions) {
   for (const char* option : {"-h,--help", "--version", "-q,--quiet"}) {
     EXPECT_NE(r.out.find("  " + std::string(option) + " "), std::string::npos) << option;
   }
-  for (const char* command :
-       {"run", "import", "train", "score", "evaluate", "predict", "config", "generate", "bench"}) {
+  for (const char* command : {"run", "import", "train", "score", "publish", "rollback", "evaluate",
+                              "predict", "config", "generate", "bench"}) {
     EXPECT_NE(r.out.find("\n  " + std::string(command) + " "), std::string::npos) << command;
   }
 }
@@ -116,10 +119,11 @@ TEST(CliOptions, UnknownOptionsAndCommands) {
 }
 
 TEST(CliOptions, MissingConfigIsAUsageError) {
-  for (const char* command :
-       {"run", "import", "train", "score", "evaluate", "predict", "config", "bench readers"}) {
-    expect_usage_error(command, "--config is required", command);
-    expect_usage_error(std::string(command) + " --config", "--config", command);
+  for (const char* command : {"run", "import", "train", "score", "publish --model 1", "rollback",
+                              "evaluate", "predict", "config", "bench readers"}) {
+    const std::string name = std::string(command).substr(0, std::string(command).find(" --"));
+    expect_usage_error(command, "--config is required", name);
+    expect_usage_error(std::string(command) + " --config", "--config", name);
   }
   expect_usage_error("generate --movies 1 --ratings 1 --out d", "--users is required", "generate");
 }
@@ -144,6 +148,21 @@ TEST(CliOptions, NumbersAreParsedStrictly) {
                      "--rated-fraction: expected a number, got '0.5.1'", "bench score");
   expect_usage_error("predict --config c.yaml --user 1x --movie 1",
                      "--user: expected an integer, got '1x'", "predict");
+  expect_usage_error("rollback --config c.yaml --run 1x", "--run: expected an integer, got '1x'",
+                     "rollback");
+}
+
+TEST(CliOptions, ModelChoices) {
+  expect_usage_error("predict --config c.yaml --user 1 --movie 1 --model newest",
+                     "--model: expected published or latest or a model id, got 'newest'",
+                     "predict");
+  expect_usage_error("predict --config c.yaml --user 1 --movie 1 --model 0",
+                     "--model: expected published or latest or a model id, got '0'", "predict");
+  expect_usage_error("publish --config c.yaml --model published",
+                     "--model: expected latest or a model id, got 'published'", "publish");
+  expect_usage_error("publish --config c.yaml --model 1x",
+                     "--model: expected latest or a model id, got '1x'", "publish");
+  expect_usage_error("publish --config c.yaml", "--model is required", "publish");
 }
 
 TEST(CliOptions, LeadingZerosAreDecimal) {

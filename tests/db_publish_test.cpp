@@ -20,6 +20,10 @@ namespace {
 
 using test::TempDir;
 
+// The defaults of keep.sets and keep.models.
+constexpr int kKeepSets = 2;
+constexpr int kKeepModels = 3;
+
 // Users [0, users) with `n` items each: item (u + k) % movies, score -k.
 TopNBlock block(int users, int n, int movies) {
   TopNBlock b;
@@ -57,7 +61,7 @@ struct Fixture {
   }
   // A full set: 4 users x 3, similar movies and clusters.
   void publish_first(std::int64_t run_id) {
-    auto p = db::sqlite_publisher(*db);
+    auto p = db::sqlite_publisher(*db, kKeepSets);
     EXPECT_TRUE(p->add(block(4, 3, 5), user_ids, movie_ids));
     EXPECT_TRUE(p->replace_similar(block(5, 2, 5), movie_ids, movie_ids));
     ClusterRows users{user_ids, {0, 0, 1, 1}, {0.1f, 0.2f, 0.3f, 0.4f}};
@@ -79,7 +83,7 @@ TEST(DbPublisher, AnUncommittedPublicationLeavesThePreviousSet) {
   f.publish_first(run);
   const std::string before = f.live();
   {
-    auto p = db::sqlite_publisher(*f.db);
+    auto p = db::sqlite_publisher(*f.db, kKeepSets);
     p->add(block(2, 5, 5), f.user_ids, f.movie_ids);
     p->replace_similar(block(1, 1, 5), f.movie_ids, f.movie_ids);
     // A reader meanwhile still sees the complete old set.
@@ -94,7 +98,7 @@ TEST(DbPublisher, ACommittedPublicationReplacesTheWholeSet) {
   f.publish_first(f.new_run());
   const std::int64_t second = f.new_run();
   {
-    auto p = db::sqlite_publisher(*f.db);
+    auto p = db::sqlite_publisher(*f.db, kKeepSets);
     EXPECT_TRUE(p->add(block(2, 5, 5), f.user_ids, f.movie_ids));
     p->commit(second, std::nullopt, 5, {});  // no extras: their tables are emptied
   }
@@ -107,7 +111,7 @@ TEST(DbPublisher, ACommittedPublicationReplacesTheWholeSet) {
 
 TEST(DbPublisher, ANonFiniteScoreIsReported) {
   Fixture f;
-  auto p = db::sqlite_publisher(*f.db);
+  auto p = db::sqlite_publisher(*f.db, kKeepSets);
   TopNBlock b = block(2, 2, 5);
   b.scores[3] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_FALSE(p->add(b, f.user_ids, f.movie_ids));
@@ -119,7 +123,7 @@ TEST(DbPublisher, AFailureSaysThePreviousSetStays) {
   f.db->setBusyTimeout(0);
   SQLite::Transaction holder(*other, SQLite::TransactionBehavior::IMMEDIATE);
   try {
-    db::sqlite_publisher(*f.db);
+    db::sqlite_publisher(*f.db, kKeepSets);
     FAIL() << "the write lock is held";
   } catch (const DatabaseError& e) {
     EXPECT_NE(std::string(e.what()).find(
@@ -144,7 +148,7 @@ TEST(DbPublishedSet, ReadsTheLiveSetAndItsRunsMetric) {
   const std::int64_t later = f.new_run("train_loss", 1.5);
   f.new_run("eval_ndcg@10", 0.75);  // recorded, never published
   {
-    auto p = db::sqlite_publisher(*f.db);
+    auto p = db::sqlite_publisher(*f.db, kKeepSets);
     p->add(block(1, 1, 5), f.user_ids, f.movie_ids);
     p->commit(later, std::nullopt, 1, {});
   }
@@ -168,7 +172,8 @@ TEST(DbModels, RoundTripBitForBit) {
   auto models = db::sqlite_models(*f.db);
   EXPECT_THROW(models->latest(), DatabaseError);
   const db::StoredModel saved = model(5, 4, 3, 1.0f);
-  const std::int64_t id = models->save(f.new_run(), saved, "{\"train_loss\":1}", db::kModelsKept);
+  const std::int64_t id =
+      models->save(f.new_run(), saved, "{\"train_loss\":1}", kKeepModels).model_id;
   const db::StoredModel back = models->latest();
   EXPECT_EQ(back.model_id, id);
   EXPECT_EQ(back.type, "dot");
@@ -186,13 +191,13 @@ TEST(DbModels, KeepsTheNewestAndThePublishedOne) {
   Fixture f;
   auto models = db::sqlite_models(*f.db);
   const std::int64_t run = f.new_run();
-  const std::int64_t first = models->save(run, model(2, 2, 2, 1.0f), "{}", 2);
+  const std::int64_t first = models->save(run, model(2, 2, 2, 1.0f), "{}", 2).model_id;
   {
-    auto p = db::sqlite_publisher(*f.db);
+    auto p = db::sqlite_publisher(*f.db, kKeepSets);
     p->commit(run, first, 1, {});
   }
   std::int64_t last = 0;
-  for (int i = 0; i < 4; ++i) last = models->save(run, model(2, 2, 2, 2.0f), "{}", 2);
+  for (int i = 0; i < 4; ++i) last = models->save(run, model(2, 2, 2, 2.0f), "{}", 2).model_id;
   EXPECT_EQ(
       test::sqlite(f.dir / "recs.db", "SELECT model_id FROM models ORDER BY model_id;"),
       std::to_string(first) + "\n" + std::to_string(last - 1) + "\n" + std::to_string(last) + "\n");
@@ -202,7 +207,7 @@ TEST(DbModels, KeepsTheNewestAndThePublishedOne) {
 TEST(DbModels, ACorruptBlobIsADatabaseError) {
   Fixture f;
   auto models = db::sqlite_models(*f.db);
-  models->save(f.new_run(), model(3, 3, 2, 1.0f), "{}", db::kModelsKept);
+  models->save(f.new_run(), model(3, 3, 2, 1.0f), "{}", kKeepModels);
   f.db->exec("UPDATE models SET user_vectors = zeroblob(5)");
   EXPECT_THROW(models->latest(), DatabaseError);
 }

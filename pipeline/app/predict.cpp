@@ -1,5 +1,7 @@
 #include "app/predict.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cstdio>
 
@@ -7,6 +9,7 @@
 #include "db/sqlite.h"
 #include "io/csv.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace recs {
 namespace {
@@ -33,15 +36,58 @@ float score(const db::StoredModel& m, std::int64_t user, std::int64_t movie,
   return m.users.row(u).dot(m.movies.row(v));
 }
 
+std::string describe(const db::StoredModel& m) {
+  return fmt::format("model {} ({}, trained {})", m.model_id, m.type, m.created_at);
+}
+
 }  // namespace
 
-void predict_one(SQLite::Database& db, std::int64_t user, std::int64_t movie, std::ostream& out) {
-  auto m = db::sqlite_models(db)->latest();
+std::optional<ModelChoice> parse_model_choice(std::string_view text) {
+  if (text == "published") return ModelChoice{ModelChoice::Kind::kPublished, 0};
+  if (text == "latest") return ModelChoice{ModelChoice::Kind::kLatest, 0};
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+    return std::nullopt;
+  }
+  return ModelChoice{ModelChoice::Kind::kId, id};
+}
+
+db::StoredModel choose_model(SQLite::Database& db, const ModelChoice& choice) {
+  auto models = db::sqlite_models(db);
+  switch (choice.kind) {
+    case ModelChoice::Kind::kPublished:
+      if (auto m = models->published()) {
+        log::info("scoring with {}, the published one", describe(*m));
+        return std::move(*m);
+      } else {
+        db::StoredModel latest = models->latest();
+        const bool published = db::sqlite_published(db)->top_n().has_value();
+        log::info("scoring with {}, the newest: {}", describe(latest),
+                  published ? "the published set names no model" : "nothing is published yet");
+        return latest;
+      }
+    case ModelChoice::Kind::kLatest: {
+      db::StoredModel latest = models->latest();
+      log::info("scoring with {}, the newest (--model latest)", describe(latest));
+      return latest;
+    }
+    case ModelChoice::Kind::kId: {
+      db::StoredModel m = models->get(choice.id);
+      log::info("scoring with {} (--model {})", describe(m), choice.id);
+      return m;
+    }
+  }
+  throw Error(ExitCode::kInternal, "unknown model choice");
+}
+
+void predict_one(const db::StoredModel& m, std::int64_t user, std::int64_t movie,
+                 std::ostream& out) {
   out << format_score(score(m, user, movie, "")) << "\n";
 }
 
-void predict_pairs(SQLite::Database& db, const std::filesystem::path& pairs, std::ostream& out) {
-  auto m = db::sqlite_models(db)->latest();
+void predict_pairs(const db::StoredModel& m, const std::filesystem::path& pairs,
+                   std::ostream& out) {
   MappedFile file(pairs);
   CsvReader csv(file.data(), pairs.string());
   csv.expect_header({"userId", "movieId"});

@@ -1,19 +1,46 @@
-// pipeline predict: the stored model's score for (user, movie) pairs, the
-// tutorial's model.predict([610], [1]).
+// pipeline predict: a stored model's score for (user, movie) pairs, the
+// tutorial's model.predict([610], [1]). By default the model the live set
+// was scored with, so predict agrees with what the web app shows.
 #pragma once
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <ostream>
+#include <string_view>
+
+#include "db/model_store.h"
 
 namespace recs {
 
+// Which stored model a command uses.
+struct ModelChoice {
+  enum class Kind {
+    kPublished,  // the one the live set was scored with
+    kLatest,     // the newest
+    kId,         // model `id`
+  };
+  Kind kind = Kind::kPublished;
+  std::int64_t id = 0;
+};
+
+// "published", "latest" or a model id (a positive decimal integer); empty
+// for anything else.
+std::optional<ModelChoice> parse_model_choice(std::string_view text);
+
+// The model `choice` names; one line on stderr says which model it is and
+// why. kPublished uses the newest model, saying so, while nothing is
+// published. A model id that is not kept is a NotFoundError.
+db::StoredModel choose_model(SQLite::Database& db, const ModelChoice& choice);
+
 // Prints one score. Unknown ids are InputErrors.
-void predict_one(SQLite::Database& db, std::int64_t user, std::int64_t movie, std::ostream& out);
+void predict_one(const db::StoredModel& model, std::int64_t user, std::int64_t movie,
+                 std::ostream& out);
 
 // Reads a CSV "userId,movieId" and writes "userId,movieId,score" rows.
-void predict_pairs(SQLite::Database& db, const std::filesystem::path& pairs, std::ostream& out);
+void predict_pairs(const db::StoredModel& model, const std::filesystem::path& pairs,
+                   std::ostream& out);
 
 }  // namespace recs

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <string>
 
+#include "app/rollback.h"
 #include "app/train.h"
 #include "cluster/kmeans.h"
 #include "cluster/popular.h"
@@ -219,9 +220,11 @@ Clusters make_clusters(const Audience& a, const db::StoredModel& model,
 
 }  // namespace
 
-ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run) {
+ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
+                       std::optional<std::int64_t> model_id) {
   log::Stopwatch total;
-  db::StoredModel model = db::sqlite_models(db)->latest();
+  db::StoredModel model =
+      model_id ? db::sqlite_models(db)->get(*model_id) : db::sqlite_models(db)->latest();
   if (!model.users.allFinite() || !model.movies.allFinite()) {
     throw GateError("model " + std::to_string(model.model_id) +
                     " has non-finite vectors; refusing to publish");
@@ -321,7 +324,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     if (live) previous = [&live](std::int64_t user, auto& out) { live->list_of(user, out); };
     eval::PublicationChanges changes(candidates.size(), std::move(previous));
     // Rolls back unless committed; its failures say the previous set stays.
-    const auto publisher = db::sqlite_publisher(db);
+    const auto publisher = db::sqlite_publisher(db, config.keep.sets);
     bool finite = true;
     TopNBlock kept;
     auto sink = [&](const TopNBlock& b) {
@@ -357,6 +360,10 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     s.new_users = changes.users_new();
     s.coverage = changes.coverage();
     s.movies_covered = changes.movies_covered();
+    for (const db::KeptSet& gone : publisher->removed()) {
+      log::info("removed {}: keep.sets is {}", describe_set(gone), config.keep.sets);
+    }
+    run.count("kept_sets_removed", static_cast<std::int64_t>(publisher->removed().size()));
   }
   s.model_id = model.model_id;
   s.model_type = model.type;

@@ -30,10 +30,12 @@ struct ScoreSummary {
   std::int64_t candidate_movies = 0;
 };
 
-// Scores and publishes in one write transaction: the old set is deleted and
-// the new one inserted, then committed at once. Readers (WAL) keep seeing
-// the old complete set until the commit; a failure or a kill at any moment
-// rolls back to it.
-ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run);
+// Scores with model `model_id` (empty: the newest) and publishes in one
+// write transaction: the old set is kept for rollback (keep.sets >= 2) or
+// deleted, the new one inserted, then committed at once. Readers (WAL) keep
+// seeing the old complete set until the commit; a failure or a kill at any
+// moment rolls back to it. Kept sets pushed out by keep.sets are logged.
+ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
+                       std::optional<std::int64_t> model_id = std::nullopt);
 
 }  // namespace recs

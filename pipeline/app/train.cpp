@@ -146,7 +146,13 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
   stored.movies = std::move(f.movies);
   {
     std::int64_t run_id = run.id();  // records the run first: it cannot nest in the save
-    s.model_id = db::sqlite_models(db)->save(run_id, stored, metrics.str(), db::kModelsKept);
+    const db::SavedModel saved =
+        db::sqlite_models(db)->save(run_id, stored, metrics.str(), config.keep.models);
+    s.model_id = saved.model_id;
+    for (const db::ModelInfo& gone : saved.removed) {
+      log::info("removed model {} ({}, trained {}): keep.models is {}", gone.model_id, gone.type,
+                gone.created_at, config.keep.models);
+    }
   }
   s.type = model->type();
   s.train_ratings = static_cast<std::int64_t>(train.size());

@@ -21,7 +21,7 @@ void publish_all(SQLite::Database& db, std::int64_t run_id, const PublishBenchOp
                  std::uint64_t seed, const std::vector<std::int64_t>& user_ids,
                  const std::vector<std::int64_t>& movie_ids) {
   random::Rng rng(seed, random::Stream::kBenchData);
-  const auto publisher = db::sqlite_publisher(db);
+  const auto publisher = db::sqlite_publisher(db, o.keep_sets);
   TopNBlock b;
   b.top_n = o.top_n;
   constexpr int kBlock = 512;
@@ -46,8 +46,8 @@ void publish_all(SQLite::Database& db, std::int64_t run_id, const PublishBenchOp
 }  // namespace
 
 std::string bench_publish(const PublishBenchOptions& o) {
-  if (o.users < 1 || o.movies < 1 || o.top_n < 1) {
-    throw UsageError("bench publish: users, movies and top-n must be positive");
+  if (o.users < 1 || o.movies < 1 || o.top_n < 1 || o.keep_sets < 1) {
+    throw UsageError("bench publish: users, movies, top-n and keep-sets must be positive");
   }
   auto dir = o.dir.empty() ? std::filesystem::temp_directory_path() : o.dir;
   auto path = dir / ("recs-bench-publish-" + std::to_string(::getpid()) + ".db");
@@ -68,10 +68,20 @@ std::string bench_publish(const PublishBenchOptions& o) {
   try {
     auto db = db::open(path);
     db::RunRecord run(*db, "bench publish", "");
-    publish_all(*db, run.id(), o, o.seed, user_ids, movie_ids);  // the previous night's set
+    for (int i = 0; i < o.keep_sets; ++i) {  // the previous nights' sets
+      publish_all(*db, run.id(), o, o.seed + static_cast<std::uint64_t>(i), user_ids, movie_ids);
+      db::checkpoint(*db);  // as every run ends
+    }
     log::Stopwatch clock;
-    publish_all(*db, run.id(), o, o.seed + 1, user_ids, movie_ids);
+    publish_all(*db, run.id(), o, o.seed + static_cast<std::uint64_t>(o.keep_sets), user_ids,
+                movie_ids);
     double seconds = clock.seconds();
+    double rollback_seconds = 0;
+    if (o.keep_sets >= 2) {
+      log::Stopwatch rollback_clock;
+      db::sqlite_kept_sets(*db)->rollback(std::nullopt);
+      rollback_seconds = rollback_clock.seconds();
+    }
     double rows = static_cast<double>(o.users) * o.top_n;
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
@@ -81,6 +91,8 @@ std::string bench_publish(const PublishBenchOptions& o) {
         .add("rows", static_cast<std::int64_t>(rows))
         .add("seconds", seconds)
         .add("rows_per_second", rows / seconds)
+        .add("keep_sets", o.keep_sets)
+        .add("rollback_seconds", rollback_seconds)
         .add("db_and_wal_mb",
              static_cast<double>(std::filesystem::file_size(path) +
                                  std::filesystem::file_size(path.string() + "-wal")) /

@@ -13,11 +13,15 @@ struct PublishBenchOptions {
   int movies = 59047;
   int top_n = 100;
   std::uint64_t seed = 42;
+  int keep_sets = 2;          // as keep.sets: 1 deletes the old set, >= 2 keeps it
   std::filesystem::path dir;  // where the scratch database goes; empty = temp dir
 };
 
-// Publishes one set (untimed), then times publishing a second one over it
-// (the nightly case), and returns one JSON line with seconds and rows/s.
+// Publishes keep_sets sets (untimed), so the kept sets are as many as
+// keep_sets allows, then times publishing one more over them (the nightly
+// case: the oldest kept set is dropped, the live one kept) and, when sets
+// are kept, a rollback to the set it replaced; returns one JSON line with
+// seconds, rows/s and rollback_seconds.
 std::string bench_publish(const PublishBenchOptions& options);
 
 }  // namespace recs

@@ -4,16 +4,19 @@
 #include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "app/evaluate.h"
 #include "app/predict.h"
+#include "app/rollback.h"
 #include "app/run.h"
 #include "bench/publish.h"
 #include "bench/readers.h"
@@ -63,6 +66,23 @@ CLI::Option* add_option(CLI::App& cmd, const std::string& names, T& target,
   CLI::Option* option = cmd.add_option(names, target, help);
   if constexpr (std::is_arithmetic_v<T>) option->transform(strict_number<T>());
   return option;
+}
+
+// --model: one of the given kinds of ModelChoice ("published", "latest", an id).
+CLI::Validator model_choice(std::vector<ModelChoice::Kind> kinds) {
+  return CLI::Validator(
+      [kinds](std::string& text) -> std::string {
+        const std::optional<ModelChoice> choice = parse_model_choice(text);
+        if (choice && std::find(kinds.begin(), kinds.end(), choice->kind) != kinds.end()) return {};
+        std::vector<std::string> names;
+        for (ModelChoice::Kind k : kinds) {
+          names.push_back(k == ModelChoice::Kind::kPublished ? "published"
+                          : k == ModelChoice::Kind::kLatest  ? "latest"
+                                                             : "a model id");
+        }
+        return fmt::format("expected {}, got '{}'", fmt::join(names, " or "), text);
+      },
+      "");
 }
 
 struct ConfigArgs {
@@ -134,8 +154,8 @@ int run_cli(int argc, char** argv) {
   bool quiet = false;
   app.add_flag("-q,--quiet", quiet, "log warnings and errors only");
 
-  ConfigArgs run_args, import_args, train_args, score_args, evaluate_args, predict_args,
-      config_args;
+  ConfigArgs run_args, import_args, train_args, score_args, publish_args, rollback_args,
+      evaluate_args, predict_args, config_args;
   CLI::App* run_cmd =
       app.add_subcommand("run", "the nightly job: import, train, score and publish");
   add_config_args(*run_cmd, run_args);
@@ -146,15 +166,31 @@ int run_cli(int argc, char** argv) {
       app.add_subcommand("train", "train the configured model on the stored ratings");
   add_config_args(*train_cmd, train_args);
   CLI::App* score_cmd =
-      app.add_subcommand("score", "score every user with the stored model and publish top-N");
+      app.add_subcommand("score", "score every user with the newest model and publish top-N");
   add_config_args(*score_cmd, score_args);
+  CLI::App* publish_cmd = app.add_subcommand(
+      "publish", "score every user with a kept model and publish top-N, as score does");
+  add_config_args(*publish_cmd, publish_args);
+  std::string publish_model;
+  publish_cmd->add_option("--model", publish_model, "the model to publish: a model id, or latest")
+      ->required()
+      ->check(model_choice({ModelChoice::Kind::kLatest, ModelChoice::Kind::kId}));
+  CLI::App* rollback_cmd = app.add_subcommand(
+      "rollback",
+      "make the previous published set live again (again: swap back); exit 8 when none is kept");
+  add_config_args(*rollback_cmd, rollback_args);
+  std::int64_t rollback_run = 0;
+  CLI::Option* rollback_run_opt = add_option(
+      *rollback_cmd, "--run", rollback_run,
+      "restore the kept set this run published instead (keep.sets > 2 keeps older ones)");
   CLI::App* evaluate_cmd = app.add_subcommand(
       "evaluate",
       "hold out ratings, train on the rest, report rating and ranking metrics beside the "
       "popularity baseline (one JSON line on stdout)");
   add_config_args(*evaluate_cmd, evaluate_args);
 
-  CLI::App* predict_cmd = app.add_subcommand("predict", "print the stored model's score for pairs");
+  CLI::App* predict_cmd = app.add_subcommand(
+      "predict", "print a stored model's score for pairs (the published model unless --model)");
   add_config_args(*predict_cmd, predict_args);
   std::int64_t predict_user = 0, predict_movie = 0;
   std::string pairs_file;
@@ -162,6 +198,13 @@ int run_cli(int argc, char** argv) {
   CLI::Option* movie_opt = add_option(*predict_cmd, "--movie", predict_movie, "external movie id");
   CLI::Option* pairs_opt = add_option(*predict_cmd, "--pairs", pairs_file,
                                       "CSV of userId,movieId; writes userId,movieId,score");
+  std::string predict_model = "published";
+  predict_cmd
+      ->add_option("--model", predict_model,
+                   "published (the live set's model), latest, or a model id")
+      ->capture_default_str()
+      ->check(model_choice(
+          {ModelChoice::Kind::kPublished, ModelChoice::Kind::kLatest, ModelChoice::Kind::kId}));
   user_opt->needs(movie_opt);
   movie_opt->needs(user_opt);
   pairs_opt->excludes(user_opt)->excludes(movie_opt);
@@ -219,6 +262,9 @@ int run_cli(int argc, char** argv) {
   add_option(*bench_publish_cmd, "--movies", pb.movies, "movies")->capture_default_str();
   add_option(*bench_publish_cmd, "--top-n", pb.top_n, "rows per user")->capture_default_str();
   add_option(*bench_publish_cmd, "--seed", pb.seed, "random seed")->capture_default_str();
+  add_option(*bench_publish_cmd, "--keep-sets", pb.keep_sets,
+             "as keep.sets: 1 deletes the old set, 2 or more keep it (then a rollback is timed)")
+      ->capture_default_str();
   add_option(*bench_publish_cmd, "--dir", pb_dir,
              "folder for the scratch database (default: temp)");
 
@@ -259,17 +305,26 @@ int run_cli(int argc, char** argv) {
     run_stage(Stage::kTrain, train_args.load());
   } else if (score_cmd->parsed()) {
     run_stage(Stage::kScore, score_args.load());
+  } else if (publish_cmd->parsed()) {
+    const ModelChoice choice = *parse_model_choice(publish_model);
+    run_publish(publish_args.load(),
+                choice.kind == ModelChoice::Kind::kId ? std::optional(choice.id) : std::nullopt);
+  } else if (rollback_cmd->parsed()) {
+    run_rollback(rollback_args.load(),
+                 rollback_run_opt->count() ? std::optional(rollback_run) : std::nullopt);
   } else if (predict_cmd->parsed()) {
     Config config = predict_args.load();
     if (pairs_file.empty() && user_opt->count() == 0) {
       throw UsageError(
           "predict needs --user and --movie, or --pairs FILE (see pipeline predict --help)");
     }
+    log::set_stage("predict");
     auto db = db::open_read_only(config.database);
+    const db::StoredModel model = choose_model(*db, *parse_model_choice(predict_model));
     if (!pairs_file.empty()) {
-      predict_pairs(*db, pairs_file, std::cout);
+      predict_pairs(model, pairs_file, std::cout);
     } else {
-      predict_one(*db, predict_user, predict_movie, std::cout);
+      predict_one(model, predict_user, predict_movie, std::cout);
     }
   } else if (config_cmd->parsed()) {
     std::cout << describe_config(config_args.load(), true);

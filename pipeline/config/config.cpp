@@ -399,6 +399,12 @@ const std::vector<Field>& fields() {
                           1000, "largest number of k-means iterations"));
     f.push_back(int_field("clusters.popular_n", &Config::clusters, &ClustersConfig::popular_n, 1,
                           10000, "most-rated movies kept per user cluster"));
+    f.push_back(int_field("keep.models", &Config::keep, &KeepConfig::models, 1, 100,
+                          "trained models kept (newest first); models a kept or the live set "
+                          "came from are kept too"));
+    f.push_back(int_field("keep.sets", &Config::keep, &KeepConfig::sets, 1, 10,
+                          "published sets kept, the live one included (1 = no rollback); each "
+                          "kept set takes the disk space of a full set"));
     return f;
   }();
   return kFields;

@@ -104,6 +104,16 @@ struct ClustersConfig {
   int popular_n = 100;  // most-rated movies kept per user cluster
 };
 
+// What the database keeps for going back: trained models and published sets.
+struct KeepConfig {
+  // Models kept: the newest `models`, plus any a kept or the live set came from.
+  int models = 3;
+  // Published sets kept, the live one included: 2 = the live set and the one
+  // it replaced (`pipeline rollback` swaps them); more keep older ones for
+  // `pipeline rollback --run`; 1 = no rollback (a publish deletes the old set).
+  int sets = 2;
+};
+
 struct Config {
   std::filesystem::path file;  // the config file, empty when none was given
   std::filesystem::path database;
@@ -115,6 +125,7 @@ struct Config {
   ScoreConfig score;
   SimilarConfig similar;
   ClustersConfig clusters;
+  KeepConfig keep;
 
   // Where each explicitly set key came from ("file.yaml:12" or "--set"), for
   // error messages raised after loading.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,18 @@ struct StoredModel {
   int movie_index(std::int64_t id) const;
 };
 
-// Models kept besides the one the live recommendations came from.
-constexpr int kModelsKept = 3;
+// A stored model without its vectors.
+struct ModelInfo {
+  std::int64_t model_id = 0;
+  std::optional<std::int64_t> run_id;  // the run that trained it
+  std::string type;
+  std::string created_at;
+};
+
+struct SavedModel {
+  std::int64_t model_id = 0;
+  std::vector<ModelInfo> removed;  // models pruned to stay within `keep`
+};
 
 class ModelRepository {
  public:
@@ -35,12 +46,23 @@ class ModelRepository {
   // Stores `model` (its model_id and created_at are assigned here) for run
   // `run_id` with its training metrics (a JSON object), in a write
   // transaction of its own, and keeps only the newest `keep` models plus
-  // the one the live recommendations came from. Returns the new model_id.
-  virtual std::int64_t save(std::int64_t run_id, const StoredModel& model,
-                            const std::string& metrics_json, int keep) = 0;
+  // those the live set and the kept sets (db/publish.h) came from.
+  virtual SavedModel save(std::int64_t run_id, const StoredModel& model,
+                          const std::string& metrics_json, int keep) = 0;
 
   // The newest model; throws DatabaseError when there is none.
   virtual StoredModel latest() = 0;
+
+  // Model `model_id`; throws NotFoundError naming the kept ones when it is
+  // not kept.
+  virtual StoredModel get(std::int64_t model_id) = 0;
+
+  // The model the live set was scored with; empty when nothing is published
+  // or the publication names no model.
+  virtual std::optional<StoredModel> published() = 0;
+
+  // Every kept model, newest first.
+  virtual std::vector<ModelInfo> list() = 0;
 };
 
 }  // namespace recs::db

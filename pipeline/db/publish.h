@@ -1,8 +1,9 @@
 // The publication repository: the web app's tables (recommendations,
 // similar_movies, the cluster tables) replaced under the readers' guarantee
 // — a reader sees the old complete set or the new complete set, never a
-// mix — and what is live read back. Backend-neutral; db/sqlite.h makes the
-// SQLite ones (a PostgreSQL publisher implements the same interface).
+// mix — what is live read back, and the previous sets kept for rollback.
+// Backend-neutral; db/sqlite.h makes the SQLite ones (a PostgreSQL
+// publisher implements the same interfaces).
 #pragma once
 
 #include <cstdint>
@@ -23,9 +24,22 @@ struct PublicationExtras {
   std::optional<int> movie_clusters;
 };
 
+// A published set that is kept but not live, as its publication row was.
+struct KeptSet {
+  std::int64_t set_id = 0;               // its place among the kept sets
+  std::optional<std::int64_t> run_id;    // the run that published it
+  std::optional<std::int64_t> model_id;  // the model it was scored with
+  std::string published_at;
+  std::int64_t user_count = 0;
+  std::int64_t row_count = 0;
+  int top_n = 0;
+};
+
 // One publication in progress: made when it begins, it replaces the whole
 // set at commit(). Destroyed without commit() (a failure, a refusal), it
 // rolls back and the old set stays; a killed process leaves the old set too.
+// With keep_sets >= 2 the set it replaces is kept (see KeptSets), and the
+// kept sets retired longest ago are removed so that keep_sets - 1 remain.
 class Publisher {
  public:
   virtual ~Publisher() = default;
@@ -50,6 +64,8 @@ class Publisher {
 
   virtual std::int64_t rows() const = 0;   // recommendations added
   virtual std::int64_t users() const = 0;  // users with at least one
+  // The kept sets this publication removed (gone once it commits).
+  virtual const std::vector<KeptSet>& removed() const = 0;
 };
 
 // What is live: the publication and the run it came from.
@@ -63,6 +79,34 @@ class PublishedSet {
   // Metric `key` the live set's run recorded (e.g. "eval_ndcg@10"); empty
   // when nothing was published or that run did not record it.
   virtual std::optional<double> run_metric(const std::string& key) = 0;
+
+  // The run that published the live set and the model it was scored with;
+  // empty when nothing was published or the publication names none.
+  virtual std::optional<std::int64_t> run_id() = 0;
+  virtual std::optional<std::int64_t> model_id() = 0;
+};
+
+// What a rollback did: the set now live, and the one it replaced, now kept
+// (empty when nothing was live).
+struct Rollback {
+  KeptSet restored;  // its set_id is the place it was kept at
+  std::optional<KeptSet> retired;
+};
+
+// The published sets kept besides the live one.
+class KeptSets {
+ public:
+  virtual ~KeptSets() = default;
+
+  // Most recently retired first.
+  virtual std::vector<KeptSet> list() = 0;
+
+  // Makes a kept set live again in one atomic step, under the readers'
+  // guarantee, and keeps the live set in its place: the most recently
+  // retired one, so a second rollback undoes the first, or, with
+  // `published_by`, the newest kept set that run published. Throws
+  // NotFoundError, changing nothing, when there is no such set.
+  virtual Rollback rollback(std::optional<std::int64_t> published_by) = 0;
 };
 
 }  // namespace recs::db

@@ -35,10 +35,13 @@ std::unique_ptr<ImportWriter> sqlite_import(SQLite::Database& db);
 // The models table.
 std::unique_ptr<ModelRepository> sqlite_models(SQLite::Database& db);
 
-// Begins a publication: takes the write lock (IMMEDIATE) and deletes the
-// old set inside the transaction. Its failures read "<database>: publishing
-// failed, the previous recommendations stay in place: ...".
-std::unique_ptr<Publisher> sqlite_publisher(SQLite::Database& db);
+// Begins a publication: takes the write lock (IMMEDIATE) and, inside the
+// transaction, keeps the old set (keep_sets >= 2: its tables are renamed to
+// <table>_kept<set_id>, see schema/004_kept_sets.sql, and fresh ones made
+// from the live tables' DDL) or deletes it (keep_sets 1). Its failures read
+// "<database>: publishing failed, the previous recommendations stay in
+// place: ...".
+std::unique_ptr<Publisher> sqlite_publisher(SQLite::Database& db, int keep_sets);
 
 // The live recommendations as of now, for comparison with a publication
 // about to replace them: make it before the publisher. Reads on a
@@ -48,5 +51,10 @@ std::unique_ptr<LiveLists> sqlite_live_lists(SQLite::Database& db);
 
 // The publication row and its run.
 std::unique_ptr<PublishedSet> sqlite_published(SQLite::Database& db);
+
+// The kept_sets table and the <table>_kept<set_id> tables. A rollback is a
+// handful of table renames in one IMMEDIATE transaction; its failures read
+// "<database>: rollback failed, the live set stays in place: ...".
+std::unique_ptr<KeptSets> sqlite_kept_sets(SQLite::Database& db);
 
 }  // namespace recs::db

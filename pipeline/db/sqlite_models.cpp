@@ -3,6 +3,8 @@
 
 #include <bit>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "db/database.h"
 #include "db/model_store.h"
@@ -29,8 +31,32 @@ std::vector<T> from_blob(const SQLite::Column& col, std::size_t expected, const 
   return out;
 }
 
-std::int64_t insert_model(SQLite::Database& db, std::int64_t run_id, const StoredModel& m,
-                          const std::string& metrics_json, int keep) {
+constexpr const char* kInfoColumns = "model_id, run_id, type, created_at";
+
+ModelInfo read_info(SQLite::Statement& q) {
+  ModelInfo info;
+  info.model_id = q.getColumn(0).getInt64();
+  if (!q.getColumn(1).isNull()) info.run_id = q.getColumn(1).getInt64();
+  info.type = q.getColumn(2).getString();
+  info.created_at = q.getColumn(3).getString();
+  return info;
+}
+
+std::vector<ModelInfo> read_infos(SQLite::Statement& q) {
+  std::vector<ModelInfo> out;
+  while (q.executeStep()) out.push_back(read_info(q));
+  return out;
+}
+
+// Beyond the newest `keep`, every model that no set (live or kept) names.
+constexpr const char* kPrunable =
+    "FROM models WHERE model_id NOT IN "
+    "(SELECT model_id FROM models ORDER BY model_id DESC LIMIT ?) "
+    "AND model_id NOT IN (SELECT model_id FROM publication WHERE model_id IS NOT NULL) "
+    "AND model_id NOT IN (SELECT model_id FROM kept_sets WHERE model_id IS NOT NULL)";
+
+SavedModel insert_model(SQLite::Database& db, std::int64_t run_id, const StoredModel& m,
+                        const std::string& metrics_json, int keep) {
   SQLite::Statement insert(
       db,
       "INSERT INTO models (run_id, created_at, type, dims, user_count, "
@@ -48,25 +74,25 @@ std::int64_t insert_model(SQLite::Database& db, std::int64_t run_id, const Store
   insert.bindNoCopy(10, m.movies.data(), static_cast<int>(m.movies.size() * sizeof(float)));
   insert.bind(11, metrics_json);
   insert.exec();
-  std::int64_t id = db.getLastInsertRowid();
-  SQLite::Statement prune(db,
-                          "DELETE FROM models WHERE model_id NOT IN "
-                          "(SELECT model_id FROM models ORDER BY model_id DESC LIMIT ?) "
-                          "AND model_id NOT IN (SELECT model_id FROM publication "
-                          "WHERE model_id IS NOT NULL)");
+  SavedModel saved;
+  saved.model_id = db.getLastInsertRowid();
+  {
+    SQLite::Statement doomed(
+        db, std::string("SELECT ") + kInfoColumns + " " + kPrunable + " ORDER BY model_id");
+    doomed.bind(1, keep);
+    saved.removed = read_infos(doomed);
+  }
+  SQLite::Statement prune(db, std::string("DELETE ") + kPrunable);
   prune.bind(1, keep);
   prune.exec();
-  return id;
+  return saved;
 }
 
-StoredModel read_latest(SQLite::Database& db) {
-  SQLite::Statement q(db,
-                      "SELECT model_id, type, created_at, dims, user_count, movie_count, user_ids, "
-                      "movie_ids, user_vectors, movie_vectors FROM models "
-                      "ORDER BY model_id DESC LIMIT 1");
-  if (!q.executeStep()) {
-    throw DatabaseError(db.getFilename() + ": no trained model (run 'pipeline train' first)");
-  }
+constexpr const char* kModelColumns =
+    "model_id, type, created_at, dims, user_count, movie_count, user_ids, movie_ids, "
+    "user_vectors, movie_vectors";
+
+StoredModel read_model(SQLite::Statement& q) {
   StoredModel m;
   m.model_id = q.getColumn(0).getInt64();
   m.type = q.getColumn(1).getString();
@@ -85,22 +111,65 @@ StoredModel read_latest(SQLite::Database& db) {
   return m;
 }
 
+// The first model `where` selects, if any.
+std::optional<StoredModel> read_one(SQLite::Database& db, const std::string& where,
+                                    std::optional<std::int64_t> bound = std::nullopt) {
+  SQLite::Statement q(db, std::string("SELECT ") + kModelColumns + " FROM models " + where);
+  if (bound) q.bind(1, *bound);
+  if (!q.executeStep()) return std::nullopt;
+  return read_model(q);
+}
+
+std::vector<ModelInfo> list_models(SQLite::Database& db) {
+  SQLite::Statement q(
+      db, std::string("SELECT ") + kInfoColumns + " FROM models ORDER BY model_id DESC");
+  return read_infos(q);
+}
+
 class SqliteModels final : public ModelRepository {
  public:
   explicit SqliteModels(SQLite::Database& db) : db_(db) {}
 
-  std::int64_t save(std::int64_t run_id, const StoredModel& model, const std::string& metrics_json,
-                    int keep) override {
+  SavedModel save(std::int64_t run_id, const StoredModel& model, const std::string& metrics_json,
+                  int keep) override {
     return translate_errors(db_, [&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      const std::int64_t id = insert_model(db_, run_id, model, metrics_json, keep);
+      SavedModel saved = insert_model(db_, run_id, model, metrics_json, keep);
       tx.commit();
-      return id;
+      return saved;
     });
   }
 
   StoredModel latest() override {
-    return translate_errors(db_, [&] { return read_latest(db_); });
+    return translate_errors(db_, [&] {
+      auto m = read_one(db_, "ORDER BY model_id DESC LIMIT 1");
+      if (!m) {
+        throw DatabaseError(db_.getFilename() + ": no trained model (run 'pipeline train' first)");
+      }
+      return std::move(*m);
+    });
+  }
+
+  StoredModel get(std::int64_t model_id) override {
+    return translate_errors(db_, [&] {
+      auto m = read_one(db_, "WHERE model_id = ?", model_id);
+      if (m) return std::move(*m);
+      std::string kept;
+      for (const ModelInfo& info : list_models(db_)) {
+        kept += (kept.empty() ? "" : ", ") + std::to_string(info.model_id);
+      }
+      throw NotFoundError(db_.getFilename() + ": model " + std::to_string(model_id) +
+                          " is not kept (kept: " + (kept.empty() ? "none" : kept) + ")");
+    });
+  }
+
+  std::optional<StoredModel> published() override {
+    return translate_errors(
+        db_, [&] { return read_one(db_, "WHERE model_id = (SELECT model_id FROM publication)"); });
+  }
+
+  std::vector<ModelInfo> list() override {
+    return translate_errors(db_, [&] { return list_models(db_); });
   }
 
  private:

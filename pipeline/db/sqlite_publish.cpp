@@ -1,8 +1,9 @@
-// The SQLite publisher: the old set is deleted and the new one inserted
-// inside one write transaction, committed at once. In WAL mode readers keep
-// seeing the old complete set until the commit and the new complete set
-// after it; a failure, or a kill at any moment, leaves the old set (the
-// uncommitted WAL frames are ignored).
+// The SQLite publisher: the old set is kept (renamed, see
+// db/sqlite_publish_sets.h) or deleted, and the new one inserted, inside one
+// write transaction committed at once. In WAL mode readers keep seeing the
+// old complete set until the commit and the new complete set after it; a
+// failure, or a kill at any moment, leaves the old set (the uncommitted WAL
+// frames are ignored).
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cmath>
@@ -13,6 +14,7 @@
 #include "db/publish.h"
 #include "db/sqlite.h"
 #include "db/sqlite_error.h"
+#include "db/sqlite_publish_sets.h"
 
 namespace recs::db {
 namespace {
@@ -27,15 +29,27 @@ class SqlitePublisher final : public Publisher {
   }
 
  public:
-  explicit SqlitePublisher(SQLite::Database& db)
+  SqlitePublisher(SQLite::Database& db, int keep_sets)
       : db_(db),
         context_(db.getFilename() +
                  ": publishing failed, the previous recommendations stay in place") {
-    // Begins the write transaction and clears the old set inside it.
+    // Begins the write transaction and, inside it, keeps or clears the old
+    // set; the statements are prepared on the tables that will be live.
     guard([&] {
       tx_.emplace(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      bool kept = false;
+      if (keep_sets >= 2) {
+        removed_ = sets::trim(db_, keep_sets - 2);
+        const sets::LiveDdl ddl = sets::live_ddl(db_);
+        sets::PlainRenames plain(db_);
+        kept = sets::retire_live(db_, ddl).has_value();
+        if (kept) sets::create_live(db_, ddl);
+      } else {
+        removed_ = sets::trim(db_, 0);
+      }
+      // Nothing kept (keep_sets 1, or nothing was published): delete in place.
+      if (!kept) db_.exec("DELETE FROM recommendations");
       insert_.emplace(db_, "recommendations(user_id, rank, movie_id, score)");
-      db_.exec("DELETE FROM recommendations");
     });
   }
 
@@ -61,6 +75,7 @@ class SqlitePublisher final : public Publisher {
 
   std::int64_t rows() const override { return insert_->rows_written(); }
   std::int64_t users() const override { return users_; }
+  const std::vector<KeptSet>& removed() const override { return removed_; }
 
  private:
   bool write_block(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
@@ -79,6 +94,7 @@ class SqlitePublisher final : public Publisher {
   std::optional<SQLite::Transaction> tx_;
   std::optional<RowInserter> insert_;
   std::int64_t users_ = 0;
+  std::vector<KeptSet> removed_;
   bool similar_written_ = false;
   bool clusters_written_ = false;
 };
@@ -205,14 +221,25 @@ class SqlitePublished final : public PublishedSet {
     });
   }
 
+  std::optional<std::int64_t> run_id() override { return id_column("run_id"); }
+  std::optional<std::int64_t> model_id() override { return id_column("model_id"); }
+
  private:
+  std::optional<std::int64_t> id_column(const std::string& column) {
+    return translate_errors(db_, [&]() -> std::optional<std::int64_t> {
+      SQLite::Statement q(db_, "SELECT " + column + " FROM publication");
+      if (!q.executeStep() || q.getColumn(0).isNull()) return std::nullopt;
+      return q.getColumn(0).getInt64();
+    });
+  }
+
   SQLite::Database& db_;
 };
 
 }  // namespace
 
-std::unique_ptr<Publisher> sqlite_publisher(SQLite::Database& db) {
-  return std::make_unique<SqlitePublisher>(db);
+std::unique_ptr<Publisher> sqlite_publisher(SQLite::Database& db, int keep_sets) {
+  return std::make_unique<SqlitePublisher>(db, keep_sets);
 }
 
 std::unique_ptr<PublishedSet> sqlite_published(SQLite::Database& db) {

@@ -18,6 +18,7 @@ enum class ExitCode : int {
   kDatabase = 5,  // the database cannot be opened, read or written
   kGate = 6,      // the quality gate refused to publish
   kLocked = 7,    // another run holds the database
+  kNotFound = 8,  // nothing to roll back to, or the model asked for is not kept
 };
 
 class Error : public std::runtime_error {
@@ -62,6 +63,13 @@ class GateError : public Error {
 class LockedError : public Error {
  public:
   explicit LockedError(const std::string& what) : Error(ExitCode::kLocked, what) {}
+};
+
+// What the command asked for is not in the database (no kept set to roll
+// back to, a model id that is not kept); nothing was changed.
+class NotFoundError : public Error {
+ public:
+  explicit NotFoundError(const std::string& what) : Error(ExitCode::kNotFound, what) {}
 };
 
 }  // namespace recs
