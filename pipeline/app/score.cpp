@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <string>
 
 #include "app/train.h"
@@ -15,6 +16,7 @@
 #include "models/fold_in.h"
 #include "models/registry.h"
 #include "scoring/ann.h"
+#include "scoring/explain.h"
 #include "scoring/filters.h"
 #include "scoring/similar.h"
 #include "scoring/topn.h"
@@ -268,6 +270,17 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   options.user_block = config.score.user_block;
   options.movie_block = config.score.movie_block;
 
+  // Explained in the sink, block by block, before the block is written.
+  std::optional<Explainer> explainer;
+  double explain_seconds = 0;
+  if (config.score.explain) {
+    log::Stopwatch explain_clock;
+    explainer.emplace(model.movies, taste, audience.rated, audience.raw);
+    explain_seconds = explain_clock.seconds();
+  }
+  const std::vector<std::int32_t> no_candidates;
+  std::vector<std::int64_t> because;
+
   ScoreSummary s;
   log::Stopwatch clock;
   std::int64_t run_id = run.id();  // records the run first: it cannot nest in the publish
@@ -276,7 +289,19 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     const auto publisher = db::sqlite_publisher(db);
     bool finite = true;
     auto sink = [&](const TopNBlock& b) {
-      finite &= publisher->add(b, audience.ids, candidate_ids);
+      because.clear();
+      if (explainer) {
+        log::Stopwatch explain_clock;
+        const std::vector<std::int32_t> why =
+            explainer->explain(b, filtered ? candidates : no_candidates);
+        because.reserve(why.size());
+        for (std::int32_t m : why) {
+          because.push_back(m == kNoReason ? db::kNoBecause
+                                           : model.movie_ids[static_cast<std::size_t>(m)]);
+        }
+        explain_seconds += explain_clock.seconds();
+      }
+      finite &= publisher->add(b, audience.ids, candidate_ids, because);
     };
     if (config.score.method == "ann") {
       AnnOptions ann;
@@ -298,7 +323,9 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   }
   s.seconds = clock.seconds();
   log::info("published " + std::to_string(s.rows) + " recommendations for " +
-            std::to_string(s.users) + " users in " + std::to_string(s.seconds) + " s");
+            std::to_string(s.users) + " users in " + std::to_string(s.seconds) + " s" +
+            (explainer ? " (explaining them took " + std::to_string(explain_seconds) + " s)"
+                       : std::string()));
   run.count("users_scored", s.users);
   run.count("users_folded_in", audience.folded_in);
   run.count("recommendations", s.rows);
@@ -310,6 +337,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   }
   run.model_type(model.type);
   run.timing("score_load", load_seconds);
+  if (config.score.explain) run.timing("explain", explain_seconds);
   if (config.similar.enabled) run.timing("similar", similar_seconds);
   if (config.clusters.enabled) run.timing("clusters", cluster_seconds);
   run.timing("score_publish", s.seconds);
