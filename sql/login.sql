@@ -16,15 +16,19 @@
 -- exactly :offset of them.
 -- Parameters: :user_id (external MovieLens user id), :limit (rows wanted),
 -- :offset (rows to skip; optional: unbound, NULL or negative means 0).
--- Columns: rank, movie_id, title, genres, score, source; a new column goes
--- after source, in both branches.
-SELECT r.rank, r.movie_id, m.title, m.genres, r.score, 'personal' AS source
+-- Columns: rank, movie_id, title, genres, score, source, because_movie_id,
+-- because_title ("because you rated X": the rated movie that most supports a
+-- personal row; NULL on popular rows and when the run did not explain); a
+-- new column goes at the end, in both branches.
+SELECT r.rank, r.movie_id, m.title, m.genres, r.score, 'personal' AS source,
+       r.because_movie_id, b.title AS because_title
 FROM recommendations AS r
 LEFT JOIN movies AS m ON m.movie_id = r.movie_id
+LEFT JOIN movies AS b ON b.movie_id = r.because_movie_id
 WHERE r.user_id = :user_id AND r.rank > max(coalesce(:offset, 0), 0)
 UNION ALL
 SELECT max(coalesce(:offset, 0), 0) + row_number() OVER (ORDER BY p.popularity_rank),
-       p.movie_id, m.title, m.genres, NULL, 'popular'
+       p.movie_id, m.title, m.genres, NULL, 'popular', NULL, NULL
 FROM (
   SELECT s.movie_id, s.popularity_rank
   FROM movie_stats AS s

@@ -179,7 +179,7 @@ TEST(ExtrasE2E, UsersWhoRateAfterTrainingAreFoldedInWithoutRetraining) {
   auto login =
       lines(query_file(db, "login.sql", ".param set :user_id 999999\n.param set :limit 10\n"));
   ASSERT_EQ(login.size(), 10u);
-  for (const auto& l : login) EXPECT_EQ(l.substr(l.rfind('|')), "|personal") << l;
+  for (const auto& l : login) EXPECT_NE(l.find("|personal|"), std::string::npos) << l;
   // Switched off, the new user is left to the fallback: login.sql serves the
   // most popular movies the user has not rated, ranked 1..10.
   sc = run_pipeline("score --config " + quoted(s.config) + " --set score.fold_in=false");
@@ -194,7 +194,7 @@ TEST(ExtrasE2E, UsersWhoRateAfterTrainingAreFoldedInWithoutRetraining) {
   for (std::size_t i = 0; i < login.size(); ++i) {
     const std::string& l = login[i];
     EXPECT_EQ(l.substr(0, l.find('|')), std::to_string(i + 1)) << l;
-    EXPECT_EQ(l.substr(l.rfind('|')), "|popular") << l;
+    EXPECT_TRUE(l.ends_with("|popular||")) << l;
     const auto a = l.find('|');
     const std::string movie = l.substr(a + 1, l.find('|', a + 1) - a - 1);
     EXPECT_EQ(movie, popular[i]) << l;

@@ -215,8 +215,9 @@ TEST_F(MovieLensRun, LoginQueryIsAnIndexSearchWithTitles) {
   std::string rows = web_query(db(), "login.sql", "1", 3);
   std::string expected = sqlite(db(),
                                 "SELECT r.rank, r.movie_id, m.title, m.genres, r.score, "
-                                "'personal' FROM recommendations r JOIN movies m USING "
-                                "(movie_id) WHERE user_id = 1 ORDER BY rank LIMIT 3;");
+                                "'personal', r.because_movie_id, b.title FROM recommendations r "
+                                "JOIN movies m USING (movie_id) JOIN movies b ON b.movie_id = "
+                                "r.because_movie_id WHERE user_id = 1 ORDER BY rank LIMIT 3;");
   EXPECT_EQ(rows, expected);
   EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 3);
   EXPECT_EQ(rows.substr(0, 2), "1|");
@@ -247,9 +248,10 @@ TEST_F(MovieLensRun, LoginQueryServesTheFallbackToAUserWithoutRecommendations) {
   // the same movies as sql/fallback.sql, in one query.
   std::string rows = web_query(db(), "login.sql", "99999", 10);
   ASSERT_EQ(rows_of(rows).size(), 10u) << rows;
-  EXPECT_EQ(rows_of(rows)[0], "1|356|Forrest Gump (1994)|Comedy|Drama|Romance|War||popular");
+  EXPECT_EQ(rows_of(rows)[0],
+            "1|356|Forrest Gump (1994)|Comedy|Drama|Romance|War||popular||");
   EXPECT_EQ(leading(rows, 4), leading(web_query(db(), "fallback.sql", "99999", 10), 4));
-  for (const auto& r : rows_of(rows)) EXPECT_EQ(r.substr(r.size() - 9), "||popular") << r;
+  for (const auto& r : rows_of(rows)) EXPECT_EQ(r.substr(r.size() - 11), "||popular||") << r;
   expect_ranks_from(rows, 1);
   // The walk of the popularity index stops at the limit.
   EXPECT_LE(fullscan_steps(db(), "login.sql", "99999", 10), 10);

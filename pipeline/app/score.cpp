@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "app/rollback.h"
 #include "app/train.h"
@@ -17,6 +20,7 @@
 #include "models/fold_in.h"
 #include "models/registry.h"
 #include "scoring/ann.h"
+#include "scoring/explain.h"
 #include "scoring/filters.h"
 #include "scoring/signal.h"
 #include "scoring/similar.h"
@@ -312,6 +316,37 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   options.user_block = config.score.user_block;
   options.movie_block = config.score.movie_block;
 
+  // Explained block by block in the parallel part of the scoring pipeline
+  // (options.prepare), so it overlaps the scoring; the serial sink only
+  // picks up each block's explanation and writes it.
+  std::optional<Explainer> explainer;
+  double explain_seconds = 0;  // building the explainer, plus every block's explaining
+  if (config.score.explain) {
+    log::Stopwatch explain_clock;
+    explainer.emplace(model.movies, taste, audience.rated, audience.raw);
+    explain_seconds = explain_clock.seconds();
+  }
+  const std::vector<std::int32_t> no_candidates;
+  std::mutex explained_mutex;  // guards explained and explain_seconds
+  std::unordered_map<int, std::vector<std::int64_t>> explained;  // by block.user_begin
+  if (explainer) {
+    options.prepare = [&](const TopNBlock& b) {
+      log::Stopwatch explain_clock;
+      const std::vector<std::int32_t> why =
+          explainer->explain(b, filtered ? candidates : no_candidates);
+      std::vector<std::int64_t> because;
+      because.reserve(why.size());
+      for (std::int32_t m : why) {
+        because.push_back(m == kNoReason ? db::kNoBecause
+                                         : model.movie_ids[static_cast<std::size_t>(m)]);
+      }
+      const double seconds = explain_clock.seconds();
+      const std::lock_guard<std::mutex> lock(explained_mutex);
+      explained.emplace(b.user_begin, std::move(because));
+      explain_seconds += seconds;
+    };
+  }
+
   ScoreSummary s;
   std::int64_t below_floor = 0;
   log::Stopwatch clock;
@@ -327,7 +362,15 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     const auto publisher = db::sqlite_publisher(db, config.keep.sets);
     bool finite = true;
     TopNBlock kept;
+    std::vector<std::int64_t> because;
     auto sink = [&](const TopNBlock& b) {
+      because.clear();
+      if (explainer) {
+        const std::lock_guard<std::mutex> lock(explained_mutex);
+        auto it = explained.find(b.user_begin);
+        because = std::move(it->second);
+        explained.erase(it);
+      }
       const TopNBlock* out = &b;
       if (any_below_floor(signal, b)) {
         kept = b;
@@ -335,7 +378,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
         out = &kept;
       }
       changes.add(*out, audience.ids, candidate_ids);
-      finite &= publisher->add(*out, audience.ids, candidate_ids);
+      finite &= publisher->add(*out, audience.ids, candidate_ids, because);
     };
     if (config.score.method == "ann") {
       AnnOptions ann;
@@ -370,7 +413,10 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   s.candidate_movies = static_cast<std::int64_t>(candidates.size());
   s.seconds = clock.seconds();
   log::info("published " + std::to_string(s.rows) + " recommendations for " +
-            std::to_string(s.users) + " users in " + std::to_string(s.seconds) + " s");
+            std::to_string(s.users) + " users in " + std::to_string(s.seconds) + " s" +
+            (explainer ? " (explaining them took " + std::to_string(explain_seconds) +
+                             " s of thread time, overlapped with the scoring)"
+                       : std::string()));
   if (no_positive + below_floor > 0) {
     log::info(std::to_string(no_positive + below_floor) + " user(s) get no rows, their vectors " +
               "carry no signal (" + std::to_string(no_positive) + " without a positive rating, " +
@@ -393,6 +439,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   run.count("movies_covered", s.movies_covered);
   run.model_type(model.type);
   run.timing("score_load", load_seconds);
+  if (config.score.explain) run.timing("explain", explain_seconds);
   if (config.similar.enabled) run.timing("similar", similar_seconds);
   if (config.clusters.enabled) run.timing("clusters", cluster_seconds);
   run.timing("score_publish", s.seconds);

@@ -385,6 +385,9 @@ const std::vector<Field>& fields() {
     f.push_back(real_field("score.fold_in_l2", &Config::score, &ScoreConfig::fold_in_l2, 0.0, 1e6,
                            "ridge penalty of the fold-in for rating models (" +
                                type_names(ModelKind::kRating) + "; the others use their own)"));
+    f.push_back(bool_field("score.explain", &Config::score, &ScoreConfig::explain,
+                           "give each recommendation the liked movie most similar to it "
+                           "(recommendations.because_movie_id, \"because you rated X\")"));
     f.push_back(bool_field("similar.enabled", &Config::similar, &SimilarConfig::enabled,
                            "publish similar_movies: top-K movies by cosine of movie vectors"));
     f.push_back(int_field("similar.top_k", &Config::similar, &SimilarConfig::top_k, 1, 1000,

@@ -87,6 +87,9 @@ struct ScoreConfig {
   // fixed movie vectors (least squares) and are scored too.
   bool fold_in = true;
   double fold_in_l2 = 0.1;  // ridge penalty of the fold-in for rating models (models/registry.h)
+  // Each recommendation carries the rated movie that most supports it
+  // (recommendations.because_movie_id); false leaves it NULL.
+  bool explain = true;
 };
 
 // "Because you watched X": top-K movies by cosine similarity of movie vectors.

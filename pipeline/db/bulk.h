@@ -6,6 +6,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -16,7 +17,8 @@ namespace recs::db {
 // "INSERT INTO target VALUES (?,..),(?,..)..." for `rows` rows.
 std::string multi_row_insert(std::string_view verb, std::string_view target, int columns, int rows);
 
-// Each row is a tuple of Columns (std::int64_t, double or std::string).
+// Each row is a tuple of Columns (std::int64_t, double, std::string, or
+// std::optional<std::int64_t> where empty is NULL).
 template <typename... Columns>
 class BulkInserter {
  public:
@@ -62,6 +64,13 @@ class BulkInserter {
   static void bind(SQLite::Statement& s, int slot, std::int64_t v) { s.bind(slot, v); }
   static void bind(SQLite::Statement& s, int slot, double v) { s.bind(slot, v); }
   static void bind(SQLite::Statement& s, int slot, const std::string& v) { s.bindNoCopy(slot, v); }
+  static void bind(SQLite::Statement& s, int slot, const std::optional<std::int64_t>& v) {
+    if (v) {
+      s.bind(slot, *v);
+    } else {
+      s.bind(slot);
+    }
+  }
 
   SQLite::Database& db_;
   std::string target_;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@
 #include "data/top_n.h"
 
 namespace recs::db {
+
+// A recommendation no rated movie explains: because_movie_id is NULL.
+inline constexpr std::int64_t kNoBecause = 0;
 
 // What else a publication holds; unset = not computed by this run, and the
 // table is left empty so nothing from an older model outlives it.
@@ -45,10 +49,17 @@ class Publisher {
   virtual ~Publisher() = default;
 
   // Adds a scored block; user and movie indices are mapped to external ids.
+  // `because` (laid out as block.items, external movie ids, kNoBecause for
+  // none) is each row's because_movie_id; empty leaves every row's NULL.
   // Returns false when a score is not finite (the row is still written; the
   // caller refuses to commit).
   virtual bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
-                   const std::vector<std::int64_t>& movie_ids) = 0;
+                   const std::vector<std::int64_t>& movie_ids,
+                   std::span<const std::int64_t> because) = 0;
+  bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
+           const std::vector<std::int64_t>& movie_ids) {
+    return add(block, user_ids, movie_ids, {});
+  }
 
   // Replaces similar_movies: row i of `similar` is movie row_ids[i], its
   // items index candidate_ids. Returns false on a non-finite score.

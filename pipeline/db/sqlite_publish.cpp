@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <optional>
+#include <span>
 
 #include "db/bulk.h"
 #include "db/database.h"
@@ -20,6 +21,8 @@ namespace recs::db {
 namespace {
 
 using RowInserter = BulkInserter<std::int64_t, std::int64_t, std::int64_t, double>;
+using RecommendationInserter =
+    BulkInserter<std::int64_t, std::int64_t, std::int64_t, double, std::optional<std::int64_t>>;
 
 class SqlitePublisher final : public Publisher {
   // Every failure names the database and says the previous set stays.
@@ -49,13 +52,14 @@ class SqlitePublisher final : public Publisher {
       }
       // Nothing kept (keep_sets 1, or nothing was published): delete in place.
       if (!kept) db_.exec("DELETE FROM recommendations");
-      insert_.emplace(db_, "recommendations(user_id, rank, movie_id, score)");
+      insert_.emplace(db_, "recommendations(user_id, rank, movie_id, score, because_movie_id)");
     });
   }
 
   bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
-           const std::vector<std::int64_t>& movie_ids) override {
-    return guard([&] { return write_block(block, user_ids, movie_ids); });
+           const std::vector<std::int64_t>& movie_ids,
+           std::span<const std::int64_t> because) override {
+    return guard([&] { return write_block(block, user_ids, movie_ids, because); });
   }
 
   bool replace_similar(const TopNBlock& similar, const std::vector<std::int64_t>& row_ids,
@@ -79,7 +83,8 @@ class SqlitePublisher final : public Publisher {
 
  private:
   bool write_block(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
-                   const std::vector<std::int64_t>& movie_ids);
+                   const std::vector<std::int64_t>& movie_ids,
+                   std::span<const std::int64_t> because);
   bool write_similar(const TopNBlock& similar, const std::vector<std::int64_t>& row_ids,
                      const std::vector<std::int64_t>& candidate_ids);
   void write_clusters(const ClusterRows& users, const ClusterRows& movies,
@@ -92,7 +97,7 @@ class SqlitePublisher final : public Publisher {
   // Declared before the statements, so destroyed after them: they are
   // finalized before an uncommitted transaction rolls back.
   std::optional<SQLite::Transaction> tx_;
-  std::optional<RowInserter> insert_;
+  std::optional<RecommendationInserter> insert_;
   std::int64_t users_ = 0;
   std::vector<KeptSet> removed_;
   bool similar_written_ = false;
@@ -100,18 +105,21 @@ class SqlitePublisher final : public Publisher {
 };
 
 bool SqlitePublisher::write_block(const TopNBlock& b, const std::vector<std::int64_t>& user_ids,
-                                  const std::vector<std::int64_t>& movie_ids) {
+                                  const std::vector<std::int64_t>& movie_ids,
+                                  std::span<const std::int64_t> because) {
   bool finite = true;
   for (int i = 0; i < b.user_end - b.user_begin; ++i) {
     std::int64_t user = user_ids[static_cast<std::size_t>(b.user_begin + i)];
     std::size_t base = static_cast<std::size_t>(i) * static_cast<std::size_t>(b.top_n);
     users_ += b.counts[static_cast<std::size_t>(i)] > 0;
     for (int k = 0; k < b.counts[static_cast<std::size_t>(i)]; ++k) {
-      float score = b.scores[base + static_cast<std::size_t>(k)];
+      const std::size_t at = base + static_cast<std::size_t>(k);
+      float score = b.scores[at];
       finite &= std::isfinite(score);
-      insert_->row(user, std::int64_t{k + 1},
-                   movie_ids[static_cast<std::size_t>(b.items[base + static_cast<std::size_t>(k)])],
-                   static_cast<double>(score));
+      std::optional<std::int64_t> why;
+      if (!because.empty() && because[at] != kNoBecause) why = because[at];
+      insert_->row(user, std::int64_t{k + 1}, movie_ids[static_cast<std::size_t>(b.items[at])],
+                   static_cast<double>(score), why);
     }
   }
   return finite;

@@ -341,7 +341,7 @@ void score_top_n_ann(const RowMatrix& users, const RowMatrix& movies, const User
       index,          ann.nprobe,
       ann.user_block, selection::buffer_shape(options.top_n, kCapacityRatio, num_movies, 0)};
   selection::score_in_blocks(problem, num_users, ann.user_block, options.top_n, threads,
-                             score_block, sink);
+                             score_block, options.prepare, sink);
 }
 
 }  // namespace recs

@@ -97,7 +97,8 @@ void check_inputs(const char* kernel, const RowMatrix& users, const RowMatrix& m
 }
 
 void score_in_blocks(int num_users, int user_block, int top_n, int threads,
-                     const BlockScorer& score, const std::function<void(const TopNBlock&)>& sink) {
+                     const BlockScorer& score, const std::function<void(const TopNBlock&)>& prepare,
+                     const std::function<void(const TopNBlock&)>& sink) {
   const int num_blocks =
       static_cast<int>((static_cast<long long>(num_users) + user_block - 1) / user_block);
   if (num_blocks == 0) return;
@@ -130,6 +131,7 @@ void score_in_blocks(int num_users, int user_block, int top_n, int threads,
                                      block->counts.resize(nu);
                                      score(block->user_begin, block->user_end, block->items.data(),
                                            block->scores.data(), block->counts.data());
+                                     if (prepare) prepare(*block);
                                      return block;
                                    }) &
                                tbb::make_filter<std::unique_ptr<TopNBlock>, void>(

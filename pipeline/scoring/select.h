@@ -85,9 +85,11 @@ using BlockScorer = std::function<void(int user_begin, int user_end, std::int32_
 
 // Runs `score` over blocks of `user_block` users on a TBB arena of `threads`
 // threads and hands each finished block to `sink` in user order, one call at
-// a time, while later blocks are still being scored.
+// a time, while later blocks are still being scored. `prepare`, if set, is
+// called on each finished block in the parallel part, before its sink call.
 void score_in_blocks(int num_users, int user_block, int top_n, int threads,
-                     const BlockScorer& score, const std::function<void(const TopNBlock&)>& sink);
+                     const BlockScorer& score, const std::function<void(const TopNBlock&)>& prepare,
+                     const std::function<void(const TopNBlock&)>& sink);
 
 // The same for a kernel's block function, which gets the kernel's problem
 // and a Scratch of its own thread (one per thread, reused across its blocks).
@@ -95,6 +97,7 @@ template <typename Problem, typename Scratch>
 void score_in_blocks(const Problem& problem, int num_users, int user_block, int top_n, int threads,
                      void (*score_block)(const Problem&, int, int, Scratch&, std::int32_t*, float*,
                                          std::int32_t*),
+                     const std::function<void(const TopNBlock&)>& prepare,
                      const std::function<void(const TopNBlock&)>& sink) {
   tbb::enumerable_thread_specific<Scratch> scratch;
   score_in_blocks(
@@ -102,7 +105,7 @@ void score_in_blocks(const Problem& problem, int num_users, int user_block, int 
       [&](int user_begin, int user_end, std::int32_t* items, float* scores, std::int32_t* counts) {
         score_block(problem, user_begin, user_end, scratch.local(), items, scores, counts);
       },
-      sink);
+      prepare, sink);
 }
 
 }  // namespace recs::selection

@@ -112,7 +112,7 @@ void score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItem
   const int num_users = static_cast<int>(users.rows());
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   selection::score_in_blocks(problem, num_users, problem.user_block, problem.shape.top_n, threads,
-                             score_block, sink);
+                             score_block, options.prepare, sink);
 }
 
 TopNBlock score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,

@@ -18,6 +18,11 @@ struct TopNOptions {
   int threads = 0;         // 0 = all cores
   int user_block = 256;    // users per tile
   int movie_block = 1024;  // movies per tile
+  // Optional per-block post-process: called once for every finished block in
+  // the parallel part of the pipeline (several blocks at once, from any
+  // thread), before that block reaches the sink. Lets a caller do per-block
+  // work (e.g. explaining the entries) off the serial sink.
+  std::function<void(const TopNBlock&)> prepare;
 };
 
 // Scores every user against every movie, masking exclude's movies (may be

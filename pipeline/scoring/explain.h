@@ -1,0 +1,52 @@
+// Why a movie was recommended: for each entry of a user's top-N, the movie
+// the user rated that most supports it ("because you rated X"). The same
+// rule serves every model type, as every model ends as user and movie
+// vectors: the supporting movie is the user's liked movie whose vector is
+// most similar (cosine over the taste columns) to the recommended one's.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "data/matrix.h"
+#include "data/ratings.h"
+#include "data/top_n.h"
+
+namespace recs {
+
+// An entry with no supporting movie: the user rated no other movie the
+// model knows.
+inline constexpr std::int32_t kNoReason = -1;
+
+class Explainer {
+ public:
+  // `movies`: every model movie's vector; `columns`: the taste columns
+  // (taste_columns(), so a bias model's constant columns do not make every
+  // movie alike); `rated`: per user, the movies rated (model movie indices,
+  // ascending); `ratings`: the stored rating of each entry of rated.indices.
+  // A user's liked movies are those rated at least the user's mean rating,
+  // so a user who rated anything has at least one. Keeps references to
+  // rated and ratings.
+  Explainer(const RowMatrix& movies, const std::vector<int>& columns, const UserItems& rated,
+            const std::vector<float>& ratings);
+
+  // For every entry of `block` (user user_begin + i is row i of `rated`), the
+  // model index of the liked movie with the highest cosine to the
+  // recommended movie, never the movie itself (when no other liked movie is
+  // left, the other rated movies are used); ties go to the smaller movie
+  // index; kNoReason when the user rated no other movie. The block's items
+  // index `candidates` (model movie indices), or model movies directly when
+  // `candidates` is empty. Laid out as block.items (counts[i] entries at
+  // i * top_n). Parallel over users on the calling TBB arena (isolated, so it
+  // never runs a caller's unrelated tasks while it waits); the result does
+  // not depend on the thread count.
+  std::vector<std::int32_t> explain(const TopNBlock& block,
+                                    const std::vector<std::int32_t>& candidates) const;
+
+ private:
+  RowMatrix unit_;  // movies' taste columns, unit length
+  const UserItems& rated_;
+  const std::vector<float>& ratings_;
+};
+
+}  // namespace recs
