@@ -248,8 +248,7 @@ TEST_F(MovieLensRun, LoginQueryServesTheFallbackToAUserWithoutRecommendations) {
   // the same movies as sql/fallback.sql, in one query.
   std::string rows = web_query(db(), "login.sql", "99999", 10);
   ASSERT_EQ(rows_of(rows).size(), 10u) << rows;
-  EXPECT_EQ(rows_of(rows)[0],
-            "1|356|Forrest Gump (1994)|Comedy|Drama|Romance|War||popular||");
+  EXPECT_EQ(rows_of(rows)[0], "1|356|Forrest Gump (1994)|Comedy|Drama|Romance|War||popular||");
   EXPECT_EQ(leading(rows, 4), leading(web_query(db(), "fallback.sql", "99999", 10), 4));
   for (const auto& r : rows_of(rows)) EXPECT_EQ(r.substr(r.size() - 11), "||popular||") << r;
   expect_ranks_from(rows, 1);

@@ -87,7 +87,7 @@ void run_publish(const Config& config, std::optional<std::int64_t> model_id) {
   recorded_run(config, "publish",
                [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
                  summary.publish = run_score(db, config, run, model_id);
-  });
+               });
 }
 
 }  // namespace recs
