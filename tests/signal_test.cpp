@@ -1,6 +1,6 @@
-// Which users get personal rows (scoring/signal.h) and each model type's rule
+// Which users get personal rows (models/signal.h) and each model type's rule
 // (models/registry.h).
-#include "scoring/signal.h"
+#include "models/signal.h"
 
 #include <gtest/gtest.h>
 

@@ -13,7 +13,7 @@
 #include "data/ratings.h"
 #include "eval/metrics.h"
 #include "models/model.h"
-#include "scoring/signal.h"
+#include "models/signal.h"
 
 namespace recs::eval {
 
@@ -59,7 +59,7 @@ RankingMetrics rank_and_measure(const Factors& f, const Split& split, const Eval
 
 // What the web app shows each user, as the score stage publishes it: the
 // model's top-max(K) (training movies masked), except for the users whose
-// vectors carry no signal by `rule` (scoring/signal.h; positives counted on
+// vectors carry no signal by `rule` (models/signal.h; positives counted on
 // the training split), who get no rows and so see the popularity fallback:
 // their lists are `fallback`'s. `replaced` (optional) counts those users.
 TopNBlock served_lists(const Factors& f, const Factors& fallback, const Split& split,

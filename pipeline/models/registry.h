@@ -24,7 +24,7 @@
 #include "config/params.h"
 #include "models/fold_in.h"
 #include "models/model.h"
-#include "scoring/signal.h"
+#include "models/signal.h"
 
 namespace recs {
 
@@ -60,7 +60,7 @@ struct ModelType {
   std::function<std::unique_ptr<Model>(const std::any& params, const ModelContext&)> make;
   std::function<FoldInOptions(const std::any& params, const FoldInInputs&)> fold_in;
   // Which users' vectors carry no signal, so the score stage publishes no
-  // rows for them (scoring/signal.h); README "Models" lists each type's.
+  // rows for them (models/signal.h); README "Models" lists each type's.
   std::function<SignalRule(const std::any& params)> signal;
 
   const ParamKey* key(const std::string& key_name) const;

@@ -1,4 +1,4 @@
-#include "scoring/signal.h"
+#include "models/signal.h"
 
 #include <algorithm>
 #include <cstddef>
