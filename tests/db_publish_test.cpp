@@ -13,6 +13,7 @@
 #include "db/runs.h"
 #include "db/sqlite.h"
 #include "test_util.h"
+#include "topn_fixtures.h"
 #include "util/error.h"
 
 namespace recs {
@@ -23,22 +24,6 @@ using test::TempDir;
 // The defaults of keep.sets and keep.models.
 constexpr int kKeepSets = 2;
 constexpr int kKeepModels = 3;
-
-// Users [0, users) with `n` items each: item (u + k) % movies, score -k.
-TopNBlock block(int users, int n, int movies) {
-  TopNBlock b;
-  b.user_begin = 0;
-  b.user_end = users;
-  b.top_n = n;
-  for (int u = 0; u < users; ++u) {
-    for (int k = 0; k < n; ++k) {
-      b.items.push_back((u + k) % movies);
-      b.scores.push_back(static_cast<float>(-k));
-    }
-    b.counts.push_back(n);
-  }
-  return b;
-}
 
 struct Fixture {
   TempDir dir;
@@ -62,8 +47,8 @@ struct Fixture {
   // A full set: 4 users x 3, similar movies and clusters.
   void publish_first(std::int64_t run_id) {
     auto p = db::sqlite_publisher(*db, kKeepSets);
-    EXPECT_TRUE(p->add(block(4, 3, 5), user_ids, movie_ids));
-    EXPECT_TRUE(p->replace_similar(block(5, 2, 5), movie_ids, movie_ids));
+    EXPECT_TRUE(p->add(test::shifted_block(4, 3, 5), user_ids, movie_ids));
+    EXPECT_TRUE(p->replace_similar(test::shifted_block(5, 2, 5), movie_ids, movie_ids));
     ClusterRows users{user_ids, {0, 0, 1, 1}, {0.1f, 0.2f, 0.3f, 0.4f}};
     ClusterRows movies{movie_ids, {0, 1, 0, 1, 0}, {0, 0, 0, 0, 0}};
     p->replace_clusters(users, movies, {{0, 1, 100, 2, 4.5}, {1, 1, 200, 1, 3.0}});
@@ -84,8 +69,8 @@ TEST(DbPublisher, AnUncommittedPublicationLeavesThePreviousSet) {
   const std::string before = f.live();
   {
     auto p = db::sqlite_publisher(*f.db, kKeepSets);
-    p->add(block(2, 5, 5), f.user_ids, f.movie_ids);
-    p->replace_similar(block(1, 1, 5), f.movie_ids, f.movie_ids);
+    p->add(test::shifted_block(2, 5, 5), f.user_ids, f.movie_ids);
+    p->replace_similar(test::shifted_block(1, 1, 5), f.movie_ids, f.movie_ids);
     // A reader meanwhile still sees the complete old set.
     EXPECT_EQ(f.live(), before);
   }  // destroyed without commit
@@ -99,7 +84,7 @@ TEST(DbPublisher, ACommittedPublicationReplacesTheWholeSet) {
   const std::int64_t second = f.new_run();
   {
     auto p = db::sqlite_publisher(*f.db, kKeepSets);
-    EXPECT_TRUE(p->add(block(2, 5, 5), f.user_ids, f.movie_ids));
+    EXPECT_TRUE(p->add(test::shifted_block(2, 5, 5), f.user_ids, f.movie_ids));
     p->commit(second, std::nullopt, 5, {});  // no extras: their tables are emptied
   }
   EXPECT_EQ(f.live(), "10|2|5\n0\n0\n0\n" + std::to_string(second) + "|2|10|5|\n");
@@ -112,7 +97,7 @@ TEST(DbPublisher, ACommittedPublicationReplacesTheWholeSet) {
 TEST(DbPublisher, ANonFiniteScoreIsReported) {
   Fixture f;
   auto p = db::sqlite_publisher(*f.db, kKeepSets);
-  TopNBlock b = block(2, 2, 5);
+  TopNBlock b = test::shifted_block(2, 2, 5);
   b.scores[3] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_FALSE(p->add(b, f.user_ids, f.movie_ids));
 }
@@ -149,7 +134,7 @@ TEST(DbPublishedSet, ReadsTheLiveSetAndItsRunsMetric) {
   f.new_run("eval_ndcg@10", 0.75);  // recorded, never published
   {
     auto p = db::sqlite_publisher(*f.db, kKeepSets);
-    p->add(block(1, 1, 5), f.user_ids, f.movie_ids);
+    p->add(test::shifted_block(1, 1, 5), f.user_ids, f.movie_ids);
     p->commit(later, std::nullopt, 1, {});
   }
   EXPECT_EQ(published->top_n(), 1);

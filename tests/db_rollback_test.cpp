@@ -13,29 +13,13 @@
 #include "db/runs.h"
 #include "db/sqlite.h"
 #include "test_util.h"
+#include "topn_fixtures.h"
 #include "util/error.h"
 
 namespace recs {
 namespace {
 
 using test::TempDir;
-
-// `users` users with `n` items each, shifted by `shift`: a set recognisable
-// by its rows.
-TopNBlock block(int users, int n, int movies, int shift) {
-  TopNBlock b;
-  b.user_begin = 0;
-  b.user_end = users;
-  b.top_n = n;
-  for (int u = 0; u < users; ++u) {
-    for (int k = 0; k < n; ++k) {
-      b.items.push_back((u + k + shift) % movies);
-      b.scores.push_back(static_cast<float>(shift - k));
-    }
-    b.counts.push_back(n);
-  }
-  return b;
-}
 
 db::StoredModel tiny_model() {
   db::StoredModel m;
@@ -69,8 +53,8 @@ struct Fixture {
     auto p = db::sqlite_publisher(*db, keep_sets);
     const int users = 2 + shift % 4;
     const int n = 1 + shift % 3;
-    EXPECT_TRUE(p->add(block(users, n, 7, shift), user_ids, movie_ids));
-    EXPECT_TRUE(p->replace_similar(block(7, 2, 7, shift + 1), movie_ids, movie_ids));
+    EXPECT_TRUE(p->add(test::shifted_block(users, n, 7, shift), user_ids, movie_ids));
+    EXPECT_TRUE(p->replace_similar(test::shifted_block(7, 2, 7, shift + 1), movie_ids, movie_ids));
     ClusterRows users_rows{{11, 12, 13}, {shift % 2, 1, 0}, {0.5f, 0.25f, 0.125f * shift}};
     ClusterRows movie_rows{{100, 200}, {1, shift % 2}, {0, 1.0f * shift}};
     p->replace_clusters(users_rows, movie_rows, {{0, 1, 100 + shift, 2, 4.5}, {1, 1, 200, 1, 3}});
@@ -147,7 +131,7 @@ TEST(DbKeptSets, KeepSetsOneKeepsNothingAndDropsWhatWasKept) {
   const std::int64_t third = f.new_run();
   {
     auto p = db::sqlite_publisher(*f.db, 1);
-    p->add(block(2, 2, 7, 3), f.user_ids, f.movie_ids);
+    p->add(test::shifted_block(2, 2, 7, 3), f.user_ids, f.movie_ids);
     p->commit(third, std::nullopt, 2, {});
     ASSERT_EQ(p->removed().size(), 1u);
   }
@@ -164,7 +148,7 @@ TEST(DbKeptSets, KeepsKeepSetsMinusOneAndRemovesTheOldest) {
   std::vector<db::KeptSet> removed;
   {
     auto p = db::sqlite_publisher(*f.db, 3);
-    p->add(block(2, 2, 7, 4), f.user_ids, f.movie_ids);
+    p->add(test::shifted_block(2, 2, 7, 4), f.user_ids, f.movie_ids);
     p->commit(fourth, std::nullopt, 2, {});
     removed = p->removed();
   }

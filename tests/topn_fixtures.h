@@ -13,6 +13,23 @@
 
 namespace recs::test {
 
+// `users` users with `n` items each: item (u + k + shift) % movies with score
+// shift - k, so a set is recognisable by its rows (the publisher's tests).
+inline TopNBlock shifted_block(int users, int n, int movies, int shift = 0) {
+  TopNBlock b;
+  b.user_begin = 0;
+  b.user_end = users;
+  b.top_n = n;
+  for (int u = 0; u < users; ++u) {
+    for (int k = 0; k < n; ++k) {
+      b.items.push_back((u + k + shift) % movies);
+      b.scores.push_back(static_cast<float>(shift - k));
+    }
+    b.counts.push_back(n);
+  }
+  return b;
+}
+
 // rows x cols entries drawn from the standard normal distribution.
 inline RowMatrix normal_matrix(int rows, int cols, std::mt19937_64& rng) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
