@@ -48,8 +48,10 @@ namespace {
 std::string sqlite_client(const std::string& options, const fs::path& db, const std::string& sql) {
   TempDir tmp;
   write_file(tmp / "q.sql", sql);
-  auto r = run_command("sqlite3 -batch " + options + "'" + db.string() + "' < '" +
-                       (tmp / "q.sql").string() + "'");
+  // A busy timeout, as the README tells every reader to set: a pipeline
+  // command's first open rebuilds -shm under a lock held for microseconds.
+  auto r = run_command("sqlite3 -batch -cmd '.timeout 5000' " + options + "'" + db.string() +
+                       "' < '" + (tmp / "q.sql").string() + "'");
   EXPECT_EQ(r.exit_code, 0) << "sqlite3 failed: " << r.err << "\nSQL: " << sql;
   return r.out;
 }
