@@ -44,4 +44,14 @@ std::unique_ptr<GenerationPublisher> postgres_publisher(const PostgresOptions& o
                                                         SQLite::Database& source,
                                                         std::optional<std::int64_t> model_id);
 
+// The web app's lookup of one user's live list (recs.recommendations), on a
+// connection of its own; for benchmarks and checks.
+class ListLookup {
+ public:
+  virtual ~ListLookup() = default;
+  // The rows of `user`'s live list.
+  virtual int rows_of(std::int64_t user) = 0;
+};
+std::unique_ptr<ListLookup> postgres_list_lookup(const std::string& conninfo);
+
 }  // namespace recs::db

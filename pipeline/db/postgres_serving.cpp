@@ -45,6 +45,15 @@ std::string opt(const std::optional<int>& v) {
   return v ? std::to_string(*v) : std::string("NULL");
 }
 
+// Statistics for the planner after staging: the row count and the key
+// columns (the arrays' element statistics would take most of a publish).
+std::string analyze(const std::string& table, std::int64_t generation) {
+  std::string columns;
+  if (table == "rec_lists" || table == "rated_lists") columns = " (generation, user_id)";
+  if (table == "similar_lists") columns = " (generation, movie_id)";
+  return "ANALYZE " + partition(table, generation) + columns;
+}
+
 void migrate(pg::Connection& c, const std::string& reader_role) {
   c.exec("BEGIN");
   c.exec(kLock);
@@ -142,7 +151,7 @@ class PgPartWriter final : public PartWriter {
             std::to_string(users_) + ", " + std::to_string(rows_) +
             ") ON CONFLICT (generation, part) DO UPDATE SET user_count = EXCLUDED.user_count, "
             "row_count = EXCLUDED.row_count, staged_at = now()");
-    c_.exec("ANALYZE " + partition("rec_lists", generation_));
+    c_.exec(analyze("rec_lists", generation_));
     c_.exec("COMMIT");
     open_ = false;
   }
@@ -400,7 +409,7 @@ class PgGenerations final : public ServingGenerations {
       }
       for (const char* t : tables) c_.exec("DELETE FROM " + partition(t, g));
       body();
-      for (const char* t : tables) c_.exec("ANALYZE " + partition(t, g));
+      for (const char* t : tables) c_.exec(analyze(t, g));
       c_.exec("COMMIT");
     } catch (...) {
       try {
@@ -535,7 +544,25 @@ class PgPublisher final : public GenerationPublisher {
   std::vector<KeptSet> removed_;
 };
 
+class PgListLookup final : public ListLookup {
+ public:
+  explicit PgListLookup(const std::string& conninfo) : c_(conninfo, "reading the live set") {}
+  int rows_of(std::int64_t user) override {
+    return c_
+        .exec("SELECT movie_id, score FROM recs.recommendations WHERE user_id = $1 ORDER BY rank",
+              {std::to_string(user)})
+        .rows();
+  }
+
+ private:
+  pg::Connection c_;
+};
+
 }  // namespace
+
+std::unique_ptr<ListLookup> postgres_list_lookup(const std::string& conninfo) {
+  return std::make_unique<PgListLookup>(conninfo);
+}
 
 std::unique_ptr<ServingGenerations> postgres_generations(const PostgresOptions& options) {
   return std::make_unique<PgGenerations>(options);
