@@ -193,6 +193,12 @@ TEST_F(PostgresPublish, KeepsThePreviousGenerationAndDropsOlderOnes) {
   }
   EXPECT_EQ(pg_tsv("SELECT generation, state FROM recs_store.generations ORDER BY generation"),
             "2\tprevious\n3\tlive\n");
+  // The churn is measured against the live generation: the same model
+  // published again changes no list.
+  EXPECT_EQ(sqlite_readonly(db_,
+                            "SELECT json_extract(metrics, '$.churn') = 0, json_extract(counts, "
+                            "'$.churn_users') > 100 FROM runs ORDER BY run_id DESC LIMIT 1"),
+            "1|1\n");
   EXPECT_EQ(chomp(pg_tsv("SELECT generation, previous_generation FROM recs.publication")), "3\t2");
   // Generation 1's partitions are gone, detached and dropped.
   EXPECT_EQ(

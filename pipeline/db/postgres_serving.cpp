@@ -544,6 +544,51 @@ class PgPublisher final : public GenerationPublisher {
   std::vector<KeptSet> removed_;
 };
 
+class PgLiveLists final : public LiveLists {
+ public:
+  explicit PgLiveLists(const std::string& conninfo) : c_(conninfo, kPublishContext) {}
+
+  // False when nothing is live.
+  bool open() {
+    if (c_.exec("SELECT to_regclass('recs_store.serving') IS NULL").text(0, 0) == "t") return false;
+    c_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (c_.exec("SELECT live FROM recs_store.serving WHERE id = 1").null(0, 0)) return false;
+    c_.exec(
+        "DECLARE lists NO SCROLL CURSOR FOR SELECT l.user_id, l.movie_ids FROM "
+        "recs_store.rec_lists AS l WHERE l.generation = (SELECT live FROM recs_store.serving "
+        "WHERE id = 1) ORDER BY l.user_id");
+    return true;
+  }
+
+  void list_of(std::int64_t user, std::vector<std::int64_t>& movies) override {
+    movies.clear();
+    while (!done_ && (!batch_ || at_ >= batch_->rows() || batch_->int64(at_, 0) < user)) {
+      if (batch_ && at_ < batch_->rows()) {
+        ++at_;
+        continue;
+      }
+      batch_.emplace(c_.exec("FETCH 2000 FROM lists"));
+      at_ = 0;
+      done_ = batch_->rows() == 0;
+    }
+    if (done_ || batch_->int64(at_, 0) != user) return;
+    // "{1,2,3}"
+    const std::string text = batch_->text(at_, 1);
+    std::size_t i = 1;
+    while (i < text.size() && text[i] != '}') {
+      std::size_t end = text.find_first_of(",}", i);
+      movies.push_back(std::stoll(text.substr(i, end - i)));
+      i = end + (text[end] == ',' ? 1 : 0);
+    }
+  }
+
+ private:
+  pg::Connection c_;
+  std::optional<pg::Result> batch_;
+  int at_ = 0;
+  bool done_ = false;
+};
+
 class PgListLookup final : public ListLookup {
  public:
   explicit PgListLookup(const std::string& conninfo) : c_(conninfo, "reading the live set") {}
@@ -559,6 +604,12 @@ class PgListLookup final : public ListLookup {
 };
 
 }  // namespace
+
+std::unique_ptr<LiveLists> postgres_live_lists(const PostgresOptions& options) {
+  auto lists = std::make_unique<PgLiveLists>(options.conninfo);
+  if (!lists->open()) return nullptr;
+  return lists;
+}
 
 std::unique_ptr<ListLookup> postgres_list_lookup(const std::string& conninfo) {
   return std::make_unique<PgListLookup>(conninfo);
