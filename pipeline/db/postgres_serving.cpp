@@ -12,8 +12,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <thread>
 
+#include "db/database.h"
 #include "db/postgres.h"
 #include "db/postgres_connection.h"
 #include "db/postgres_schema.h"
@@ -172,9 +174,10 @@ class PgPartWriter final : public PartWriter {
 
 class PgGenerations final : public ServingGenerations {
  public:
-  explicit PgGenerations(const PostgresOptions& o)
+  // `migrated`: another connection of this process already migrated.
+  explicit PgGenerations(const PostgresOptions& o, bool migrated = false)
       : c_(o.conninfo, kPublishContext), attach_wait_(o.attach_wait_seconds) {
-    migrate(c_, o.reader_role);
+    if (!migrated) migrate(c_, o.reader_role);
   }
 
   std::int64_t create(std::optional<std::int64_t> model_id,
@@ -485,10 +488,29 @@ class PgPublisher final : public GenerationPublisher {
  public:
   PgPublisher(const PostgresOptions& o, SQLite::Database& source,
               std::optional<std::int64_t> model_id)
-      : gens_(o) {
+      : options_(o), gens_(o) {
     generation_ = gens_.create(model_id, std::nullopt);
-    gens_.stage_catalog(generation_, source);
+    // The catalog (25 M rated movies at ML-25M size) is copied on a thread
+    // of its own, over its own connections, while the lists stream in.
+    const std::string file = source.getFilename();
+    if (file.empty()) {
+      gens_.stage_catalog(generation_, source);
+    } else {
+      catalog_ = std::thread([this, file] {
+        try {
+          const auto reader = open_read_only(file);
+          PgGenerations side(options_, true);
+          side.stage_catalog(generation_, *reader);
+        } catch (...) {
+          catalog_error_ = std::current_exception();
+        }
+      });
+    }
     part_ = gens_.stage_part(generation_, 0);
+  }
+
+  ~PgPublisher() override {
+    if (catalog_.joinable()) catalog_.join();
   }
 
   bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
@@ -513,6 +535,8 @@ class PgPublisher final : public GenerationPublisher {
   void commit(std::int64_t run_id, std::optional<std::int64_t> /*model_id*/, int top_n,
               const PublicationExtras& extras) override {
     finish_lists();
+    if (catalog_.joinable()) catalog_.join();
+    if (catalog_error_) std::rethrow_exception(catalog_error_);
     const LiveSwitch s = gens_.make_live(generation_, run_id, top_n, extras);
     log::info("generation {} is live on the PostgreSQL server{}", s.generation,
               s.previous ? "; generation " + std::to_string(*s.previous) + " kept as the previous"
@@ -535,8 +559,11 @@ class PgPublisher final : public GenerationPublisher {
     part_.reset();
   }
 
+  PostgresOptions options_;
   PgGenerations gens_;
   std::int64_t generation_ = 0;
+  std::thread catalog_;
+  std::exception_ptr catalog_error_;
   std::unique_ptr<PartWriter> part_;
   bool committed_ = false;
   std::int64_t rows_ = 0;
