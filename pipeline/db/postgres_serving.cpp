@@ -368,6 +368,7 @@ class PgGenerations final : public ServingGenerations {
   }
 
   LiveSwitch restore() override {
+    c_.set_context("rollback failed, the live set stays in place");
     LiveSwitch s;
     c_.exec("BEGIN");
     c_.exec(kLock);
