@@ -209,7 +209,9 @@ TEST_F(PostgresFaults, DiskFull) {
 }
 
 TEST_F(PostgresFaults, WrongPassword) {
-  PgServer pg(PgServer::Options{.tcp = true});
+  PgServer::Options tcp_server;
+  tcp_server.tcp = true;
+  PgServer pg(tcp_server);
   pg.psql("CREATE ROLE writer LOGIN PASSWORD 'right-pw-123'; ALTER DATABASE recs OWNER TO writer",
           "postgres");
   const std::string tcp = pg.tcp_conninfo("writer");
