@@ -507,7 +507,12 @@ class PgPublisher final : public GenerationPublisher {
         }
       });
     }
-    part_ = gens_.stage_part(generation_, 0);
+    try {
+      part_ = gens_.stage_part(generation_, 0);
+    } catch (...) {
+      if (catalog_.joinable()) catalog_.join();
+      throw;
+    }
   }
 
   ~PgPublisher() override {
