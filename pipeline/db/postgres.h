@@ -53,6 +53,12 @@ std::unique_ptr<GenerationPublisher> postgres_publisher(const PostgresOptions& o
 // nothing is live or the serving schema does not exist yet.
 std::unique_ptr<LiveLists> postgres_live_lists(const PostgresOptions& options);
 
+// What is live on the server (recs.publication), with the metrics its run
+// recorded in the pipeline's SQLite run history (`runs`). Empty answers when
+// nothing is published there yet.
+std::unique_ptr<PublishedSet> postgres_published(const PostgresOptions& options,
+                                                 SQLite::Database& runs);
+
 // The web app's lookup of one user's live list (recs.recommendations), on a
 // connection of its own; for benchmarks and checks.
 class ListLookup {
