@@ -32,10 +32,12 @@ struct PostgresOptions {
 std::unique_ptr<ServingGenerations> postgres_generations(const PostgresOptions& options);
 
 // A Publisher over the generations: creates a generation, stages the
-// catalog from `source` at once, the recommendations as one part while
+// catalog from `source` (read on a thread and a read-only connection of its
+// own, while the lists stream in), the recommendations as one part while
 // add() streams them, similar movies and clusters when given, and makes it
-// live at commit(). removed() is always empty (the dropped generations are
-// logged).
+// live at commit(). Destroyed without commit(), the generation is left
+// staging, invisible to readers, and the next publish drops it. removed()
+// is always empty (the dropped generations are logged).
 class GenerationPublisher : public Publisher {
  public:
   // The generation this publication stages (live once committed).
