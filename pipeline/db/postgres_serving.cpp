@@ -453,6 +453,9 @@ class PgGenerations final : public ServingGenerations {
   std::vector<std::int64_t> drop_old(std::int64_t live) {
     std::vector<std::int64_t> dropped;
     try {
+      // A detach waits for every transaction that may see the partition: a
+      // client idle in a transaction for a minute makes it a warning instead.
+      c_.exec("SET lock_timeout = '60s'");
       const pg::Result old = c_.exec(
           "SELECT generation FROM recs_store.generations WHERE state = 'retired' OR (state = "
           "'staging' AND generation < " +
@@ -474,6 +477,7 @@ class PgGenerations final : public ServingGenerations {
                 "; DELETE FROM recs_store.generations WHERE generation = " + std::to_string(g));
         dropped.push_back(g);
       }
+      c_.exec("RESET lock_timeout");
     } catch (const Error& e) {
       log::warn("{}: dropping old generations stopped, the next publish goes on: {}", c_.server(),
                 e.what());
