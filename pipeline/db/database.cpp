@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "db/bulk.h"
+#include "db/first_attach.h"
 #include "db/schema.h"
 #include "util/error.h"
 
@@ -46,9 +47,7 @@ void make_group_readable(const std::filesystem::path& path) {
   if (ec) throw DatabaseError(path.string() + ": cannot make it group-readable: " + ec.message());
 }
 
-}  // namespace
-
-std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
+std::unique_ptr<SQLite::Database> open_unguarded(const std::filesystem::path& path) {
   std::unique_ptr<SQLite::Database> db;
   try {
     std::error_code ec;
@@ -82,6 +81,12 @@ std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
   return db;
 }
 
+}  // namespace
+
+std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
+  return open_first_attach_safe(path, [&] { return open_unguarded(path); });
+}
+
 std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path,
                                                  SchemaCheck check) {
   std::error_code ec;
@@ -89,8 +94,12 @@ std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& pa
     throw DatabaseError(path.string() + ": database not found (run 'pipeline import' first)");
   }
   try {
-    auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READONLY);
-    db->setBusyTimeout(kBusyTimeoutMs);
+    auto db = open_first_attach_safe(path, [&] {
+      auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READONLY);
+      db->setBusyTimeout(kBusyTimeoutMs);
+      schema_version(*db);  // the first read, which attaches to -shm
+      return db;
+    });
     if (check == SchemaCheck::kAnyVersion) return db;
     int version = schema_version(*db);
     int latest = migrations().empty() ? 0 : migrations().back().version;
