@@ -45,7 +45,7 @@ std::set<std::string> expected_files(const std::string& etc) {
 CommandResult install(const fs::path& destdir, const std::string& prefix) {
   const std::string env = destdir.empty() ? "" : "DESTDIR=" + quoted(destdir) + " ";
   return run_command(env + "cmake --install " + quoted(binary_dir()) + " --prefix " +
-                     quoted(prefix));
+                     quoted(fs::path(prefix)));
 }
 
 TEST(Install, EverythingGoesUnderThePrefixAndDestdir) {

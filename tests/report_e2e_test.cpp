@@ -102,7 +102,7 @@ TEST(Report, ChartsShowInHeadlessChromium) {
   auto c = run_command(
       "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
       "--window-size=1280,2000 --screenshot=" +
-      quoted(shot) + " " + quoted("file://" + html.string()));
+      quoted(shot) + " " + quoted(fs::path("file://" + html.string())));
   ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
   const Image img = read_png(shot);
   ASSERT_EQ(img.width, 1280u);
