@@ -64,6 +64,7 @@ std::string escape(std::string_view s) {
 }
 
 std::string number(double v) {
+  if (std::abs(v) < 1e-9) return "0";  // a bin edge at 4e-12 reads as 0
   if (std::abs(v) >= 1000 || v == std::floor(v)) return fmt::format("{:.0f}", v);
   return fmt::format("{:.3g}", v);
 }
