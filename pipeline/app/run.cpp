@@ -58,8 +58,8 @@ std::string run_result_json(std::int64_t run_id, std::string_view command, std::
   return o.add_raw("summary", summary).str();
 }
 
-void recorded_run(const Config& config, std::string_view command, const RunBody& body,
-                  std::ostream* json) {
+void recorded_run(const Config& config, std::string_view command, std::ostream* json,
+                  const RunBody& body) {
   check_database_path(config);
   db::RunLock lock(config.database);
   auto database = db::open(config.database);
@@ -97,30 +97,28 @@ void recorded_run(const Config& config, std::string_view command, const RunBody&
 
 void run_nightly(const Config& config, std::ostream* json) {
   log::set_stage("run");
-  recorded_run(
-      config, "run",
-      [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
-        log::Stopwatch clock;
-        log::set_stage("import");
-        check_import_inputs(config);
-        summary.import = run_import(db, config, run);
-        run.save();
-        if (config.evaluate.in_run) {
-          log::set_stage("evaluate");
-          std::ostringstream ignored;  // stdout carries only requested results
-          EvalSummary evaluation = run_evaluate(db, config, run, ignored);
-          summary.gate = judge_quality_gate(db, config, evaluation.result);
-          enforce_quality_gate(*summary.gate, run);
-        }
-        log::set_stage("train");
-        summary.train = run_train(db, config, run);
-        log::set_stage("score");
-        summary.publish = run_score(db, config, run);
-        run.timing("total", clock.seconds());
-        log::set_stage("run");
-        log::info("done in {:.3f} s", clock.seconds());
-      },
-      json);
+  const RunBody nightly = [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
+    log::Stopwatch clock;
+    log::set_stage("import");
+    check_import_inputs(config);
+    summary.import = run_import(db, config, run);
+    run.save();
+    if (config.evaluate.in_run) {
+      log::set_stage("evaluate");
+      std::ostringstream ignored;  // stdout carries only requested results
+      EvalSummary evaluation = run_evaluate(db, config, run, ignored);
+      summary.gate = judge_quality_gate(db, config, evaluation.result);
+      enforce_quality_gate(*summary.gate, run);
+    }
+    log::set_stage("train");
+    summary.train = run_train(db, config, run);
+    log::set_stage("score");
+    summary.publish = run_score(db, config, run);
+    run.timing("total", clock.seconds());
+    log::set_stage("run");
+    log::info("done in {:.3f} s", clock.seconds());
+  };
+  recorded_run(config, "run", json, nightly);
 }
 
 std::string_view stage_name(Stage stage) {
@@ -138,23 +136,21 @@ std::string_view stage_name(Stage stage) {
 void run_stage(Stage stage, const Config& config, std::ostream* json) {
   const std::string_view name = stage_name(stage);
   log::set_stage(name);
-  recorded_run(
-      config, name,
-      [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
-        switch (stage) {
-          case Stage::kImport:
-            check_import_inputs(config);
-            summary.import = run_import(db, config, run);
-            break;
-          case Stage::kTrain:
-            summary.train = run_train(db, config, run);
-            break;
-          case Stage::kScore:
-            summary.publish = run_score(db, config, run);
-            break;
-        }
-      },
-      json);
+  const RunBody one_stage = [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
+    switch (stage) {
+      case Stage::kImport:
+        check_import_inputs(config);
+        summary.import = run_import(db, config, run);
+        break;
+      case Stage::kTrain:
+        summary.train = run_train(db, config, run);
+        break;
+      case Stage::kScore:
+        summary.publish = run_score(db, config, run);
+        break;
+    }
+  };
+  recorded_run(config, name, json, one_stage);
 }
 
 }  // namespace recs

@@ -35,8 +35,11 @@ using RunBody = std::function<void(SQLite::Database& db, db::RunRecord& run, Run
 // summary paragraph on stderr, its figures saved in runs.summary. With
 // `json`, the run's result goes there too as one JSON document (see
 // run_result_json), also when it failed or was refused.
-void recorded_run(const Config& config, std::string_view command, const RunBody& body,
-                  std::ostream* json = nullptr);
+void recorded_run(const Config& config, std::string_view command, std::ostream* json,
+                  const RunBody& body);
+inline void recorded_run(const Config& config, std::string_view command, const RunBody& body) {
+  recorded_run(config, command, nullptr, body);
+}
 
 // {"run_id":3,"command":"run","status":"refused","exit_code":4,"seconds":0.07,
 //  "message":"...","summary":{...}}: what `--json` prints; message is null on
