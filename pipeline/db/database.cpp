@@ -139,6 +139,13 @@ void migrate(SQLite::Database& db) {
   tx.commit();
 }
 
+namespace {
+LockedError locked_error(const std::filesystem::path& database) {
+  return LockedError(database.string() +
+                     ": another pipeline run is using this database; refusing to start");
+}
+}  // namespace
+
 RunLock::RunLock(const std::filesystem::path& database) {
   std::string lock_path = database.string() + ".lock";
   fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -150,11 +157,19 @@ RunLock::RunLock(const std::filesystem::path& database) {
     ::close(fd_);
     fd_ = -1;
     if (err == EWOULDBLOCK) {
-      throw LockedError(database.string() +
-                        ": another pipeline run is using this database; refusing to start");
+      throw locked_error(database);
     }
     throw DatabaseError(lock_path + ": cannot lock: " + std::strerror(err));
   }
+}
+
+void check_run_lock(const std::filesystem::path& database) {
+  const std::string lock_path = database.string() + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // drops the shared lock
+  if (held) throw locked_error(database);
 }
 
 RunLock::~RunLock() {
