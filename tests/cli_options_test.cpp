@@ -36,10 +36,11 @@ void expect_usage_error(const std::string& args, const std::string& what,
 
 TEST(CliOptions, HelpOfEachCommandListsItsOptions) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
-      {"run", {"--config TEXT REQUIRED", "--set"}},
-      {"import", {"--config TEXT REQUIRED", "--set"}},
-      {"train", {"--config TEXT REQUIRED", "--set"}},
-      {"score", {"--config TEXT REQUIRED", "--set"}},
+      {"run", {"--config TEXT REQUIRED", "--set", "--json", "--dry-run"}},
+      {"import", {"--config TEXT REQUIRED", "--set", "--json", "--dry-run"}},
+      {"train", {"--config TEXT REQUIRED", "--set", "--json", "--dry-run"}},
+      {"score", {"--config TEXT REQUIRED", "--set", "--json", "--dry-run"}},
+      {"report", {"--config TEXT REQUIRED", "--set", "--out TEXT REQUIRED", "--runs INT:INT in"}},
       {"evaluate", {"--config TEXT REQUIRED", "--set"}},
       {"config", {"--config TEXT REQUIRED", "--set"}},
       {"publish", {"--config TEXT REQUIRED", "--set", "--model TEXT REQUIRED"}},
@@ -47,7 +48,7 @@ TEST(CliOptions, HelpOfEachCommandListsItsOptions) {
       {"predict",
        {"--config TEXT REQUIRED", "--set", "--user INT Needs: --movie Excludes: --pairs",
         "--movie INT Needs: --user Excludes: --pairs", "--pairs TEXT Excludes: --user --movie",
-        "--model TEXT=published"}},
+        "--model TEXT=published", "--on-unknown TEXT:{error,skip,nan}=error Needs: --pairs"}},
       {"generate",
        {"--users INT REQUIRED", "--movies INT REQUIRED", "--ratings INT REQUIRED",
         "--out TEXT REQUIRED", "--seed UINT=42"}},
@@ -86,11 +87,12 @@ TEST(CliOptions, TopLevelHelpListsEveryCommandAndTheGlobalOptions) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.err, "");
   EXPECT_NE(r.out.find("Usage: pipeline [OPTIONS] SUBCOMMAND"), std::string::npos);
-  for (const char* option : {"-h,--help", "--version", "-q,--quiet"}) {
+  for (const char* option :
+       {"-h,--help", "--version", "-q,--quiet", "-v,--verbose", "--log-level"}) {
     EXPECT_NE(r.out.find("  " + std::string(option) + " "), std::string::npos) << option;
   }
   for (const char* command : {"run", "import", "train", "score", "publish", "rollback", "evaluate",
-                              "predict", "config", "generate", "bench"}) {
+                              "predict", "report", "config", "generate", "bench"}) {
     EXPECT_NE(r.out.find("\n  " + std::string(command) + " "), std::string::npos) << command;
   }
 }
@@ -119,8 +121,9 @@ TEST(CliOptions, UnknownOptionsAndCommands) {
 }
 
 TEST(CliOptions, MissingConfigIsAUsageError) {
-  for (const char* command : {"run", "import", "train", "score", "publish --model 1", "rollback",
-                              "evaluate", "predict", "config", "bench readers"}) {
+  for (const char* command :
+       {"run", "import", "train", "score", "publish --model 1", "rollback", "evaluate", "predict",
+        "report --out r.html", "config", "bench readers"}) {
     const std::string name = std::string(command).substr(0, std::string(command).find(" --"));
     expect_usage_error(command, "--config is required", name);
     expect_usage_error(std::string(command) + " --config", "--config", name);

@@ -22,7 +22,7 @@ using test::write_file;
 std::string config_error(const std::filesystem::path& file, std::vector<std::string> sets = {}) {
   try {
     load_config(file, sets);
-  } catch (const ConfigError& e) {
+  } catch (const Error& e) {  // ConfigError, or UsageError for a bad --set
     return e.what();
   }
   return "(no error)";

@@ -147,9 +147,9 @@ TEST(Readers, AnotherUserReadsEveryQueryBeforeDuringAndAfterRuns) {
 
   // During a run: a reader as nobody polls until the run has ended; every
   // read succeeds and some saw the run in progress. A read that fails is
-  // retried once and noted: the one failure SQLite allows a read-only reader
-  // is SQLITE_READONLY_RECOVERY while a pipeline command attaches to -shm as
-  // its first user, which the README tells readers to retry.
+  // retried once and noted, so a failure shows what it was: none may fail,
+  // SQLITE_READONLY_RECOVERY while a pipeline command attaches to -shm as its
+  // first user included (db/first_attach.h).
   TempDir scripts;  // the reader's files: readable by nobody, written by root
   open_for_reading(scripts.path());
   const auto stop = scripts / "stop";
@@ -181,7 +181,7 @@ TEST(Readers, AnotherUserReadsEveryQueryBeforeDuringAndAfterRuns) {
       EXPECT_NE(l.find("attempt to write a readonly database"), std::string::npos) << l;
     }
   }
-  EXPECT_LE(retried, 2) << "one attach per pipeline command";
+  EXPECT_EQ(retried, 0);
   EXPECT_GT(running, 0) << "no read happened while the run was in progress";
   EXPECT_GT(succeeded, 0);
   fs::remove(dir / "reads");
@@ -229,6 +229,54 @@ TEST(Readers, AnotherUserReadsEveryQueryBeforeDuringAndAfterRuns) {
   ASSERT_EQ(op.exit_code, 0) << op.err;
   EXPECT_EQ(db_files(dir.path()), "recs.db recs.db-shm recs.db-wal");
   expect_every_query_reads(db, "after an operator's persist_wal session");
+}
+
+// The first open of a process truncates -shm and rebuilds its index; a
+// read-only reader that looks in between must wait, not fail with
+// SQLITE_READONLY_RECOVERY. Without the pipeline's guard (db/first_attach.h)
+// three such readers had 8 failed reads in 200 opens on a quiet machine and
+// 2 in 300 on a busy one; db_first_attach_test.cpp reproduces the state
+// every time.
+TEST(Readers, PollingReadersNeverFailWhilePipelineCommandsOpenTheDatabase) {
+  if (geteuid() != 0) GTEST_SKIP() << kNeedsRoot;
+  TempDir dir;
+  open_for_reading(dir.path());
+  auto config = make_dataset(dir, 300, 400, 8000, "similar:\n  enabled: false\n");
+  const auto db = dir / "recs.db";
+  auto r = run_pipeline("run --config " + quoted(config));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string user = chomp(sqlite_readonly(db, "SELECT min(user_id) FROM ratings;"));
+  const std::string movie = chomp(sqlite_readonly(db, "SELECT min(movie_id) FROM movies;"));
+
+  TempDir scripts;
+  open_for_reading(scripts.path(), fs::perms(0777));  // the readers append their tallies here
+  const auto stop = scripts / "stop";
+  write_file(scripts / "reader.sh",
+             "while [ ! -e " + quoted(stop) + " ]; do\n" +
+                 "  sqlite3 -batch -readonly -cmd '.timeout 5000' " + quoted(db) +
+                 " 'SELECT count(*) FROM recommendations;' >/dev/null 2>>\"$1.err\"" +
+                 " || echo failed >> \"$1.failed\"\n  echo read >> \"$1.reads\"\ndone\n");
+  std::vector<int> readers;
+  for (int i = 0; i < 3; ++i) {
+    const auto base = scripts / ("reader" + std::to_string(i));
+    readers.push_back(
+        spawn("runuser -u nobody -- sh " + quoted(scripts / "reader.sh") + " " + quoted(base)));
+  }
+  for (int i = 0; i < 100; ++i) {
+    r = run_pipeline("predict --config " + quoted(config) + " --user " + user + " --movie " +
+                     movie);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  write_file(stop, "");
+  for (int pid : readers) EXPECT_EQ(wait_exit(pid), 0);
+  std::size_t reads = 0;
+  for (int i = 0; i < 3; ++i) {
+    const auto base = scripts.path() / ("reader" + std::to_string(i));
+    auto path_with = [&](const char* ext) { return fs::path(base.string() + ext); };
+    reads += lines(read_file(path_with(".reads"))).size();
+    EXPECT_FALSE(fs::exists(path_with(".failed"))) << read_file(path_with(".err"));
+  }
+  EXPECT_GT(reads, 100u) << "the readers hardly ran while the pipeline opened the database";
 }
 
 TEST(Readers, TheFilesAreReadableByTheirGroupUnderAStrictUmask) {

@@ -12,6 +12,7 @@
 #include "io/movielens.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 namespace recs {
 namespace {
@@ -163,12 +164,14 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
     RatingsSync sync(*out, old, s);
     if (pass == 0) {
       bool sorted = true;
+      Progress progress("import", 0, "ratings");
       while (const auto* chunk = reader->next()) {
         if (!chunk->sorted) {
           sorted = false;
           break;
         }
         for (const auto& r : chunk->rows) sync.push(r);
+        progress.add(static_cast<std::int64_t>(chunk->rows.size()));
         reader->release_consumed();
       }
       if (!sorted) {

@@ -20,20 +20,24 @@ std::string format_score(float v) {
   return buf;
 }
 
+// Why the model cannot score the pair ("user 7 is not in the model ..."),
+// empty when it can.
+std::string unknown_reason(const db::StoredModel& m, std::int64_t user, std::int64_t movie) {
+  if (m.user_index(user) < 0) {
+    return "user " + std::to_string(user) + " is not in the model (trained on " +
+           std::to_string(m.user_ids.size()) + " users)";
+  }
+  if (m.movie_index(movie) < 0) {
+    return "movie " + std::to_string(movie) + " is not in the model (trained on " +
+           std::to_string(m.movie_ids.size()) + " rated movies)";
+  }
+  return {};
+}
+
 float score(const db::StoredModel& m, std::int64_t user, std::int64_t movie,
             const std::string& where) {
-  int u = m.user_index(user);
-  if (u < 0) {
-    throw InputError(where + "user " + std::to_string(user) + " is not in the model (trained on " +
-                     std::to_string(m.user_ids.size()) + " users)");
-  }
-  int v = m.movie_index(movie);
-  if (v < 0) {
-    throw InputError(where + "movie " + std::to_string(movie) +
-                     " is not in the model (trained on " + std::to_string(m.movie_ids.size()) +
-                     " rated movies)");
-  }
-  return m.users.row(u).dot(m.movies.row(v));
+  if (std::string why = unknown_reason(m, user, movie); !why.empty()) throw InputError(where + why);
+  return m.users.row(m.user_index(user)).dot(m.movies.row(m.movie_index(movie)));
 }
 
 std::string describe(const db::StoredModel& m) {
@@ -86,13 +90,22 @@ void predict_one(const db::StoredModel& m, std::int64_t user, std::int64_t movie
   out << format_score(score(m, user, movie, "")) << "\n";
 }
 
-void predict_pairs(const db::StoredModel& m, const std::filesystem::path& pairs,
-                   std::ostream& out) {
+std::optional<OnUnknown> parse_on_unknown(std::string_view text) {
+  if (text == "error") return OnUnknown::kError;
+  if (text == "skip") return OnUnknown::kSkip;
+  if (text == "nan") return OnUnknown::kNan;
+  return std::nullopt;
+}
+
+void predict_pairs(const db::StoredModel& m, const std::filesystem::path& pairs, std::ostream& out,
+                   OnUnknown on_unknown) {
   MappedFile file(pairs);
   CsvReader csv(file.data(), pairs.string());
   csv.expect_header({"userId", "movieId"});
   std::vector<std::string_view> f;
   std::string text = "userId,movieId,score\n";
+  std::int64_t unknown = 0;
+  std::string first_unknown;
   while (csv.next(f)) {
     if (f.size() != 2)
       csv.fail("expected 2 fields (userId,movieId), got " + std::to_string(f.size()));
@@ -104,10 +117,22 @@ void predict_pairs(const db::StoredModel& m, const std::filesystem::path& pairs,
       }
     }
     std::string where = pairs.string() + ":" + std::to_string(csv.line()) + ": ";
-    text += std::to_string(ids[0]) + "," + std::to_string(ids[1]) + "," +
-            format_score(score(m, ids[0], ids[1], where)) + "\n";
+    std::string value;
+    if (on_unknown != OnUnknown::kError && !unknown_reason(m, ids[0], ids[1]).empty()) {
+      if (unknown++ == 0) first_unknown = where + unknown_reason(m, ids[0], ids[1]);
+      if (on_unknown == OnUnknown::kSkip) continue;
+      value = "nan";
+    } else {
+      value = format_score(score(m, ids[0], ids[1], where));
+    }
+    text += std::to_string(ids[0]) + "," + std::to_string(ids[1]) + "," + value + "\n";
   }
-  // Nothing reaches stdout unless every pair was valid.
+  if (unknown > 0) {
+    log::warn("{} {} pair{} the model does not know (first: {})",
+              on_unknown == OnUnknown::kSkip ? "left out" : "printed nan for", unknown,
+              unknown == 1 ? "" : "s", first_unknown);
+  }
+  // Nothing reaches stdout unless every row was valid.
   out << text;
 }
 

@@ -39,8 +39,17 @@ db::StoredModel choose_model(SQLite::Database& db, const ModelChoice& choice);
 void predict_one(const db::StoredModel& model, std::int64_t user, std::int64_t movie,
                  std::ostream& out);
 
-// Reads a CSV "userId,movieId" and writes "userId,movieId,score" rows.
+// What predict_pairs does with a pair whose user or movie the model does not
+// know: fail the whole file (nothing printed), leave the row out, or print
+// its score as "nan". Malformed rows are InputErrors whatever the policy.
+enum class OnUnknown { kError, kSkip, kNan };
+
+// "error", "skip" or "nan"; empty for anything else.
+std::optional<OnUnknown> parse_on_unknown(std::string_view text);
+
+// Reads a CSV "userId,movieId" and writes "userId,movieId,score" rows. With
+// kSkip or kNan one warning line on stderr counts the unknown pairs.
 void predict_pairs(const db::StoredModel& model, const std::filesystem::path& pairs,
-                   std::ostream& out);
+                   std::ostream& out, OnUnknown on_unknown = OnUnknown::kError);
 
 }  // namespace recs

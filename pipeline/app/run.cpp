@@ -11,6 +11,7 @@
 #include "app/train.h"
 #include "db/database.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/log.h"
 
 namespace recs {
@@ -22,13 +23,20 @@ bool is_refusal(const Error& e) {
   return e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
 }
 
-// The closing paragraph and its figures in the run's row. Never throws: it
-// also runs while an error propagates.
+// The closing paragraph and its figures in the run's row, and with `json`
+// the result document. Never throws: it also runs while an error propagates.
 void close_run(db::RunRecord& run, const RunSummary& summary, std::string_view command,
-               std::string_view status, const log::Stopwatch& clock) noexcept {
+               std::string_view status, const log::Stopwatch& clock, std::ostream* json,
+               ExitCode code = ExitCode::kOk, std::string_view message = {}) noexcept {
   try {
-    run.summary(summary_json(summary));
+    const std::string figures = summary_json(summary);
+    run.summary(figures);
     log::info(summary_paragraph(summary, status, clock.seconds(), command));
+    if (json) {
+      *json << run_result_json(run.id(), command, status, static_cast<int>(code), clock.seconds(),
+                               message, figures)
+            << std::endl;
+    }
   } catch (const std::exception& e) {
     log::warn("could not write the run's summary: {}", e.what());
   }
@@ -36,7 +44,22 @@ void close_run(db::RunRecord& run, const RunSummary& summary, std::string_view c
 
 }  // namespace
 
-void recorded_run(const Config& config, std::string_view command, const RunBody& body) {
+std::string run_result_json(std::int64_t run_id, std::string_view command, std::string_view status,
+                            int exit_code, double seconds, std::string_view message,
+                            const std::string& summary) {
+  JsonObject o;
+  o.add("run_id", run_id).add("command", command).add("status", status);
+  o.add("exit_code", exit_code).add("seconds", seconds);
+  if (message.empty()) {
+    o.add_raw("message", "null");
+  } else {
+    o.add("message", message);
+  }
+  return o.add_raw("summary", summary).str();
+}
+
+void recorded_run(const Config& config, std::string_view command, std::ostream* json,
+                  const RunBody& body) {
   check_database_path(config);
   db::RunLock lock(config.database);
   auto database = db::open(config.database);
@@ -50,11 +73,12 @@ void recorded_run(const Config& config, std::string_view command, const RunBody&
     log::Stopwatch checkpoint;
     db::checkpoint(*database);
     run.timing("checkpoint", checkpoint.seconds());
-    close_run(run, summary, command, "succeeded", clock);
+    close_run(run, summary, command, "succeeded", clock, json);
     run.succeed();
   } catch (const Error& e) {
     const bool refused = is_refusal(e);
-    close_run(run, summary, command, refused ? "refused" : "failed", clock);
+    close_run(run, summary, command, refused ? "refused" : "failed", clock, json, e.code(),
+              e.what());
     if (refused) {
       run.refuse(e.what());
     } else {
@@ -62,15 +86,18 @@ void recorded_run(const Config& config, std::string_view command, const RunBody&
     }
     throw;
   } catch (const std::exception& e) {
-    close_run(run, summary, command, "failed", clock);
+    // main() maps these as it does (SQLite's own exceptions are database errors).
+    const ExitCode code =
+        dynamic_cast<const SQLite::Exception*>(&e) ? ExitCode::kDatabase : ExitCode::kInternal;
+    close_run(run, summary, command, "failed", clock, json, code, e.what());
     run.fail(e.what());
     throw;
   }
 }
 
-void run_nightly(const Config& config) {
+void run_nightly(const Config& config, std::ostream* json) {
   log::set_stage("run");
-  recorded_run(config, "run", [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
+  const RunBody nightly = [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
     log::Stopwatch clock;
     log::set_stage("import");
     check_import_inputs(config);
@@ -90,7 +117,8 @@ void run_nightly(const Config& config) {
     run.timing("total", clock.seconds());
     log::set_stage("run");
     log::info("done in {:.3f} s", clock.seconds());
-  });
+  };
+  recorded_run(config, "run", json, nightly);
 }
 
 std::string_view stage_name(Stage stage) {
@@ -105,10 +133,10 @@ std::string_view stage_name(Stage stage) {
   throw Error(ExitCode::kInternal, "unknown stage");
 }
 
-void run_stage(Stage stage, const Config& config) {
+void run_stage(Stage stage, const Config& config, std::ostream* json) {
   const std::string_view name = stage_name(stage);
   log::set_stage(name);
-  recorded_run(config, name, [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
+  const RunBody one_stage = [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
     switch (stage) {
       case Stage::kImport:
         check_import_inputs(config);
@@ -121,7 +149,8 @@ void run_stage(Stage stage, const Config& config) {
         summary.publish = run_score(db, config, run);
         break;
     }
-  });
+  };
+  recorded_run(config, name, json, one_stage);
 }
 
 }  // namespace recs

@@ -28,6 +28,7 @@
 #include "scoring/topn.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 namespace recs {
 namespace {
@@ -373,7 +374,9 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     bool finite = true;
     TopNBlock kept;
     std::vector<std::int64_t> because;
+    Progress progress("score and publish", static_cast<std::int64_t>(audience.ids.size()), "users");
     auto sink = [&](const TopNBlock& b) {
+      progress.add(b.user_end - b.user_begin);
       because.clear();
       if (explainer) {
         const std::lock_guard<std::mutex> lock(explained_mutex);

@@ -14,8 +14,10 @@
 #include <type_traits>
 #include <vector>
 
+#include "app/dry_run.h"
 #include "app/evaluate.h"
 #include "app/predict.h"
+#include "app/report.h"
 #include "app/rollback.h"
 #include "app/run.h"
 #include "bench/publish.h"
@@ -133,11 +135,55 @@ std::string usage_message(const CLI::App& app, const CLI::ParseError& e) {
 
 // Global options may follow any command (CLI11's fallthrough hands options
 // a command does not know to its parent); each command's help says so.
-void note_global_options(CLI::App& cmd) {
+void note_global_options(CLI::App& cmd, const std::string& exit_codes) {
   for (CLI::App* sub : cmd.get_subcommands([](CLI::App*) { return true; })) {
-    sub->footer("Global options (-q,--quiet, see pipeline --help) may also follow the command.");
-    note_global_options(*sub);
+    sub->footer(
+        "Global options (-q,--quiet, -v,--verbose, --log-level, see pipeline --help) may also "
+        "follow the command.\n\n" +
+        exit_codes);
+    note_global_options(*sub, exit_codes);
   }
+}
+
+// The exit codes, as the README's "Exit codes" table lists them.
+std::string exit_code_help() {
+  return "Exit codes:\n"
+         "  0  success\n"
+         "  1  internal error (a bug, out of memory)\n"
+         "  2  bad command line (--set values included)\n"
+         "  3  bad configuration (the message names file:line: key)\n"
+         "  4  bad input data (the message names file:line: reason)\n"
+         "  5  database error (cannot open, read or write; nothing published)\n"
+         "  6  refused to publish: the quality gate, or non-finite vectors or scores\n"
+         "  7  another run holds the database (<database>.lock)\n"
+         "  8  not found: nothing to roll back to, or the model asked for is not kept";
+}
+
+// -q, -v and --log-level: at most one; the level they choose.
+std::optional<log::Level> chosen_log_level(bool quiet, bool verbose, const std::string& level) {
+  if (quiet + verbose + !level.empty() > 1) {
+    throw UsageError(
+        "-q, -v and --log-level choose the same thing; give one (see pipeline --help)");
+  }
+  if (quiet || level == "warn") return log::Level::kWarn;
+  if (verbose || level == "debug") return log::Level::kDebug;
+  if (level == "error") return log::Level::kError;
+  if (level == "info") return log::Level::kInfo;
+  return std::nullopt;
+}
+
+// The options of the commands that run as a recorded run.
+struct RunFlags {
+  bool json = false;
+  bool dry_run = false;
+};
+
+void add_run_flags(CLI::App& cmd, RunFlags& flags) {
+  cmd.add_flag("--json", flags.json,
+               "print the run's summary on stdout as one JSON document (also when it fails)");
+  cmd.add_flag("--dry-run", flags.dry_run,
+               "check the config, the inputs and the database, write nothing, and exit with "
+               "the code the run would");
 }
 
 }  // namespace
@@ -151,23 +197,33 @@ int run_cli(int argc, char** argv) {
   app.fallthrough();  // before adding subcommands, which inherit it
   app.require_subcommand(1);
   app.set_version_flag("--version", fmt::format("pipeline {}", RECS_VERSION));
-  bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "log warnings and errors only");
+  app.footer(exit_code_help());
+  bool quiet = false, verbose = false;
+  std::string log_level;
+  app.add_flag("-q,--quiet", quiet, "log warnings and errors only (= --log-level warn)");
+  app.add_flag("-v,--verbose", verbose, "log debug lines too (= --log-level debug)");
+  app.add_option("--log-level", log_level, "debug, info (the default), warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
   ConfigArgs run_args, import_args, train_args, score_args, publish_args, rollback_args,
       evaluate_args, predict_args, config_args;
   CLI::App* run_cmd =
       app.add_subcommand("run", "the nightly job: import, train, score and publish");
   add_config_args(*run_cmd, run_args);
+  RunFlags run_flags, import_flags, train_flags, score_flags;
+  add_run_flags(*run_cmd, run_flags);
   CLI::App* import_cmd =
       app.add_subcommand("import", "load import.ratings (and import.movies) into the database");
   add_config_args(*import_cmd, import_args);
+  add_run_flags(*import_cmd, import_flags);
   CLI::App* train_cmd =
       app.add_subcommand("train", "train the configured model on the stored ratings");
   add_config_args(*train_cmd, train_args);
+  add_run_flags(*train_cmd, train_flags);
   CLI::App* score_cmd =
       app.add_subcommand("score", "score every user with the newest model and publish top-N");
   add_config_args(*score_cmd, score_args);
+  add_run_flags(*score_cmd, score_flags);
   CLI::App* publish_cmd = app.add_subcommand(
       "publish", "score every user with a kept model and publish top-N, as score does");
   add_config_args(*publish_cmd, publish_args);
@@ -208,6 +264,27 @@ int run_cli(int argc, char** argv) {
   user_opt->needs(movie_opt);
   movie_opt->needs(user_opt);
   pairs_opt->excludes(user_opt)->excludes(movie_opt);
+  std::string on_unknown = "error";
+  predict_cmd
+      ->add_option("--on-unknown", on_unknown,
+                   "with --pairs, a user or movie the model does not know: error (nothing "
+                   "printed, exit 4), skip (row left out) or nan (score nan)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"error", "skip", "nan"}))
+      ->needs(pairs_opt);
+
+  ConfigArgs report_args;
+  std::string report_out;
+  ReportOptions report_options;
+  CLI::App* report_cmd = app.add_subcommand(
+      "report",
+      "write one self-contained HTML page with SVG charts of the last runs: quality, stage "
+      "times, training loss, churn, score distribution and the latest run's summary");
+  add_config_args(*report_cmd, report_args);
+  add_option(*report_cmd, "--out", report_out, "the HTML file to write")->required();
+  add_option(*report_cmd, "--runs", report_options.runs, "the last runs shown")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
 
   CLI::App* config_cmd = app.add_subcommand(
       "config", "print the effective configuration, every key with its documented range");
@@ -289,7 +366,7 @@ int run_cli(int argc, char** argv) {
              "idle window before the publish")
       ->capture_default_str();
   add_option(*bench_readers_cmd, "--query", rb_query, "the query file")->capture_default_str();
-  note_global_options(app);
+  note_global_options(app, exit_code_help());
 
   try {
     app.parse(argc, argv);
@@ -298,20 +375,32 @@ int run_cli(int argc, char** argv) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
     throw UsageError(fmt::format("{} (see {} --help)", usage_message(app, e), command_path(app)));
   }
-  if (quiet) log::set_level(log::Level::kWarn);
+  if (auto level = chosen_log_level(quiet, verbose, log_level)) log::set_level(*level);
+  // A recorded run, or with --dry-run its checks; --json: the result on stdout.
+  auto recorded = [](std::optional<Stage> stage, const ConfigArgs& args, const RunFlags& flags) {
+    Config config = args.load();
+    std::ostream* json = flags.json ? &std::cout : nullptr;
+    if (flags.dry_run) {
+      dry_run(config, stage, json);
+    } else if (stage) {
+      run_stage(*stage, config, json);
+    } else {
+      run_nightly(config, json);
+    }
+  };
 
   if (run_cmd->parsed()) {
-    run_nightly(run_args.load());
+    recorded(std::nullopt, run_args, run_flags);
   } else if (import_cmd->parsed()) {
-    run_stage(Stage::kImport, import_args.load());
+    recorded(Stage::kImport, import_args, import_flags);
   } else if (evaluate_cmd->parsed()) {
     Config config = evaluate_args.load();
     log::set_stage("evaluate");
     evaluate_database(config, std::cout);
   } else if (train_cmd->parsed()) {
-    run_stage(Stage::kTrain, train_args.load());
+    recorded(Stage::kTrain, train_args, train_flags);
   } else if (score_cmd->parsed()) {
-    run_stage(Stage::kScore, score_args.load());
+    recorded(Stage::kScore, score_args, score_flags);
   } else if (publish_cmd->parsed()) {
     const ModelChoice choice = *parse_model_choice(publish_model);
     run_publish(publish_args.load(),
@@ -329,12 +418,19 @@ int run_cli(int argc, char** argv) {
     auto db = db::open_read_only(config.database);
     const db::StoredModel model = choose_model(*db, *parse_model_choice(predict_model));
     if (!pairs_file.empty()) {
-      predict_pairs(model, pairs_file, std::cout);
+      predict_pairs(model, pairs_file, std::cout, *parse_on_unknown(on_unknown));
     } else {
       predict_one(model, predict_user, predict_movie, std::cout);
     }
+  } else if (report_cmd->parsed()) {
+    Config config = report_args.load();
+    log::set_stage("report");
+    write_report(config, report_out, report_options);
   } else if (config_cmd->parsed()) {
-    std::cout << describe_config(config_args.load(), true);
+    // Valid means what `run` accepts before it starts: the same checks.
+    Config config = config_args.load();
+    check_run_config(config);
+    std::cout << describe_config(config, true);
   } else if (gen_cmd->parsed()) {
     gen.out = gen_out;
     log::set_stage("generate");

@@ -24,9 +24,12 @@ namespace {
 struct Source {
   std::string origin;
   fs::path base_dir;  // relative paths are resolved against this
+  // A --set: a bad value there is a bad command line (exit 2), not a bad file.
+  bool command_line = false;
 };
 
 [[noreturn]] void fail(const Source& src, const std::string& key, const std::string& why) {
+  if (src.command_line) throw UsageError(src.origin + ": " + key + ": " + why);
   throw ConfigError(src.origin + ": " + key + ": " + why);
 }
 
@@ -658,7 +661,7 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
   for (const auto& o : overrides) {
     auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0) {
-      throw ConfigError("--set " + o + ": expected key.path=value");
+      throw UsageError("--set " + o + ": expected key.path=value");
     }
     std::string key = o.substr(0, eq);
     const Field* f = find_field(key);
@@ -666,18 +669,18 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
     const bool model_param = mk && !mk->name.empty();
     if (!f && !model_param) {
       if (mk && mk->type) {
-        throw ConfigError("--set " + o + ": " + key + ": a section; set one key, e.g. " + key +
-                          "." + mk->type->keys.front().name + "=...");
+        throw UsageError("--set " + o + ": " + key + ": a section; set one key, e.g. " + key + "." +
+                         mk->type->keys.front().name + "=...");
       }
-      throw ConfigError("--set " + o + ": " + key + ": unknown key");
+      throw UsageError("--set " + o + ": " + key + ": unknown key");
     }
     YAML::Node value;
     try {
       value = YAML::Load(o.substr(eq + 1));
     } catch (const YAML::Exception& e) {
-      throw ConfigError("--set " + o + ": " + key + ": cannot parse value: " + e.msg);
+      throw UsageError("--set " + o + ": " + key + ": cannot parse value: " + e.msg);
     }
-    Source set_src{"--set " + o, fs::current_path()};
+    Source set_src{"--set " + o, fs::current_path(), true};
     if (f) {
       f->set(c, value, set_src);
     } else {

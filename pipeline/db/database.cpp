@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "db/bulk.h"
+#include "db/first_attach.h"
 #include "db/schema.h"
 #include "util/error.h"
 
@@ -46,9 +47,7 @@ void make_group_readable(const std::filesystem::path& path) {
   if (ec) throw DatabaseError(path.string() + ": cannot make it group-readable: " + ec.message());
 }
 
-}  // namespace
-
-std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
+std::unique_ptr<SQLite::Database> open_unguarded(const std::filesystem::path& path) {
   std::unique_ptr<SQLite::Database> db;
   try {
     std::error_code ec;
@@ -82,6 +81,12 @@ std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
   return db;
 }
 
+}  // namespace
+
+std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
+  return open_first_attach_safe(path, [&] { return open_unguarded(path); });
+}
+
 std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path,
                                                  SchemaCheck check) {
   std::error_code ec;
@@ -89,8 +94,12 @@ std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& pa
     throw DatabaseError(path.string() + ": database not found (run 'pipeline import' first)");
   }
   try {
-    auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READONLY);
-    db->setBusyTimeout(kBusyTimeoutMs);
+    auto db = open_first_attach_safe(path, [&] {
+      auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READONLY);
+      db->setBusyTimeout(kBusyTimeoutMs);
+      schema_version(*db);  // the first read, which attaches to -shm
+      return db;
+    });
     if (check == SchemaCheck::kAnyVersion) return db;
     int version = schema_version(*db);
     int latest = migrations().empty() ? 0 : migrations().back().version;
@@ -130,6 +139,13 @@ void migrate(SQLite::Database& db) {
   tx.commit();
 }
 
+namespace {
+LockedError locked_error(const std::filesystem::path& database) {
+  return LockedError(database.string() +
+                     ": another pipeline run is using this database; refusing to start");
+}
+}  // namespace
+
 RunLock::RunLock(const std::filesystem::path& database) {
   std::string lock_path = database.string() + ".lock";
   fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -141,11 +157,19 @@ RunLock::RunLock(const std::filesystem::path& database) {
     ::close(fd_);
     fd_ = -1;
     if (err == EWOULDBLOCK) {
-      throw LockedError(database.string() +
-                        ": another pipeline run is using this database; refusing to start");
+      throw locked_error(database);
     }
     throw DatabaseError(lock_path + ": cannot lock: " + std::strerror(err));
   }
+}
+
+void check_run_lock(const std::filesystem::path& database) {
+  const std::string lock_path = database.string() + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // drops the shared lock
+  if (held) throw locked_error(database);
 }
 
 RunLock::~RunLock() {

@@ -53,6 +53,12 @@ class RunLock {
   int fd_ = -1;
 };
 
+// Throws the LockedError RunLock would when another process holds the run
+// lock of `database`; creates nothing (a missing lock file means no run
+// holds it). For checks that must not write, e.g. `run --dry-run`. It takes
+// the lock for an instant, so a run starting in that instant exits 7.
+void check_run_lock(const std::filesystem::path& database);
+
 // UTC now as ISO 8601 ("2026-11-27T21:02:42Z").
 std::string utc_now();
 

@@ -11,6 +11,7 @@
 #include "db/model_store.h"
 #include "db/publish.h"
 #include "db/ratings.h"
+#include "db/run_history.h"
 
 namespace SQLite {
 class Database;
@@ -56,5 +57,8 @@ std::unique_ptr<PublishedSet> sqlite_published(SQLite::Database& db);
 // handful of table renames in one IMMEDIATE transaction; its failures read
 // "<database>: rollback failed, the live set stays in place: ...".
 std::unique_ptr<KeptSets> sqlite_kept_sets(SQLite::Database& db);
+
+// The runs table and the live set's scores, for the report. Only reads.
+std::unique_ptr<RunHistory> sqlite_run_history(SQLite::Database& db);
 
 }  // namespace recs::db

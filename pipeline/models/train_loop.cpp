@@ -6,6 +6,7 @@
 
 #include "util/error.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 namespace recs {
 
@@ -29,6 +30,7 @@ TrainReport train_epochs(const EpochLoop& loop, const EpochCallbacks& cb) {
   double best_mse = std::numeric_limits<double>::infinity();
   int best_epoch = 0;
   TrainReport report;
+  Progress progress("train", loop.epochs, loop.unit + "s");
   for (int epoch = 1; epoch <= loop.epochs; ++epoch) {
     log::Stopwatch watch;
     EpochReport e;
@@ -42,6 +44,7 @@ TrainReport train_epochs(const EpochLoop& loop, const EpochCallbacks& cb) {
     }
     e.seconds = watch.seconds();
     log::info(format_epoch(e, loop.epochs, loop.unit, cb.note ? cb.note() : std::string()));
+    progress.set(epoch);
     report.epochs.push_back(e);
     if (!std::isfinite(e.loss) || (validate && !std::isfinite(e.val_mse))) {
       throw Error(ExitCode::kConfig, "training diverged at " + loop.unit + " " +

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <mutex>
 
+#include "util/progress.h"
+
 namespace recs::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
@@ -29,6 +31,13 @@ std::string line_locked(Level level, std::string_view message) {
 
 void set_level(Level level) { g_level = static_cast<int>(level); }
 
+bool enabled(Level level) { return static_cast<int>(level) >= g_level; }
+
+void with_lock(const std::function<void()>& f) {
+  std::lock_guard lock(g_mutex);
+  f();
+}
+
 void set_stage(std::string_view stage) {
   std::lock_guard lock(g_mutex);
   g_stage = stage;
@@ -42,6 +51,7 @@ void set_run(std::int64_t run_id) {
 void write(Level level, std::string_view message) {
   if (static_cast<int>(level) < g_level) return;
   std::lock_guard lock(g_mutex);
+  clear_progress_line();
   // One write per line, so lines from threads never interleave.
   fmt::print(stderr, "{}\n", line_locked(level, message));
 }

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +19,11 @@ namespace recs::log {
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 void set_level(Level level);
+// Whether lines of `level` are written.
+bool enabled(Level level);
+// Runs `f` holding the lock every line is written under (util/progress.h
+// draws its line there, so it never cuts a log line in two).
+void with_lock(const std::function<void()>& f);
 // The stage named on each line ("pipeline" until a command sets one).
 void set_stage(std::string_view stage);
 // The run named on each line from now on ("[run 42]"); 0 = none.

@@ -3,8 +3,8 @@
 // Each input is (1) written to a per-process file in /dev/shm (or /tmp) and
 // loaded with recs::load_config(file, {}), and (2) split on '\n' and applied
 // as `--set` overrides with recs::load_config({}, lines). recs::ConfigError is
-// the expected refusal; any other exception, crash or sanitizer report is a
-// finding.
+// the expected refusal of a file, recs::UsageError of a --set; any other
+// exception, crash or sanitizer report is a finding.
 #include <unistd.h>
 
 #include <cstdint>
@@ -67,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     use(recs::load_config({}, lines));
   } catch (const recs::ConfigError&) {
+  } catch (const recs::UsageError&) {
   }
   return 0;
 }

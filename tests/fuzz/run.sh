@@ -64,7 +64,7 @@ names=()
 for t in "${TARGETS[@]}"; do
   case $t in
     csv)
-      build csv "$SRC/io/csv.cpp" "$SRC/io/movielens.cpp" "$SRC/util/log.cpp"
+      build csv "$SRC/io/csv.cpp" "$SRC/io/movielens.cpp" "$SRC/util/log.cpp" "$SRC/util/progress.cpp"
       max_len=4096 ;;
     config)
       # The loader is instrumented; the model registry it asks for each

@@ -1,0 +1,145 @@
+#include "app/dry_run.h"
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <unordered_set>
+
+#include "db/database.h"
+#include "db/schema.h"
+#include "io/movielens.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/log.h"
+
+namespace recs {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Findings {
+  bool database_exists = false;
+  int schema_version = 0;
+  int migrations_pending = 0;
+  std::int64_t ratings = -1, users = -1, movies = -1, bad_rows = 0;
+};
+
+// The database `run` would open: an existing one must open and carry a schema
+// this pipeline can migrate; a missing one must be creatable.
+void check_database(const Config& config, Findings& f) {
+  const int latest = db::migrations().empty() ? 0 : db::migrations().back().version;
+  std::error_code ec;
+  f.database_exists = fs::exists(config.database, ec);
+  if (!f.database_exists) {
+    const fs::path folder =
+        config.database.parent_path().empty() ? fs::path(".") : config.database.parent_path();
+    if (::access(folder.c_str(), W_OK) != 0) {
+      throw DatabaseError(config.database.string() +
+                          ": cannot create the database: the folder is not writable");
+    }
+    f.migrations_pending = static_cast<int>(db::migrations().size());
+    log::info("database {} does not exist yet; the run would create it (schema version {})",
+              config.database.string(), latest);
+    return;
+  }
+  if (::access(config.database.c_str(), R_OK | W_OK) != 0) {
+    throw DatabaseError(config.database.string() + ": not readable and writable by this user");
+  }
+  auto database = db::open_read_only(config.database, db::SchemaCheck::kAnyVersion);
+  try {
+    f.schema_version = db::schema_version(*database);
+  } catch (const SQLite::Exception& e) {
+    throw DatabaseError(config.database.string() + ": " + e.what());
+  }
+  if (f.schema_version > latest) {
+    throw DatabaseError(config.database.string() + ": database schema version " +
+                        std::to_string(f.schema_version) + " is newer than this pipeline's " +
+                        std::to_string(latest));
+  }
+  for (const auto& m : db::migrations()) f.migrations_pending += m.version > f.schema_version;
+  log::info("database {}: schema version {}, {} migration{} to apply", config.database.string(),
+            f.schema_version, f.migrations_pending, f.migrations_pending == 1 ? "" : "s");
+}
+
+// Parses the import files as the import does, keeping nothing.
+void check_inputs(const Config& config, Findings& f) {
+  check_import_inputs(config);
+  std::unordered_set<std::int64_t> movie_ids;
+  const bool with_movies = !config.import.movies.empty();
+  if (with_movies) {
+    MoviesFile movies = read_movies(config.import.movies, config.import);
+    for (const auto& m : movies.rows) movie_ids.insert(m.movie);
+    f.movies = static_cast<std::int64_t>(movies.rows.size());
+    f.bad_rows += movies.bad.count;
+  }
+  RatingsFile ratings =
+      read_ratings(config.import.ratings, config.import, with_movies ? &movie_ids : nullptr);
+  if (ratings.rows.empty()) {
+    throw InputError(config.import.ratings.string() + ": no ratings to import");
+  }
+  f.ratings = static_cast<std::int64_t>(ratings.rows.size());
+  f.users = 0;
+  std::int64_t last = 0;
+  for (const auto& r : ratings.rows) {
+    f.users += r.user != last;
+    last = r.user;
+  }
+  f.bad_rows += ratings.bad.count;
+  log::info("inputs: {} ratings from {} users{}, {} bad rows skipped", f.ratings, f.users,
+            with_movies ? fmt::format(", {} movies", f.movies) : std::string(), f.bad_rows);
+}
+
+std::string findings_json(std::string_view command, const Findings& f, ExitCode code,
+                          std::string_view message) {
+  JsonObject out;
+  out.add_raw("dry_run", "true").add("command", command);
+  out.add_raw("valid", code == ExitCode::kOk ? "true" : "false");
+  out.add("exit_code", static_cast<int>(code));
+  if (message.empty()) {
+    out.add_raw("message", "null");
+  } else {
+    out.add("message", message);
+  }
+  out.add_raw("database_exists", f.database_exists ? "true" : "false");
+  out.add("schema_version", f.schema_version).add("migrations_pending", f.migrations_pending);
+  auto count = [&](std::string_view key, std::int64_t v) {
+    if (v < 0) {
+      out.add_raw(key, "null");
+    } else {
+      out.add(key, v);
+    }
+  };
+  count("ratings", f.ratings);
+  count("users", f.users);
+  count("movies", f.movies);
+  out.add("bad_rows", f.bad_rows);
+  return out.str();
+}
+
+}  // namespace
+
+void check_run_config(const Config& config) {
+  check_database_path(config);
+  check_import_inputs(config);
+}
+
+void dry_run(const Config& config, std::optional<Stage> stage, std::ostream* json) {
+  const std::string_view command = stage ? stage_name(*stage) : "run";
+  log::set_stage(command);
+  Findings f;
+  try {
+    check_database_path(config);
+    db::check_run_lock(config.database);
+    check_database(config, f);
+    if (!stage || *stage == Stage::kImport) check_inputs(config, f);
+  } catch (const Error& e) {
+    if (json) *json << findings_json(command, f, e.code(), e.what()) << std::endl;
+    throw;
+  }
+  log::info("dry run: {} would start; nothing was written", command);
+  if (json) *json << findings_json(command, f, ExitCode::kOk, {}) << std::endl;
+}
+
+}  // namespace recs

@@ -1,0 +1,304 @@
+// The habits of a batch tool an operator can live with, driven through the
+// real binary: -q, -v and --log-level anywhere on the line, `run --json`,
+// `run --dry-run` (checks, writes nothing, exits as the run would),
+// `pipeline config` agreeing with `run`, a bad --set as a bad command line,
+// the exit codes in --help, predict's --on-unknown, progress lines on a
+// terminal only, and sql/latest_run.sql with column names.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "test_util.h"
+
+namespace recs::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A tiny dataset and its config; `model` picks a fast type.
+struct Job {
+  TempDir dir;
+  fs::path config;
+  explicit Job(const std::string& extra = "") { config = make_dataset(dir, 60, 120, 2000, extra); }
+  fs::path db() const { return dir / "recs.db"; }
+  CommandResult run(const std::string& command, const std::string& args = "") const {
+    return run_pipeline(command + " --config " + quoted(config) + " " + args);
+  }
+};
+
+// Every file in `dir` with its size, modification time and a hash of its
+// bytes, to show that a command wrote nothing. Leaves out -shm, SQLite's
+// shared-memory index, which every reader of a WAL database updates.
+std::map<std::string, std::string> listing(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.ends_with("-shm")) continue;
+    const auto t = fs::last_write_time(e.path()).time_since_epoch().count();
+    const std::string bytes = e.is_regular_file() ? read_file(e.path()) : "";
+    out[name] = std::to_string(bytes.size()) + " bytes, hash " +
+                std::to_string(std::hash<std::string>{}(bytes)) + ", mtime " + std::to_string(t);
+  }
+  return out;
+}
+
+// A JSON document's field, read by SQLite's JSON functions (through the
+// sqlite3 client, so the document must be valid JSON).
+std::string json_field(const TempDir& dir, const std::string& json, const std::string& path) {
+  write_file(dir / "doc.json", json);
+  auto r = run_command("sqlite3 :memory: \"SELECT json_valid(readfile('" +
+                       (dir / "doc.json").string() + "')), json_extract(readfile('" +
+                       (dir / "doc.json").string() + "'), '" + path + "')\"");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("1|")) << "not one JSON document: " << json;
+  return r.out.size() > 2 ? r.out.substr(2, r.out.size() - 3) : "";
+}
+
+// A one-value query's answer without its newline.
+std::string value(const fs::path& db, const std::string& sql) {
+  std::string v = sqlite_readonly(db, sql);
+  if (!v.empty() && v.back() == '\n') v.pop_back();
+  return v;
+}
+
+int count_of(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
+}
+
+TEST(CliHabits, QuietVerboseAndLogLevelGoAnywhere) {
+  Job s;
+  ASSERT_EQ(s.run("import").exit_code, 0);
+  for (const std::string& line :
+       {std::string("-q train --config C"), std::string("train -q --config C"),
+        std::string("train --config C --log-level warn"),
+        std::string("--log-level warn train --config C")}) {
+    std::string args = line;
+    args.replace(args.find(" C"), 2, " " + quoted(s.config));
+    auto r = run_pipeline(args);
+    EXPECT_EQ(r.exit_code, 0) << line << "\n" << r.err;
+    EXPECT_EQ(r.err.find(" info "), std::string::npos) << line << "\n" << r.err;
+  }
+  auto verbose = s.run("train", "-v");
+  EXPECT_EQ(verbose.exit_code, 0) << verbose.err;
+  EXPECT_NE(verbose.err.find(" info "), std::string::npos);
+  auto errors_only = s.run("train", "--log-level error --set model.epochs=1");
+  EXPECT_EQ(errors_only.exit_code, 0);
+  EXPECT_EQ(errors_only.err, "");
+  EXPECT_EQ(s.run("train", "-q -v").exit_code, 2);
+  EXPECT_EQ(s.run("train", "--log-level loud").exit_code, 2);
+}
+
+TEST(CliHabits, BadSetValuesAreBadCommandLines) {
+  Job s;
+  for (const char* set :
+       {"score.top_n=x", "score.top_n=0", "score.nope=1", "score.top_n", "model.factors=abc"}) {
+    auto r = s.run("config", std::string("--set ") + set);
+    EXPECT_EQ(r.exit_code, 2) << set << "\n" << r.err;
+    EXPECT_NE(last_log_line(r.err).message.find(std::string("--set ") + set), std::string::npos)
+        << r.err;
+    EXPECT_EQ(s.run("run", std::string("--set ") + set).exit_code, 2) << set;
+  }
+  EXPECT_FALSE(fs::exists(s.db()));  // nothing ran
+  // A bad value in the file stays a bad configuration.
+  write_file(s.dir / "bad.yaml", "score:\n  top_n: x\n");
+  EXPECT_EQ(run_pipeline("config --config " + quoted(s.dir / "bad.yaml")).exit_code, 3);
+}
+
+TEST(CliHabits, HelpListsTheExitCodes) {
+  for (const char* args : {"--help", "run --help", "predict --help"}) {
+    auto r = run_pipeline(args);
+    EXPECT_EQ(r.exit_code, 0);
+    for (const char* line :
+         {"Exit codes:", "  2  bad command line", "  3  bad configuration", "  4  bad input data",
+          "  5  database error", "  6  refused to publish", "  7  another run holds the database",
+          "  8  not found"}) {
+      EXPECT_NE(r.out.find(line), std::string::npos) << args << ": " << line << "\n" << r.out;
+    }
+  }
+}
+
+TEST(CliHabits, ConfigAgreesWithRunOnAMissingRatingsFile) {
+  Job s;
+  auto ok = s.run("config");
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  fs::remove(s.dir / "data" / "ratings.csv");
+  auto config = s.run("config");
+  auto run = s.run("run");
+  EXPECT_EQ(config.exit_code, 3) << config.err;
+  EXPECT_EQ(run.exit_code, 3) << run.err;
+  EXPECT_EQ(config.out, "");
+  EXPECT_NE(last_log_line(config.err).message.find("import.ratings: file not found"),
+            std::string::npos)
+      << config.err;
+  // A database path that cannot be one: both refuse it too.
+  auto elsewhere = s.run("config", "--set database=/nonexistent/folder/recs.db");
+  EXPECT_EQ(elsewhere.exit_code, 3);
+}
+
+TEST(CliHabits, RunJsonPrintsOneDocumentOnStdout) {
+  Job s;
+  auto r = s.run("run", "--json -q");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count_of(r.out, "\n"), 1) << r.out;
+  EXPECT_EQ(json_field(s.dir, r.out, "$.status"), "succeeded");
+  EXPECT_EQ(json_field(s.dir, r.out, "$.run_id"), "1");
+  EXPECT_EQ(json_field(s.dir, r.out, "$.exit_code"), "0");
+  EXPECT_EQ(json_field(s.dir, r.out, "$.summary.import.ratings"), "2000");
+  EXPECT_EQ(json_field(s.dir, r.out, "$.summary.publish.users"),
+            value(s.db(), "SELECT count(DISTINCT user_id) FROM recommendations;"));
+  // The same figures as the run history keeps.
+  EXPECT_EQ(json_field(s.dir, r.out, "$.summary"),
+            value(s.db(), "SELECT json(summary) FROM runs WHERE run_id = 1;"));
+  // A refused run prints its document too, with the exit code it ends with.
+  write_file(s.dir / "data" / "ratings.csv", "userId,movieId,rating,timestamp\n1,1,abc,1\n");
+  auto refused = s.run("run", "--json");
+  EXPECT_EQ(refused.exit_code, 4);
+  EXPECT_EQ(json_field(s.dir, refused.out, "$.status"), "refused");
+  EXPECT_EQ(json_field(s.dir, refused.out, "$.exit_code"), "4");
+  EXPECT_NE(json_field(s.dir, refused.out, "$.message").find("rating is not a number"),
+            std::string::npos);
+}
+
+TEST(CliHabits, DryRunWritesNothingAndExitsAsTheRunWould) {
+  Job s;
+  // No database yet: valid, and still none afterwards.
+  const auto before = listing(s.dir.path());
+  auto fresh = s.run("run", "--dry-run --json");
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_EQ(json_field(s.dir, fresh.out, "$.valid"), "1");
+  EXPECT_EQ(json_field(s.dir, fresh.out, "$.ratings"), "2000");
+  EXPECT_EQ(json_field(s.dir, fresh.out, "$.database_exists"), "0");
+  fs::remove(s.dir / "doc.json");
+  EXPECT_EQ(listing(s.dir.path()), before);
+
+  ASSERT_EQ(s.run("run", "-q").exit_code, 0);
+  const auto after_run = listing(s.dir.path());
+  auto dry = s.run("run", "--dry-run");
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_EQ(dry.out, "");
+  EXPECT_EQ(listing(s.dir.path()), after_run);  // no run row, no byte changed
+  EXPECT_EQ(s.run("train", "--dry-run").exit_code, 0);
+  EXPECT_EQ(s.run("score", "--dry-run").exit_code, 0);
+  EXPECT_EQ(listing(s.dir.path()), after_run);
+
+  // Each failure the run would meet, with its code; nothing written.
+  const std::string ratings = read_file(s.dir / "data" / "ratings.csv");
+  write_file(s.dir / "data" / "ratings.csv", ratings + "1,1,abc,1\n");
+  const auto bad_input = listing(s.dir.path());
+  auto input = s.run("run", "--dry-run");
+  EXPECT_EQ(input.exit_code, 4) << input.err;
+  EXPECT_NE(last_log_line(input.err).message.find("rating is not a number"), std::string::npos);
+  EXPECT_EQ(s.run("run").exit_code, 4);  // the run agrees
+  EXPECT_EQ(s.run("import", "--dry-run").exit_code, 4);
+  EXPECT_EQ(s.run("train", "--dry-run").exit_code, 0);  // train reads no file
+  write_file(s.dir / "data" / "ratings.csv", ratings);
+  EXPECT_EQ(s.run("run", "--dry-run --set import.ratings=missing.csv").exit_code, 3);
+  EXPECT_EQ(s.run("run", "--dry-run --set database=/nonexistent/x.db").exit_code, 3);
+
+  // Another run holds the lock: 7, as the run.
+  const int holder = spawn("flock " + quoted(s.dir / "recs.db.lock") + " sleep 30");
+  for (int i = 0;
+       i < 100 &&
+       run_command("flock -n " + quoted(s.dir / "recs.db.lock") + " true").exit_code == 0;
+       ++i) {
+    run_command("sleep 0.05");
+  }
+  EXPECT_EQ(s.run("run", "--dry-run").exit_code, 7);
+  EXPECT_EQ(s.run("run").exit_code, 7);
+  run_command("kill " + std::to_string(holder));
+  wait_exit(holder);
+
+  // A database that is not one: 5.
+  write_file(s.dir / "other.db", std::string(8192, 'x'));
+  auto broken = s.run("run", "--dry-run --set database=" + quoted(s.dir / "other.db"));
+  EXPECT_EQ(broken.exit_code, 5) << broken.err;
+  EXPECT_EQ(s.run("run", "--set database=" + quoted(s.dir / "other.db")).exit_code, 5);
+}
+
+TEST(Predict, OnUnknownErrorSkipOrNan) {
+  Job s;
+  ASSERT_EQ(s.run("run", "-q").exit_code, 0);
+  const std::string u = value(s.db(), "SELECT min(user_id) FROM recommendations;");
+  const std::string m = value(s.db(), "SELECT min(movie_id) FROM recommendations;");
+  write_file(s.dir / "pairs.csv",
+             "userId,movieId\n" + u + "," + m + "\n999999," + m + "\n" + u + ",888888\n");
+  const std::string pairs = " --pairs " + quoted(s.dir / "pairs.csv");
+
+  auto error = s.run("predict", pairs);
+  EXPECT_EQ(error.exit_code, 4);
+  EXPECT_EQ(error.out, "");
+  EXPECT_NE(last_log_line(error.err).message.find("pairs.csv:3: user 999999 is not in the model"),
+            std::string::npos)
+      << error.err;
+  EXPECT_EQ(s.run("predict", pairs + " --on-unknown error").exit_code, 4);
+
+  auto skip = s.run("predict", pairs + " --on-unknown skip");
+  EXPECT_EQ(skip.exit_code, 0) << skip.err;
+  EXPECT_EQ(count_of(skip.out, "\n"), 2) << skip.out;  // header + the known pair
+  EXPECT_TRUE(skip.out.starts_with("userId,movieId,score\n" + u + "," + m + ",")) << skip.out;
+  EXPECT_NE(skip.err.find("left out 2 pairs the model does not know"), std::string::npos)
+      << skip.err;
+
+  auto nan = s.run("predict", pairs + " --on-unknown nan");
+  EXPECT_EQ(nan.exit_code, 0) << nan.err;
+  EXPECT_NE(nan.out.find("\n999999," + m + ",nan\n"), std::string::npos) << nan.out;
+  EXPECT_NE(nan.out.find("\n" + u + ",888888,nan\n"), std::string::npos) << nan.out;
+  EXPECT_EQ(count_of(nan.out, "\n"), 4);
+
+  // Malformed rows fail whatever the policy; the option needs --pairs.
+  write_file(s.dir / "bad.csv", "userId,movieId\n" + u + ",x\n");
+  EXPECT_EQ(
+      s.run("predict", "--pairs " + quoted(s.dir / "bad.csv") + " --on-unknown skip").exit_code, 4);
+  EXPECT_EQ(s.run("predict", "--user " + u + " --movie " + m + " --on-unknown skip").exit_code, 2);
+  EXPECT_EQ(s.run("predict", pairs + " --on-unknown drop").exit_code, 2);
+}
+
+// `script` gives the command a pseudo-terminal as stderr.
+TEST(Progress, DrawnOnATerminalOnly) {
+  Job s("model:\n  type: als\n  als: {factors: 8, epochs: 4}\n");
+  auto plain = s.run("run");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.err.find('\r'), std::string::npos);
+  EXPECT_EQ(plain.err.find("of 4 iterations"), std::string::npos);
+
+  auto on_terminal = [&](const std::string& args) {
+    write_file(s.dir / "tty.sh", "exec " + quoted(pipeline_binary()) + " run " + args +
+                                     " --config " + quoted(s.config) + " 2>&1\n");
+    return run_command("script -qec 'sh " + (s.dir / "tty.sh").string() + "' /dev/null");
+  };
+  auto tty = on_terminal("");
+  ASSERT_EQ(tty.exit_code, 0) << tty.out;
+  EXPECT_NE(tty.out.find("\rtrain: 4 of 4 iterations (100 %)"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("\rimport: 2000 ratings"), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("\rscore and publish: "), std::string::npos) << tty.out;
+  EXPECT_NE(tty.out.find("\r\033[K"), std::string::npos);  // cleared before the next log line
+  // -q on a terminal: no progress either.
+  auto quiet = on_terminal("-q");
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.out.find("iterations"), std::string::npos) << quiet.out;
+}
+
+TEST(LatestRun, PrintsColumnNamesTitlesAndTheSummary) {
+  Job s;
+  ASSERT_EQ(s.run("run", "-q").exit_code, 0);
+  auto r = run_command("sqlite3 -readonly -header -column " + quoted(s.db()) + " < " +
+                       quoted(source_dir() / "sql/latest_run.sql"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* header : {"published_at", "user_id  rank  movie_id  title", "ratings", "churn",
+                             "coverage", "total_seconds"}) {
+    EXPECT_NE(r.out.find(header), std::string::npos) << header << "\n" << r.out;
+  }
+  const std::string title =
+      value(s.db(),
+            "SELECT m.title FROM recommendations r JOIN movies m USING (movie_id) "
+            "WHERE r.user_id = (SELECT min(user_id) FROM recommendations) AND r.rank = 1;");
+  EXPECT_NE(r.out.find(title), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace recs::test
