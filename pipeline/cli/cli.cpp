@@ -18,6 +18,8 @@
 #include "app/predict.h"
 #include "app/rollback.h"
 #include "app/run.h"
+#include "app/shard.h"
+#include "app/sharded.h"
 #include "bench/publish.h"
 #include "bench/readers.h"
 #include "bench/score.h"
@@ -168,12 +170,23 @@ int run_cli(int argc, char** argv) {
   CLI::App* score_cmd =
       app.add_subcommand("score", "score every user with the newest model and publish top-N");
   add_config_args(*score_cmd, score_args);
+  std::string score_shard;
+  CLI::Option* score_shard_opt = score_cmd->add_option(
+      "--shard", score_shard,
+      "score only shard I of N (I/N, 0 <= I < N) and stage it in serve.postgres; without it, "
+      "SLURM_ARRAY_TASK_ID (an array job) selects the shard");
+  int score_shards = 0;
+  CLI::Option* score_shards_opt =
+      add_option(*score_cmd, "--shards", score_shards,
+                 "shard count N, the index from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)");
   CLI::App* publish_cmd = app.add_subcommand(
       "publish", "score every user with a kept model and publish top-N, as score does");
   add_config_args(*publish_cmd, publish_args);
   std::string publish_model;
-  publish_cmd->add_option("--model", publish_model, "the model to publish: a model id, or latest")
-      ->required()
+  publish_cmd
+      ->add_option("--model", publish_model,
+                   "the model to score and publish: a model id, or latest; without it, the "
+                   "staged shards of the newest model (serve.postgres) go live")
       ->check(model_choice({ModelChoice::Kind::kLatest, ModelChoice::Kind::kId}));
   CLI::App* rollback_cmd = app.add_subcommand(
       "rollback",
@@ -304,7 +317,16 @@ int run_cli(int argc, char** argv) {
   } else if (train_cmd->parsed()) {
     run_stage(Stage::kTrain, train_args.load());
   } else if (score_cmd->parsed()) {
-    run_stage(Stage::kScore, score_args.load());
+    const std::optional<ShardSpec> shard = resolve_shard(
+        score_shard_opt->count() ? std::optional(score_shard) : std::nullopt,
+        score_shards_opt->count() ? std::optional(score_shards) : std::nullopt, process_env());
+    if (shard) {
+      run_shard_stage(score_args.load(), *shard);
+    } else {
+      run_stage(Stage::kScore, score_args.load());
+    }
+  } else if (publish_cmd->parsed() && publish_model.empty()) {
+    run_publish_staged(publish_args.load());
   } else if (publish_cmd->parsed()) {
     const ModelChoice choice = *parse_model_choice(publish_model);
     run_publish(publish_args.load(),
