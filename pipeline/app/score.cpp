@@ -17,6 +17,7 @@
 #include "cluster/popular.h"
 #include "db/catalog.h"
 #include "db/model_store.h"
+#include "db/postgres.h"
 #include "db/publish.h"
 #include "db/sqlite.h"
 #include "eval/churn.h"
@@ -473,12 +474,21 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   {
     // The live set, read alongside from its own snapshot, before the
     // publisher deletes it.
-    const auto live = db::sqlite_live_lists(db);
+    const bool postgres = !config.serve.postgres.empty();
+    const auto live = postgres ? nullptr : db::sqlite_live_lists(db);
     eval::PublicationChanges::PreviousLists previous;
     if (live) previous = [&live](std::int64_t user, auto& out) { live->list_of(user, out); };
     eval::PublicationChanges changes(candidates.size(), std::move(previous));
     // Rolls back unless committed; its failures say the previous set stays.
-    const auto publisher = db::sqlite_publisher(db, config.keep.sets);
+    std::unique_ptr<db::Publisher> publisher;
+    if (postgres) {
+      auto pg = db::postgres_publisher({config.serve.postgres, config.serve.reader_role}, db,
+                                       model.model_id);
+      run.count("postgres_generation", pg->generation());
+      publisher = std::move(pg);
+    } else {
+      publisher = db::sqlite_publisher(db, config.keep.sets);
+    }
     scored = score_audience(config, model, prepared,
                             [&](const TopNBlock& b, std::span<const std::int64_t> because) {
                               changes.add(b, audience.ids, candidate_ids);

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -10,6 +11,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "config/conninfo.h"
 #include "models/registry.h"
 #include "util/error.h"
 
@@ -237,6 +239,38 @@ Field string_list_field(std::string key, SectionOf<S> sec, std::vector<std::stri
           }};
 }
 
+// A free-form string; `show` gives how it is displayed (and recorded).
+template <typename S>
+Field string_field(std::string key, SectionOf<S> sec, std::string S::*m, std::string doc,
+                   std::function<bool(const std::string&)> valid, std::string rule,
+                   std::function<std::string(const std::string&)> show) {
+  auto k = key;
+  return {std::move(key), std::move(doc),
+          [=](Config& c, const YAML::Node& n, const Source& s) {
+            std::string v = n.IsNull() ? std::string() : as_string(n, s, k);
+            if (!valid(v)) fail(s, k, rule + ", got '" + show(v) + "'");
+            (c.*sec).*m = std::move(v);
+          },
+          [=](const Config& c) {
+            std::string out;
+            for (char ch : show((c.*sec).*m)) out += ch == '\'' ? "''" : std::string(1, ch);
+            return "'" + out + "'";
+          }};
+}
+
+// A PostgreSQL role name as written unquoted: lowercase letters, digits,
+// '_' and '$', not starting with a digit or '$', at most 63 bytes.
+bool role_name(const std::string& v) {
+  if (v.empty()) return true;
+  if (v.size() > 63 || std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '$') return false;
+  for (char ch : v) {
+    if (!(std::islower(static_cast<unsigned char>(ch)) ||
+          std::isdigit(static_cast<unsigned char>(ch)) || ch == '_' || ch == '$'))
+      return false;
+  }
+  return true;
+}
+
 // The registered model types of one kind, for docs: "dot, deep, biased_mf".
 std::string type_names(ModelKind kind) {
   std::string out;
@@ -408,6 +442,19 @@ const std::vector<Field>& fields() {
     f.push_back(int_field("keep.sets", &Config::keep, &KeepConfig::sets, 1, 10,
                           "published sets kept, the live one included (1 = no rollback); each "
                           "kept set takes the disk space of a full set"));
+    f.push_back(string_field(
+        "serve.postgres", &Config::serve, &ServeConfig::postgres,
+        "libpq connection string of the PostgreSQL server the web app reads; empty = the "
+        "SQLite database. Passwords: the libpq environment or .pgpass (one written here is "
+        "shown and recorded as ***)",
+        [](const std::string& v) { return v.find('\n') == std::string::npos; }, "must be one line",
+        [](const std::string& v) { return redact_conninfo(v); }));
+    f.push_back(string_field(
+        "serve.reader_role", &Config::serve, &ServeConfig::reader_role,
+        "PostgreSQL role granted SELECT on what the web app reads (schema recs) and nothing "
+        "else; empty = no grants",
+        role_name, "must be a lowercase role name (a-z, 0-9, _, $; at most 63 bytes)",
+        [](const std::string& v) { return v; }));
     return f;
   }();
   return kFields;

@@ -117,6 +117,18 @@ struct KeepConfig {
   int sets = 2;
 };
 
+// Where the web app reads the published set: the SQLite database (the
+// default) or a PostgreSQL server.
+struct ServeConfig {
+  // libpq connection string; non-empty: publish into that server (see
+  // db/postgres.h). Passwords belong in the libpq environment or .pgpass;
+  // one given here is shown and recorded as "***".
+  std::string postgres;
+  // Role granted SELECT on what the web app reads (the recs schema's views);
+  // empty: no grants.
+  std::string reader_role;
+};
+
 struct Config {
   std::filesystem::path file;  // the config file, empty when none was given
   std::filesystem::path database;
@@ -129,6 +141,7 @@ struct Config {
   SimilarConfig similar;
   ClustersConfig clusters;
   KeepConfig keep;
+  ServeConfig serve;
 
   // Where each explicitly set key came from ("file.yaml:12" or "--set"), for
   // error messages raised after loading.

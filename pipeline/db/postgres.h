@@ -1,0 +1,47 @@
+// The PostgreSQL serving backend (serve.postgres): the web app's tables in
+// a PostgreSQL server, one generation per publication (db/serving.h), read
+// through the views of schema `recs` (schema/postgres/). Connections come
+// from a libpq connection string; passwords from the libpq environment or
+// .pgpass. Failures are DatabaseError naming the server ("PostgreSQL
+// host:port/database", never a password) and saying the live set stays.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "db/publish.h"
+#include "db/serving.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace recs::db {
+
+struct PostgresOptions {
+  std::string conninfo;
+  std::string reader_role;  // granted SELECT on schema recs' views; empty: none
+  // How long make_live() waits for transactions that were open when the
+  // generation's partitions were attached (then it goes ahead).
+  double attach_wait_seconds = 30;
+};
+
+// Connects, and creates or migrates the serving schema (and the reader
+// role's grants) on first use.
+std::unique_ptr<ServingGenerations> postgres_generations(const PostgresOptions& options);
+
+// A Publisher over the generations: creates a generation, stages the
+// catalog from `source` at once, the recommendations as one part while
+// add() streams them, similar movies and clusters when given, and makes it
+// live at commit(). removed() is always empty (the dropped generations are
+// logged).
+class GenerationPublisher : public Publisher {
+ public:
+  // The generation this publication stages (live once committed).
+  virtual std::int64_t generation() const = 0;
+};
+std::unique_ptr<GenerationPublisher> postgres_publisher(const PostgresOptions& options,
+                                                        SQLite::Database& source,
+                                                        std::optional<std::int64_t> model_id);
+
+}  // namespace recs::db

@@ -1,0 +1,550 @@
+// The PostgreSQL generations (db/serving.h, db/postgres.h). Every table of
+// schema/postgres/ is partitioned by generation; create() makes and attaches
+// generation G's partitions while they are empty (attaching takes SHARE
+// UPDATE EXCLUSIVE on the parent, which no reader's ACCESS SHARE waits
+// for), staging copies rows into them with binary COPY (ROW EXCLUSIVE, no
+// wait either), and make_live() moves recs_store.serving.live to G in one
+// short transaction: the views filter every table on that one value, read
+// in the reader's statement snapshot, so a statement sees the whole old or
+// the whole new generation. Retired partitions are detached CONCURRENTLY
+// (readers never wait) and then dropped.
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "db/postgres.h"
+#include "db/postgres_connection.h"
+#include "db/postgres_schema.h"
+#include "db/sqlite_error.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace recs::db {
+namespace {
+
+// The per-generation tables, parents in recs_store.
+constexpr const char* kTables[] = {"rec_lists",      "similar_lists",   "user_clusters",
+                                   "movie_clusters", "cluster_popular", "movies",
+                                   "movie_stats",    "rated_lists"};
+
+// Serialises schema changes and generation switches among publishers.
+constexpr const char* kLock = "SELECT pg_advisory_xact_lock(7310414151)";
+
+const std::string kPublishContext = "publishing failed, the live set stays in place";
+
+std::string partition(const std::string& table, std::int64_t generation) {
+  return "recs_store." + table + "_g" + std::to_string(generation);
+}
+
+std::string opt(const std::optional<std::int64_t>& v) {
+  return v ? std::to_string(*v) : std::string("NULL");
+}
+std::string opt(const std::optional<int>& v) {
+  return v ? std::to_string(*v) : std::string("NULL");
+}
+
+void migrate(pg::Connection& c, const std::string& reader_role) {
+  c.exec("BEGIN");
+  c.exec(kLock);
+  c.exec(
+      "CREATE SCHEMA IF NOT EXISTS recs_store; CREATE SCHEMA IF NOT EXISTS recs; "
+      "CREATE TABLE IF NOT EXISTS recs_store.schema_version (version integer NOT NULL)");
+  const pg::Result v = c.exec("SELECT coalesce(max(version), 0) FROM recs_store.schema_version");
+  const std::int64_t current = v.int64(0, 0);
+  for (const Migration& m : postgres_migrations()) {
+    if (m.version <= current) continue;
+    c.exec(m.sql);
+    c.exec("INSERT INTO recs_store.schema_version (version) VALUES (" + std::to_string(m.version) +
+           ")");
+  }
+  if (!reader_role.empty()) {
+    const pg::Result role = c.exec("SELECT 1 FROM pg_roles WHERE rolname = $1",
+                                   {std::optional<std::string>(reader_role)});
+    if (role.rows() == 0)
+      c.fail("serve.reader_role '" + reader_role + "' is not a role of this server");
+    const std::string r = pg::quote_ident(reader_role);
+    // The views run with their owner's rights: the role needs nothing in
+    // recs_store, and gets nothing but SELECT in recs.
+    c.exec("GRANT USAGE ON SCHEMA recs TO " + r +
+           "; GRANT SELECT ON ALL TABLES IN SCHEMA recs TO " + r);
+  }
+  c.exec("COMMIT");
+}
+
+class PgPartWriter final : public PartWriter {
+ public:
+  PgPartWriter(pg::Connection& c, std::int64_t generation, int part)
+      : c_(c), generation_(generation), part_(part) {
+    c_.exec("BEGIN");
+    const pg::Result state =
+        c_.exec("SELECT state FROM recs_store.generations WHERE generation = " +
+                std::to_string(generation) + " FOR SHARE");
+    if (state.rows() == 0 || state.text(0, 0) != "staging") {
+      c_.exec("ROLLBACK");
+      throw NotFoundError(c_.server() + ": generation " + std::to_string(generation) +
+                          " is not being staged; nothing changed");
+    }
+    c_.exec("DELETE FROM " + partition("rec_lists", generation) +
+            " WHERE part = " + std::to_string(part));
+    copy_.emplace(c_, partition("rec_lists", generation) +
+                          " (generation, part, user_id, movie_ids, scores, because_ids)");
+    open_ = true;
+  }
+
+  ~PgPartWriter() override {
+    if (!open_) return;
+    copy_.reset();
+    try {
+      c_.exec("ROLLBACK");
+    } catch (const Error&) {  // the connection is gone: the server rolls back
+    }
+  }
+
+  bool add(const TopNBlock& b, const std::vector<std::int64_t>& user_ids,
+           const std::vector<std::int64_t>& movie_ids,
+           std::span<const std::int64_t> because) override {
+    bool finite = true;
+    for (int i = 0; i < b.user_end - b.user_begin; ++i) {
+      const int count = b.counts[static_cast<std::size_t>(i)];
+      if (count <= 0) continue;
+      const std::size_t base = static_cast<std::size_t>(i) * static_cast<std::size_t>(b.top_n);
+      ids_.resize(static_cast<std::size_t>(count));
+      for (int k = 0; k < count; ++k) {
+        const std::size_t at = base + static_cast<std::size_t>(k);
+        ids_[static_cast<std::size_t>(k)] = movie_ids[static_cast<std::size_t>(b.items[at])];
+        finite &= std::isfinite(b.scores[at]);
+      }
+      copy_->row(6);
+      copy_->int64(generation_);
+      copy_->int32(part_);
+      copy_->int64(user_ids[static_cast<std::size_t>(b.user_begin + i)]);
+      copy_->int64_array(ids_);
+      copy_->float4_array(
+          std::span<const float>(b.scores.data() + base, static_cast<std::size_t>(count)));
+      if (because.empty()) {
+        copy_->null();
+      } else {
+        copy_->int64_array(because.subspan(base, static_cast<std::size_t>(count)), kNoBecause);
+      }
+      ++users_;
+      rows_ += count;
+    }
+    return finite;
+  }
+
+  void commit() override {
+    copy_->finish();
+    copy_.reset();
+    c_.exec("INSERT INTO recs_store.parts (generation, part, user_count, row_count) VALUES (" +
+            std::to_string(generation_) + ", " + std::to_string(part_) + ", " +
+            std::to_string(users_) + ", " + std::to_string(rows_) +
+            ") ON CONFLICT (generation, part) DO UPDATE SET user_count = EXCLUDED.user_count, "
+            "row_count = EXCLUDED.row_count, staged_at = now()");
+    c_.exec("ANALYZE " + partition("rec_lists", generation_));
+    c_.exec("COMMIT");
+    open_ = false;
+  }
+
+  std::int64_t rows() const override { return rows_; }
+  std::int64_t users() const override { return users_; }
+
+ private:
+  pg::Connection& c_;
+  std::int64_t generation_;
+  int part_;
+  std::optional<pg::CopyIn> copy_;
+  std::vector<std::int64_t> ids_;
+  std::int64_t rows_ = 0;
+  std::int64_t users_ = 0;
+  bool open_ = false;
+};
+
+class PgGenerations final : public ServingGenerations {
+ public:
+  explicit PgGenerations(const PostgresOptions& o)
+      : c_(o.conninfo, kPublishContext), attach_wait_(o.attach_wait_seconds) {
+    migrate(c_, o.reader_role);
+  }
+
+  std::int64_t create(std::optional<std::int64_t> model_id,
+                      std::optional<std::int64_t> run_id) override {
+    c_.exec("BEGIN");
+    c_.exec(kLock);
+    const std::int64_t g = c_.exec("SELECT nextval('recs_store.generation_ids')").int64(0, 0);
+    c_.exec("INSERT INTO recs_store.generations (generation, model_id, run_id, state) VALUES (" +
+            std::to_string(g) + ", " + opt(model_id) + ", " + opt(run_id) + ", 'staging')");
+    const std::string gs = std::to_string(g);
+    for (const char* t : kTables) {
+      const std::string p = partition(t, g);
+      c_.exec("CREATE TABLE " + p + " (LIKE recs_store." + t + " INCLUDING ALL); ALTER TABLE " + p +
+              " ADD CONSTRAINT " + t + "_g" + gs + "_generation CHECK (generation = " + gs +
+              "); ALTER TABLE recs_store." + t + " ATTACH PARTITION " + p + " FOR VALUES IN (" +
+              gs + ")");
+    }
+    c_.exec("COMMIT");
+    // Whoever was in a transaction as the partitions were attached may hold
+    // a plan without them; make_live() waits for those transactions.
+    c_.exec(
+        "UPDATE recs_store.generations SET attach_vxids = (SELECT coalesce(array_agg("
+        "virtualxid), '{}') FROM pg_locks WHERE locktype = 'virtualxid' AND pid <> "
+        "pg_backend_pid()) WHERE generation = " +
+        gs);
+    return g;
+  }
+
+  std::unique_ptr<PartWriter> stage_part(std::int64_t generation, int part) override {
+    return std::make_unique<PgPartWriter>(c_, generation, part);
+  }
+
+  bool stage_similar(std::int64_t g, const TopNBlock& b, const std::vector<std::int64_t>& row_ids,
+                     const std::vector<std::int64_t>& candidate_ids) override {
+    bool finite = true;
+    staging(g, {"similar_lists"}, [&] {
+      pg::CopyIn copy(
+          c_, partition("similar_lists", g) + " (generation, movie_id, similar_ids, scores)");
+      std::vector<std::int64_t> ids;
+      for (int i = 0; i < b.user_end - b.user_begin; ++i) {
+        const int count = b.counts[static_cast<std::size_t>(i)];
+        if (count <= 0) continue;
+        const std::size_t base = static_cast<std::size_t>(i) * static_cast<std::size_t>(b.top_n);
+        ids.resize(static_cast<std::size_t>(count));
+        for (int k = 0; k < count; ++k) {
+          const std::size_t at = base + static_cast<std::size_t>(k);
+          ids[static_cast<std::size_t>(k)] = candidate_ids[static_cast<std::size_t>(b.items[at])];
+          finite &= std::isfinite(b.scores[at]);
+        }
+        copy.row(4);
+        copy.int64(g);
+        copy.int64(row_ids[static_cast<std::size_t>(b.user_begin + i)]);
+        copy.int64_array(ids);
+        copy.float4_array(
+            std::span<const float>(b.scores.data() + base, static_cast<std::size_t>(count)));
+      }
+      copy.finish();
+    });
+    return finite;
+  }
+
+  void stage_clusters(std::int64_t g, const ClusterRows& users, const ClusterRows& movies,
+                      const std::vector<ClusterPopularRow>& popular) override {
+    staging(g, {"user_clusters", "movie_clusters", "cluster_popular"}, [&] {
+      auto write = [&](const ClusterRows& rows, const char* table, const char* id) {
+        pg::CopyIn copy(c_, partition(table, g) + " (generation, " + id + ", cluster, distance)");
+        for (std::size_t i = 0; i < rows.ids.size(); ++i) {
+          copy.row(4);
+          copy.int64(g);
+          copy.int64(rows.ids[i]);
+          copy.int32(rows.cluster[i]);
+          copy.float4(rows.distance[i]);
+        }
+        copy.finish();
+      };
+      write(users, "user_clusters", "user_id");
+      write(movies, "movie_clusters", "movie_id");
+      pg::CopyIn copy(c_, partition("cluster_popular", g) +
+                              " (generation, cluster, rank, movie_id, rating_count, mean_rating)");
+      for (const auto& r : popular) {
+        copy.row(6);
+        copy.int64(g);
+        copy.int32(static_cast<std::int32_t>(r.cluster));
+        copy.int32(static_cast<std::int32_t>(r.rank));
+        copy.int64(r.movie_id);
+        copy.int64(r.rating_count);
+        copy.float8(r.mean_rating);
+      }
+      copy.finish();
+    });
+  }
+
+  void stage_catalog(std::int64_t g, SQLite::Database& source) override {
+    staging(g, {"movies", "movie_stats", "rated_lists"}, [&] {
+      translate_errors(source, [&] {
+        {
+          pg::CopyIn copy(c_, partition("movies", g) + " (generation, movie_id, title, genres)");
+          SQLite::Statement q(source, "SELECT movie_id, title, genres FROM movies");
+          while (q.executeStep()) {
+            copy.row(4);
+            copy.int64(g);
+            copy.int64(q.getColumn(0).getInt64());
+            copy.text(q.getColumn(1).getString());
+            copy.text(q.getColumn(2).getString());
+          }
+          copy.finish();
+        }
+        {
+          pg::CopyIn copy(c_, partition("movie_stats", g) +
+                                  " (generation, movie_id, rating_count, mean_rating, "
+                                  "popularity_rank)");
+          SQLite::Statement q(source,
+                              "SELECT movie_id, rating_count, mean_rating, popularity_rank "
+                              "FROM movie_stats");
+          while (q.executeStep()) {
+            copy.row(5);
+            copy.int64(g);
+            copy.int64(q.getColumn(0).getInt64());
+            copy.int64(q.getColumn(1).getInt64());
+            copy.float8(q.getColumn(2).getDouble());
+            copy.int64(q.getColumn(3).getInt64());
+          }
+          copy.finish();
+        }
+        pg::CopyIn copy(c_, partition("rated_lists", g) + " (generation, user_id, movie_ids)");
+        // The primary key's order: one user's movies together, ascending.
+        SQLite::Statement q(source,
+                            "SELECT user_id, movie_id FROM ratings ORDER BY user_id, movie_id");
+        std::vector<std::int64_t> movies;
+        std::int64_t user = 0;
+        auto flush = [&] {
+          if (movies.empty()) return;
+          copy.row(3);
+          copy.int64(g);
+          copy.int64(user);
+          copy.int64_array(movies);
+          movies.clear();
+        };
+        while (q.executeStep()) {
+          const std::int64_t u = q.getColumn(0).getInt64();
+          if (u != user) flush();
+          user = u;
+          movies.push_back(q.getColumn(1).getInt64());
+        }
+        flush();
+        copy.finish();
+      });
+    });
+  }
+
+  LiveSwitch make_live(std::int64_t g, std::optional<std::int64_t> run_id, int top_n,
+                       const PublicationExtras& extras) override {
+    wait_for_attach(g);
+    const std::string gs = std::to_string(g);
+    LiveSwitch s;
+    s.generation = g;
+    c_.exec("BEGIN");
+    c_.exec(kLock);
+    const pg::Result state = c_.exec(
+        "SELECT state FROM recs_store.generations WHERE generation = " + gs + " FOR UPDATE");
+    if (state.rows() == 0 || state.text(0, 0) != "staging") {
+      c_.exec("ROLLBACK");
+      throw NotFoundError(c_.server() + ": generation " + gs +
+                          " is not a staged generation; the live set stays in place");
+    }
+    s.previous =
+        c_.exec("SELECT live FROM recs_store.serving WHERE id = 1 FOR UPDATE").optional_int64(0, 0);
+    const pg::Result sums = c_.exec(
+        "SELECT coalesce(sum(user_count), 0), coalesce(sum(row_count), 0) FROM recs_store.parts "
+        "WHERE generation = " +
+        gs);
+    s.users = sums.int64(0, 0);
+    s.rows = sums.int64(0, 1);
+    c_.exec(
+        "UPDATE recs_store.generations SET state = 'retired' WHERE state = 'previous'; "
+        "UPDATE recs_store.generations SET state = 'previous' WHERE state = 'live'; "
+        "UPDATE recs_store.generations SET state = 'live', published_at = now(), run_id = "
+        "coalesce(" +
+        opt(run_id) + ", run_id), user_count = " + std::to_string(s.users) +
+        ", row_count = " + std::to_string(s.rows) + ", top_n = " + std::to_string(top_n) +
+        ", similar_k = " + opt(extras.similar_k) +
+        ", user_clusters = " + opt(extras.user_clusters) +
+        ", movie_clusters = " + opt(extras.movie_clusters) + " WHERE generation = " + gs +
+        "; UPDATE recs_store.serving SET previous = live, live = " + gs + " WHERE id = 1");
+    c_.exec("COMMIT");
+    s.dropped = drop_old(g);
+    return s;
+  }
+
+  LiveSwitch restore() override {
+    LiveSwitch s;
+    c_.exec("BEGIN");
+    c_.exec(kLock);
+    const pg::Result r =
+        c_.exec("SELECT live, previous FROM recs_store.serving WHERE id = 1 FOR UPDATE");
+    if (r.null(0, 1)) {
+      c_.exec("ROLLBACK");
+      throw NotFoundError(c_.server() + ": nothing to roll back to: no previous generation");
+    }
+    s.generation = r.int64(0, 1);
+    s.previous = r.optional_int64(0, 0);
+    c_.exec(
+        "UPDATE recs_store.generations SET state = CASE WHEN state = 'live' THEN 'previous' "
+        "ELSE 'live' END WHERE state IN ('live', 'previous'); UPDATE recs_store.serving SET "
+        "live = previous, previous = live WHERE id = 1");
+    const pg::Result sums =
+        c_.exec("SELECT user_count, row_count FROM recs_store.generations WHERE generation = " +
+                std::to_string(s.generation));
+    s.users = sums.int64(0, 0);
+    s.rows = sums.int64(0, 1);
+    c_.exec("COMMIT");
+    return s;
+  }
+
+  std::optional<std::int64_t> live() override {
+    return c_.exec("SELECT live FROM recs_store.serving WHERE id = 1").optional_int64(0, 0);
+  }
+
+ private:
+  // Replaces `tables` of staging generation g with what `body` copies, in
+  // one transaction.
+  template <typename Body>
+  void staging(std::int64_t g, std::initializer_list<const char*> tables, Body&& body) {
+    const std::string gs = std::to_string(g);
+    c_.exec("BEGIN");
+    try {
+      const pg::Result state = c_.exec(
+          "SELECT state FROM recs_store.generations WHERE generation = " + gs + " FOR SHARE");
+      if (state.rows() == 0 || state.text(0, 0) != "staging") {
+        throw NotFoundError(c_.server() + ": generation " + gs +
+                            " is not being staged; nothing changed");
+      }
+      for (const char* t : tables) c_.exec("DELETE FROM " + partition(t, g));
+      body();
+      for (const char* t : tables) c_.exec("ANALYZE " + partition(t, g));
+      c_.exec("COMMIT");
+    } catch (...) {
+      try {
+        c_.exec("ROLLBACK");
+      } catch (const Error&) {
+      }
+      throw;
+    }
+  }
+
+  void wait_for_attach(std::int64_t g) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(attach_wait_);
+    while (true) {
+      const std::int64_t open =
+          c_.exec(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'virtualxid' AND pid <> "
+                "pg_backend_pid() AND virtualxid = ANY (SELECT unnest(attach_vxids) FROM "
+                "recs_store.generations WHERE generation = " +
+                std::to_string(g) + ")")
+              .int64(0, 0);
+      if (open == 0) return;
+      if (std::chrono::steady_clock::now() > deadline) {
+        log::warn(
+            "{}: {} transaction(s) open since generation {} was attached; making it live "
+            "without waiting for them longer",
+            c_.server(), open, g);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  // Detaches (CONCURRENTLY: readers never wait) and drops every retired
+  // generation and every abandoned staging one older than `live`. A failure
+  // here is a warning: the next publish finishes it.
+  std::vector<std::int64_t> drop_old(std::int64_t live) {
+    std::vector<std::int64_t> dropped;
+    try {
+      const pg::Result old = c_.exec(
+          "SELECT generation FROM recs_store.generations WHERE state = 'retired' OR (state = "
+          "'staging' AND generation < " +
+          std::to_string(live) + ") ORDER BY generation");
+      for (int i = 0; i < old.rows(); ++i) {
+        const std::int64_t g = old.int64(i, 0);
+        for (const char* t : kTables) {
+          const std::string p = partition(t, g);
+          const pg::Result attached = c_.exec(
+              "SELECT i.inhdetachpending FROM pg_inherits AS i WHERE i.inhrelid = to_regclass(" +
+              pg::quote_literal(p) + ")");
+          if (attached.rows() > 0) {
+            c_.exec("ALTER TABLE recs_store." + std::string(t) + " DETACH PARTITION " + p +
+                    (attached.text(0, 0) == "t" ? " FINALIZE" : " CONCURRENTLY"));
+          }
+          c_.exec("DROP TABLE IF EXISTS " + p);
+        }
+        c_.exec("DELETE FROM recs_store.parts WHERE generation = " + std::to_string(g) +
+                "; DELETE FROM recs_store.generations WHERE generation = " + std::to_string(g));
+        dropped.push_back(g);
+      }
+    } catch (const Error& e) {
+      log::warn("{}: dropping old generations stopped, the next publish goes on: {}", c_.server(),
+                e.what());
+    }
+    return dropped;
+  }
+
+  pg::Connection c_;
+  double attach_wait_;
+};
+
+class PgPublisher final : public GenerationPublisher {
+ public:
+  PgPublisher(const PostgresOptions& o, SQLite::Database& source,
+              std::optional<std::int64_t> model_id)
+      : gens_(o) {
+    generation_ = gens_.create(model_id, std::nullopt);
+    gens_.stage_catalog(generation_, source);
+    part_ = gens_.stage_part(generation_, 0);
+  }
+
+  bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
+           const std::vector<std::int64_t>& movie_ids,
+           std::span<const std::int64_t> because) override {
+    if (!part_ || committed_) throw Error(ExitCode::kInternal, "publisher: add() after the lists");
+    return part_->add(block, user_ids, movie_ids, because);
+  }
+
+  bool replace_similar(const TopNBlock& similar, const std::vector<std::int64_t>& row_ids,
+                       const std::vector<std::int64_t>& candidate_ids) override {
+    finish_lists();
+    return gens_.stage_similar(generation_, similar, row_ids, candidate_ids);
+  }
+
+  void replace_clusters(const ClusterRows& users, const ClusterRows& movies,
+                        const std::vector<ClusterPopularRow>& popular) override {
+    finish_lists();
+    gens_.stage_clusters(generation_, users, movies, popular);
+  }
+
+  void commit(std::int64_t run_id, std::optional<std::int64_t> /*model_id*/, int top_n,
+              const PublicationExtras& extras) override {
+    finish_lists();
+    const LiveSwitch s = gens_.make_live(generation_, run_id, top_n, extras);
+    log::info("generation {} is live on the PostgreSQL server{}", s.generation,
+              s.previous ? "; generation " + std::to_string(*s.previous) + " kept as the previous"
+                         : std::string());
+    for (std::int64_t g : s.dropped) log::info("dropped generation {}", g);
+  }
+
+  std::int64_t rows() const override { return rows_; }
+  std::int64_t users() const override { return users_; }
+  const std::vector<KeptSet>& removed() const override { return removed_; }
+  std::int64_t generation() const override { return generation_; }
+
+ private:
+  void finish_lists() {
+    if (committed_) return;
+    part_->commit();
+    rows_ = part_->rows();
+    users_ = part_->users();
+    committed_ = true;
+    part_.reset();
+  }
+
+  PgGenerations gens_;
+  std::int64_t generation_ = 0;
+  std::unique_ptr<PartWriter> part_;
+  bool committed_ = false;
+  std::int64_t rows_ = 0;
+  std::int64_t users_ = 0;
+  std::vector<KeptSet> removed_;
+};
+
+}  // namespace
+
+std::unique_ptr<ServingGenerations> postgres_generations(const PostgresOptions& options) {
+  return std::make_unique<PgGenerations>(options);
+}
+
+std::unique_ptr<GenerationPublisher> postgres_publisher(const PostgresOptions& options,
+                                                        SQLite::Database& source,
+                                                        std::optional<std::int64_t> model_id) {
+  return std::make_unique<PgPublisher>(options, source, model_id);
+}
+
+}  // namespace recs::db

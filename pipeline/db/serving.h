@@ -1,0 +1,95 @@
+// A serving database of generations: the web app's tables (recommendations,
+// similar_movies, the cluster tables, and the catalog, popularity and rated
+// movies its queries need) exist once per generation, and readers follow
+// the one live generation. A publication is three steps, which may run in
+// different processes:
+//
+//   1. create():      a new generation for a model, empty, invisible to readers;
+//   2. stage_*():     rows copied into it; each call replaces what the same
+//                     call staged before (the recommendations in parts, e.g.
+//                     one per shard of users: re-staging a part replaces that
+//                     part only), so a failed step is simply run again;
+//   3. make_live():   one atomic step: readers see the complete old or the
+//                     complete new generation, never a mix, and never wait.
+//
+// The generation it replaced stays as the previous one (restore() makes it
+// live again); older ones are dropped after make_live() without blocking
+// readers. Backend-neutral; db/postgres.h makes the PostgreSQL one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "data/clusters.h"
+#include "data/top_n.h"
+#include "db/publish.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace recs::db {
+
+// One part of a generation's recommendations being staged. Rows stream in
+// with add() (as Publisher::add); commit() replaces whatever the part held.
+// Destroyed without commit(), the part is left as it was.
+class PartWriter {
+ public:
+  virtual ~PartWriter() = default;
+  // Returns false when a score is not finite (the row is still written).
+  virtual bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
+                   const std::vector<std::int64_t>& movie_ids,
+                   std::span<const std::int64_t> because) = 0;
+  virtual void commit() = 0;
+  virtual std::int64_t rows() const = 0;
+  virtual std::int64_t users() const = 0;
+};
+
+// What make_live() did.
+struct LiveSwitch {
+  std::int64_t generation = 0;
+  std::optional<std::int64_t> previous;  // the generation it replaced, now kept
+  std::int64_t users = 0;                // over all staged parts
+  std::int64_t rows = 0;
+  std::vector<std::int64_t> dropped;  // older generations removed
+};
+
+class ServingGenerations {
+ public:
+  virtual ~ServingGenerations() = default;
+
+  // Step 1: a new, empty generation for `model_id` (published by `run_id`).
+  virtual std::int64_t create(std::optional<std::int64_t> model_id,
+                              std::optional<std::int64_t> run_id) = 0;
+
+  // Step 2. Recommendations, part `part` (any number >= 0; one per shard).
+  virtual std::unique_ptr<PartWriter> stage_part(std::int64_t generation, int part) = 0;
+  // similar_movies, as Publisher::replace_similar; false on a non-finite score.
+  virtual bool stage_similar(std::int64_t generation, const TopNBlock& similar,
+                             const std::vector<std::int64_t>& row_ids,
+                             const std::vector<std::int64_t>& candidate_ids) = 0;
+  virtual void stage_clusters(std::int64_t generation, const ClusterRows& users,
+                              const ClusterRows& movies,
+                              const std::vector<ClusterPopularRow>& popular) = 0;
+  // The catalog, popularity and every user's rated movies, read from the
+  // pipeline's SQLite database.
+  virtual void stage_catalog(std::int64_t generation, SQLite::Database& source) = 0;
+
+  // Step 3: makes `generation` live in one transaction; the live one becomes
+  // the previous one; then drops the generations older than both (and any
+  // abandoned staging one older than `generation`). Throws NotFoundError when
+  // `generation` is not a staged generation.
+  virtual LiveSwitch make_live(std::int64_t generation, std::optional<std::int64_t> run_id,
+                               int top_n, const PublicationExtras& extras) = 0;
+
+  // Swaps the live and the previous generation in one transaction. Throws
+  // NotFoundError when there is no previous generation.
+  virtual LiveSwitch restore() = 0;
+
+  virtual std::optional<std::int64_t> live() = 0;
+};
+
+}  // namespace recs::db

@@ -1,0 +1,209 @@
+// End to end: publishing into PostgreSQL (serve.postgres). The pipeline
+// creates the serving schema itself, the web app's tables read there with
+// the SQLite tables' columns and the same rows as a SQLite publish of the
+// same model, sql/postgres/ queries return what their sql/ counterparts do
+// (through psql), the run history records the publish, and the previous
+// generation is kept while older ones are dropped.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "pg_server.h"
+#include "test_util.h"
+
+namespace recs::test {
+namespace {
+namespace fs = std::filesystem;
+
+std::string chomp(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// Same rows; column `score_column` (a score or mean) equal as a number.
+void expect_same_rows(const std::string& sqlite_out, const std::string& pg_out,
+                      std::size_t score_column, const std::string& what) {
+  const auto a = tsv_rows(sqlite_out);
+  const auto b = tsv_rows(pg_out);
+  ASSERT_EQ(a.size(), b.size()) << what;
+  ASSERT_FALSE(a.empty()) << what;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].size(), b[i].size()) << what << " row " << i;
+    for (std::size_t c = 0; c < a[i].size(); ++c) {
+      if (c == score_column && !a[i][c].empty()) {
+        const double x = std::stod(a[i][c]);
+        EXPECT_NEAR(x, std::stod(b[i][c]), 1e-6 * std::max(1.0, std::fabs(x)))
+            << what << " row " << i;
+      } else {
+        EXPECT_EQ(a[i][c], b[i][c]) << what << " row " << i << " column " << c;
+      }
+    }
+  }
+}
+
+class PostgresPublish : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = make_dataset(dir_, 120, 150, 5000, "score:\n  top_n: 20\n");
+    db_ = dir_ / "recs.db";
+    // The SQLite publish first (the default), then the same model into
+    // PostgreSQL.
+    CommandResult r = run_pipeline("run -q --config " + quoted(config_));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_pipeline("publish -q --config " + quoted(config_) + " --model latest " +
+                     serve_postgres(pg_.conninfo()));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  std::string sqlite_tsv(const std::string& sql) {
+    write_file(dir_ / "q.sql", sql);
+    return sqlite_query_file(db_, dir_ / "q.sql", {});
+  }
+  std::string pg_tsv(const std::string& sql) {
+    CommandResult r = psql_command(pg_.conninfo(), sql);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+
+  PgServer pg_;
+  TempDir dir_;
+  fs::path config_;
+  fs::path db_;
+};
+
+TEST_F(PostgresPublish, WebAppTablesMatchTheSqlitePublishOfTheSameModel) {
+  expect_same_rows(sqlite_tsv("SELECT user_id, rank, movie_id, score, because_movie_id FROM "
+                              "recommendations ORDER BY user_id, rank"),
+                   pg_tsv("SELECT user_id, rank, movie_id, score, because_movie_id FROM "
+                          "recs.recommendations ORDER BY user_id, rank"),
+                   3, "recommendations");
+  expect_same_rows(sqlite_tsv("SELECT movie_id, rank, similar_movie_id, score FROM "
+                              "similar_movies ORDER BY movie_id, rank"),
+                   pg_tsv("SELECT movie_id, rank, similar_movie_id, score FROM "
+                          "recs.similar_movies ORDER BY movie_id, rank"),
+                   3, "similar_movies");
+  expect_same_rows(
+      sqlite_tsv("SELECT user_id, cluster, distance FROM user_clusters ORDER BY user_id"),
+      pg_tsv("SELECT user_id, cluster, distance FROM recs.user_clusters ORDER BY user_id"), 2,
+      "user_clusters");
+  expect_same_rows(
+      sqlite_tsv("SELECT movie_id, cluster, distance FROM movie_clusters ORDER BY movie_id"),
+      pg_tsv("SELECT movie_id, cluster, distance FROM recs.movie_clusters ORDER BY movie_id"), 2,
+      "movie_clusters");
+  expect_same_rows(sqlite_tsv("SELECT cluster, rank, movie_id, rating_count, mean_rating FROM "
+                              "cluster_popular ORDER BY cluster, rank"),
+                   pg_tsv("SELECT cluster, rank, movie_id, rating_count, mean_rating FROM "
+                          "recs.cluster_popular ORDER BY cluster, rank"),
+                   4, "cluster_popular");
+  expect_same_rows(sqlite_tsv("SELECT movie_id, title, genres FROM movies ORDER BY movie_id"),
+                   pg_tsv("SELECT movie_id, title, genres FROM recs.movies ORDER BY movie_id"), 99,
+                   "movies");
+  expect_same_rows(sqlite_tsv("SELECT movie_id, rating_count, popularity_rank FROM movie_stats "
+                              "ORDER BY movie_id"),
+                   pg_tsv("SELECT movie_id, rating_count, popularity_rank FROM recs.movie_stats "
+                          "ORDER BY movie_id"),
+                   99, "movie_stats");
+  expect_same_rows(
+      sqlite_tsv("SELECT user_id, movie_id FROM ratings ORDER BY user_id, movie_id"),
+      pg_tsv("SELECT user_id, movie_id FROM recs.rated_movies ORDER BY user_id, movie_id"), 99,
+      "rated movies");
+  // The web app's lookup is an index search on the live partition.
+  const std::string plan = pg_tsv(
+      "EXPLAIN SELECT movie_id, score FROM recs.recommendations WHERE user_id = 5 ORDER BY "
+      "rank");
+  EXPECT_NE(plan.find("Index Scan using rec_lists_g1_pkey"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("Seq Scan on rec_lists"), std::string::npos) << plan;
+}
+
+TEST_F(PostgresPublish, RunHistoryRecordsThePublishAndThePublicationNamesIt) {
+  const std::string last = chomp(sqlite_readonly(
+      db_,
+      "SELECT run_id, command, status, json_extract(counts, '$.postgres_generation'), "
+      "json_extract(counts, '$.recommendations') FROM runs ORDER BY run_id DESC LIMIT 1"));
+  const std::string run_id = last.substr(0, last.find('|'));
+  // The same counts as the SQLite publish of the same model.
+  const std::string rows = chomp(sqlite_readonly(db_, "SELECT count(*) FROM recommendations"));
+  const std::string users =
+      chomp(sqlite_readonly(db_, "SELECT count(DISTINCT user_id) FROM recommendations"));
+  EXPECT_EQ(last, run_id + "|publish|succeeded|1|" + rows);
+  EXPECT_EQ(chomp(pg_tsv("SELECT generation, run_id, model_id, user_count, row_count, top_n, "
+                         "previous_generation IS NULL FROM recs.publication")),
+            "1\t" + run_id + "\t1\t" + users + "\t" + rows + "\t20\tt");
+  // The schema is recorded and the config the run stored names the server.
+  EXPECT_EQ(chomp(pg_tsv("SELECT max(version) FROM recs_store.schema_version")), "1");
+}
+
+TEST_F(PostgresPublish, QueriesMatchTheirSqliteCounterparts) {
+  const fs::path sql = source_dir() / "sql";
+  const std::string conn = pg_.conninfo();
+  const std::string user = chomp(sqlite_readonly(db_, "SELECT min(user_id) FROM recommendations"));
+  // login: personal rows (score, column 4, compared as floats), paging, and
+  // the fallback for a user the model does not know.
+  for (const std::string& u : {user, std::string("999999")}) {
+    for (const std::string& offset : {std::string("0"), std::string("5"), std::string("18")}) {
+      expect_same_rows(sqlite_query_file(db_, sql / "login.sql",
+                                         {"user_id " + u, "limit 5", "offset " + offset}),
+                       psql_query_file(conn, sql / "postgres" / "login.sql",
+                                       {"user_id=" + u, "limit=5", "offset=" + offset}),
+                       4, "login.sql user " + u + " offset " + offset);
+    }
+  }
+  // Without offset, and past the end of a personal list: no rows.
+  expect_same_rows(
+      sqlite_query_file(db_, sql / "login.sql", {"user_id " + user, "limit 3"}),
+      psql_query_file(conn, sql / "postgres" / "login.sql", {"user_id=" + user, "limit=3"}), 4,
+      "login.sql without offset");
+  EXPECT_EQ(psql_query_file(conn, sql / "postgres" / "login.sql",
+                            {"user_id=" + user, "limit=5", "offset=20"}),
+            "");
+  for (const std::string& offset : {std::string("0"), std::string("7")}) {
+    expect_same_rows(sqlite_query_file(db_, sql / "fallback.sql",
+                                       {"user_id " + user, "limit 6", "offset " + offset}),
+                     psql_query_file(conn, sql / "postgres" / "fallback.sql",
+                                     {"user_id=" + user, "limit=6", "offset=" + offset}),
+                     99, "fallback.sql offset " + offset);
+    expect_same_rows(sqlite_query_file(db_, sql / "popular_in_cluster.sql",
+                                       {"user_id " + user, "limit 6", "offset " + offset}),
+                     psql_query_file(conn, sql / "postgres" / "popular_in_cluster.sql",
+                                     {"user_id=" + user, "limit=6", "offset=" + offset}),
+                     5, "popular_in_cluster.sql offset " + offset);
+    const std::string movie =
+        chomp(sqlite_readonly(db_, "SELECT min(movie_id) FROM similar_movies"));
+    expect_same_rows(sqlite_query_file(db_, sql / "because_you_watched.sql",
+                                       {"movie_id " + movie, "limit 6", "offset " + offset}),
+                     psql_query_file(conn, sql / "postgres" / "because_you_watched.sql",
+                                     {"movie_id=" + movie, "limit=6", "offset=" + offset}),
+                     4, "because_you_watched.sql offset " + offset);
+  }
+  const auto fresh = tsv_rows(psql_query_file(conn, sql / "postgres" / "freshness.sql", {}));
+  ASSERT_EQ(fresh.size(), 1u);
+  ASSERT_EQ(fresh[0].size(), 5u);
+  EXPECT_LT(std::stoll(fresh[0][0]), 600);
+  EXPECT_EQ(fresh[0][3], "1");
+}
+
+TEST_F(PostgresPublish, KeepsThePreviousGenerationAndDropsOlderOnes) {
+  for (int i = 0; i < 2; ++i) {
+    CommandResult r =
+        run_pipeline("score -q --config " + quoted(config_) + " " + serve_postgres(pg_.conninfo()));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_EQ(pg_tsv("SELECT generation, state FROM recs_store.generations ORDER BY generation"),
+            "2\tprevious\n3\tlive\n");
+  EXPECT_EQ(chomp(pg_tsv("SELECT generation, previous_generation FROM recs.publication")), "3\t2");
+  // Generation 1's partitions are gone, detached and dropped.
+  EXPECT_EQ(
+      chomp(pg_tsv("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                   "c.relnamespace WHERE n.nspname = 'recs_store' AND c.relname LIKE '%_g1'")),
+      "0");
+  EXPECT_EQ(
+      chomp(pg_tsv("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                   "c.relnamespace WHERE n.nspname = 'recs_store' AND c.relname LIKE '%_g2'")),
+      "8");
+}
+
+}  // namespace
+}  // namespace recs::test
