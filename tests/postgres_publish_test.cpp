@@ -133,7 +133,7 @@ TEST_F(PostgresPublish, RunHistoryRecordsThePublishAndThePublicationNamesIt) {
                          "previous_generation IS NULL FROM recs.publication")),
             "1\t" + run_id + "\t1\t" + users + "\t" + rows + "\t20\tt");
   // The schema is recorded and the config the run stored names the server.
-  EXPECT_EQ(chomp(pg_tsv("SELECT max(version) FROM recs_store.schema_version")), "1");
+  EXPECT_EQ(chomp(pg_tsv("SELECT max(version) FROM recs_store.schema_version")), "2");
 }
 
 TEST_F(PostgresPublish, QueriesMatchTheirSqliteCounterparts) {

@@ -23,6 +23,7 @@
 #include "bench/publish.h"
 #include "bench/readers.h"
 #include "bench/score.h"
+#include "bench/shards.h"
 #include "config/config.h"
 #include "data/generate.h"
 #include "db/database.h"
@@ -295,6 +296,16 @@ int run_cli(int argc, char** argv) {
              "idle window before the publish")
       ->capture_default_str();
   add_option(*bench_readers_cmd, "--query", rb_query, "the query file")->capture_default_str();
+  ConfigArgs shards_args;
+  ShardsBenchOptions shb;
+  CLI::App* bench_shards_cmd = bench_cmd->add_subcommand(
+      "shards",
+      "run the score stage as N local shard processes at once, then publish (needs "
+      "serve.postgres and a trained model); wall time and peak memory per shard");
+  add_config_args(*bench_shards_cmd, shards_args);
+  add_option(*bench_shards_cmd, "--shards", shb.shards, "shard counts to run, e.g. 1,2,4")
+      ->delimiter(',')
+      ->capture_default_str();
   note_global_options(app);
 
   try {
@@ -362,6 +373,13 @@ int run_cli(int argc, char** argv) {
     log::set_stage("bench");
     rb.query = rb_query;
     std::cout << bench_readers(config, rb) << std::endl;
+  } else if (bench_shards_cmd->parsed()) {
+    const Config config = shards_args.load();  // checks the file before the processes start
+    require_shard_store(config, "bench shards");
+    log::set_stage("bench");
+    shb.config = shards_args.file;
+    shb.sets = shards_args.sets;
+    std::cout << bench_shards(shb) << std::endl;
   } else if (bench_publish_cmd->parsed()) {
     log::set_stage("bench");
     pb.dir = pb_dir;

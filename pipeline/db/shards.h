@@ -16,6 +16,7 @@ namespace recs::db {
 
 // One staged part, as its shard recorded it.
 struct StagedPart {
+  std::int64_t generation = 0;
   int shard = 0;
   int shards = 0;  // the count the shard was run with
   std::int64_t model_id = 0;
