@@ -97,7 +97,8 @@ PgServer::PgServer(Options options) : tcp_(options.tcp) {
                      "fsync = off\n"
                      "max_connections = 40\n"
                      "shared_buffers = 32MB\n"
-                     "password_encryption = 'scram-sha-256'\n";
+                     "password_encryption = 'scram-sha-256'\n" +
+                     options.conf;
   write_file(data_ / "postgresql.auto.conf", conf);
   if (::geteuid() == 0) run_command("chown -R postgres: " + sh_quote(data_.string()));
   start();

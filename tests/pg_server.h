@@ -19,6 +19,8 @@ class PgServer {
     // Also listen on 127.0.0.1 (port()), where pg_hba asks for a password
     // (scram-sha-256); the Unix socket always trusts.
     bool tcp = false;
+    // More postgresql.conf lines, e.g. "log_lock_waits = on\n".
+    std::string conf;
   };
   PgServer() : PgServer(Options{}) {}
   explicit PgServer(Options options);
@@ -33,6 +35,8 @@ class PgServer {
   int port() const { return port_; }
   const std::filesystem::path& socket_dir() const { return socket_dir_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
+  // The server's log (pg_ctl -l).
+  const std::filesystem::path& log() const { return log_; }
 
   // Runs `sql` with psql (unaligned, tuples only, '|' separated, stop on the
   // first error) on `database`, as the superuser; fails the test on a

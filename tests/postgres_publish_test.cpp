@@ -193,7 +193,28 @@ TEST_F(PostgresPublish, KeepsThePreviousGenerationAndDropsOlderOnes) {
   }
   EXPECT_EQ(pg_tsv("SELECT generation, state FROM recs_store.generations ORDER BY generation"),
             "2\tprevious\n3\tlive\n");
+  // The churn is measured against the live generation: the same model
+  // published again changes no list.
+  EXPECT_EQ(sqlite_readonly(db_,
+                            "SELECT json_extract(metrics, '$.churn') = 0, json_extract(counts, "
+                            "'$.churn_users') > 100 FROM runs ORDER BY run_id DESC LIMIT 1"),
+            "1|1\n");
   EXPECT_EQ(chomp(pg_tsv("SELECT generation, previous_generation FROM recs.publication")), "3\t2");
+  // A rollback swaps the live and the previous generation, twice back.
+  CommandResult r = run_pipeline("rollback -q --config " + quoted(config_) + " " +
+                                 serve_postgres(pg_.conninfo()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(chomp(pg_tsv("SELECT generation, previous_generation FROM recs.publication")), "2\t3");
+  EXPECT_EQ(chomp(pg_tsv("SELECT count(*) = (SELECT row_count FROM recs.publication) FROM "
+                         "recs.recommendations")),
+            "t");
+  r = run_pipeline("rollback -q --config " + quoted(config_) + " " +
+                   serve_postgres(pg_.conninfo()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(chomp(pg_tsv("SELECT generation, previous_generation FROM recs.publication")), "3\t2");
+  r = run_pipeline("rollback -q --config " + quoted(config_) + " --run 1 " +
+                   serve_postgres(pg_.conninfo()));
+  EXPECT_EQ(r.exit_code, 8) << r.err;
   // Generation 1's partitions are gone, detached and dropped.
   EXPECT_EQ(
       chomp(pg_tsv("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "

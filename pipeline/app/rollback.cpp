@@ -8,6 +8,7 @@
 #include "app/run.h"
 #include "app/score.h"
 #include "db/model_store.h"
+#include "db/postgres.h"
 #include "db/sqlite.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -53,6 +54,25 @@ void run_rollback(const Config& config, std::optional<std::int64_t> published_by
   recorded_run(config, "rollback", [&](SQLite::Database& db, db::RunRecord& run, RunSummary&) {
     log::Stopwatch clock;
     run.id();  // records the run first: it cannot nest in the rollback
+    if (!config.serve.postgres.empty()) {
+      // The serving database keeps the previous generation: swap them.
+      if (published_by) {
+        throw NotFoundError(
+            "serve.postgres keeps the live and the previous generation only: rollback --run "
+            "does not apply; nothing changed");
+      }
+      const db::LiveSwitch s =
+          db::postgres_generations({config.serve.postgres, config.serve.reader_role})->restore();
+      log::info(
+          "generation {} is live again on the PostgreSQL server ({} rows), restored in {:.3f} s; "
+          "generation {} is kept in its place ('pipeline rollback' again swaps them back)",
+          s.generation, s.rows, clock.seconds(), optional_id(s.previous));
+      run.count("postgres_generation", s.generation);
+      run.count("recommendations", s.rows);
+      run.count("users_scored", s.users);
+      run.timing("rollback", clock.seconds());
+      return;
+    }
     const auto sets = db::sqlite_kept_sets(db);
     const std::vector<db::KeptSet> kept = sets->list();
     const bool found =

@@ -475,15 +475,15 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     // The live set, read alongside from its own snapshot, before the
     // publisher deletes it.
     const bool postgres = !config.serve.postgres.empty();
-    const auto live = postgres ? nullptr : db::sqlite_live_lists(db);
+    const db::PostgresOptions pg_options{config.serve.postgres, config.serve.reader_role};
+    auto live = postgres ? db::postgres_live_lists(pg_options) : db::sqlite_live_lists(db);
     eval::PublicationChanges::PreviousLists previous;
     if (live) previous = [&live](std::int64_t user, auto& out) { live->list_of(user, out); };
     eval::PublicationChanges changes(candidates.size(), std::move(previous));
     // Rolls back unless committed; its failures say the previous set stays.
     std::unique_ptr<db::Publisher> publisher;
     if (postgres) {
-      auto pg = db::postgres_publisher({config.serve.postgres, config.serve.reader_role}, db,
-                                       model.model_id);
+      auto pg = db::postgres_publisher(pg_options, db, model.model_id);
       run.count("postgres_generation", pg->generation());
       publisher = std::move(pg);
     } else {
@@ -495,6 +495,9 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
                               return publisher->add(b, audience.ids, candidate_ids, because);
                             });
     bool finite = scored.finite;
+    // Every list is compared; PostgreSQL drops old generations at commit,
+    // which waits for the live set's reading transaction.
+    if (postgres) live.reset();
     if (config.similar.enabled)
       finite &= publisher->replace_similar(similar, model.movie_ids, candidate_ids);
     if (!finite) throw GateError("scores are not finite; refusing to publish");

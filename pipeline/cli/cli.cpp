@@ -281,6 +281,13 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str();
   add_option(*bench_publish_cmd, "--dir", pb_dir,
              "folder for the scratch database (default: temp)");
+  add_option(*bench_publish_cmd, "--postgres", pb.postgres,
+             "libpq connection string: also publish into that PostgreSQL server, side by side "
+             "with SQLite, a reader looping during each");
+  add_option(*bench_publish_cmd, "--ratings", pb.ratings,
+             "with --postgres: ratings in the scratch catalog, copied as the rated movies "
+             "(ML-25M: 25000095)")
+      ->capture_default_str();
 
   ConfigArgs readers_args;
   ReadersBenchOptions rb;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "db/live_lists.h"
 #include "db/publish.h"
 #include "db/serving.h"
 
@@ -43,5 +44,23 @@ class GenerationPublisher : public Publisher {
 std::unique_ptr<GenerationPublisher> postgres_publisher(const PostgresOptions& options,
                                                         SQLite::Database& source,
                                                         std::optional<std::int64_t> model_id);
+
+// The live recommendations as of now, streamed user by user from one
+// snapshot (a cursor in a read-only repeatable-read transaction on a
+// connection of its own), for the churn of a publication about to replace
+// them: make it before the publisher, and destroy it before the publisher's
+// commit() (dropping old generations waits for its transaction). Null when
+// nothing is live or the serving schema does not exist yet.
+std::unique_ptr<LiveLists> postgres_live_lists(const PostgresOptions& options);
+
+// The web app's lookup of one user's live list (recs.recommendations), on a
+// connection of its own; for benchmarks and checks.
+class ListLookup {
+ public:
+  virtual ~ListLookup() = default;
+  // The rows of `user`'s live list.
+  virtual int rows_of(std::int64_t user) = 0;
+};
+std::unique_ptr<ListLookup> postgres_list_lookup(const std::string& conninfo);
 
 }  // namespace recs::db

@@ -55,7 +55,11 @@ std::optional<std::int64_t> Result::optional_int64(int row, int col) const {
 
 Connection::Connection(const std::string& conninfo, const std::string& context)
     : context_(context) {
-  conn_ = PQconnectdb(conninfo.c_str());
+  // The connection string as given (expand_dbname), named "recs pipeline"
+  // in pg_stat_activity and the server's log unless it names itself.
+  const char* keys[] = {"dbname", "fallback_application_name", nullptr};
+  const char* values[] = {conninfo.c_str(), "recs pipeline", nullptr};
+  conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_) throw DatabaseError("PostgreSQL: " + context + ": out of memory");
   server_ = server_name(conn_);
   if (PQstatus(conn_) != CONNECTION_OK) {

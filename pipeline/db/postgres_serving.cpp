@@ -12,8 +12,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <thread>
 
+#include "db/database.h"
 #include "db/postgres.h"
 #include "db/postgres_connection.h"
 #include "db/postgres_schema.h"
@@ -43,6 +45,15 @@ std::string opt(const std::optional<std::int64_t>& v) {
 }
 std::string opt(const std::optional<int>& v) {
   return v ? std::to_string(*v) : std::string("NULL");
+}
+
+// Statistics for the planner after staging: the row count and the key
+// columns (the arrays' element statistics would take most of a publish).
+std::string analyze(const std::string& table, std::int64_t generation) {
+  std::string columns;
+  if (table == "rec_lists" || table == "rated_lists") columns = " (generation, user_id)";
+  if (table == "similar_lists") columns = " (generation, movie_id)";
+  return "ANALYZE " + partition(table, generation) + columns;
 }
 
 void migrate(pg::Connection& c, const std::string& reader_role) {
@@ -150,7 +161,7 @@ class PgPartWriter final : public PartWriter {
             std::to_string(users_) + ", " + std::to_string(rows_) +
             ") ON CONFLICT (generation, part) DO UPDATE SET user_count = EXCLUDED.user_count, "
             "row_count = EXCLUDED.row_count, staged_at = now()");
-    c_.exec("ANALYZE " + partition("rec_lists", generation_));
+    c_.exec(analyze("rec_lists", generation_));
     c_.exec("COMMIT");
     open_ = false;
   }
@@ -215,9 +226,10 @@ class PgPartWriter final : public PartWriter {
 
 class PgGenerations final : public ServingGenerations {
  public:
-  explicit PgGenerations(const PostgresOptions& o)
+  // `migrated`: another connection of this process already migrated.
+  explicit PgGenerations(const PostgresOptions& o, bool migrated = false)
       : c_(o.conninfo, kPublishContext), attach_wait_(o.attach_wait_seconds) {
-    migrate(c_, o.reader_role);
+    if (!migrated) migrate(c_, o.reader_role);
   }
 
   std::int64_t create(std::optional<std::int64_t> model_id,
@@ -461,6 +473,7 @@ class PgGenerations final : public ServingGenerations {
   }
 
   LiveSwitch restore() override {
+    c_.set_context("rollback failed, the live set stays in place");
     LiveSwitch s;
     c_.exec("BEGIN");
     c_.exec(kLock);
@@ -533,7 +546,7 @@ class PgGenerations final : public ServingGenerations {
       }
       for (const char* t : tables) c_.exec("DELETE FROM " + partition(t, g));
       body();
-      for (const char* t : tables) c_.exec("ANALYZE " + partition(t, g));
+      for (const char* t : tables) c_.exec(analyze(t, g));
       c_.exec("COMMIT");
     } catch (...) {
       try {
@@ -613,10 +626,34 @@ class PgPublisher final : public GenerationPublisher {
  public:
   PgPublisher(const PostgresOptions& o, SQLite::Database& source,
               std::optional<std::int64_t> model_id)
-      : gens_(o) {
+      : options_(o), gens_(o) {
     generation_ = gens_.create(model_id, std::nullopt);
-    gens_.stage_catalog(generation_, source);
-    part_ = gens_.stage_part(generation_, 0);
+    // The catalog (25 M rated movies at ML-25M size) is copied on a thread
+    // of its own, over its own connections, while the lists stream in.
+    const std::string file = source.getFilename();
+    if (file.empty()) {
+      gens_.stage_catalog(generation_, source);
+    } else {
+      catalog_ = std::thread([this, file] {
+        try {
+          const auto reader = open_read_only(file);
+          PgGenerations side(options_, true);
+          side.stage_catalog(generation_, *reader);
+        } catch (...) {
+          catalog_error_ = std::current_exception();
+        }
+      });
+    }
+    try {
+      part_ = gens_.stage_part(generation_, 0);
+    } catch (...) {
+      if (catalog_.joinable()) catalog_.join();
+      throw;
+    }
+  }
+
+  ~PgPublisher() override {
+    if (catalog_.joinable()) catalog_.join();
   }
 
   bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
@@ -641,6 +678,8 @@ class PgPublisher final : public GenerationPublisher {
   void commit(std::int64_t run_id, std::optional<std::int64_t> /*model_id*/, int top_n,
               const PublicationExtras& extras) override {
     finish_lists();
+    if (catalog_.joinable()) catalog_.join();
+    if (catalog_error_) std::rethrow_exception(catalog_error_);
     const LiveSwitch s = gens_.make_live(generation_, run_id, top_n, extras);
     log::info("generation {} is live on the PostgreSQL server{}", s.generation,
               s.previous ? "; generation " + std::to_string(*s.previous) + " kept as the previous"
@@ -663,8 +702,11 @@ class PgPublisher final : public GenerationPublisher {
     part_.reset();
   }
 
+  PostgresOptions options_;
   PgGenerations gens_;
   std::int64_t generation_ = 0;
+  std::thread catalog_;
+  std::exception_ptr catalog_error_;
   std::unique_ptr<PartWriter> part_;
   bool committed_ = false;
   std::int64_t rows_ = 0;
@@ -672,7 +714,76 @@ class PgPublisher final : public GenerationPublisher {
   std::vector<KeptSet> removed_;
 };
 
+class PgLiveLists final : public LiveLists {
+ public:
+  explicit PgLiveLists(const std::string& conninfo) : c_(conninfo, kPublishContext) {}
+
+  // False when nothing is live.
+  bool open() {
+    if (c_.exec("SELECT to_regclass('recs_store.serving') IS NULL").text(0, 0) == "t") return false;
+    c_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (c_.exec("SELECT live FROM recs_store.serving WHERE id = 1").null(0, 0)) return false;
+    c_.exec(
+        "DECLARE lists NO SCROLL CURSOR FOR SELECT l.user_id, l.movie_ids FROM "
+        "recs_store.rec_lists AS l WHERE l.generation = (SELECT live FROM recs_store.serving "
+        "WHERE id = 1) ORDER BY l.user_id");
+    return true;
+  }
+
+  void list_of(std::int64_t user, std::vector<std::int64_t>& movies) override {
+    movies.clear();
+    while (!done_ && (!batch_ || at_ >= batch_->rows() || batch_->int64(at_, 0) < user)) {
+      if (batch_ && at_ < batch_->rows()) {
+        ++at_;
+        continue;
+      }
+      batch_.emplace(c_.exec("FETCH 2000 FROM lists"));
+      at_ = 0;
+      done_ = batch_->rows() == 0;
+    }
+    if (done_ || batch_->int64(at_, 0) != user) return;
+    // "{1,2,3}"
+    const std::string text = batch_->text(at_, 1);
+    std::size_t i = 1;
+    while (i < text.size() && text[i] != '}') {
+      std::size_t end = text.find_first_of(",}", i);
+      movies.push_back(std::stoll(text.substr(i, end - i)));
+      i = end + (text[end] == ',' ? 1 : 0);
+    }
+  }
+
+ private:
+  pg::Connection c_;
+  std::optional<pg::Result> batch_;
+  int at_ = 0;
+  bool done_ = false;
+};
+
+class PgListLookup final : public ListLookup {
+ public:
+  explicit PgListLookup(const std::string& conninfo) : c_(conninfo, "reading the live set") {}
+  int rows_of(std::int64_t user) override {
+    return c_
+        .exec("SELECT movie_id, score FROM recs.recommendations WHERE user_id = $1 ORDER BY rank",
+              {std::to_string(user)})
+        .rows();
+  }
+
+ private:
+  pg::Connection c_;
+};
+
 }  // namespace
+
+std::unique_ptr<LiveLists> postgres_live_lists(const PostgresOptions& options) {
+  auto lists = std::make_unique<PgLiveLists>(options.conninfo);
+  if (!lists->open()) return nullptr;
+  return lists;
+}
+
+std::unique_ptr<ListLookup> postgres_list_lookup(const std::string& conninfo) {
+  return std::make_unique<PgListLookup>(conninfo);
+}
 
 std::unique_ptr<ServingGenerations> postgres_generations(const PostgresOptions& options) {
   return std::make_unique<PgGenerations>(options);
