@@ -132,6 +132,17 @@ TEST_F(PostgresPublish, RunHistoryRecordsThePublishAndThePublicationNamesIt) {
   EXPECT_EQ(chomp(pg_tsv("SELECT generation, run_id, model_id, user_count, row_count, top_n, "
                          "previous_generation IS NULL FROM recs.publication")),
             "1\t" + run_id + "\t1\t" + users + "\t" + rows + "\t20\tt");
+  // The quality gate compares with the run of the generation live on the
+  // server: n/a while that run did not evaluate, its NDCG once it did.
+  const std::string gate = "run --config " + quoted(config_) +
+                           " --set evaluate.in_run=true --set model.type=als " +
+                           serve_postgres(pg_.conninfo());
+  CommandResult r = run_pipeline(gate);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("vs last published n/a"), std::string::npos) << r.err;
+  r = run_pipeline(gate);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("vs last published 0."), std::string::npos) << r.err;
   // The schema is recorded and the config the run stored names the server.
   EXPECT_EQ(chomp(pg_tsv("SELECT max(version) FROM recs_store.schema_version")), "2");
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "db/postgres.h"
 #include "db/publish.h"
 #include "db/sqlite.h"
 #include "util/error.h"
@@ -29,7 +30,11 @@ GateVerdict judge_quality_gate(SQLite::Database& db, const Config& config,
   v.popularity = r.popularity.at.front().ndcg;
   // The NDCG the live recommendations' run measured, if it evaluated.
   const std::string key = "eval_ndcg@" + std::to_string(v.k);
-  v.published = db::sqlite_published(db)->run_metric(key).value_or(std::nan(""));
+  const auto published =
+      config.serve.postgres.empty()
+          ? db::sqlite_published(db)
+          : db::postgres_published({config.serve.postgres, config.serve.reader_role}, db);
+  v.published = published->run_metric(key).value_or(std::nan(""));
   v.enabled = config.gate.enabled;
   if (!v.enabled) return v;
 

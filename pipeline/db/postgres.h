@@ -32,10 +32,12 @@ struct PostgresOptions {
 std::unique_ptr<ServingGenerations> postgres_generations(const PostgresOptions& options);
 
 // A Publisher over the generations: creates a generation, stages the
-// catalog from `source` at once, the recommendations as one part while
+// catalog from `source` (read on a thread and a read-only connection of its
+// own, while the lists stream in), the recommendations as one part while
 // add() streams them, similar movies and clusters when given, and makes it
-// live at commit(). removed() is always empty (the dropped generations are
-// logged).
+// live at commit(). Destroyed without commit(), the generation is left
+// staging, invisible to readers, and the next publish drops it. removed()
+// is always empty (the dropped generations are logged).
 class GenerationPublisher : public Publisher {
  public:
   // The generation this publication stages (live once committed).
@@ -52,6 +54,12 @@ std::unique_ptr<GenerationPublisher> postgres_publisher(const PostgresOptions& o
 // commit() (dropping old generations waits for its transaction). Null when
 // nothing is live or the serving schema does not exist yet.
 std::unique_ptr<LiveLists> postgres_live_lists(const PostgresOptions& options);
+
+// What is live on the server (recs.publication), with the metrics its run
+// recorded in the pipeline's SQLite run history (`runs`). Empty answers when
+// nothing is published there yet.
+std::unique_ptr<PublishedSet> postgres_published(const PostgresOptions& options,
+                                                 SQLite::Database& runs);
 
 // The web app's lookup of one user's live list (recs.recommendations), on a
 // connection of its own; for benchmarks and checks.

@@ -586,6 +586,9 @@ class PgGenerations final : public ServingGenerations {
   std::vector<std::int64_t> drop_old(std::int64_t live) {
     std::vector<std::int64_t> dropped;
     try {
+      // A detach waits for every transaction that may see the partition: a
+      // client idle in a transaction for a minute makes it a warning instead.
+      c_.exec("SET lock_timeout = '60s'");
       const pg::Result old = c_.exec(
           "SELECT generation FROM recs_store.generations WHERE state = 'retired' OR (state = "
           "'staging' AND generation < " +
@@ -611,6 +614,7 @@ class PgGenerations final : public ServingGenerations {
                 "; DELETE FROM recs_store.generations WHERE generation = " + gs);
         dropped.push_back(g);
       }
+      c_.exec("RESET lock_timeout");
     } catch (const Error& e) {
       log::warn("{}: dropping old generations stopped, the next publish goes on: {}", c_.server(),
                 e.what());
@@ -759,6 +763,44 @@ class PgLiveLists final : public LiveLists {
   bool done_ = false;
 };
 
+class PgPublished final : public PublishedSet {
+ public:
+  PgPublished(const std::string& conninfo, SQLite::Database& runs)
+      : c_(conninfo, "reading what is published"), runs_(runs) {}
+
+  std::optional<int> top_n() override {
+    const auto v = column("top_n");
+    if (!v) return std::nullopt;
+    return static_cast<int>(*v);
+  }
+  std::optional<std::int64_t> run_id() override { return column("run_id"); }
+  std::optional<std::int64_t> model_id() override { return column("model_id"); }
+
+  std::optional<double> run_metric(const std::string& key) override {
+    const auto run = run_id();
+    if (!run) return std::nullopt;
+    return translate_errors(runs_, [&]() -> std::optional<double> {
+      SQLite::Statement q(runs_, "SELECT json_extract(metrics, ?) FROM runs WHERE run_id = ?");
+      q.bind(1, "$.\"" + key + "\"");
+      q.bind(2, *run);
+      if (!q.executeStep() || q.getColumn(0).isNull()) return std::nullopt;
+      return q.getColumn(0).getDouble();
+    });
+  }
+
+ private:
+  std::optional<std::int64_t> column(const std::string& name) {
+    if (c_.exec("SELECT to_regclass('recs.publication') IS NULL").text(0, 0) == "t")
+      return std::nullopt;
+    const pg::Result r = c_.exec("SELECT " + name + " FROM recs.publication");
+    if (r.rows() == 0) return std::nullopt;
+    return r.optional_int64(0, 0);
+  }
+
+  pg::Connection c_;
+  SQLite::Database& runs_;
+};
+
 class PgListLookup final : public ListLookup {
  public:
   explicit PgListLookup(const std::string& conninfo) : c_(conninfo, "reading the live set") {}
@@ -779,6 +821,11 @@ std::unique_ptr<LiveLists> postgres_live_lists(const PostgresOptions& options) {
   auto lists = std::make_unique<PgLiveLists>(options.conninfo);
   if (!lists->open()) return nullptr;
   return lists;
+}
+
+std::unique_ptr<PublishedSet> postgres_published(const PostgresOptions& options,
+                                                 SQLite::Database& runs) {
+  return std::make_unique<PgPublished>(options.conninfo, runs);
 }
 
 std::unique_ptr<ListLookup> postgres_list_lookup(const std::string& conninfo) {

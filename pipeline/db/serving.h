@@ -73,6 +73,9 @@ class ServingGenerations {
                               std::optional<std::int64_t> run_id) = 0;
 
   // Step 2. Recommendations, part `part` (any number >= 0; one per shard).
+  // The writer uses this object's connection: one at a time, and no other
+  // call until it is committed or destroyed (a process staging parts at
+  // once makes one ServingGenerations per part).
   virtual std::unique_ptr<PartWriter> stage_part(std::int64_t generation, int part) = 0;
   // similar_movies, as Publisher::replace_similar; false on a non-finite score.
   virtual bool stage_similar(std::int64_t generation, const TopNBlock& similar,

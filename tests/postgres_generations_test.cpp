@@ -1,0 +1,102 @@
+// The generations API (db/serving.h) on a private server, as sharded
+// scoring uses it: a generation staged in parts, a part staged again
+// replacing only itself, nothing visible until make_live(), the previous
+// generation restored, and a generation that is not staging refused.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "db/database.h"
+#include "db/postgres.h"
+#include "pg_server.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace recs::test {
+namespace {
+
+// Users [first, first + n) with `top_n` movies each: user u's k-th is
+// movie index (u + k + base) mod 50.
+TopNBlock block(int first, int n, int top_n, int base) {
+  TopNBlock b;
+  b.user_begin = first;
+  b.user_end = first + n;
+  b.top_n = top_n;
+  b.counts.assign(static_cast<std::size_t>(n), top_n);
+  for (int u = 0; u < n; ++u) {
+    for (int k = 0; k < top_n; ++k) {
+      b.items.push_back((u + k + base) % 50);
+      b.scores.push_back(1.0f - 0.01f * static_cast<float>(k));
+    }
+  }
+  return b;
+}
+
+TEST(PostgresGenerations, StagedInPartsRestagedPartReplacesItselfLiveAtOnce) {
+  PgServer pg;
+  TempDir dir;
+  const auto sqlite = db::open(dir / "recs.db");  // an empty catalog
+  std::vector<std::int64_t> users, movies;
+  for (int i = 0; i < 100; ++i) users.push_back(1000 + i);
+  for (int i = 0; i < 50; ++i) movies.push_back(10 * i + 1);
+
+  const auto gens = db::postgres_generations({pg.conninfo(), "", 30});
+  EXPECT_EQ(gens->live(), std::nullopt);
+  const std::int64_t g = gens->create(7, std::nullopt);
+  gens->stage_catalog(g, *sqlite);
+  // Two shards: users 0-59 and 60-99; the first is staged twice, the
+  // second time with another top-N, which must replace it.
+  auto stage = [&](int part, int first, int n, int top_n, int base) {
+    auto w = gens->stage_part(g, part);
+    EXPECT_TRUE(w->add(block(first, n, top_n, base), users, movies, {}));
+    w->commit();
+  };
+  stage(0, 0, 60, 5, 0);
+  stage(1, 60, 40, 5, 3);
+  stage(0, 0, 60, 4, 1);
+  // A part abandoned mid-way leaves what it had.
+  {
+    auto w = gens->stage_part(g, 1);
+    w->add(block(60, 40, 9, 0), users, movies, {});
+  }
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM recs.recommendations"), "0\n");  // not live yet
+
+  const db::LiveSwitch s = gens->make_live(g, 42, 5, {});
+  EXPECT_EQ(s.generation, g);
+  EXPECT_EQ(s.previous, std::nullopt);
+  EXPECT_EQ(s.users, 100);
+  EXPECT_EQ(s.rows, 60 * 4 + 40 * 5);
+  EXPECT_EQ(pg.psql("SELECT count(*), count(DISTINCT user_id), min(user_id), max(user_id) FROM "
+                    "recs.recommendations"),
+            "440|100|1000|1099\n");
+  EXPECT_EQ(pg.psql("SELECT max(rank) FROM recs.recommendations WHERE user_id < 1060"), "4\n");
+  EXPECT_EQ(pg.psql("SELECT string_agg(movie_id::text, ',' ORDER BY rank) FROM "
+                    "recs.recommendations WHERE user_id = 1000"),
+            "11,21,31,41\n");
+  EXPECT_EQ(pg.psql("SELECT run_id, model_id, row_count FROM recs.publication"), "42|7|440\n");
+
+  // Staging a live generation again, or making it live twice, is refused.
+  EXPECT_THROW(gens->stage_part(g, 0), NotFoundError);
+  EXPECT_THROW(gens->make_live(g, 43, 5, {}), NotFoundError);
+  // No previous generation yet.
+  EXPECT_THROW(gens->restore(), NotFoundError);
+
+  // A second generation, then back to the first.
+  const std::int64_t g2 = gens->create(8, std::nullopt);
+  {
+    auto w = gens->stage_part(g2, 0);
+    w->add(block(0, 100, 1, 0), users, movies, {});
+    w->commit();
+  }
+  EXPECT_EQ(gens->make_live(g2, 44, 5, {}).previous, g);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM recs.recommendations"), "100\n");
+  const db::LiveSwitch back = gens->restore();
+  EXPECT_EQ(back.generation, g);
+  EXPECT_EQ(back.previous, g2);
+  EXPECT_EQ(gens->live(), g);
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM recs.recommendations"), "440\n");
+}
+
+}  // namespace
+}  // namespace recs::test
