@@ -39,11 +39,12 @@ TEST(CliOptions, HelpOfEachCommandListsItsOptions) {
       {"run", {"--config TEXT REQUIRED", "--set", "--json", "--dry-run"}},
       {"import", {"--config TEXT REQUIRED", "--set", "--json", "--dry-run"}},
       {"train", {"--config TEXT REQUIRED", "--set", "--json", "--dry-run"}},
-      {"score", {"--config TEXT REQUIRED", "--set", "--json", "--dry-run"}},
+      {"score",
+       {"--config TEXT REQUIRED", "--set", "--json", "--dry-run", "--shard TEXT", "--shards INT"}},
       {"report", {"--config TEXT REQUIRED", "--set", "--out TEXT REQUIRED", "--runs INT:INT in"}},
       {"evaluate", {"--config TEXT REQUIRED", "--set"}},
       {"config", {"--config TEXT REQUIRED", "--set"}},
-      {"publish", {"--config TEXT REQUIRED", "--set", "--model TEXT REQUIRED"}},
+      {"publish", {"--config TEXT REQUIRED", "--set", "--model TEXT"}},
       {"rollback", {"--config TEXT REQUIRED", "--set", "--run INT"}},
       {"predict",
        {"--config TEXT REQUIRED", "--set", "--user INT Needs: --movie Excludes: --pairs",
@@ -52,7 +53,7 @@ TEST(CliOptions, HelpOfEachCommandListsItsOptions) {
       {"generate",
        {"--users INT REQUIRED", "--movies INT REQUIRED", "--ratings INT REQUIRED",
         "--out TEXT REQUIRED", "--seed UINT=42"}},
-      {"bench", {"score", "publish", "readers"}},
+      {"bench", {"score", "publish", "readers", "shards"}},
       {"bench score",
        {"--users INT=162541", "--movies INT=59047", "--factors INT=64", "--top-n INT=100",
         "--threads INT=0", "--seed UINT=42", "--rated-fraction FLOAT=0",
@@ -112,10 +113,11 @@ TEST(CliOptions, UnknownOptionsAndCommands) {
   expect_usage_error("bench score --bogus 1", "--bogus", "bench score");
   expect_usage_error("--bogus", "unknown option --bogus", "");
   expect_usage_error("nope", "unknown command nope: one of run, import,", "");
-  expect_usage_error("bench nope", "unknown command nope: one of score, publish, readers", "bench");
+  expect_usage_error("bench nope", "unknown command nope: one of score, publish, readers, shards",
+                     "bench");
   expect_usage_error("", "missing command: one of run, import,", "");
   expect_usage_error("-q", "missing command", "");
-  expect_usage_error("bench", "missing command: one of score, publish, readers", "bench");
+  expect_usage_error("bench", "missing command: one of score, publish, readers, shards", "bench");
   expect_usage_error("generate --users 1 --movies 1 --ratings 1 --out d extra", "extra",
                      "generate");
 }
@@ -165,7 +167,6 @@ TEST(CliOptions, ModelChoices) {
                      "--model: expected latest or a model id, got 'published'", "publish");
   expect_usage_error("publish --config c.yaml --model 1x",
                      "--model: expected latest or a model id, got '1x'", "publish");
-  expect_usage_error("publish --config c.yaml", "--model is required", "publish");
 }
 
 TEST(CliOptions, LeadingZerosAreDecimal) {

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -46,9 +49,17 @@ struct Audience {
   std::int64_t not_folded = 0;  // new users with nothing to solve from
 };
 
-Audience build_audience(SQLite::Database& db, const Config& config, const db::StoredModel& model) {
+// Only users first_user..last_user (a shard's, app/shard.h); the default
+// is everyone.
+Audience build_audience(SQLite::Database& db, const Config& config, const db::StoredModel& model,
+                        const UserIdSpan& span) {
   std::vector<double> raw;
-  RatingMatrix r = load_ratings(db, config, &raw);
+  db::RatingsRequest range;
+  range.first_user = span.first;
+  range.last_user = span.last;
+  const bool everyone = span.first == std::numeric_limits<std::int64_t>::min() &&
+                        span.last == std::numeric_limits<std::int64_t>::max();
+  RatingMatrix r = load_ratings(db, config, range, &raw, everyone);
   // Database movie index -> model movie index (-1: the model has no vector).
   std::vector<std::int32_t> movie_of(r.movie_ids.size());
   for (std::size_t i = 0; i < r.movie_ids.size(); ++i)
@@ -80,6 +91,14 @@ Audience build_audience(SQLite::Database& db, const Config& config, const db::St
   inputs.rating_l2 = config.score.fold_in_l2;
   inputs.ratings = &r.value;
   inputs.users = r.user_ids.size();
+  std::vector<std::pair<float, std::int64_t>> census;
+  if (!everyone && !new_users.empty()) {
+    // A shard folds in against every stored rating, as one process does,
+    // from their counts per value (no more than its own ratings in memory).
+    census = load_rating_census(db, config, inputs.users);
+    inputs.ratings = nullptr;
+    inputs.rating_counts = &census;
+  }
   inputs.threads = config.score.threads;
   // The stored model's type decides, with that type's parameters.
   const FoldInOptions fo = fold_in_options(config.model, model.type, inputs);
@@ -93,8 +112,10 @@ Audience build_audience(SQLite::Database& db, const Config& config, const db::St
   };
   std::vector<Source> all;
   all.reserve(model.user_ids.size() + new_users.size());
-  for (std::size_t i = 0; i < model.user_ids.size(); ++i)
-    all.push_back({model.user_ids[i], static_cast<int>(i), -1});
+  for (std::size_t i = 0; i < model.user_ids.size(); ++i) {
+    if (span.contains(model.user_ids[i]))
+      all.push_back({model.user_ids[i], static_cast<int>(i), -1});
+  }
   Audience a;
   for (std::size_t j = 0; j < new_users.size(); ++j) {
     if (!folded.solved[j]) {
@@ -224,24 +245,47 @@ Clusters make_clusters(const Audience& a, const db::StoredModel& model,
   return c;
 }
 
-}  // namespace
+// What scoring a set of users needs, read and derived once: the audience
+// (after dropping users without signal), the candidate movies after the
+// business filters, and the masks.
+struct Prepared {
+  Audience audience;
+  SignalRule signal;
+  std::int64_t no_positive = 0;
+  std::vector<std::int32_t> candidates;
+  std::vector<std::int64_t> candidate_ids;
+  bool filtered = false;
+  RowMatrix candidate_vectors;
+  UserItems candidate_rated;
+  std::vector<int> taste;
 
-ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
-                       std::optional<std::int64_t> model_id) {
-  log::Stopwatch total;
-  db::StoredModel model =
-      model_id ? db::sqlite_models(db)->get(*model_id) : db::sqlite_models(db)->latest();
+  const RowMatrix& movies(const db::StoredModel& model) const {
+    return filtered ? candidate_vectors : model.movies;
+  }
+  const UserItems* exclude(const Config& config) const {
+    if (!config.score.exclude_rated) return nullptr;
+    return filtered ? &candidate_rated : &audience.rated;
+  }
+};
+
+void check_finite(const db::StoredModel& model) {
   if (!model.users.allFinite() || !model.movies.allFinite()) {
     throw GateError("model " + std::to_string(model.model_id) +
                     " has non-finite vectors; refusing to publish");
   }
-  Audience audience = build_audience(db, config, model);
+}
+
+Prepared prepare(SQLite::Database& db, const Config& config, const db::StoredModel& model,
+                 const UserIdSpan& span) {
+  Prepared p;
+  p.audience = build_audience(db, config, model, span);
+  Audience& audience = p.audience;
   // Users whose vectors carry no signal get no rows (the web app serves them
   // sql/fallback.sql): those without a positive now, those whose best score
   // is below the type's floor while the lists are published.
-  const SignalRule signal = signal_rule(config.model, model.type);
-  const std::int64_t no_positive =
-      keep_users(audience, users_with_positive(signal, audience.rated.indptr, audience.value));
+  p.signal = signal_rule(config.model, model.type);
+  p.no_positive =
+      keep_users(audience, users_with_positive(p.signal, audience.rated.indptr, audience.value));
   if (audience.folded_in + audience.not_folded > 0) {
     log::info("folded in " + std::to_string(audience.folded_in) +
               " user(s) who rated after training" +
@@ -249,7 +293,8 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
                                          " more have no usable rating and get the fallback"
                                    : std::string()));
   }
-  std::vector<std::int32_t> candidates = filter_candidates(db, config, model);
+  p.candidates = filter_candidates(db, config, model);
+  const std::vector<std::int32_t>& candidates = p.candidates;
   if (candidates.empty() && !model.movie_ids.empty()) {
     // Publishing would empty every user's list; keep the live set instead.
     throw ConfigError(
@@ -257,31 +302,148 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
                                                        : "score.allow_movies") +
         ": the business filters leave no movie of the model to recommend; nothing published");
   }
-  const bool filtered = candidates.size() != model.movie_ids.size();
-  std::vector<std::int64_t> candidate_ids;
-  candidate_ids.reserve(candidates.size());
+  p.filtered = candidates.size() != model.movie_ids.size();
+  p.candidate_ids.reserve(candidates.size());
   for (std::int32_t m : candidates)
-    candidate_ids.push_back(model.movie_ids[static_cast<std::size_t>(m)]);
-  RowMatrix candidate_vectors;
-  UserItems candidate_rated;
-  if (filtered) {
+    p.candidate_ids.push_back(model.movie_ids[static_cast<std::size_t>(m)]);
+  if (p.filtered) {
     log::info("business filters leave " + std::to_string(candidates.size()) + " of " +
               std::to_string(model.movie_ids.size()) + " movies as candidates");
-    candidate_vectors.resize(static_cast<Eigen::Index>(candidates.size()), model.movies.cols());
+    p.candidate_vectors.resize(static_cast<Eigen::Index>(candidates.size()), model.movies.cols());
     for (std::size_t j = 0; j < candidates.size(); ++j) {
-      candidate_vectors.row(static_cast<Eigen::Index>(j)) = model.movies.row(candidates[j]);
+      p.candidate_vectors.row(static_cast<Eigen::Index>(j)) = model.movies.row(candidates[j]);
     }
     if (config.score.exclude_rated) {
-      candidate_rated =
+      p.candidate_rated =
           restrict_items(audience.rated, candidate_positions(candidates, model.movie_ids.size()));
     }
   }
-  const RowMatrix& movies = filtered ? candidate_vectors : model.movies;
-  const UserItems* exclude = nullptr;
-  if (config.score.exclude_rated) exclude = filtered ? &candidate_rated : &audience.rated;
+  p.taste = taste_columns(model.users, model.movies);
+  return p;
+}
+
+// Receives each scored block (users with a best score below the floor
+// dropped) with its because_movie_id per row (empty: not explained);
+// returns false on a non-finite score.
+using BlockSink =
+    std::function<bool(const TopNBlock& block, std::span<const std::int64_t> because)>;
+
+struct Scored {
+  std::int64_t below_floor = 0;
+  double explain_seconds = 0;  // building the explainer, plus every block's explaining
+  bool explained = false;
+  bool finite = true;
+};
+
+// Scores the prepared audience against the candidates, top score.top_n,
+// explaining each block in the parallel stage, and hands the blocks to
+// `sink` in user order.
+Scored score_audience(const Config& config, const db::StoredModel& model, const Prepared& p,
+                      const BlockSink& sink) {
+  const Audience& audience = p.audience;
+  log::info("scoring " + std::to_string(audience.ids.size()) + " users x " +
+            std::to_string(p.candidates.size()) + " movies with model " +
+            std::to_string(model.model_id) + " (" + model.type + ", " + config.score.method +
+            "), top " + std::to_string(config.score.top_n));
+  TopNOptions options;
+  options.top_n = config.score.top_n;
+  options.threads = config.score.threads;
+  options.user_block = config.score.user_block;
+  options.movie_block = config.score.movie_block;
+
+  // Explained block by block in the parallel part of the scoring pipeline
+  // (options.prepare), so it overlaps the scoring; the serial sink only
+  // picks up each block's explanation and writes it.
+  Scored out;
+  std::optional<Explainer> explainer;
+  if (config.score.explain) {
+    log::Stopwatch explain_clock;
+    explainer.emplace(model.movies, p.taste, audience.rated, audience.raw);
+    out.explain_seconds = explain_clock.seconds();
+    out.explained = true;
+  }
+  const std::vector<std::int32_t> no_candidates;
+  std::mutex explained_mutex;  // guards explained and out.explain_seconds
+  std::unordered_map<int, std::vector<std::int64_t>> explained;  // by block.user_begin
+  if (explainer) {
+    options.prepare = [&](const TopNBlock& b) {
+      log::Stopwatch explain_clock;
+      const std::vector<std::int32_t> why =
+          explainer->explain(b, p.filtered ? p.candidates : no_candidates);
+      std::vector<std::int64_t> because;
+      because.reserve(why.size());
+      for (std::int32_t m : why) {
+        because.push_back(m == kNoReason ? db::kNoBecause
+                                         : model.movie_ids[static_cast<std::size_t>(m)]);
+      }
+      const double seconds = explain_clock.seconds();
+      const std::lock_guard<std::mutex> lock(explained_mutex);
+      explained.emplace(b.user_begin, std::move(because));
+      out.explain_seconds += seconds;
+    };
+  }
+  TopNBlock kept;
+  std::vector<std::int64_t> because;
+  Progress progress("score and publish", static_cast<std::int64_t>(audience.ids.size()), "users");
+  auto each = [&](const TopNBlock& b) {
+    progress.add(b.user_end - b.user_begin);
+    because.clear();
+    if (explainer) {
+      const std::lock_guard<std::mutex> lock(explained_mutex);
+      auto it = explained.find(b.user_begin);
+      because = std::move(it->second);
+      explained.erase(it);
+    }
+    const TopNBlock* block = &b;
+    if (any_below_floor(p.signal, b)) {
+      kept = b;
+      out.below_floor += drop_below_floor(p.signal, kept);
+      block = &kept;
+    }
+    out.finite &= sink(*block, because);
+  };
+  const RowMatrix& movies = p.movies(model);
+  const UserItems* exclude = p.exclude(config);
+  if (config.score.method == "ann") {
+    AnnOptions ann;
+    if (config.score.ann_nprobe > 0) ann.nprobe = config.score.ann_nprobe;
+    ann.clusters = config.score.ann_clusters;
+    ann.seed = config.model.seed;
+    score_top_n_ann(audience.users, movies, exclude, options, ann, each);
+  } else {
+    score_top_n(audience.users, movies, exclude, options, each);
+  }
+  return out;
+}
+
+void log_without_signal(std::int64_t no_positive, std::int64_t below_floor,
+                        const std::string& type) {
+  if (no_positive + below_floor > 0) {
+    log::info(std::to_string(no_positive + below_floor) + " user(s) get no rows, their vectors " +
+              "carry no signal (" + std::to_string(no_positive) + " without a positive rating, " +
+              std::to_string(below_floor) + " with a best score below " + type +
+              "'s floor); the web app serves them the fallback");
+  }
+}
+
+constexpr UserIdSpan kEveryone{std::numeric_limits<std::int64_t>::min(),
+                               std::numeric_limits<std::int64_t>::max()};
+
+}  // namespace
+
+ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
+                       std::optional<std::int64_t> model_id) {
+  log::Stopwatch total;
+  db::StoredModel model =
+      model_id ? db::sqlite_models(db)->get(*model_id) : db::sqlite_models(db)->latest();
+  check_finite(model);
+  const Prepared prepared = prepare(db, config, model, kEveryone);
+  const Audience& audience = prepared.audience;
+  const std::vector<std::int32_t>& candidates = prepared.candidates;
+  const std::vector<std::int64_t>& candidate_ids = prepared.candidate_ids;
+  const std::vector<int>& taste = prepared.taste;
   double load_seconds = total.seconds();
 
-  const std::vector<int> taste = taste_columns(model.users, model.movies);
   db::PublicationExtras extras;
   TopNBlock similar;
   double similar_seconds = 0;
@@ -308,49 +470,8 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
               std::to_string(cluster_seconds) + " s");
   }
 
-  log::info("scoring " + std::to_string(audience.ids.size()) + " users x " +
-            std::to_string(candidates.size()) + " movies with model " +
-            std::to_string(model.model_id) + " (" + model.type + ", " + config.score.method +
-            "), top " + std::to_string(config.score.top_n));
-  TopNOptions options;
-  options.top_n = config.score.top_n;
-  options.threads = config.score.threads;
-  options.user_block = config.score.user_block;
-  options.movie_block = config.score.movie_block;
-
-  // Explained block by block in the parallel part of the scoring pipeline
-  // (options.prepare), so it overlaps the scoring; the serial sink only
-  // picks up each block's explanation and writes it.
-  std::optional<Explainer> explainer;
-  double explain_seconds = 0;  // building the explainer, plus every block's explaining
-  if (config.score.explain) {
-    log::Stopwatch explain_clock;
-    explainer.emplace(model.movies, taste, audience.rated, audience.raw);
-    explain_seconds = explain_clock.seconds();
-  }
-  const std::vector<std::int32_t> no_candidates;
-  std::mutex explained_mutex;  // guards explained and explain_seconds
-  std::unordered_map<int, std::vector<std::int64_t>> explained;  // by block.user_begin
-  if (explainer) {
-    options.prepare = [&](const TopNBlock& b) {
-      log::Stopwatch explain_clock;
-      const std::vector<std::int32_t> why =
-          explainer->explain(b, filtered ? candidates : no_candidates);
-      std::vector<std::int64_t> because;
-      because.reserve(why.size());
-      for (std::int32_t m : why) {
-        because.push_back(m == kNoReason ? db::kNoBecause
-                                         : model.movie_ids[static_cast<std::size_t>(m)]);
-      }
-      const double seconds = explain_clock.seconds();
-      const std::lock_guard<std::mutex> lock(explained_mutex);
-      explained.emplace(b.user_begin, std::move(because));
-      explain_seconds += seconds;
-    };
-  }
-
   ScoreSummary s;
-  std::int64_t below_floor = 0;
+  Scored scored;
   log::Stopwatch clock;
   std::int64_t run_id = run.id();  // records the run first: it cannot nest in the publish
   {
@@ -371,37 +492,12 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     } else {
       publisher = db::sqlite_publisher(db, config.keep.sets);
     }
-    bool finite = true;
-    TopNBlock kept;
-    std::vector<std::int64_t> because;
-    Progress progress("score and publish", static_cast<std::int64_t>(audience.ids.size()), "users");
-    auto sink = [&](const TopNBlock& b) {
-      progress.add(b.user_end - b.user_begin);
-      because.clear();
-      if (explainer) {
-        const std::lock_guard<std::mutex> lock(explained_mutex);
-        auto it = explained.find(b.user_begin);
-        because = std::move(it->second);
-        explained.erase(it);
-      }
-      const TopNBlock* out = &b;
-      if (any_below_floor(signal, b)) {
-        kept = b;
-        below_floor += drop_below_floor(signal, kept);
-        out = &kept;
-      }
-      changes.add(*out, audience.ids, candidate_ids);
-      finite &= publisher->add(*out, audience.ids, candidate_ids, because);
-    };
-    if (config.score.method == "ann") {
-      AnnOptions ann;
-      if (config.score.ann_nprobe > 0) ann.nprobe = config.score.ann_nprobe;
-      ann.clusters = config.score.ann_clusters;
-      ann.seed = config.model.seed;
-      score_top_n_ann(audience.users, movies, exclude, options, ann, sink);
-    } else {
-      score_top_n(audience.users, movies, exclude, options, sink);
-    }
+    scored = score_audience(config, model, prepared,
+                            [&](const TopNBlock& b, std::span<const std::int64_t> because) {
+                              changes.add(b, audience.ids, candidate_ids);
+                              return publisher->add(b, audience.ids, candidate_ids, because);
+                            });
+    bool finite = scored.finite;
     // Every list is compared; PostgreSQL drops old generations at commit,
     // which waits for the live set's reading transaction.
     if (postgres) live.reset();
@@ -412,7 +508,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
       publisher->replace_clusters(clusters.users, clusters.movies, clusters.popular);
     publisher->commit(run_id, model.model_id, config.score.top_n, extras);
     s.rows = publisher->rows();
-    s.users = static_cast<std::int64_t>(audience.ids.size()) - below_floor;
+    s.users = static_cast<std::int64_t>(audience.ids.size()) - scored.below_floor;
     s.users_published = publisher->users();
     s.churn = changes.churn();
     s.churn_users = changes.users_compared();
@@ -424,21 +520,19 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     }
     run.count("kept_sets_removed", static_cast<std::int64_t>(publisher->removed().size()));
   }
+  const std::int64_t no_positive = prepared.no_positive;
+  const std::int64_t below_floor = scored.below_floor;
+  const double explain_seconds = scored.explain_seconds;
   s.model_id = model.model_id;
   s.model_type = model.type;
   s.candidate_movies = static_cast<std::int64_t>(candidates.size());
   s.seconds = clock.seconds();
   log::info("published " + std::to_string(s.rows) + " recommendations for " +
             std::to_string(s.users) + " users in " + std::to_string(s.seconds) + " s" +
-            (explainer ? " (explaining them took " + std::to_string(explain_seconds) +
-                             " s of thread time, overlapped with the scoring)"
-                       : std::string()));
-  if (no_positive + below_floor > 0) {
-    log::info(std::to_string(no_positive + below_floor) + " user(s) get no rows, their vectors " +
-              "carry no signal (" + std::to_string(no_positive) + " without a positive rating, " +
-              std::to_string(below_floor) + " with a best score below " + model.type +
-              "'s floor); the web app serves them the fallback");
-  }
+            (scored.explained ? " (explaining them took " + std::to_string(explain_seconds) +
+                                    " s of thread time, overlapped with the scoring)"
+                              : std::string()));
+  log_without_signal(no_positive, below_floor, model.type);
   run.count("users_scored", s.users);
   run.count("users_folded_in", audience.folded_in);
   run.count("users_without_signal", no_positive + below_floor);
@@ -461,6 +555,106 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   run.timing("score_publish", s.seconds);
   run.timing("score", total.seconds());
   return s;
+}
+
+namespace {
+
+// The user clusters' centroids every shard shares: k-means over the unit
+// taste vectors of the model's users, which every shard holds, so each
+// computes the same ones (deterministic for any thread count).
+RowMatrix shared_user_centroids(const db::StoredModel& model, const std::vector<int>& taste,
+                                const Config& config) {
+  int k = 0;
+  KMeansOptions o;
+  o.k = std::min<int>(config.clusters.users, static_cast<int>(model.users.rows()));
+  o.max_iterations = config.clusters.iterations;
+  o.seed = config.model.seed;
+  o.threads = config.score.threads;
+  k = o.k;
+  if (k < 1) return {};
+  return kmeans(unit_rows(model.users, taste), o).centroids;
+}
+
+}  // namespace
+
+ShardScoreSummary run_score_shard(SQLite::Database& db, const Config& config, const ShardSpec& spec,
+                                  const ShardWriterFactory& open_writer) {
+  log::Stopwatch total;
+  ShardScoreSummary s;
+  db::StoredModel model = db::sqlite_models(db)->latest();
+  check_finite(model);
+  s.span = shard_users(model.user_ids, spec);
+  log::info("shard {}: users {}..{} of model {} ({} trained users in all)", spec.label(),
+            s.span.first, s.span.last, model.model_id, model.user_ids.size());
+  const Prepared prepared = prepare(db, config, model, s.span);
+  const Audience& audience = prepared.audience;
+  s.load_seconds = total.seconds();
+
+  std::unique_ptr<db::ShardWriter> writer = open_writer(model);
+  log::Stopwatch clock;
+  const Scored scored = score_audience(
+      config, model, prepared, [&](const TopNBlock& b, std::span<const std::int64_t> because) {
+        return writer->add(b, audience.ids, prepared.candidate_ids, because);
+      });
+  if (!scored.finite) throw GateError("scores are not finite; refusing to stage");
+  if (config.clusters.enabled) {
+    log::Stopwatch cluster_clock;
+    const RowMatrix centroids = shared_user_centroids(model, prepared.taste, config);
+    if (centroids.rows() > 0) {
+      KMeansResult km = assign_to_centroids(unit_rows(audience.users, prepared.taste), centroids,
+                                            config.score.threads);
+      writer->add_cluster_counts(
+          cluster_movie_counts(km.assignment, static_cast<int>(centroids.rows()), audience.rated,
+                               audience.raw, prepared.candidates, model.movie_ids));
+      writer->add_user_clusters({audience.ids, std::move(km.assignment), std::move(km.distance)});
+    }
+    s.cluster_seconds = cluster_clock.seconds();
+  }
+  writer->commit();
+  s.seconds = clock.seconds();
+  s.model_id = model.model_id;
+  s.model_type = model.type;
+  s.rows = writer->rows();
+  s.users_published = writer->users();
+  s.users = static_cast<std::int64_t>(audience.ids.size()) - scored.below_floor;
+  s.folded_in = audience.folded_in;
+  s.without_signal = prepared.no_positive + scored.below_floor;
+  log_without_signal(prepared.no_positive, scored.below_floor, model.type);
+  log::info("shard {}: staged {} recommendations for {} users from model {} in {:.3f} s",
+            spec.label(), s.rows, s.users_published, model.model_id, total.seconds());
+  return s;
+}
+
+MovieSide movie_side(SQLite::Database& db, const Config& config, const db::StoredModel& model) {
+  MovieSide m;
+  const std::vector<std::int32_t> candidates = filter_candidates(db, config, model);
+  if (candidates.empty() && !model.movie_ids.empty()) {
+    throw ConfigError(
+        config.where(config.score.allow_movies.empty() ? "score.exclude_movies"
+                                                       : "score.allow_movies") +
+        ": the business filters leave no movie of the model to recommend; nothing published");
+  }
+  for (std::int32_t c : candidates)
+    m.candidate_ids.push_back(model.movie_ids[static_cast<std::size_t>(c)]);
+  const std::vector<int> taste = taste_columns(model.users, model.movies);
+  if (config.similar.enabled) {
+    log::Stopwatch clock;
+    m.similar =
+        similar_movies(model.movies, taste, candidates, config.similar.top_k, config.score.threads);
+    m.extras.similar_k = config.similar.top_k;
+    m.similar_seconds = clock.seconds();
+  }
+  if (config.clusters.enabled) {
+    log::Stopwatch clock;
+    int movie_k = 0;
+    m.movie_clusters = cluster_rows(unit_rows(model.movies, taste), model.movie_ids,
+                                    config.clusters.movies, config, movie_k);
+    m.extras.movie_clusters = movie_k;
+    m.extras.user_clusters =
+        std::min<int>(config.clusters.users, static_cast<int>(model.users.rows()));
+    m.cluster_seconds = clock.seconds();
+  }
+  return m;
 }
 
 }  // namespace recs

@@ -5,11 +5,20 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "app/shard.h"
 #include "config/config.h"
+#include "data/clusters.h"
+#include "data/top_n.h"
+#include "db/model_store.h"
+#include "db/publish.h"
 #include "db/runs.h"
+#include "db/shards.h"
 
 namespace recs {
 
@@ -37,5 +46,45 @@ struct ScoreSummary {
 // moment rolls back to it. Kept sets pushed out by keep.sets are logged.
 ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
                        std::optional<std::int64_t> model_id = std::nullopt);
+
+struct ShardScoreSummary {
+  UserIdSpan span;                   // the shard's user ids
+  std::int64_t users = 0;            // scored
+  std::int64_t users_published = 0;  // with at least one recommendation
+  std::int64_t rows = 0;
+  std::int64_t folded_in = 0;
+  std::int64_t without_signal = 0;
+  std::int64_t model_id = 0;
+  std::string model_type;
+  double load_seconds = 0;     // the model, the shard's ratings
+  double cluster_seconds = 0;  // shared centroids, the shard's users assigned
+  double seconds = 0;          // scoring and staging
+};
+
+// Opens the staging of one shard's part for the generation of `model`.
+using ShardWriterFactory =
+    std::function<std::unique_ptr<db::ShardWriter>(const db::StoredModel& model)>;
+
+// Shard `spec` of the score stage with the newest stored model: reads the
+// model and only the ratings of the shard's users (app/shard.h), scores
+// them exactly as run_score() scores everyone (fold-in, users without
+// signal, filters, explanations), assigns them to the user clusters (the
+// centroids of the model's users, the same in every shard) and stages
+// their rows and their part of "popular in your cluster" through the
+// writer, committed at the end. Movie-side work is left to movie_side().
+ShardScoreSummary run_score_shard(SQLite::Database& db, const Config& config, const ShardSpec& spec,
+                                  const ShardWriterFactory& open_writer);
+
+// The movie side of a generation, computed once (by its publish): similar
+// movies and movie clusters of `model`, as run_score() computes them.
+struct MovieSide {
+  std::vector<std::int64_t> candidate_ids;  // the similar table's items index these
+  TopNBlock similar;
+  ClusterRows movie_clusters;
+  db::PublicationExtras extras;  // similar_k, user_clusters, movie_clusters when computed
+  double similar_seconds = 0;
+  double cluster_seconds = 0;
+};
+MovieSide movie_side(SQLite::Database& db, const Config& config, const db::StoredModel& model);
 
 }  // namespace recs

@@ -23,6 +23,29 @@ RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vecto
   return db::read_rating_matrix(*db::sqlite_ratings(db), value, raw, rated_at);
 }
 
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
+                          const db::RatingsRequest& range, std::vector<double>* raw, bool require) {
+  const db::ValueMap value = [&import = config.import](double stored, const std::string& where) {
+    return static_cast<float>(map_rating(import, stored, where));
+  };
+  return db::read_rating_matrix(*db::sqlite_ratings(db), value, range, raw, require);
+}
+
+std::vector<std::pair<float, std::int64_t>> load_rating_census(SQLite::Database& db,
+                                                               const Config& config,
+                                                               std::size_t& users) {
+  auto ratings = db::sqlite_ratings(db);
+  const db::RatingsRepository::Census c = ratings->census();
+  users = static_cast<std::size_t>(c.users);
+  std::vector<std::pair<float, std::int64_t>> out;
+  for (const auto& [stored, count] : c.counts) {
+    out.emplace_back(static_cast<float>(
+                         map_rating(config.import, stored, ratings->source() + ": table ratings")),
+                     count);
+  }
+  return out;
+}
+
 std::uint64_t validation_split_seed(const Config& config) {
   return config.train.split_seed >= 0 ? static_cast<std::uint64_t>(config.train.split_seed)
                                       : config.model.seed;

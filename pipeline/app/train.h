@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
 #include "data/ratings.h"
+#include "db/ratings.h"
 #include "db/runs.h"
 #include "models/model.h"
 
@@ -22,6 +24,17 @@ namespace recs {
 RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
                           std::vector<double>* raw = nullptr,
                           std::vector<std::int64_t>* rated_at = nullptr);
+
+// The ratings of the users `range` names (db::RatingsRequest::first_user,
+// last_user); none is an error only when `require` is set.
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
+                          const db::RatingsRequest& range, std::vector<double>* raw, bool require);
+
+// Each distinct stored rating after import.rating_map, with its count, and
+// the number of distinct users (`users`).
+std::vector<std::pair<float, std::int64_t>> load_rating_census(SQLite::Database& db,
+                                                               const Config& config,
+                                                               std::size_t& users);
 
 // The validation split's seed: train.split_seed, or model.seed when that is -1.
 std::uint64_t validation_split_seed(const Config& config);

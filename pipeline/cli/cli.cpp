@@ -20,9 +20,12 @@
 #include "app/report.h"
 #include "app/rollback.h"
 #include "app/run.h"
+#include "app/shard.h"
+#include "app/sharded.h"
 #include "bench/publish.h"
 #include "bench/readers.h"
 #include "bench/score.h"
+#include "bench/shards.h"
 #include "config/config.h"
 #include "data/generate.h"
 #include "db/database.h"
@@ -224,12 +227,23 @@ int run_cli(int argc, char** argv) {
       app.add_subcommand("score", "score every user with the newest model and publish top-N");
   add_config_args(*score_cmd, score_args);
   add_run_flags(*score_cmd, score_flags);
+  std::string score_shard;
+  CLI::Option* score_shard_opt = score_cmd->add_option(
+      "--shard", score_shard,
+      "score only shard I of N (I/N, 0 <= I < N) and stage it in serve.postgres; without it, "
+      "SLURM_ARRAY_TASK_ID (an array job) selects the shard");
+  int score_shards = 0;
+  CLI::Option* score_shards_opt =
+      add_option(*score_cmd, "--shards", score_shards,
+                 "shard count N, the index from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)");
   CLI::App* publish_cmd = app.add_subcommand(
       "publish", "score every user with a kept model and publish top-N, as score does");
   add_config_args(*publish_cmd, publish_args);
   std::string publish_model;
-  publish_cmd->add_option("--model", publish_model, "the model to publish: a model id, or latest")
-      ->required()
+  publish_cmd
+      ->add_option("--model", publish_model,
+                   "the model to score and publish: a model id, or latest; without it, the "
+                   "staged shards of the newest model (serve.postgres) go live")
       ->check(model_choice({ModelChoice::Kind::kLatest, ModelChoice::Kind::kId}));
   CLI::App* rollback_cmd = app.add_subcommand(
       "rollback",
@@ -366,6 +380,16 @@ int run_cli(int argc, char** argv) {
              "idle window before the publish")
       ->capture_default_str();
   add_option(*bench_readers_cmd, "--query", rb_query, "the query file")->capture_default_str();
+  ConfigArgs shards_args;
+  ShardsBenchOptions shb;
+  CLI::App* bench_shards_cmd = bench_cmd->add_subcommand(
+      "shards",
+      "run the score stage as N local shard processes at once, then publish (needs "
+      "serve.postgres and a trained model); wall time and peak memory per shard");
+  add_config_args(*bench_shards_cmd, shards_args);
+  add_option(*bench_shards_cmd, "--shards", shb.shards, "shard counts to run, e.g. 1,2,4")
+      ->delimiter(',')
+      ->capture_default_str();
   note_global_options(app, exit_code_help());
 
   try {
@@ -400,7 +424,19 @@ int run_cli(int argc, char** argv) {
   } else if (train_cmd->parsed()) {
     recorded(Stage::kTrain, train_args, train_flags);
   } else if (score_cmd->parsed()) {
-    recorded(Stage::kScore, score_args, score_flags);
+    const std::optional<ShardSpec> shard = resolve_shard(
+        score_shard_opt->count() ? std::optional(score_shard) : std::nullopt,
+        score_shards_opt->count() ? std::optional(score_shards) : std::nullopt, process_env());
+    if (shard) {
+      if (score_flags.json || score_flags.dry_run) {
+        throw UsageError("score: --json and --dry-run do not apply to a shard");
+      }
+      run_shard_stage(score_args.load(), *shard);
+    } else {
+      recorded(Stage::kScore, score_args, score_flags);
+    }
+  } else if (publish_cmd->parsed() && publish_model.empty()) {
+    run_publish_staged(publish_args.load());
   } else if (publish_cmd->parsed()) {
     const ModelChoice choice = *parse_model_choice(publish_model);
     run_publish(publish_args.load(),
@@ -443,6 +479,13 @@ int run_cli(int argc, char** argv) {
     log::set_stage("bench");
     rb.query = rb_query;
     std::cout << bench_readers(config, rb) << std::endl;
+  } else if (bench_shards_cmd->parsed()) {
+    const Config config = shards_args.load();  // checks the file before the processes start
+    require_shard_store(config, "bench shards");
+    log::set_stage("bench");
+    shb.config = shards_args.file;
+    shb.sets = shards_args.sets;
+    std::cout << bench_shards(shb) << std::endl;
   } else if (bench_publish_cmd->parsed()) {
     log::set_stage("bench");
     pb.dir = pb_dir;

@@ -464,4 +464,36 @@ KMeansResult kmeans(const RowMatrix& points, const KMeansOptions& options) {
   return result;
 }
 
+KMeansResult assign_to_centroids(const RowMatrix& points, const RowMatrix& centroids, int threads) {
+  if (points.rows() > 0 && points.cols() != centroids.cols()) {
+    throw InputError("kmeans: points have " + std::to_string(points.cols()) +
+                     " columns, the centroids " + std::to_string(centroids.cols()));
+  }
+  if (points.rows() > std::numeric_limits<std::int32_t>::max()) {
+    throw InputError("kmeans: more than 2^31 - 1 points");
+  }
+  KMeansResult result;
+  result.centroids = centroids;
+  const int n = static_cast<int>(points.rows());
+  checked_norms(points);
+  std::vector<float> d2(static_cast<std::size_t>(n));
+  result.assignment.assign(static_cast<std::size_t>(n), -1);
+  const int k = static_cast<int>(centroids.rows());
+  if (n > 0 && k == 0) throw InputError("kmeans: points to assign but no centroids");
+  if (n > 0) {
+    const int t = threads > 0 ? threads : tbb::info::default_concurrency();
+    tbb::task_arena arena(t);
+    arena.execute([&] {
+      ScratchPool scratch;
+      result.inertia = assign(points, centroids, result.assignment, d2, scratch).inertia;
+    });
+  }
+  result.inertia_history.push_back(result.inertia);
+  result.sizes = cluster_sizes(result.assignment, k);
+  result.distance.resize(d2.size());
+  std::transform(d2.begin(), d2.end(), result.distance.begin(),
+                 [](float e) { return std::sqrt(e); });
+  return result;
+}
+
 }  // namespace recs

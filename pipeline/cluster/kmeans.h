@@ -59,4 +59,12 @@ struct KMeansResult {
 // beyond float range, or initial_centroids of the wrong shape.
 KMeansResult kmeans(const RowMatrix& points, const KMeansOptions& options);
 
+// Each row of `points` assigned to its nearest row of `centroids` (ties:
+// smaller index) as kmeans() assigns, with the distance to it: `centroids`
+// and `sizes` of the result are the given centroids and their counts here.
+// Any number of points (also fewer than the centroids, or none). Throws
+// InputError for a non-finite point or a column count that differs.
+KMeansResult assign_to_centroids(const RowMatrix& points, const RowMatrix& centroids,
+                                 int threads = 0);
+
 }  // namespace recs

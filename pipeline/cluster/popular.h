@@ -24,4 +24,24 @@ std::vector<ClusterPopularRow> popular_in_clusters(const std::vector<std::int32_
                                                    const std::vector<std::int64_t>& movie_ids,
                                                    int top_n);
 
+// The counts popular_in_clusters() ranks, per cluster (ascending) and movie
+// (ascending id), for the candidates only: a shard's part, to be added to
+// the other shards' parts (merge_cluster_counts) and ranked
+// (rank_cluster_counts).
+std::vector<ClusterMovieCount> cluster_movie_counts(const std::vector<std::int32_t>& user_cluster,
+                                                    int clusters, const UserItems& rated,
+                                                    const std::vector<float>& rating,
+                                                    const std::vector<std::int32_t>& candidates,
+                                                    const std::vector<std::int64_t>& movie_ids);
+
+// Parts summed per (cluster, movie): the result is sorted by cluster, then
+// movie id, whatever the order of the parts and of their rows.
+std::vector<ClusterMovieCount> merge_cluster_counts(std::vector<ClusterMovieCount> parts);
+
+// popular_in_clusters()'s rows from counts sorted by cluster (as merged):
+// up to `top_n` per cluster by count, then mean rating, then smaller movie
+// id. Equal to popular_in_clusters() on all the users at once.
+std::vector<ClusterPopularRow> rank_cluster_counts(const std::vector<ClusterMovieCount>& counts,
+                                                   int top_n);
+
 }  // namespace recs

@@ -24,4 +24,14 @@ struct ClusterPopularRow {
   double mean_rating = 0;
 };
 
+// A part of "popular in your cluster" (one shard's users): how many of the
+// cluster's members rated the movie, and the sum of their stored ratings.
+// Parts add up exactly (counts, and sums of ratings in steps of 0.5).
+struct ClusterMovieCount {
+  std::int32_t cluster = 0;
+  std::int64_t movie_id = 0;
+  std::int64_t rating_count = 0;
+  double rating_sum = 0;
+};
+
 }  // namespace recs

@@ -145,9 +145,17 @@ class PgPartWriter final : public PartWriter {
     return finite;
   }
 
+  void set_shard(int shards, const ClusterRows& users,
+                 const std::vector<ClusterMovieCount>& counts) override {
+    shards_ = shards;
+    shard_users_ = users;
+    shard_counts_ = counts;
+  }
+
   void commit() override {
     copy_->finish();
     copy_.reset();
+    if (shards_ > 0) write_shard();
     c_.exec("INSERT INTO recs_store.parts (generation, part, user_count, row_count) VALUES (" +
             std::to_string(generation_) + ", " + std::to_string(part_) + ", " +
             std::to_string(users_) + ", " + std::to_string(rows_) +
@@ -162,9 +170,53 @@ class PgPartWriter final : public PartWriter {
   std::int64_t users() const override { return users_; }
 
  private:
+  // The shard's rows beside its lists, replacing the part's earlier ones.
+  void write_shard() {
+    const std::string where = " WHERE generation = " + std::to_string(generation_) +
+                              " AND part = " + std::to_string(part_);
+    c_.exec("DELETE FROM recs_store.shard_user_clusters" + where +
+            "; DELETE FROM recs_store.shard_cluster_counts" + where);
+    {
+      pg::CopyIn copy(c_,
+                      "recs_store.shard_user_clusters (generation, part, user_id, cluster, "
+                      "distance)");
+      for (std::size_t i = 0; i < shard_users_.ids.size(); ++i) {
+        copy.row(5);
+        copy.int64(generation_);
+        copy.int32(part_);
+        copy.int64(shard_users_.ids[i]);
+        copy.int32(shard_users_.cluster[i]);
+        copy.float4(shard_users_.distance[i]);
+      }
+      copy.finish();
+    }
+    {
+      pg::CopyIn copy(c_,
+                      "recs_store.shard_cluster_counts (generation, part, cluster, movie_id, "
+                      "rating_count, rating_sum)");
+      for (const ClusterMovieCount& k : shard_counts_) {
+        copy.row(6);
+        copy.int64(generation_);
+        copy.int32(part_);
+        copy.int32(k.cluster);
+        copy.int64(k.movie_id);
+        copy.int64(k.rating_count);
+        copy.float8(k.rating_sum);
+      }
+      copy.finish();
+    }
+    c_.exec("INSERT INTO recs_store.shard_parts (generation, part, shards) VALUES (" +
+            std::to_string(generation_) + ", " + std::to_string(part_) + ", " +
+            std::to_string(shards_) +
+            ") ON CONFLICT (generation, part) DO UPDATE SET shards = " + "EXCLUDED.shards");
+  }
+
   pg::Connection& c_;
   std::int64_t generation_;
   int part_;
+  int shards_ = 0;
+  ClusterRows shard_users_;
+  std::vector<ClusterMovieCount> shard_counts_;
   std::optional<pg::CopyIn> copy_;
   std::vector<std::int64_t> ids_;
   std::int64_t rows_ = 0;
@@ -184,26 +236,79 @@ class PgGenerations final : public ServingGenerations {
                       std::optional<std::int64_t> run_id) override {
     c_.exec("BEGIN");
     c_.exec(kLock);
-    const std::int64_t g = c_.exec("SELECT nextval('recs_store.generation_ids')").int64(0, 0);
-    c_.exec("INSERT INTO recs_store.generations (generation, model_id, run_id, state) VALUES (" +
-            std::to_string(g) + ", " + opt(model_id) + ", " + opt(run_id) + ", 'staging')");
-    const std::string gs = std::to_string(g);
-    for (const char* t : kTables) {
-      const std::string p = partition(t, g);
-      c_.exec("CREATE TABLE " + p + " (LIKE recs_store." + t + " INCLUDING ALL); ALTER TABLE " + p +
-              " ADD CONSTRAINT " + t + "_g" + gs + "_generation CHECK (generation = " + gs +
-              "); ALTER TABLE recs_store." + t + " ATTACH PARTITION " + p + " FOR VALUES IN (" +
-              gs + ")");
+    const std::int64_t g = create_locked(model_id, run_id);
+    c_.exec("COMMIT");
+    note_attach(g);
+    return g;
+  }
+
+  std::optional<std::int64_t> shard_generation(std::int64_t model_id, int shards,
+                                               bool create) override {
+    c_.exec("BEGIN");
+    c_.exec(kLock);
+    const pg::Result found = c_.exec(
+        "SELECT g.generation FROM recs_store.generations AS g WHERE g.state = 'staging' AND "
+        "g.model_id = " +
+        std::to_string(model_id) +
+        " AND NOT EXISTS (SELECT 1 FROM recs_store.parts AS p LEFT JOIN recs_store.shard_parts "
+        "AS s USING (generation, part) WHERE p.generation = g.generation AND s.shards IS "
+        "DISTINCT FROM " +
+        std::to_string(shards) + ") ORDER BY g.generation DESC LIMIT 1");
+    std::optional<std::int64_t> g;
+    if (found.rows() > 0) {
+      g = found.int64(0, 0);
+    } else if (create) {
+      g = create_locked(model_id, std::nullopt);
     }
     c_.exec("COMMIT");
-    // Whoever was in a transaction as the partitions were attached may hold
-    // a plan without them; make_live() waits for those transactions.
-    c_.exec(
-        "UPDATE recs_store.generations SET attach_vxids = (SELECT coalesce(array_agg("
-        "virtualxid), '{}') FROM pg_locks WHERE locktype = 'virtualxid' AND pid <> "
-        "pg_backend_pid()) WHERE generation = " +
-        gs);
+    if (found.rows() == 0 && g) note_attach(*g);
     return g;
+  }
+
+  std::vector<StagedPart> staged_parts() override {
+    const pg::Result r = c_.exec(
+        "SELECT p.generation, p.part, s.shards, g.model_id, p.user_count, p.row_count, "
+        "to_char(p.staged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+        "FROM recs_store.parts AS p JOIN recs_store.shard_parts AS s USING (generation, part) "
+        "JOIN recs_store.generations AS g USING (generation) WHERE g.state = 'staging' "
+        "ORDER BY p.generation, p.part");
+    std::vector<StagedPart> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      StagedPart p;
+      p.generation = r.int64(i, 0);
+      p.shard = static_cast<int>(r.int64(i, 1));
+      p.shards = static_cast<int>(r.int64(i, 2));
+      p.model_id = r.optional_int64(i, 3).value_or(0);
+      p.users = r.int64(i, 4);
+      p.rows = r.int64(i, 5);
+      p.staged_at = r.text(i, 6);
+      out.push_back(p);
+    }
+    return out;
+  }
+
+  void staged_clusters(std::int64_t g, ClusterRows& users,
+                       std::vector<ClusterMovieCount>& counts) override {
+    const std::string gs = std::to_string(g);
+    const pg::Result u = c_.exec(
+        "SELECT user_id, cluster, distance FROM recs_store.shard_user_clusters WHERE generation "
+        "= " +
+        gs + " ORDER BY user_id");
+    users = {};
+    for (int i = 0; i < u.rows(); ++i) {
+      users.ids.push_back(u.int64(i, 0));
+      users.cluster.push_back(static_cast<std::int32_t>(u.int64(i, 1)));
+      users.distance.push_back(std::stof(u.text(i, 2)));
+    }
+    const pg::Result k = c_.exec(
+        "SELECT cluster, movie_id, rating_count, rating_sum FROM "
+        "recs_store.shard_cluster_counts WHERE generation = " +
+        gs + " ORDER BY cluster, movie_id, part");
+    counts.clear();
+    for (int i = 0; i < k.rows(); ++i) {
+      counts.push_back({static_cast<std::int32_t>(k.int64(i, 0)), k.int64(i, 1), k.int64(i, 2),
+                        std::stod(k.text(i, 3))});
+    }
   }
 
   std::unique_ptr<PartWriter> stage_part(std::int64_t generation, int part) override {
@@ -398,6 +503,34 @@ class PgGenerations final : public ServingGenerations {
   }
 
  private:
+  // A new staging generation with its partitions attached; inside a
+  // transaction holding kLock.
+  std::int64_t create_locked(std::optional<std::int64_t> model_id,
+                             std::optional<std::int64_t> run_id) {
+    const std::int64_t g = c_.exec("SELECT nextval('recs_store.generation_ids')").int64(0, 0);
+    c_.exec("INSERT INTO recs_store.generations (generation, model_id, run_id, state) VALUES (" +
+            std::to_string(g) + ", " + opt(model_id) + ", " + opt(run_id) + ", 'staging')");
+    const std::string gs = std::to_string(g);
+    for (const char* t : kTables) {
+      const std::string p = partition(t, g);
+      c_.exec("CREATE TABLE " + p + " (LIKE recs_store." + t + " INCLUDING ALL); ALTER TABLE " + p +
+              " ADD CONSTRAINT " + t + "_g" + gs + "_generation CHECK (generation = " + gs +
+              "); ALTER TABLE recs_store." + t + " ATTACH PARTITION " + p + " FOR VALUES IN (" +
+              gs + ")");
+    }
+    return g;
+  }
+
+  // Whoever was in a transaction as the partitions were attached may hold
+  // a plan without them; make_live() waits for those transactions.
+  void note_attach(std::int64_t g) {
+    c_.exec(
+        "UPDATE recs_store.generations SET attach_vxids = (SELECT coalesce(array_agg("
+        "virtualxid), '{}') FROM pg_locks WHERE locktype = 'virtualxid' AND pid <> "
+        "pg_backend_pid()) WHERE generation = " +
+        std::to_string(g));
+  }
+
   // Replaces `tables` of staging generation g with what `body` copies, in
   // one transaction.
   template <typename Body>
@@ -473,8 +606,12 @@ class PgGenerations final : public ServingGenerations {
           }
           c_.exec("DROP TABLE IF EXISTS " + p);
         }
-        c_.exec("DELETE FROM recs_store.parts WHERE generation = " + std::to_string(g) +
-                "; DELETE FROM recs_store.generations WHERE generation = " + std::to_string(g));
+        const std::string gs = std::to_string(g);
+        c_.exec("DELETE FROM recs_store.parts WHERE generation = " + gs +
+                "; DELETE FROM recs_store.shard_parts WHERE generation = " + gs +
+                "; DELETE FROM recs_store.shard_user_clusters WHERE generation = " + gs +
+                "; DELETE FROM recs_store.shard_cluster_counts WHERE generation = " + gs +
+                "; DELETE FROM recs_store.generations WHERE generation = " + gs);
         dropped.push_back(g);
       }
       c_.exec("RESET lock_timeout");

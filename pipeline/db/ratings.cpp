@@ -44,16 +44,16 @@ void index_movies(const std::vector<std::int64_t>& movie_ext, RatingMatrix& r) {
 
 }  // namespace
 
-RatingMatrix read_rating_matrix(RatingsRepository& ratings, const ValueMap& value,
-                                std::vector<double>* rating, std::vector<std::int64_t>* rated_at,
-                                bool parallel) {
-  RatingsRequest request;
+namespace {
+RatingMatrix read_matrix(RatingsRepository& ratings, const ValueMap& value,
+                         const RatingsRequest& range, std::vector<double>* rating, bool require,
+                         std::vector<std::int64_t>* rated_at) {
+  RatingsRequest request = range;
   request.value = value;
   request.rating = rating != nullptr;
   request.rated_at = rated_at != nullptr;
-  request.parallel = parallel;
   StoredRatings s = ratings.read(request);
-  if (s.user.empty()) {
+  if (s.user.empty() && require) {
     throw DatabaseError(ratings.source() + ": no ratings (run 'pipeline import' first)");
   }
   RatingMatrix r;
@@ -64,6 +64,21 @@ RatingMatrix read_rating_matrix(RatingsRepository& ratings, const ValueMap& valu
   if (rated_at) *rated_at = std::move(s.rated_at);
   index_movies(s.movie, r);
   return r;
+}
+}  // namespace
+
+RatingMatrix read_rating_matrix(RatingsRepository& ratings, const ValueMap& value,
+                                std::vector<double>* rating, std::vector<std::int64_t>* rated_at,
+                                bool parallel) {
+  RatingsRequest range;
+  range.parallel = parallel;
+  return read_matrix(ratings, value, range, rating, true, rated_at);
+}
+
+RatingMatrix read_rating_matrix(RatingsRepository& ratings, const ValueMap& value,
+                                const RatingsRequest& range, std::vector<double>* rating,
+                                bool require) {
+  return read_matrix(ratings, value, range, rating, require, nullptr);
 }
 
 StoredRatings read_stored_ratings(RatingsRepository& ratings, bool parallel) {

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/ratings.h"
@@ -27,6 +29,10 @@ struct RatingsRequest {
   // user ids on parallel connections). Off, it reads in one scan; the
   // result is the same.
   bool parallel = true;
+  // Only the ratings of users first_user..last_user (inclusive): one
+  // shard's users (app/shard.h). The default is every user.
+  std::int64_t first_user = std::numeric_limits<std::int64_t>::min();
+  std::int64_t last_user = std::numeric_limits<std::int64_t>::max();
 };
 
 // The ratings table in key order (user id, movie id), as columns; the
@@ -56,6 +62,15 @@ class RatingsRepository {
   // values before and after mean the table is as it was read.
   virtual std::int64_t version() = 0;
 
+  // Every stored rating value with its number of ratings (ascending by
+  // value), and the number of distinct users: what a shard needs of the
+  // ratings it does not hold.
+  struct Census {
+    std::int64_t users = 0;
+    std::vector<std::pair<double, std::int64_t>> counts;
+  };
+  virtual Census census() = 0;
+
   // The database the ratings live in (its file name), for messages.
   virtual std::string source() const = 0;
 };
@@ -68,6 +83,12 @@ RatingMatrix read_rating_matrix(RatingsRepository& ratings, const ValueMap& valu
                                 std::vector<double>* rating = nullptr,
                                 std::vector<std::int64_t>* rated_at = nullptr,
                                 bool parallel = true);
+// The same for the users `range` names (its first_user, last_user and
+// parallel; its other fields are set here). Throws DatabaseError when the
+// range holds no ratings only if `require` is set.
+RatingMatrix read_rating_matrix(RatingsRepository& ratings, const ValueMap& value,
+                                const RatingsRequest& range, std::vector<double>* rating,
+                                bool require);
 
 // The stored rows (ids, stored rating and timestamp), the import's merge
 // input.

@@ -26,6 +26,7 @@
 #include "data/clusters.h"
 #include "data/top_n.h"
 #include "db/publish.h"
+#include "db/shards.h"
 
 namespace SQLite {
 class Database;
@@ -46,6 +47,12 @@ class PartWriter {
   virtual void commit() = 0;
   virtual std::int64_t rows() const = 0;
   virtual std::int64_t users() const = 0;
+  // Sharded scoring (app/sharded.h): the part is shard `part` of `shards`;
+  // its users' clusters and its part of "popular in your cluster" are
+  // written by commit() in the same transaction, replacing the part's
+  // earlier ones.
+  virtual void set_shard(int shards, const ClusterRows& users,
+                         const std::vector<ClusterMovieCount>& counts) = 0;
 };
 
 // What make_live() did.
@@ -93,6 +100,20 @@ class ServingGenerations {
   virtual LiveSwitch restore() = 0;
 
   virtual std::optional<std::int64_t> live() = 0;
+
+  // Sharded scoring (app/sharded.h). The staging generation the shards of a
+  // `shards`-shard run of model `model_id` share: the newest one of that
+  // model whose parts are all such shards, created as create() does when
+  // there is none and `create` is set; one lock makes concurrent shards
+  // agree on it.
+  virtual std::optional<std::int64_t> shard_generation(std::int64_t model_id, int shards,
+                                                       bool create) = 0;
+  // Every shard part of every staging generation, by generation and part.
+  virtual std::vector<StagedPart> staged_parts() = 0;
+  // What the shards of `generation` staged beside their lists: every
+  // user's cluster (by user id) and the cluster counts of every part.
+  virtual void staged_clusters(std::int64_t generation, ClusterRows& users,
+                               std::vector<ClusterMovieCount>& counts) = 0;
 };
 
 }  // namespace recs::db

@@ -52,6 +52,8 @@ struct Want {
   const ValueMap* map = nullptr;  // fill `value` through this map
   bool raw = false;
   bool rated_at = false;
+  std::int64_t first_user = 0;  // the users read, inclusive
+  std::int64_t last_user = 0;
 };
 
 using Columns = StoredRatings;
@@ -188,6 +190,9 @@ bool read_parallel(SQLite::Database& db, const Want& want, Columns& c) {
       !bound("SELECT max(user_id) FROM ratings", hi)) {
     return false;
   }
+  lo = std::max(lo, want.first_user);
+  hi = std::min(hi, want.last_user);
+  if (lo > hi) return false;
   std::vector<Range> ranges = split_ids(lo, hi, kRanges);
 
   // Count each range, each on its own connection kept open for its read.
@@ -255,12 +260,19 @@ void read_serial(SQLite::Database& db, const Want& want, Columns& c) {
   const std::string where = db.getFilename() + ": table ratings";
   std::optional<SQLite::Transaction> snapshot;
   if (sqlite3_get_autocommit(handle) != 0) snapshot.emplace(db);
-  const auto rows = db.execAndGet("SELECT count(*) FROM ratings").getInt64();
+  SQLite::Statement count(db, "SELECT count(*) FROM ratings WHERE user_id >= ?1 AND user_id <= ?2");
+  count.bind(1, want.first_user);
+  count.bind(2, want.last_user);
+  count.executeStep();
+  const auto rows = count.getColumn(0).getInt64();
+  count.reset();
   c = Columns{};
   size_columns(c, want, static_cast<std::size_t>(rows));
-  Statement stmt =
-      prepare(handle, where,
-              "SELECT user_id, movie_id, rating, rated_at FROM ratings ORDER BY user_id, movie_id");
+  Statement stmt = prepare(handle, where,
+                           "SELECT user_id, movie_id, rating, rated_at FROM ratings "
+                           "WHERE user_id >= ?1 AND user_id <= ?2 ORDER BY user_id, movie_id");
+  sqlite3_bind_int64(stmt.get(), 1, want.first_user);
+  sqlite3_bind_int64(stmt.get(), 2, want.last_user);
   if (read_rows(handle, stmt.get(), db.getFilename(), want, rows, out_at(c, 0), c.user_ids) !=
       rows) {
     throw DatabaseError(db.getFilename() + ": the ratings table changed while it was read");
@@ -284,11 +296,25 @@ class SqliteRatings final : public RatingsRepository {
     want.map = request.value ? &request.value : nullptr;
     want.raw = request.rating;
     want.rated_at = request.rated_at;
+    want.first_user = request.first_user;
+    want.last_user = request.last_user;
     return translate_errors(db_, [&] { return read_columns(db_, want, request.parallel); });
   }
 
   std::int64_t version() override {
     return translate_errors(db_, [&] { return db_.execAndGet("PRAGMA data_version").getInt64(); });
+  }
+
+  Census census() override {
+    return translate_errors(db_, [&] {
+      Census c;
+      c.users = db_.execAndGet("SELECT count(DISTINCT user_id) FROM ratings").getInt64();
+      SQLite::Statement q(db_,
+                          "SELECT rating, count(*) FROM ratings GROUP BY rating ORDER BY rating");
+      while (q.executeStep())
+        c.counts.emplace_back(q.getColumn(0).getDouble(), q.getColumn(1).getInt64());
+      return c;
+    });
   }
 
   std::string source() const override { return db_.getFilename(); }

@@ -365,6 +365,12 @@ FoldInOptions fold_in(const AlsParams& p, const FoldInInputs& in) {
       if (v > 0 && v >= o.positive_threshold) total += 1.0 + o.alpha * v;
     }
   }
+  if (in.rating_counts) {
+    for (const auto& [r, n] : *in.rating_counts) {
+      const double v = r;
+      if (v > 0 && v >= o.positive_threshold) total += static_cast<double>(n) * (1.0 + o.alpha * v);
+    }
+  }
   o.mean_mass = total / static_cast<double>(std::max<std::size_t>(1, in.users));
   o.threads = in.threads;
   return o;

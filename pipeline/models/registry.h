@@ -43,6 +43,9 @@ struct FoldInInputs {
   // Every stored (mapped) rating and the number of users they come from, for
   // policies that scale by the mean user (als).
   const std::vector<float>* ratings = nullptr;
+  // Instead of `ratings`: each distinct (mapped) value and how many ratings
+  // have it (a shard holds only its users' ratings, app/shard.h).
+  const std::vector<std::pair<float, std::int64_t>>* rating_counts = nullptr;
   std::size_t users = 0;
   int threads = 0;  // score.threads
 };

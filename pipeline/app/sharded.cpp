@@ -1,0 +1,202 @@
+#include "app/sharded.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "app/run.h"
+#include "app/score.h"
+#include "cluster/popular.h"
+#include "db/database.h"
+#include "db/postgres.h"
+#include "db/sqlite.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace recs {
+namespace {
+
+db::PostgresOptions postgres_options(const Config& config) {
+  return {config.serve.postgres, config.serve.reader_role};
+}
+
+// A shard's part of a generation: the lists stream into the part, its
+// clusters and counts go with them at commit().
+class GenerationShardWriter final : public db::ShardWriter {
+ public:
+  GenerationShardWriter(std::unique_ptr<db::PartWriter> part, int shards)
+      : part_(std::move(part)), shards_(shards) {}
+
+  bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
+           const std::vector<std::int64_t>& movie_ids,
+           std::span<const std::int64_t> because) override {
+    return part_->add(block, user_ids, movie_ids, because);
+  }
+  void add_user_clusters(const ClusterRows& users) override { users_ = users; }
+  void add_cluster_counts(const std::vector<ClusterMovieCount>& counts) override {
+    counts_ = counts;
+  }
+  void commit() override {
+    part_->set_shard(shards_, users_, counts_);
+    part_->commit();
+  }
+  std::int64_t rows() const override { return part_->rows(); }
+  std::int64_t users() const override { return part_->users(); }
+
+ private:
+  std::unique_ptr<db::PartWriter> part_;
+  int shards_;
+  ClusterRows users_;
+  std::vector<ClusterMovieCount> counts_;
+};
+
+std::string shard_list(const std::vector<int>& shards, int count) {
+  std::vector<std::string> names;
+  for (int s : shards) names.push_back(fmt::format("{}/{}", s, count));
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+}  // namespace
+
+void require_shard_store(const Config& config, const char* what) {
+  if (!config.serve.postgres.empty()) return;
+  throw ConfigError(config.where("serve.postgres") + ": is not set; " + what +
+                    " needs a PostgreSQL server every shard can reach (serve.postgres: "
+                    "<libpq connection string>)");
+}
+
+void run_shard_stage(const Config& config, const ShardSpec& spec) {
+  log::set_stage("score");
+  require_shard_store(config, "sharded scoring (--shard, --shards, SLURM_ARRAY_TASK_ID)");
+  check_database_path(config);
+  // Read-only: the shards of a night run at once, on many machines, and
+  // write nothing here (no run lock, no run row: the staged part is the
+  // record, recs_store.parts and shard_parts).
+  auto db = db::open_read_only(config.database);
+  auto generations = db::postgres_generations(postgres_options(config));
+  const ShardScoreSummary s = run_score_shard(*db, config, spec, [&](const db::StoredModel& model) {
+    const std::int64_t g = *generations->shard_generation(model.model_id, spec.count, true);
+    log::info("shard {}: staging into generation {} (model {})", spec.label(), g, model.model_id);
+    return std::make_unique<GenerationShardWriter>(generations->stage_part(g, spec.index),
+                                                   spec.count);
+  });
+  log::info(
+      "shard {}: done: {} users scored ({} with rows, {} folded in, {} without signal), "
+      "{} rows; load {:.3f} s, score and stage {:.3f} s",
+      spec.label(), s.users, s.users_published, s.folded_in, s.without_signal, s.rows,
+      s.load_seconds, s.seconds);
+}
+
+void run_publish_staged(const Config& config) {
+  log::set_stage("publish");
+  require_shard_store(config, "publish without --model");
+  recorded_run(
+      config, "publish", [&](SQLite::Database& db, db::RunRecord& run, RunSummary& summary) {
+        log::Stopwatch total;
+        const db::StoredModel model = db::sqlite_models(db)->latest();
+        auto generations = db::postgres_generations(postgres_options(config));
+        const std::vector<db::StagedPart> parts = generations->staged_parts();
+        // The newest generation staged from this model.
+        std::optional<std::int64_t> g;
+        for (const db::StagedPart& p : parts) {
+          if (p.model_id == model.model_id) g = std::max(g.value_or(0), p.generation);
+        }
+        auto others = [&](int shard) {
+          std::set<std::int64_t> models;
+          for (const db::StagedPart& p : parts) {
+            if (p.model_id != model.model_id && (shard < 0 || p.shard == shard)) {
+              models.insert(p.model_id);
+            }
+          }
+          return models.empty()
+                     ? std::string()
+                     : fmt::format(" (staged from model {} instead)", fmt::join(models, ", "));
+        };
+        if (!g) {
+          throw NotFoundError(fmt::format(
+              "no shard is staged from model {} (the newest){}; run pipeline score --shard I/N for "
+              "every shard first; the live set stays in place",
+              model.model_id, others(-1)));
+        }
+        int count = 0;
+        std::set<int> staged;
+        db::StagedPart totals;
+        for (const db::StagedPart& p : parts) {
+          if (p.generation != *g) continue;
+          count = p.shards;
+          staged.insert(p.shard);
+          totals.users += p.users;
+          totals.rows += p.rows;
+        }
+        std::vector<int> missing;
+        for (int i = 0; i < count; ++i) {
+          if (!staged.count(i)) missing.push_back(i);
+        }
+        if (!missing.empty()) {
+          throw NotFoundError(fmt::format(
+              "generation {} of model {} is incomplete: shard {} {} not staged{}; nothing "
+              "published, "
+              "the live set stays in place",
+              *g, model.model_id, shard_list(missing, count), missing.size() == 1 ? "is" : "are",
+              others(missing.size() == 1 ? missing.front() : -1)));
+        }
+        log::info("generation {}: all {} shards of model {} staged ({} rows for {} users)", *g,
+                  count, model.model_id, totals.rows, totals.users);
+        run.count("postgres_generation", *g);
+        run.count("shards", count);
+
+        // The movie side, once per generation.
+        const MovieSide side = movie_side(db, config, model);
+        generations->stage_catalog(*g, db);
+        bool finite = true;
+        if (config.similar.enabled) {
+          finite &=
+              generations->stage_similar(*g, side.similar, model.movie_ids, side.candidate_ids);
+          run.timing("similar", side.similar_seconds);
+        }
+        if (!finite) throw GateError("similar-movie scores are not finite; refusing to publish");
+        std::int64_t clustered = 0;
+        if (config.clusters.enabled) {
+          ClusterRows users;
+          std::vector<ClusterMovieCount> counts;
+          generations->staged_clusters(*g, users, counts);
+          clustered = static_cast<std::int64_t>(users.ids.size());
+          generations->stage_clusters(*g, users, side.movie_clusters,
+                                      rank_cluster_counts(merge_cluster_counts(std::move(counts)),
+                                                          config.clusters.popular_n));
+          run.timing("clusters", side.cluster_seconds);
+        }
+        const db::LiveSwitch live =
+            generations->make_live(*g, run.id(), config.score.top_n, side.extras);
+        log::info(
+            "generation {} is live on the PostgreSQL server{}: {} recommendations for {} users "
+            "from {} shards of model {}",
+            live.generation,
+            live.previous ? fmt::format(" (generation {} kept as the previous)", *live.previous)
+                          : std::string(),
+            live.rows, live.users, count, model.model_id);
+        for (std::int64_t old : live.dropped) log::info("dropped generation {}", old);
+        ScoreSummary s;
+        s.rows = live.rows;
+        s.users = live.users;
+        s.users_published = live.users;
+        s.model_id = model.model_id;
+        s.model_type = model.type;
+        s.candidate_movies = static_cast<std::int64_t>(side.candidate_ids.size());
+        s.seconds = total.seconds();
+        summary.publish = s;
+        run.model_type(model.type);
+        run.count("published_model_id", model.model_id);
+        run.count("recommendations", live.rows);
+        run.count("users_scored", live.users);
+        if (config.clusters.enabled) run.count("users_clustered", clustered);
+        run.timing("publish", total.seconds());
+      });
+}
+
+}  // namespace recs
