@@ -44,9 +44,13 @@ struct Audience {
   std::int64_t not_folded = 0;  // new users with nothing to solve from
 };
 
-Audience build_audience(SQLite::Database& db, const Config& config, const db::StoredModel& model) {
-  std::vector<double> raw;
-  RatingMatrix r = load_ratings(db, config, &raw);
+Audience build_audience(SQLite::Database& db, const Config& config, const db::StoredModel& model,
+                        const LoadedRatings* loaded) {
+  std::vector<double> own_raw;
+  RatingMatrix own;
+  if (!loaded) own = load_ratings(db, config, &own_raw);
+  const RatingMatrix& r = loaded ? *loaded->ratings : own;
+  const std::vector<double>& raw = loaded ? *loaded->raw : own_raw;
   // Database movie index -> model movie index (-1: the model has no vector).
   std::vector<std::int32_t> movie_of(r.movie_ids.size());
   for (std::size_t i = 0; i < r.movie_ids.size(); ++i)
@@ -225,7 +229,7 @@ Clusters make_clusters(const Audience& a, const db::StoredModel& model,
 }  // namespace
 
 ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
-                       std::optional<std::int64_t> model_id) {
+                       std::optional<std::int64_t> model_id, const LoadedRatings* loaded) {
   log::Stopwatch total;
   db::StoredModel model =
       model_id ? db::sqlite_models(db)->get(*model_id) : db::sqlite_models(db)->latest();
@@ -233,7 +237,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     throw GateError("model " + std::to_string(model.model_id) +
                     " has non-finite vectors; refusing to publish");
   }
-  Audience audience = build_audience(db, config, model);
+  Audience audience = build_audience(db, config, model, loaded);
   // Users whose vectors carry no signal get no rows (the web app serves them
   // sql/fallback.sql): those without a positive now, those whose best score
   // is below the type's floor while the lists are published.
