@@ -77,6 +77,7 @@ void run_nightly(const Config& config) {
     check_import_inputs(config);
     summary.import = run_import(db, config, run);
     run.save();
+    db::release_cache(db);
     // The ratings are read once and serve every later stage: the run holds
     // the lock, so they cannot change after the import.
     log::Stopwatch load;
