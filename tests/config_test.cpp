@@ -258,7 +258,8 @@ TEST(Config, EachTypeKeepsItsDefaults) {
         {"positive_threshold", "3.5"},
         {"init_scale", "0.01"},
         {"cg_steps", "3"},
-        {"l2_frequency_exponent", "0.5"}}},
+        {"l2_frequency_exponent", "0.5"},
+        {"tolerance", "0.001"}}},
       {"bpr",
        {{"factors", "64"},
         {"epochs", "50"},
@@ -266,7 +267,8 @@ TEST(Config, EachTypeKeepsItsDefaults) {
         {"l2", "0.01"},
         {"init_scale", "0.1"},
         {"positive_threshold", "3.5"},
-        {"negatives", "5"}}},
+        {"negatives", "5"},
+        {"tolerance", "0"}}},
   };
   EXPECT_EQ(model_type_names().size(), expected.size());
   for (const auto& [type, keys] : expected) {

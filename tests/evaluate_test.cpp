@@ -371,12 +371,13 @@ TEST(EvaluateStage, RankingOnlyModelsWriteNullRatingError) {
   r.rmse = std::nan("");
   r.mae = std::nan("");
   r.model_metrics.users_evaluated = 3;
+  r.users_eligible = 3;
   r.model_metrics.at = {{10, 0.5, 0.25, 0.75, 0.125, 1.0, 0.375}};
   r.model_metrics.coverage = 0.5;
   r.popularity = r.model_metrics;
   EXPECT_EQ(eval_json(r, 2.0),
             "{\"model\":\"als\",\"split\":\"random\",\"holdout_fraction\":0.2,"
-            "\"users_evaluated\":3,\"users_fallback\":0,"
+            "\"users_evaluated\":3,\"users_eligible\":3,\"users_fallback\":0,"
             "\"rmse\":null,\"mae\":null,\"model_metrics\":{"
             "\"precision@10\":0.5,\"recall@10\":0.25,\"recall_capped@10\":0.375,"
             "\"ndcg@10\":0.75,\"map@10\":0.125,\"hit_rate@10\":1,\"coverage\":0.5},"

@@ -242,6 +242,94 @@ TEST(ScoreTopN, ThreadCountDoesNotChangeTheResult) {
   }
 }
 
+// Movies whose norms vary as a trained model's do (a few long vectors, many
+// short ones), so the norm bound leaves users early.
+RowMatrix spread_norms(RowMatrix m, std::mt19937_64& rng) {
+  std::exponential_distribution<float> scale(1.0f);
+  for (Eigen::Index i = 0; i < m.rows(); ++i) m.row(i) *= 0.05f + scale(rng);
+  return m;
+}
+
+TEST(ScoreTopN, NormPruningSkipsWorkAndGivesThePlainScansResultTiesIncluded) {
+  std::mt19937_64 rng(9);
+  // Grid data (exact scores, many ties) with spread norms: ties at the cut
+  // between movies of different norm blocks, settled by movie index.
+  const int num_users = 67, num_movies = 3001;
+  const RowMatrix users = grid_matrix(num_users, 6, -4, 4, 4.0f, rng);
+  RowMatrix movies = grid_matrix(num_movies, 6, -4, 4, 4.0f, rng);
+  for (Eigen::Index i = 0; i < movies.rows(); ++i) movies.row(i) *= static_cast<float>(1 + i % 7);
+  // Copies of one vector at both ends: equal scores far apart in index order.
+  movies.row(num_movies - 1) = movies.row(3);
+  movies.row(num_movies - 2) = movies.row(3);
+  const UserItems rated = random_rated(num_users, num_movies, 0.05, rng);
+  for (int top_n : {1, 10, 100}) {
+    for (int threads : {1, 3}) {
+      SCOPED_TRACE("top_n " + std::to_string(top_n) + " threads " + std::to_string(threads));
+      TopNOptions pruned = options(top_n, threads, 16, 128);
+      std::atomic<std::int64_t> skipped{0};
+      pruned.skipped = &skipped;
+      TopNOptions plain = pruned;
+      plain.prune = false;
+      plain.skipped = nullptr;
+      const TopNBlock expected = reference(users, movies, &rated, top_n);
+      expect_same(expected, recs::score_top_n(users, movies, &rated, pruned));
+      expect_same(expected, recs::score_top_n(users, movies, &rated, plain));
+      EXPECT_GT(skipped.load(), 0);
+      expect_same(reference(users, movies, nullptr, top_n),
+                  recs::score_top_n(users, movies, nullptr, pruned));
+    }
+  }
+
+  // Real-valued vectors: the same lists as the plain scan for any thread
+  // count, while most pairs are skipped. The products are tiled differently
+  // (fewer users, movies in another order), so a score may differ in its
+  // last bits, and two movies within that rounding may swap.
+  const RowMatrix u = normal_matrix(900, 32, rng);
+  const RowMatrix v = spread_norms(normal_matrix(6000, 32, rng), rng);
+  const UserItems r = random_rated(900, 6000, 0.01, rng);
+  TopNOptions plain = options(50, 1, 64, 256);
+  plain.prune = false;
+  const TopNBlock want = recs::score_top_n(u, v, &r, plain);
+  TopNBlock first;
+  for (int threads : {1, 2, 4}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    TopNOptions pruned = options(50, threads, 64, 256);
+    std::atomic<std::int64_t> skipped{0};
+    pruned.skipped = &skipped;
+    const TopNBlock got = recs::score_top_n(u, v, &r, pruned);
+    EXPECT_GT(skipped.load(), 900LL * 6000 / 4);
+    ASSERT_EQ(got.counts, want.counts);
+    int differing = 0;
+    for (std::size_t i = 0; i < got.items.size(); ++i) {
+      differing += got.items[i] != want.items[i];
+      ASSERT_NEAR(got.scores[i], want.scores[i], 1e-5f * (1.0f + std::abs(want.scores[i])));
+    }
+    EXPECT_LE(differing, 4);
+    if (first.counts.empty()) {
+      first = got;
+    } else {
+      expect_identical(first, got);  // bit for bit whatever the thread count
+    }
+  }
+}
+
+TEST(ScoreTopN, NormPruningNeverSkipsWhatANegativeOrZeroThresholdAdmits) {
+  // Every score negative or zero: the bound |u| |v| >= 0 never falls below
+  // the N-th best, so nothing is skipped and the result is exact.
+  std::mt19937_64 rng(10);
+  RowMatrix users = RowMatrix::Ones(20, 4);
+  RowMatrix movies = -grid_matrix(700, 4, 0, 3, 1.0f, rng).cwiseAbs();
+  TopNOptions pruned = options(30, 2, 8, 64);
+  std::atomic<std::int64_t> skipped{0};
+  pruned.skipped = &skipped;
+  expect_same(reference(users, movies, nullptr, 30),
+              recs::score_top_n(users, movies, nullptr, pruned));
+  EXPECT_EQ(skipped.load(), 0);
+  users.setZero();
+  expect_same(reference(users, movies, nullptr, 30),
+              recs::score_top_n(users, movies, nullptr, pruned));
+}
+
 TEST(ScoreTopN, SinkGetsEveryUserOnceInOrderOneCallAtATime) {
   std::mt19937_64 rng(5);
   const RowMatrix users = grid_matrix(53, 5, -4, 4, 2.0f, rng);

@@ -83,6 +83,7 @@ std::string eval_json(const eval::EvalResult& r, double seconds) {
       .add("split", r.split)
       .add("holdout_fraction", r.holdout_fraction)
       .add("users_evaluated", r.model_metrics.users_evaluated)
+      .add("users_eligible", r.users_eligible)
       .add("users_fallback", r.users_fallback)
       .add("rmse", r.rmse)  // NaN is written as null
       .add("mae", r.mae)
@@ -145,9 +146,11 @@ void evaluate_database(const Config& config, std::ostream& out) {
 }
 
 EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunRecord& run,
-                         std::ostream& out) {
+                         std::ostream& out, const eval::EvalData* loaded) {
   log::Stopwatch total;
-  const eval::EvalData data = load_eval_ratings(db, config);
+  eval::EvalData own;
+  if (!loaded) own = load_eval_ratings(db, config);
+  const eval::EvalData& data = loaded ? *loaded : own;
   const double load_seconds = total.seconds();
   EvalSummary s = evaluate_loaded(data, config, out, total);
 
@@ -165,6 +168,7 @@ EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunReco
   run.count("eval_train_ratings", s.result.train_ratings);
   run.count("eval_test_ratings", s.result.test_ratings);
   run.count("eval_users", s.result.model_metrics.users_evaluated);
+  run.count("eval_users_eligible", s.result.users_eligible);
   run.count("eval_users_fallback", s.result.users_fallback);
   run.timing("evaluate_load", load_seconds);
   run.timing("evaluate_fit", s.result.fit_seconds);

@@ -35,11 +35,12 @@ struct EvalSummary {
   double seconds = 0;
 };
 
-// Loads, evaluates, writes the JSON line to `out` and the table to the log,
-// and records the figures in `run` (metric "evaluation" holds the JSON
-// object; eval_* scalar metrics for the headline figures) and saves it.
+// Loads (unless `loaded` holds the ratings already), evaluates, writes the
+// JSON line to `out` and the table to the log, and records the figures in
+// `run` (metric "evaluation" holds the JSON object; eval_* scalar metrics
+// for the headline figures) and saves it.
 EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunRecord& run,
-                         std::ostream& out);
+                         std::ostream& out, const eval::EvalData* loaded = nullptr);
 
 // `pipeline evaluate`: opens the database read-only (no run lock, no run
 // history: it never blocks a nightly run, nor waits for one) and evaluates.

@@ -10,6 +10,7 @@
 #include "app/score.h"
 #include "app/train.h"
 #include "db/database.h"
+#include "eval/evaluate.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -103,17 +104,38 @@ void run_nightly(const Config& config, std::ostream* json) {
     check_import_inputs(config);
     summary.import = run_import(db, config, run);
     run.save();
+    db::release_cache(db);
+    // The ratings are read once and serve every later stage: the run holds
+    // the lock, so they cannot change after the import.
+    log::Stopwatch load;
+    eval::EvalData data;
+    if (config.evaluate.in_run) {
+      data = load_eval_ratings(db, config);
+    } else {
+      data.ratings = load_ratings(db, config, &data.raw);
+    }
+    run.timing("run_load", load.seconds());
+    Factors warm;  // the evaluated model's vectors, fitted on the training part only
     if (config.evaluate.in_run) {
       log::set_stage("evaluate");
       std::ostringstream ignored;  // stdout carries only requested results
-      EvalSummary evaluation = run_evaluate(db, config, run, ignored);
+      EvalSummary evaluation = run_evaluate(db, config, run, ignored, &data);
       summary.gate = judge_quality_gate(db, config, evaluation.result);
       enforce_quality_gate(*summary.gate, run);
+      if (config.train.warm_start) warm = std::move(evaluation.result.factors);
+      data.rated_at = {};  // only the split needed it
+      data.rated_at.shrink_to_fit();
     }
+    // The published model may start where the gated one ended (never the
+    // other way round: the gated model starts from its own seed, so it never
+    // sees the held-out ratings through another model's vectors).
     log::set_stage("train");
-    summary.train = run_train(db, config, run);
+    summary.train =
+        run_train(db, config, run, &data.ratings, warm.users.size() > 0 ? &warm : nullptr);
+    warm = Factors{};
     log::set_stage("score");
-    summary.publish = run_score(db, config, run);
+    const LoadedRatings loaded{&data.ratings, &data.raw};
+    summary.publish = run_score(db, config, run, std::nullopt, &loaded);
     run.timing("total", clock.seconds());
     log::set_stage("run");
     log::info("done in {:.3f} s", clock.seconds());

@@ -50,16 +50,23 @@ struct Audience {
 };
 
 // Only users first_user..last_user (a shard's, app/shard.h); the default
-// is everyone.
+// is everyone. `loaded`: every stored rating, read by an earlier stage of the
+// same run (everyone only).
 Audience build_audience(SQLite::Database& db, const Config& config, const db::StoredModel& model,
-                        const UserIdSpan& span) {
-  std::vector<double> raw;
-  db::RatingsRequest range;
-  range.first_user = span.first;
-  range.last_user = span.last;
+                        const UserIdSpan& span, const LoadedRatings* loaded) {
   const bool everyone = span.first == std::numeric_limits<std::int64_t>::min() &&
                         span.last == std::numeric_limits<std::int64_t>::max();
-  RatingMatrix r = load_ratings(db, config, range, &raw, everyone);
+  if (!everyone) loaded = nullptr;
+  std::vector<double> own_raw;
+  RatingMatrix own;
+  if (!loaded) {
+    db::RatingsRequest range;
+    range.first_user = span.first;
+    range.last_user = span.last;
+    own = load_ratings(db, config, range, &own_raw, everyone);
+  }
+  const RatingMatrix& r = loaded ? *loaded->ratings : own;
+  const std::vector<double>& raw = loaded ? *loaded->raw : own_raw;
   // Database movie index -> model movie index (-1: the model has no vector).
   std::vector<std::int32_t> movie_of(r.movie_ids.size());
   for (std::size_t i = 0; i < r.movie_ids.size(); ++i)
@@ -276,9 +283,9 @@ void check_finite(const db::StoredModel& model) {
 }
 
 Prepared prepare(SQLite::Database& db, const Config& config, const db::StoredModel& model,
-                 const UserIdSpan& span) {
+                 const UserIdSpan& span, const LoadedRatings* loaded = nullptr) {
   Prepared p;
-  p.audience = build_audience(db, config, model, span);
+  p.audience = build_audience(db, config, model, span, loaded);
   Audience& audience = p.audience;
   // Users whose vectors carry no signal get no rows (the web app serves them
   // sql/fallback.sql): those without a positive now, those whose best score
@@ -432,12 +439,12 @@ constexpr UserIdSpan kEveryone{std::numeric_limits<std::int64_t>::min(),
 }  // namespace
 
 ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
-                       std::optional<std::int64_t> model_id) {
+                       std::optional<std::int64_t> model_id, const LoadedRatings* loaded) {
   log::Stopwatch total;
   db::StoredModel model =
       model_id ? db::sqlite_models(db)->get(*model_id) : db::sqlite_models(db)->latest();
   check_finite(model);
-  const Prepared prepared = prepare(db, config, model, kEveryone);
+  const Prepared prepared = prepare(db, config, model, kEveryone, loaded);
   const Audience& audience = prepared.audience;
   const std::vector<std::int32_t>& candidates = prepared.candidates;
   const std::vector<std::int64_t>& candidate_ids = prepared.candidate_ids;

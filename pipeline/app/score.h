@@ -14,6 +14,7 @@
 #include "app/shard.h"
 #include "config/config.h"
 #include "data/clusters.h"
+#include "data/ratings.h"
 #include "data/top_n.h"
 #include "db/model_store.h"
 #include "db/publish.h"
@@ -44,8 +45,17 @@ struct ScoreSummary {
 // deleted, the new one inserted, then committed at once. Readers (WAL) keep
 // seeing the old complete set until the commit; a failure or a kill at any
 // moment rolls back to it. Kept sets pushed out by keep.sets are logged.
+// The stored ratings an earlier stage of the same run already read
+// (load_ratings with its raw values), so the score stage need not read them
+// again.
+struct LoadedRatings {
+  const RatingMatrix* ratings = nullptr;
+  const std::vector<double>* raw = nullptr;
+};
+
 ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
-                       std::optional<std::int64_t> model_id = std::nullopt);
+                       std::optional<std::int64_t> model_id = std::nullopt,
+                       const LoadedRatings* loaded = nullptr);
 
 struct ShardScoreSummary {
   UserIdSpan span;                   // the shard's user ids

@@ -98,9 +98,12 @@ void split_ratings(const RatingMatrix& r, double fraction, std::uint64_t seed, T
   take(train, 0, n - n_val);
 }
 
-TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord& run) {
+TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord& run,
+                       const RatingMatrix* loaded, const Factors* warm) {
   log::Stopwatch total;
-  RatingMatrix ratings = load_ratings(db, config);
+  RatingMatrix own;
+  if (!loaded) own = load_ratings(db, config);
+  const RatingMatrix& ratings = loaded ? *loaded : own;
   // Implicit models rank; they have no validation error to report, so
   // ratings held out would only be missing from the published model.
   double fraction = config.train.validation_fraction;
@@ -120,6 +123,10 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
 
   log::Stopwatch clock;
   auto model = make_model(config.model, config.train);
+  if (warm && model->warm_start(*warm)) {
+    log::info("starting " + config.model.type + " from the evaluated model's vectors");
+    run.count("train_warm_start", 1);
+  }
   TrainSummary s;
   s.report = model->fit(train, validation, ratings.num_users(), ratings.num_movies());
   double fit_seconds = clock.seconds();

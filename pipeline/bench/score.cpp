@@ -4,10 +4,13 @@
 #include <tbb/info.h>
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "db/database.h"
@@ -155,6 +158,10 @@ std::string bench_score(const ScoreBenchOptions& options) {
   if (options.nprobe > 0) ann.nprobe = options.nprobe;
   ann.clusters = options.clusters;
   const bool use_ann = options.method == "ann";
+  topn.prune = !options.plain;
+  std::atomic<std::int64_t> skipped{0};
+  topn.skipped = &skipped;
+  const bool compare = !use_ann && options.compare_plain && !options.plain;
 
   // The sink only consumes the blocks (sums their counts, also reported as a
   // check); a real sink would write them to the database. For ann it also
@@ -162,13 +169,19 @@ std::string bench_score(const ScoreBenchOptions& options) {
   const std::size_t top_n = static_cast<std::size_t>(options.top_n);
   long long entries = 0;
   AllTopN approx;
-  if (use_ann) {
+  std::vector<float> kept_scores;
+  if (use_ann || compare) {
     approx.items.resize(static_cast<std::size_t>(num_users) * top_n);
     approx.counts.resize(num_users);
   }
+  if (compare) kept_scores.resize(static_cast<std::size_t>(num_users) * top_n);
   auto sink = [&](const TopNBlock& block) {
     for (auto c : block.counts) entries += c;
-    if (use_ann) {
+    if (compare) {
+      std::copy(block.scores.begin(), block.scores.end(),
+                kept_scores.begin() + static_cast<std::size_t>(block.user_begin) * top_n);
+    }
+    if (use_ann || compare) {
       std::copy(block.items.begin(), block.items.end(),
                 approx.items.begin() + static_cast<std::size_t>(block.user_begin) * top_n);
       std::copy(block.counts.begin(), block.counts.end(), approx.counts.begin() + block.user_begin);
@@ -184,6 +197,46 @@ std::string bench_score(const ScoreBenchOptions& options) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   char ann_fields[256] = "";
+  if (!use_ann) {
+    const double pairs = static_cast<double>(num_users) * static_cast<double>(num_movies);
+    std::snprintf(ann_fields, sizeof ann_fields, ",\"pruned\":%s,\"skipped_share\":%.4f",
+                  topn.prune ? "true" : "false",
+                  pairs > 0 ? static_cast<double>(skipped.load()) / pairs : 0.0);
+  }
+  if (compare) {
+    TopNOptions plain = topn;
+    plain.prune = false;
+    plain.skipped = nullptr;
+    long long item_mismatched = 0;  // users whose lists differ in an item
+    long long bit_mismatched = 0;   // users whose lists differ in an item or a score bit
+    double max_diff = 0;            // largest |score difference| over same-item entries
+    const auto plain_start = std::chrono::steady_clock::now();
+    score_top_n(users, movies, exclude, plain, [&](const TopNBlock& block) {
+      for (int u = block.user_begin; u < block.user_end; ++u) {
+        const std::size_t at = static_cast<std::size_t>(u - block.user_begin) * top_n;
+        const std::size_t kept = static_cast<std::size_t>(u) * top_n;
+        const int n = block.counts[u - block.user_begin];
+        bool items = n == approx.counts[u];
+        bool bits = items;
+        for (int k = 0; items && k < n; ++k) {
+          items = block.items[at + k] == approx.items[kept + k];
+          const float a = block.scores[at + k], b = kept_scores[kept + k];
+          bits =
+              bits && items && std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b);
+          if (items) max_diff = std::max(max_diff, static_cast<double>(std::abs(a - b)));
+        }
+        item_mismatched += !items;
+        bit_mismatched += !bits;
+      }
+    });
+    const double plain_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - plain_start).count();
+    const std::string head = ann_fields;
+    std::snprintf(ann_fields, sizeof ann_fields,
+                  "%s,\"plain_seconds\":%.3f,\"plain_item_mismatched_users\":%lld,"
+                  "\"plain_bit_mismatched_users\":%lld,\"plain_max_score_diff\":%.3g",
+                  head.c_str(), plain_seconds, item_mismatched, bit_mismatched, max_diff);
+  }
   if (use_ann) {
     // Exact top-N of the recall users: all of them (timing a full exact run
     // on the same vectors) or a seeded sample.

@@ -30,6 +30,11 @@ struct ScoreBenchOptions {
   // ann: users whose exact top-N the recall is measured on; 0 = all users,
   // which also times a full exact run on the same vectors (exact_seconds).
   int recall_sample = 0;
+  // exact: score every pair (TopNOptions::prune off).
+  bool plain = false;
+  // exact: after the timed (pruned) run, run the plain kernel too and
+  // compare (see bench_score).
+  bool compare_plain = false;
 };
 
 // Runs the chosen kernel once with a sink that only consumes the blocks and
@@ -39,7 +44,11 @@ struct ScoreBenchOptions {
 // product's flop count over seconds. For ann the line adds "nprobe",
 // "clusters", "recall_at_n" (mean over users of |ann top-N and exact top-N| /
 // |exact top-N|), "recall_users" and "exact_seconds" (the exact kernel on the
-// recall users).
+// recall users). For exact the line adds "pruned" and "skipped_share" (user x
+// movie pairs the norm bound skipped / all pairs), and with compare_plain
+// "plain_seconds", "plain_item_mismatched_users" (lists that differ in an
+// item), "plain_bit_mismatched_users" (in an item or a score's last bits: the
+// products are tiled differently) and "plain_max_score_diff".
 std::string bench_score(const ScoreBenchOptions& options);
 
 }  // namespace recs

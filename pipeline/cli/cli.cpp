@@ -344,6 +344,11 @@ int run_cli(int argc, char** argv) {
                             "with --vectors-from: mask the movies each user rated there");
   add_option(*bench_score_cmd, "--recall-sample", sb.recall_sample,
              "ann: users the recall is measured on (0 = all, also timing a full exact run)");
+  bench_score_cmd->add_flag("--plain", sb.plain,
+                            "exact: score every pair (no norm pruning), the previous kernel");
+  bench_score_cmd->add_flag("--compare-plain", sb.compare_plain,
+                            "exact: then run the plain kernel on the same vectors, timing it and "
+                            "counting users whose lists differ");
 
   PublishBenchOptions pb;
   std::string pb_dir;

@@ -350,6 +350,9 @@ const std::vector<Field>& fields() {
                           "model seeds on one validation set)"));
     f.push_back(int_field("train.threads", &Config::train, &TrainConfig::threads, 0, 1024,
                           "training threads, 0 = all cores"));
+    f.push_back(bool_field("train.warm_start", &Config::train, &TrainConfig::warm_start,
+                           "with evaluate.in_run, pipeline run starts the published model from "
+                           "the evaluated model's vectors (als); false = from its seeded start"));
     f.push_back(bool_field("evaluate.in_run", &Config::evaluate, &EvaluateConfig::in_run,
                            "also evaluate inside pipeline run, then publish from a model "
                            "trained on all ratings"));
@@ -384,6 +387,10 @@ const std::vector<Field>& fields() {
     f.push_back(real_field("evaluate.relevant_threshold", &Config::evaluate,
                            &EvaluateConfig::relevant_threshold, -1e9, 1e9,
                            "a held-out raw rating >= this counts as relevant"));
+    f.push_back(int_field("evaluate.sample_users", &Config::evaluate, &EvaluateConfig::sample_users,
+                          0, 100000000,
+                          "ranking metrics on a seeded sample of this many users with a "
+                          "relevant held-out rating when there are more; 0 = all of them"));
     f.push_back(bool_field("gate.enabled", &Config::gate, &GateConfig::enabled,
                            "when pipeline run evaluates, refuse to publish a model that ranks "
                            "worse than popularity or than the last published run"));

@@ -47,6 +47,9 @@ struct TrainConfig {
   // validation set while model.seed varies the initialisation.
   std::int64_t split_seed = -1;
   int threads = 0;  // 0 = all cores
+  // In `pipeline run` with evaluate.in_run: start the published model from
+  // the evaluated model's vectors (types that can, e.g. als).
+  bool warm_start = true;
 };
 
 struct EvaluateConfig {
@@ -57,6 +60,9 @@ struct EvaluateConfig {
   double holdout_fraction = 0.2;    // share of each user's ratings held out
   std::vector<int> k = {10, 20};    // cut-offs for the ranking metrics
   double relevant_threshold = 4.0;  // a held-out raw rating >= this is relevant
+  // Ranking metrics on a seeded sample of this many of the users with a
+  // relevant held-out rating, when there are more; 0 = every such user.
+  int sample_users = 20000;
 };
 
 // The quality gate `pipeline run` applies when it evaluates (evaluate.in_run):

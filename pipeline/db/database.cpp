@@ -1,5 +1,9 @@
 #include "db/database.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/file.h>
@@ -180,6 +184,14 @@ void checkpoint(SQLite::Database& db) {
   // PASSIVE never waits for readers; what it cannot copy now the next run's
   // checkpoint will.
   db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+}
+
+void release_cache(SQLite::Database& db) {
+  db.exec("PRAGMA shrink_memory");
+#ifdef __GLIBC__
+  // The pages were small allocations: without a trim the heap keeps them.
+  malloc_trim(0);
+#endif
 }
 
 std::string multi_row_insert(std::string_view verb, std::string_view target, int columns,

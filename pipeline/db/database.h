@@ -39,6 +39,11 @@ void migrate(SQLite::Database& db);
 // readers. Called at the end of every run.
 void checkpoint(SQLite::Database& db);
 
+// Returns the connection's page cache to the system (PRAGMA shrink_memory):
+// after a full import it holds up to cache_size (1 GiB) of ratings pages that
+// the rest of a run never reads through it.
+void release_cache(SQLite::Database& db);
+
 // An exclusive lock on "<database>.lock" held for the life of a run, so two
 // runs never write the same database at once. The kernel drops it when the
 // process dies, so a killed run leaves no stale lock. Throws LockedError.

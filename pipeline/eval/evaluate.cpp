@@ -118,6 +118,56 @@ Split make_split(const EvalData& data, const std::vector<char>& held_out,
   return s;
 }
 
+std::vector<std::int32_t> evaluated_users(const Split& split, int sample_users,
+                                          std::uint64_t seed) {
+  std::vector<std::int32_t> eligible;
+  const auto& at = split.relevant.indptr;
+  for (std::size_t u = 0; u + 1 < at.size(); ++u) {
+    if (at[u + 1] > at[u]) eligible.push_back(static_cast<std::int32_t>(u));
+  }
+  if (sample_users <= 0 || eligible.size() <= static_cast<std::size_t>(sample_users)) {
+    return eligible;
+  }
+  // Selection sampling (Knuth's Algorithm S): exactly sample_users, in order.
+  random::Rng rng(seed, random::Stream::kEvaluationSample);
+  std::vector<std::int32_t> sample;
+  sample.reserve(static_cast<std::size_t>(sample_users));
+  std::size_t need = static_cast<std::size_t>(sample_users);
+  const std::size_t n = eligible.size();
+  for (std::size_t i = 0; i < n && need > 0; ++i) {
+    if (random::below(rng, n - i) < need) {
+      sample.push_back(eligible[i]);
+      --need;
+    }
+  }
+  return sample;
+}
+
+Split restrict_users(const Split& split, const std::vector<std::int32_t>& users) {
+  Split out;
+  out.train_counts = split.train_counts;
+  out.train_items.indptr.reserve(users.size() + 1);
+  out.train_items.indptr.push_back(0);
+  out.relevant.indptr.reserve(users.size() + 1);
+  out.relevant.indptr.push_back(0);
+  for (std::size_t j = 0; j < users.size(); ++j) {
+    const auto u = static_cast<std::size_t>(users[j]);
+    for (auto i = split.train_items.indptr[u]; i < split.train_items.indptr[u + 1]; ++i) {
+      const auto at = static_cast<std::size_t>(i);
+      out.train_items.indices.push_back(split.train_items.indices[at]);
+      out.train.user.push_back(static_cast<std::int32_t>(j));
+      out.train.movie.push_back(split.train.movie[at]);
+      out.train.value.push_back(split.train.value[at]);
+    }
+    out.train_items.indptr.push_back(static_cast<std::int64_t>(out.train_items.indices.size()));
+    for (auto i = split.relevant.indptr[u]; i < split.relevant.indptr[u + 1]; ++i) {
+      out.relevant.indices.push_back(split.relevant.indices[static_cast<std::size_t>(i)]);
+    }
+    out.relevant.indptr.push_back(static_cast<std::int64_t>(out.relevant.indices.size()));
+  }
+  return out;
+}
+
 Factors popularity_factors(const std::vector<float>& train_counts, int num_users) {
   Factors f;
   f.users = RowMatrix::Ones(num_users, 1);
@@ -196,7 +246,7 @@ EvalResult evaluate(const EvalData& data, const Config& config) {
   auto model = make_model(config.model, config.train);
   model->fit(split.train, Triplets{}, r.num_users(), r.num_movies());
   out.fit_seconds = clock.seconds();
-  const Factors f = model->factors();
+  Factors f = model->factors();
   if (!f.users.allFinite() || !f.movies.allFinite()) {
     throw GateError(
         "training diverged: the model has non-finite vectors (try a "
@@ -217,13 +267,38 @@ EvalResult evaluate(const EvalData& data, const Config& config) {
     out.mae = abs_sum / static_cast<double>(split.test.size());
   }
 
-  const Factors popular = popularity_factors(split.train_counts, r.num_users());
-  const TopNBlock served =
-      served_lists(f, popular, split, signal_rule(config.model, config.model.type), config.evaluate,
-                   config.score, &out.users_fallback);
-  out.model_metrics =
-      ranking_metrics(served, split.relevant, config.evaluate.k, static_cast<int>(f.movies.rows()));
-  out.popularity = rank_and_measure(popular, split, config.evaluate, config.score);
+  // Ranking metrics on the users with a relevant held-out movie, or a
+  // seeded sample of them (evaluate.sample_users): only the sample is scored.
+  const std::vector<std::int32_t> users =
+      evaluated_users(split, config.evaluate.sample_users, config.model.seed);
+  const std::vector<std::int32_t> eligible = evaluated_users(split, 0, config.model.seed);
+  out.users_eligible = static_cast<std::int64_t>(eligible.size());
+  const SignalRule rule = signal_rule(config.model, config.model.type);
+  const int num_movies = static_cast<int>(f.movies.rows());
+  if (users.size() == eligible.size()) {
+    const Factors popular = popularity_factors(split.train_counts, r.num_users());
+    const TopNBlock served =
+        served_lists(f, popular, split, rule, config.evaluate, config.score, &out.users_fallback);
+    out.model_metrics = ranking_metrics(served, split.relevant, config.evaluate.k, num_movies);
+    out.popularity = rank_and_measure(popular, split, config.evaluate, config.score);
+  } else {
+    log::info("ranking metrics on a seeded sample of " + std::to_string(users.size()) + " of the " +
+              std::to_string(eligible.size()) +
+              " users with a relevant held-out rating (evaluate.sample_users)");
+    const Split sampled = restrict_users(split, users);
+    Factors sampled_f;
+    sampled_f.users.resize(static_cast<Eigen::Index>(users.size()), f.users.cols());
+    for (std::size_t j = 0; j < users.size(); ++j) {
+      sampled_f.users.row(static_cast<Eigen::Index>(j)) = f.users.row(users[j]);
+    }
+    sampled_f.movies = f.movies;
+    const Factors popular = popularity_factors(split.train_counts, static_cast<int>(users.size()));
+    const TopNBlock served = served_lists(sampled_f, popular, sampled, rule, config.evaluate,
+                                          config.score, &out.users_fallback);
+    out.model_metrics = ranking_metrics(served, sampled.relevant, config.evaluate.k, num_movies);
+    out.popularity = rank_and_measure(popular, sampled, config.evaluate, config.score);
+  }
+  out.factors = std::move(f);
   return out;
 }
 

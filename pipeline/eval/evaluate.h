@@ -47,6 +47,17 @@ struct Split {
 Split make_split(const EvalData& data, const std::vector<char>& held_out,
                  double relevant_threshold);
 
+// The users ranking metrics are measured on, ascending: every user with a
+// relevant held-out movie or, when there are more than sample_users (> 0),
+// a uniform sample of exactly sample_users of them, drawn with its own
+// stream of `seed` (same seed and split, same users).
+std::vector<std::int32_t> evaluated_users(const Split& split, int sample_users, std::uint64_t seed);
+
+// `split` restricted to `users` (ascending), renumbered 0..users.size()-1:
+// their training movies and values, relevant movies and the popularity
+// counts (all users' training ratings, unchanged). No test ratings.
+Split restrict_users(const Split& split, const std::vector<std::int32_t>& users);
+
 // Popularity baseline factors: score(u, m) = training ratings of m, so the
 // one scoring kernel ranks it (ties by smaller movie id, training movies
 // masked) exactly as it ranks a model.
@@ -79,13 +90,20 @@ struct EvalResult {
   // Users whose vectors carry no signal, measured on the popularity list the
   // web app then serves them (served_lists).
   std::int64_t users_fallback = 0;
+  // Users with a relevant held-out movie; the metrics are measured on
+  // model_metrics.users_evaluated of them (evaluate.sample_users).
+  std::int64_t users_eligible = 0;
   double fit_seconds = 0;
+  // The evaluated model's vectors: fitted on the training part only.
+  Factors factors;
 };
 
 // Splits per config.evaluate (seed config.model.seed), trains config.model on
 // the training part with an empty validation set (the held-out ratings must
-// not steer training, e.g. biased_mf's early stopping), and measures the
-// model and the popularity baseline. Throws GateError when training diverges.
+// not steer training, e.g. biased_mf's early stopping) from the model's own
+// seeded start (never another model's vectors, which may have seen the
+// held-out ratings), and measures the model and the popularity baseline on
+// evaluated_users(). Throws GateError when training diverges.
 EvalResult evaluate(const EvalData& data, const Config& config);
 
 }  // namespace recs::eval

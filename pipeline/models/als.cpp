@@ -214,6 +214,11 @@ class AlsModel final : public Model {
   TrainReport fit(const Triplets& train, const Triplets& validation, int num_users,
                   int num_movies) override;
   Factors factors() const override { return factors_; }
+  bool warm_start(const Factors& init) override {
+    if (init.users.cols() != config_.factors || init.movies.cols() != config_.factors) return false;
+    init_ = init;
+    return true;
+  }
 
  private:
   // One half-iteration: re-solves every row of `solve` against `fixed`.
@@ -229,6 +234,7 @@ class AlsModel final : public Model {
   std::uint64_t seed_ = 42;
   int threads_ = 0;
   Factors factors_;
+  Factors init_;  // warm_start()'s vectors; empty: the seeded random start
 };
 
 void AlsModel::half_step(RowMatrix& solve, const RowMatrix& fixed, const Csr& csr,
@@ -314,16 +320,29 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
     log::info(msg.str());
   }
 
-  random::Rng rng(seed_, random::Stream::kInit);
-  const auto scale = static_cast<float>(config_.init_scale);
-  factors_.users.resize(num_users, k);
-  factors_.movies.resize(num_movies, k);
-  for (Eigen::Index i = 0; i < factors_.users.size(); ++i) {
-    factors_.users.data()[i] = random::symmetric(rng, scale);
+  const bool warm = init_.users.rows() == num_users && init_.movies.rows() == num_movies &&
+                    init_.users.cols() == k && init_.movies.cols() == k;
+  if (warm) {
+    // Both sides start from the given vectors; the first half-iteration
+    // re-solves the users against the given movies.
+    log::info("als: warm start from the given vectors");
+    factors_ = std::move(init_);
+  } else {
+    if (init_.users.size() > 0) {
+      log::info("als: the warm-start vectors do not match these users and movies; random start");
+    }
+    random::Rng rng(seed_, random::Stream::kInit);
+    const auto scale = static_cast<float>(config_.init_scale);
+    factors_.users.resize(num_users, k);
+    factors_.movies.resize(num_movies, k);
+    for (Eigen::Index i = 0; i < factors_.users.size(); ++i) {
+      factors_.users.data()[i] = random::symmetric(rng, scale);
+    }
+    for (Eigen::Index i = 0; i < factors_.movies.size(); ++i) {
+      factors_.movies.data()[i] = random::symmetric(rng, scale);
+    }
   }
-  for (Eigen::Index i = 0; i < factors_.movies.size(); ++i) {
-    factors_.movies.data()[i] = random::symmetric(rng, scale);
-  }
+  init_ = Factors{};
 
   EpochCallbacks cb;
   cb.run_epoch = [&](int) {
@@ -335,6 +354,7 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
   EpochLoop loop;
   loop.epochs = config_.epochs;
   loop.unit = "iteration";
+  loop.tolerance = config_.tolerance;
   loop.divergence_hint = "raise model.l2";
   return train_epochs(loop, cb);
 }
@@ -412,7 +432,10 @@ const ModelType& als_model_type() {
                   .add("cg_steps", &P::cg_steps, 1, 100, "conjugate-gradient steps per solve")
                   .add("l2_frequency_exponent", &P::l2_frequency_exponent, 0.0, 2.0,
                        "each user's and movie's l2 is scaled by (its confidence sum / the "
-                       "mean)^this; 0 = the same l2 for every row"),
+                       "mean)^this; 0 = the same l2 for every row")
+                  .add("tolerance", &P::tolerance, 0.0, 1.0,
+                       "stop once an iteration lowers the loss by less than this fraction of "
+                       "it; 0 = run every iteration"),
       .make = make_als_model,
       .fold_in = fold_in,
       .signal = signal,

@@ -21,6 +21,8 @@ struct AlsParams {
   int cg_steps = 3;  // conjugate-gradient steps per least-squares solve
   // Each row's l2 is scaled by (its confidence sum / the mean)^this.
   double l2_frequency_exponent = 0.5;
+  // Stop once an iteration lowers the loss by less than this fraction.
+  double tolerance = 0.001;
 };
 
 std::unique_ptr<Model> make_als_model(const AlsParams& params, const ModelContext& context);

@@ -206,6 +206,7 @@ TrainReport BprModel::fit(const Triplets& train, const Triplets& /*validation*/,
   // BPR optimises ranking, not ratings: nothing to validate on.
   EpochLoop loop;
   loop.epochs = config_.epochs;
+  loop.tolerance = config_.tolerance;
   return train_epochs(loop, cb);
 }
 
@@ -270,7 +271,10 @@ const ModelType& bpr_model_type() {
                        "factors start uniform in [-init_scale, init_scale]")
                   .add("positive_threshold", &P::positive_threshold, -1e9, 1e9,
                        "a (mapped) rating >= this is a positive interaction")
-                  .add("negatives", &P::negatives, 1, 100, "sampled negatives per positive"),
+                  .add("negatives", &P::negatives, 1, 100, "sampled negatives per positive")
+                  .add("tolerance", &P::tolerance, 0.0, 1.0,
+                       "stop once an epoch lowers the mean pair loss by less than this "
+                       "fraction of it; 0 = run every epoch (the sampled loss is noisy)"),
       .make = make,
       .fold_in = fold_in,
       .signal = signal,

@@ -26,6 +26,8 @@ struct BprParams {
   // A (mapped) rating >= this is a positive; 3.5 is on raw stars.
   double positive_threshold = 3.5;
   int negatives = 5;  // sampled negatives per positive
+  // Stop once an epoch lowers the mean pair loss by less than this fraction.
+  double tolerance = 0;
 };
 
 namespace bpr {

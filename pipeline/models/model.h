@@ -47,6 +47,14 @@ class Model {
   virtual TrainReport fit(const Triplets& train, const Triplets& validation, int num_users,
                           int num_movies) = 0;
   virtual Factors factors() const = 0;
+  // Starts the next fit() from `init` (vectors of the same users and movies,
+  // e.g. a model of the same type fitted on part of these ratings) instead
+  // of its seeded random start. Returns false when the type cannot, and then
+  // fits from its usual start.
+  virtual bool warm_start(const Factors& init) {
+    (void)init;
+    return false;
+  }
 };
 
 // What every model takes besides its own type's parameters: the common key

@@ -51,15 +51,29 @@ TrainReport train_epochs(const EpochLoop& loop, const EpochCallbacks& cb) {
                                          std::to_string(epoch) + " (loss is not finite); " +
                                          loop.divergence_hint);
     }
-    if (!track) continue;
-    if (e.val_mse < best_mse) {
-      best_mse = e.val_mse;
-      best_epoch = epoch;
-      if (epoch < loop.epochs) cb.snapshot();
-    } else if (loop.patience > 0 && epoch - best_epoch >= loop.patience) {
-      log::info("early stop: validation MSE has not improved for " + std::to_string(loop.patience) +
-                " " + loop.unit + "s");
-      break;
+    if (track) {
+      if (e.val_mse < best_mse) {
+        best_mse = e.val_mse;
+        best_epoch = epoch;
+        if (epoch < loop.epochs) cb.snapshot();
+      } else if (loop.patience > 0 && epoch - best_epoch >= loop.patience) {
+        log::info("early stop: validation MSE has not improved for " +
+                  std::to_string(loop.patience) + " " + loop.unit + "s");
+        break;
+      }
+    }
+    if (loop.tolerance > 0 && report.epochs.size() >= 2 && epoch < loop.epochs) {
+      const double prev = report.epochs[report.epochs.size() - 2].loss;
+      if (prev - e.loss < loop.tolerance * std::abs(prev)) {
+        char msg[160];
+        std::snprintf(msg, sizeof msg,
+                      "converged: the loss fell by %.3g %% over %s %d, below the tolerance "
+                      "%.3g %%",
+                      100.0 * (prev - e.loss) / std::abs(prev), loop.unit.c_str(), epoch,
+                      100.0 * loop.tolerance);
+        log::info(msg);
+        break;
+      }
     }
   }
   // Keep the best epoch's parameters (the snapshot skipped the copy when the

@@ -20,6 +20,10 @@ struct EpochLoop {
   // With keep_best: stop once the validation MSE has not improved for this
   // many epochs; 0 = run every epoch.
   int patience = 0;
+  // Convergence: stop once a pass lowered the training loss by less than
+  // this fraction of the previous pass's loss, (prev - loss) < tolerance *
+  // |prev|; 0 = run every epoch.
+  double tolerance = 0;
   std::string unit = "epoch";  // how log lines and errors name a pass ("iteration")
   std::string divergence_hint = "lower model.learning_rate";
 };

@@ -92,6 +92,14 @@ class ResultHandler {
   // items and scores at user x top_n, and their number to counts[user].
   void end_block(std::int32_t* items, float* scores, std::int32_t* counts);
 
+  // A lower bound of user `user`'s final top_n-th best score, never falling
+  // as entries are fed: an entry scoring below it cannot enter the top_n
+  // (-inf until top_n are held).
+  float threshold(int user) const {
+    const UserState& s = users_[static_cast<std::size_t>(user)];
+    return s.has_n ? s.threshold : -std::numeric_limits<float>::infinity();
+  }
+
  private:
   struct UserState {
     int count = 0;  // candidates held

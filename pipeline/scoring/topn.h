@@ -3,6 +3,7 @@
 // Exact top-N per user from tiled products, never materialising users x movies.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -23,6 +24,14 @@ struct TopNOptions {
   // thread), before that block reaches the sink. Lets a caller do per-block
   // work (e.g. explaining the entries) off the serial sink.
   std::function<void(const TopNBlock&)> prepare;
+  // Skip the movies that cannot enter a user's top-N (LEMP, Teflioudi et
+  // al. 2015): movies are scanned in blocks by descending vector norm, and a
+  // user leaves the scan once |u| x the next block's largest |v| (with a
+  // margin for rounding) is below its current N-th best score. The result
+  // is the plain scan's, ties included. false: every pair is scored.
+  bool prune = true;
+  // Optional: user x movie pairs the pruning skipped, added to this.
+  std::atomic<std::int64_t>* skipped = nullptr;
 };
 
 // Scores every user against every movie, masking exclude's movies (may be

@@ -31,13 +31,14 @@ enum class Stream : std::uint64_t {
   kGenerateUsers = 4,  // index: the user
   // A model's initial parameters (and biased_mf's training order).
   kInit = 5,
-  kShuffle = 6,          // training order and bpr's negatives (dot, deep, bpr)
-  kValidationSplit = 7,  // train.validation_fraction's hold-out
-  kEvaluationSplit = 8,  // evaluate.split: random's hold-out
-  kKMeans = 9,           // k-means++ seeding
-  kAnnSample = 10,       // the movies the ann index's k-means trains on
-  kBenchData = 11,       // benchmarks' random inputs (index: a reader process)
-  kBenchSample = 12,     // bench score's recall users
+  kShuffle = 6,            // training order and bpr's negatives (dot, deep, bpr)
+  kValidationSplit = 7,    // train.validation_fraction's hold-out
+  kEvaluationSplit = 8,    // evaluate.split: random's hold-out
+  kKMeans = 9,             // k-means++ seeding
+  kAnnSample = 10,         // the movies the ann index's k-means trains on
+  kBenchData = 11,         // benchmarks' random inputs (index: a reader process)
+  kBenchSample = 12,       // bench score's recall users
+  kEvaluationSample = 13,  // evaluate.sample_users: the users ranking metrics are measured on
 };
 
 // The SplitMix64 finaliser: a bijection of 64-bit words whose outputs for
