@@ -168,6 +168,12 @@ TEST(Readers, AnotherUserReadsEveryQueryBeforeDuringAndAfterRuns) {
                             " --set score.top_n=12",
                         "/dev/null", dir / "run.err");
   EXPECT_EQ(wait_exit(run), 0) << read_file(dir / "run.err");
+  // The reader stops once it has read the ended run too (on a busy machine
+  // its next read may take a while to start).
+  for (int i = 0; i < 600; ++i) {
+    if (read_file(dir / "reads").find("status|succeeded") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   write_file(stop, "");
   EXPECT_EQ(wait_exit(reader), 0);
   EXPECT_EQ(read_file(dir / "read-errors"), "");
