@@ -313,6 +313,10 @@ const std::vector<Field>& fields() {
                           "model seeds on one validation set)"));
     f.push_back(int_field("train.threads", &Config::train, &TrainConfig::threads, 0, 1024,
                           "training threads, 0 = all cores"));
+    f.push_back(bool_field("train.refit", &Config::train, &TrainConfig::refit,
+                           "rating models: publish a model trained again on every rating "
+                           "(validation share included) for the epoch count the validation "
+                           "run kept"));
     f.push_back(bool_field("evaluate.in_run", &Config::evaluate, &EvaluateConfig::in_run,
                            "also evaluate inside pipeline run, then publish from a model "
                            "trained on all ratings"));

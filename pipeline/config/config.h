@@ -47,6 +47,10 @@ struct TrainConfig {
   // validation set while model.seed varies the initialisation.
   std::int64_t split_seed = -1;
   int threads = 0;  // 0 = all cores
+  // Rating models: after early stopping picked the epoch count on the
+  // validation share, train the published model again on every rating for
+  // that many epochs.
+  bool refit = true;
 };
 
 struct EvaluateConfig {
