@@ -502,7 +502,7 @@ TEST_P(DeepRanking, RanksThePlantedGroupsFirst) {
   EXPECT_TRUE(std::isnan(r.epochs.back().val_mse));  // no rating scale to report
   const Factors f = model.factors();
   ASSERT_EQ(f.users.rows(), Groups::kUsers);
-  ASSERT_EQ(f.movies.cols(), 16);
+  ASSERT_EQ(f.movies.cols(), 16 + 1);
   // Chance is about (1/4)^90 for a held-out movie to beat all 90 others.
   EXPECT_GT(group_hit_rate(f, p), 0.9) << GetParam();
 
@@ -523,8 +523,11 @@ TEST(DeepRanking, SoftmaxExportsCosinesOverTheTemperature) {
   DeepModel model(c, ModelContext{});
   model.fit(p.train, Triplets{}, Groups::kUsers, Groups::kMovies);
   const Factors f = model.factors();
-  EXPECT_LT((f.movies.rowwise().norm().array() - 1.0f).abs().maxCoeff(), 1e-4);
-  EXPECT_LT((f.users.rowwise().norm().array() - 4.0f).abs().maxCoeff(), 1e-3);
+  ASSERT_EQ(f.users.cols(), 16 + 1);  // the tower outputs, then the movie bias's column
+  EXPECT_LT((f.movies.leftCols(16).rowwise().norm().array() - 1.0f).abs().maxCoeff(), 1e-4);
+  EXPECT_LT((f.users.leftCols(16).rowwise().norm().array() - 4.0f).abs().maxCoeff(), 1e-3);
+  EXPECT_TRUE((f.users.col(16).array() == 1.0f).all());
+  EXPECT_FALSE(f.movies.col(16).isZero());  // the learned biases
 }
 
 TEST(DeepRanking, NoPositiveIsAnInputError) {

@@ -10,12 +10,12 @@ namespace recs {
 // model.svdpp: the measured-best defaults. Keys, ranges and docs: svdpp.cpp.
 struct SvdppParams {
   static constexpr const char* kType = "svdpp";
-  int factors = 64;
+  int factors = 128;
   int epochs = 100;
-  double learning_rate = 0.005;
-  double implicit_learning_rate = 0.002;  // the implicit factors' step (once per epoch)
-  double l2 = 0.03;
-  double implicit_l2 = 1.0;  // penalty on the implicit factors, once per epoch
+  double learning_rate = 0.01;
+  double implicit_learning_rate = 0.001;  // the implicit factors' step (once per epoch)
+  double l2 = 0.02;
+  double implicit_l2 = 20.0;  // penalty on the implicit factors, once per epoch
   double init_scale = 0.01;
   int patience = 3;  // early stopping, 0 = never
 };
