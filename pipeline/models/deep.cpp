@@ -29,6 +29,27 @@
 // The exported factors are the tower outputs for every user and movie, so
 // users.row(u) . movies.row(m) is exactly the model's prediction (up to float
 // rounding), and the validation MSE is computed from them.
+//
+// The ranking losses (fit_ranking) train on the positives only, in batches
+// of batch_size of them, without a validation set:
+//   softmax: every movie row of the batch (its own positives, plus
+//     `negatives` drawn uniformly) is a candidate for every user row; logits
+//     are the cosines of the tower outputs over the temperature, plus a
+//     learned movie bias, minus log Q (the candidate's expected count in a
+//     batch), and the loss is the cross-entropy of each row's own positive
+//     (Yi et al. 2019). The correction makes in-batch negatives, which are
+//     drawn by popularity, estimate the full softmax over every movie.
+//   bpr: one movie the user has not rated per positive,
+//     -log sigmoid(s(u, pos) - s(u, neg)), scores the tower outputs' dot plus
+//     the movie bias.
+// The embedding tables take lazy Adam steps (only a batch's rows and their
+// moments move: a dense step per batch over 59k x 64 floats would cost more
+// than the batch), the towers dense ones. The two towers' forward and
+// backward passes, and the softmax's blocks of logit rows, run as parallel
+// TBB tasks on train.threads; each task's result is the same whatever runs
+// it, so the model is deterministic per seed and thread count. Exported:
+// users [output (softmax: normalised, over the temperature), 1], movies
+// [output (softmax: normalised), bias].
 
 // GCC 12 flags its own _mm512_undefined_ps() idiom inside Eigen's AVX-512
 // sqrt as maybe-uninitialised once instantiated here (a known false positive).
