@@ -239,6 +239,7 @@ TEST(Config, EachTypeKeepsItsDefaults) {
   // DefaultsDependOnTheLoss).
   std::map<std::string, std::string> deep_keys = dot_keys;
   for (const char* k : {"factors", "epochs", "learning_rate", "batch_size"}) deep_keys[k] = "0";
+  deep_keys["l2"] = "-1";
   deep_keys.insert({{"hidden", "0"},
                     {"activation", "auto"},
                     {"patience", "0"},

@@ -553,8 +553,10 @@ TEST(DeepModel, DefaultsDependOnTheLoss) {
   EXPECT_EQ(mse.batch_size, 32);
   EXPECT_EQ(mse.hidden, 100);
   EXPECT_EQ(mse.activation, "linear");
+  EXPECT_EQ(mse.l2, 0.0);
   p.loss = "softmax";
   const DeepParams rank = deep::resolve_defaults(p);
+  EXPECT_GT(rank.l2, 0.0);
   EXPECT_GT(rank.factors, 5);
   EXPECT_GT(rank.batch_size, 32);
   EXPECT_EQ(rank.activation, "relu");

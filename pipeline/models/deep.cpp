@@ -88,13 +88,14 @@ using namespace embedding_adam;  // NOLINT: shared internals of models/
 
 // The ranking losses' defaults (resolve_defaults), measured on
 // ml-latest-small (README "Which model is best").
-constexpr int kRankFactors = 64;
-constexpr int kRankHidden = 128;
+constexpr int kRankFactors = 128;
+constexpr int kRankHidden = 256;
+constexpr double kRankL2 = 3e-4;
 // Epochs by data size: about kRankExamples positives in all, at most
-// kRankEpochs passes (20 on ml-latest-small's 48k positives, 1 at ML-25M
-// size, whose one pass is already 24k Adam steps).
-constexpr int kRankEpochs = 20;
-constexpr double kRankExamples = 1e6;
+// kRankEpochs passes (30 on ml-latest-small's 48k positives, 1 at ML-25M
+// size, whose one pass is already 28k Adam steps).
+constexpr int kRankEpochs = 30;
+constexpr double kRankExamples = 1.5e6;
 constexpr double kRankLearningRate = 0.002;
 constexpr int kRankBatch = 512;
 // The fold-in of a ranking model: implicit least squares against the unit
@@ -430,6 +431,7 @@ DeepParams resolve_defaults(DeepParams p) {
   if (p.batch_size == 0) p.batch_size = rank ? kRankBatch : 32;
   if (p.hidden == 0) p.hidden = rank ? kRankHidden : 100;
   if (p.activation == "auto") p.activation = rank ? "relu" : "linear";
+  if (p.l2 < 0) p.l2 = rank ? kRankL2 : 0.0;
   return p;
 }
 
@@ -836,10 +838,10 @@ const ModelType& deep_model_type() {
       .keys =
           ParamTable<P>()
               .add("factors", &P::factors, 0, 1024,
-                   "embedding dimensions; 0 = the loss's default (mse 5, softmax and bpr 64)")
+                   "embedding dimensions; 0 = the loss's default (mse 5, softmax and bpr 128)")
               .add("epochs", &P::epochs, 0, 10000,
                    "passes over the training ratings (positives for softmax and bpr); 0 = the "
-                   "loss's default (mse 3; softmax and bpr about 1e6 positives in all, 1 to 20 "
+                   "loss's default (mse 3; softmax and bpr about 1.5e6 positives in all, 1 to 30 "
                    "passes)")
               .add("learning_rate", &P::learning_rate, 0.0, 10.0,
                    "Adam step size; 0 = the loss's default (mse 0.001, softmax and bpr 0.002)")
@@ -851,13 +853,15 @@ const ModelType& deep_model_type() {
               .add("epsilon", &P::epsilon, 1e-12, 1.0, "Adam epsilon (Keras's default 1e-7)")
               .add("init_scale", &P::init_scale, 1e-6, 10.0,
                    "embeddings start uniform in [-init_scale, init_scale]")
-              .add("l2", &P::l2, 0.0, 100.0, "L2 penalty on the embeddings of each batch")
+              .add("l2", &P::l2, -1.0, 100.0,
+                   "L2 penalty on the embeddings of each batch; -1 = the loss's default (mse 0, "
+                   "softmax and bpr 0.0003)")
               .add("shuffle", &P::shuffle,
                    "reshuffle the training ratings every epoch (Keras's shuffle=True); false "
                    "trains in stored (user, movie) order")
               .add("hidden", &P::hidden, 0, 4096,
                    "units in each tower's two Dense layers; 0 = the loss's default (mse 100, "
-                   "softmax and bpr 128)")
+                   "softmax and bpr 256)")
               .add("activation", &P::activation, {"auto", "linear", "relu"},
                    "activation of each tower's first Dense layer (the second stays linear so "
                    "predictions can be negative); auto = linear for mse (the tutorial's), relu "

@@ -21,7 +21,7 @@ namespace recs {
 
 // model.deep: the dot model's parameters plus the towers' and the loss's.
 // Keys, ranges and docs: deep.cpp. The keys whose default depends on the loss
-// hold 0 ("auto" for activation) until DeepModel resolves them
+// hold 0 (-1 for l2, "auto" for activation) until DeepModel resolves them
 // (deep::resolve_defaults); with loss mse that gives the tutorial's values.
 struct DeepParams : DotParams {
   static constexpr const char* kType = "deep";
@@ -30,6 +30,7 @@ struct DeepParams : DotParams {
     epochs = 0;
     learning_rate = 0;
     batch_size = 0;
+    l2 = -1;
   }
   int hidden = 0;                   // width of each tower's two Dense layers
   std::string activation = "auto";  // linear (the tutorial's), relu, or auto (by loss)
@@ -43,9 +44,9 @@ struct DeepParams : DotParams {
 namespace deep {
 
 // The parameters with every loss-dependent key that holds its "auto" value
-// (0, or "auto" for activation) replaced by the loss's default: mse the
+// (0; -1 for l2, "auto" for activation) replaced by the loss's default: mse the
 // tutorial's (factors 5, epochs 3, learning_rate 0.001, batch_size 32,
-// hidden 100, linear), softmax and bpr their measured ones (deep.cpp; their
+// hidden 100, linear, l2 0), softmax and bpr their measured ones (deep.cpp; their
 // epochs stay 0, resolved by data size when training).
 DeepParams resolve_defaults(DeepParams params);
 
