@@ -234,8 +234,19 @@ TEST(Config, EachTypeKeepsItsDefaults) {
       {"factors", "5"}, {"epochs", "3"},    {"learning_rate", "0.001"}, {"batch_size", "32"},
       {"beta1", "0.9"}, {"beta2", "0.999"}, {"epsilon", "1e-07"},       {"init_scale", "0.05"},
       {"l2", "0"},      {"shuffle", "true"}};
+  // deep's keys whose default depends on model.deep.loss hold 0 (auto) and
+  // resolve to the tutorial's values with loss mse (deep_test:
+  // DefaultsDependOnTheLoss).
   std::map<std::string, std::string> deep_keys = dot_keys;
-  deep_keys.insert({{"hidden", "100"}, {"activation", "linear"}, {"patience", "0"}});
+  for (const char* k : {"factors", "epochs", "learning_rate", "batch_size"}) deep_keys[k] = "0";
+  deep_keys["l2"] = "-1";
+  deep_keys.insert({{"hidden", "0"},
+                    {"activation", "auto"},
+                    {"patience", "0"},
+                    {"loss", "mse"},
+                    {"negatives", "0"},
+                    {"temperature", "0.2"},
+                    {"positive_threshold", "3.5"}});
   const std::map<std::string, std::map<std::string, std::string>> expected = {
       {"dot", dot_keys},
       {"deep", deep_keys},
@@ -269,6 +280,15 @@ TEST(Config, EachTypeKeepsItsDefaults) {
         {"positive_threshold", "3.5"},
         {"negatives", "5"},
         {"tolerance", "0"}}},
+      {"svdpp",
+       {{"factors", "128"},
+        {"epochs", "100"},
+        {"learning_rate", "0.01"},
+        {"implicit_learning_rate", "0.001"},
+        {"l2", "0.02"},
+        {"implicit_l2", "20"},
+        {"init_scale", "0.01"},
+        {"patience", "3"}}},
   };
   EXPECT_EQ(model_type_names().size(), expected.size());
   for (const auto& [type, keys] : expected) {
@@ -382,8 +402,9 @@ TEST(Config, TypeSectionErrorsNameKeyAndLine) {
   write_file(f, "model:\n  type: als\n  bpr:\n    l2: -1\n");
   EXPECT_EQ(config_error(f), f.string() + ":4: model.bpr.l2: must be in [0, 100], got -1");
   write_file(f, "model:\n  deep:\n    activation: tanh\n");
-  EXPECT_EQ(config_error(f),
-            f.string() + ":3: model.deep.activation: must be one of linear, relu, got 'tanh'");
+  EXPECT_EQ(
+      config_error(f),
+      f.string() + ":3: model.deep.activation: must be one of auto, linear, relu, got 'tanh'");
   write_file(f, "model:\n  als: 5\n");
   EXPECT_EQ(config_error(f), f.string() + ":2: model.als: expected a mapping of keys, got '5'");
   write_file(f, "model:\n  als:\n    l2: 5\n    l2: 6\n");

@@ -14,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "config/config.h"
 #include "models/model.h"
 #include "models/registry.h"
 #include "util/error.h"
@@ -110,6 +111,79 @@ void check_gradient(bool relu) {
 }
 
 TEST(DeepNetwork, GradientMatchesFiniteDifferencesLinear) { check_gradient(false); }
+
+// The same check for the ranking losses' gradients: sampled softmax (4
+// users, 6 candidate movies, one of them an accidental hit of user 1's
+// positive) and BPR (3 users, their positives and negatives).
+void check_ranking_gradient(bool relu, bool softmax) {
+  Tiny tiny(relu, relu ? 21 : 22);
+  auto& net = tiny.net;
+  const std::int32_t ids[Tiny::kRows] = {0, 1, 2, 3, 4, 1};
+  const float log_q[Tiny::kRows] = {-1.0f, 0.5f, -0.3f, 0.0f, -2.0f, 0.5f};
+  const int users = softmax ? 4 : 3;
+  auto loss = [&] {
+    return softmax ? net.softmax_gradient(tiny.eu, users, tiny.em, Tiny::kRows, log_q, ids, 0.5f)
+                   : net.bpr_gradient(tiny.eu, tiny.em, users);
+  };
+  loss();
+  const deep::Tower user_grad = net.user_grad;
+  const deep::Tower movie_grad = net.movie_grad;
+  const RowMatrix eu_grad = net.user_emb_grad.topRows(users);
+  const RowMatrix em_grad = net.movie_emb_grad.topRows(Tiny::kRows);
+  const float kH = 1e-3f;
+  int checked = 0;
+  auto check = [&](float* param, float analytic, const char* what, Eigen::Index i) {
+    const float saved = *param;
+    *param = saved + kH;
+    const double up = loss();
+    *param = saved - kH;
+    const double down = loss();
+    *param = saved;
+    const double numeric = (up - down) / (2.0 * kH);
+    EXPECT_NEAR(numeric, analytic, 2e-3 + 2e-2 * std::abs(numeric))
+        << what << "[" << i << "] relu=" << relu << " softmax=" << softmax;
+    ++checked;
+  };
+  auto check_matrix = [&](auto& params, const auto& grads, const char* what, Eigen::Index rows) {
+    for (Eigen::Index i = 0; i < rows * params.cols(); ++i)
+      check(params.data() + i, grads.data()[i], what, i);
+  };
+  check_matrix(net.user.w1, user_grad.w1, "user.w1", net.user.w1.rows());
+  check_matrix(net.user.w2, user_grad.w2, "user.w2", net.user.w2.rows());
+  check_matrix(net.user.b1, user_grad.b1, "user.b1", 1);
+  check_matrix(net.movie.w1, movie_grad.w1, "movie.w1", net.movie.w1.rows());
+  check_matrix(net.movie.w2, movie_grad.w2, "movie.w2", net.movie.w2.rows());
+  check_matrix(net.movie.b2, movie_grad.b2, "movie.b2", 1);
+  check_matrix(tiny.eu, eu_grad, "user embedding", users);
+  check_matrix(tiny.em, em_grad, "movie embedding", Tiny::kRows);
+  EXPECT_EQ(checked, 2 * (3 * 4 + 4 * 4 + 4) + (users + 6) * 3);
+}
+
+TEST(DeepNetwork, SoftmaxGradientMatchesFiniteDifferences) {
+  check_ranking_gradient(false, true);
+  check_ranking_gradient(true, true);
+}
+
+TEST(DeepNetwork, BprGradientMatchesFiniteDifferences) {
+  check_ranking_gradient(false, false);
+  check_ranking_gradient(true, false);
+}
+
+// The accidental hit (column 5 repeats user 1's positive) is masked: moving
+// that movie's embedding changes nothing.
+TEST(DeepNetwork, SoftmaxMasksAccidentalHits) {
+  Tiny tiny(true, 23);
+  const std::int32_t ids[Tiny::kRows] = {0, 1, 2, 3, 4, 1};
+  const float log_q[Tiny::kRows] = {};
+  auto& net = tiny.net;
+  const double before = net.softmax_gradient(tiny.eu, 2, tiny.em, Tiny::kRows, log_q, ids, 1.0f);
+  EXPECT_FALSE(net.movie_emb_grad.row(5).isZero(0));  // user 0 still sees it
+  const std::int32_t only_one[Tiny::kRows] = {1, 1, 1, 1, 1, 1};
+  net.softmax_gradient(tiny.eu, 1, tiny.em, Tiny::kRows, log_q, only_one, 1.0f);
+  // One user whose every candidate is its own positive: nothing to learn.
+  EXPECT_TRUE(net.movie_emb_grad.topRows(Tiny::kRows).isZero(0));
+  EXPECT_GT(before, 0);
+}
 TEST(DeepNetwork, GradientMatchesFiniteDifferencesRelu) { check_gradient(true); }
 
 // The exported tower outputs equal an independent forward pass, and their dot
@@ -337,7 +411,7 @@ TEST(DeepModel, EarlyStoppingKeepsTheBestEpoch) {
 }
 
 TEST(DeepModel, TutorialDefaultsAndBadConfig) {
-  const DeepParams defaults;
+  const DeepParams defaults = deep::resolve_defaults(DeepParams{});
   EXPECT_EQ(defaults.factors, 5);
   EXPECT_EQ(defaults.epochs, 3);
   EXPECT_EQ(defaults.hidden, 100);
@@ -347,11 +421,160 @@ TEST(DeepModel, TutorialDefaultsAndBadConfig) {
   bad.activation = "tanh";
   EXPECT_THROW(DeepModel(bad, ModelContext{}), ConfigError);
   bad.activation = "relu";
+  bad.hidden = -1;
+  EXPECT_THROW(DeepModel(bad, ModelContext{}), ConfigError);
   bad.hidden = 0;
+  bad.loss = "hinge";
   EXPECT_THROW(DeepModel(bad, ModelContext{}), ConfigError);
   ModelConfig c;
   c.type = "deep";
   EXPECT_EQ(make_model(c, TrainConfig{})->type(), "deep");
+}
+
+// Groups planted for ranking: users of group g rate the movies of group g
+// 4-5 stars and a few others 1-2; one loved movie per user is held out.
+struct Groups {
+  static constexpr int kUsers = 200, kMovies = 120, kGroups = 4;
+  Triplets train;
+  std::vector<int> held_out;
+};
+
+Groups groups(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Groups p;
+  for (int u = 0; u < Groups::kUsers; ++u) {
+    std::vector<int> own, other;
+    for (int m = 0; m < Groups::kMovies; ++m)
+      (m % Groups::kGroups == u % 4 ? own : other).push_back(m);
+    std::shuffle(own.begin(), own.end(), rng);
+    std::shuffle(other.begin(), other.end(), rng);
+    p.held_out.push_back(own[0]);
+    std::vector<std::pair<int, float>> rows;
+    for (int i = 1; i <= 12; ++i)
+      rows.emplace_back(own[static_cast<std::size_t>(i)], i % 2 ? 5.0f : 4.0f);
+    for (int i = 0; i < 4; ++i) rows.emplace_back(other[static_cast<std::size_t>(i)], 1.5f);
+    std::sort(rows.begin(), rows.end());
+    for (auto [m, r] : rows) {
+      p.train.user.push_back(u);
+      p.train.movie.push_back(m);
+      p.train.value.push_back(r);
+    }
+  }
+  return p;
+}
+
+DeepParams ranking_config(const std::string& loss) {
+  DeepParams c;
+  c.loss = loss;
+  c.factors = 8;
+  c.hidden = 16;
+  c.epochs = 30;
+  c.batch_size = 64;
+  c.learning_rate = 0.01;
+  return c;
+}
+
+// Share of users whose held-out movie scores above every movie they did not
+// rate in its group's complement, i.e. the planted group is what ranks.
+double group_hit_rate(const Factors& f, const Groups& p) {
+  int hits = 0;
+  for (int u = 0; u < Groups::kUsers; ++u) {
+    const float own = f.users.row(u).dot(f.movies.row(p.held_out[static_cast<std::size_t>(u)]));
+    int above = 0;
+    for (int m = 0; m < Groups::kMovies; ++m) {
+      if (m % Groups::kGroups != u % Groups::kGroups && f.users.row(u).dot(f.movies.row(m)) > own) {
+        ++above;
+      }
+    }
+    hits += above == 0;
+  }
+  return static_cast<double>(hits) / Groups::kUsers;
+}
+
+class DeepRanking : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DeepRanking, RanksThePlantedGroupsFirst) {
+  const Groups p = groups(3);
+  DeepModel model(ranking_config(GetParam()), ModelContext{.seed = 1});
+  const TrainReport r = model.fit(p.train, Triplets{}, Groups::kUsers, Groups::kMovies);
+  ASSERT_EQ(r.epochs.size(), 30u);
+  EXPECT_LT(r.epochs.back().loss, r.epochs.front().loss);
+  EXPECT_TRUE(std::isnan(r.epochs.back().val_mse));  // no rating scale to report
+  const Factors f = model.factors();
+  ASSERT_EQ(f.users.rows(), Groups::kUsers);
+  ASSERT_EQ(f.movies.cols(), 16 + 1);
+  // Chance is about (1/4)^90 for a held-out movie to beat all 90 others.
+  EXPECT_GT(group_hit_rate(f, p), 0.9) << GetParam();
+
+  DeepModel again(ranking_config(GetParam()), ModelContext{.seed = 1});
+  again.fit(p.train, Triplets{}, Groups::kUsers, Groups::kMovies);
+  EXPECT_TRUE(again.factors().users == f.users && again.factors().movies == f.movies);
+}
+
+INSTANTIATE_TEST_SUITE_P(Losses, DeepRanking, ::testing::Values("softmax", "bpr"));
+
+// softmax exports unit movie vectors and user vectors of length 1 /
+// temperature: scores are the trained logits' cosines over the temperature.
+TEST(DeepRanking, SoftmaxExportsCosinesOverTheTemperature) {
+  const Groups p = groups(4);
+  DeepParams c = ranking_config("softmax");
+  c.epochs = 2;
+  c.temperature = 0.25;
+  DeepModel model(c, ModelContext{});
+  model.fit(p.train, Triplets{}, Groups::kUsers, Groups::kMovies);
+  const Factors f = model.factors();
+  ASSERT_EQ(f.users.cols(), 16 + 1);  // the tower outputs, then the movie bias's column
+  EXPECT_LT((f.movies.leftCols(16).rowwise().norm().array() - 1.0f).abs().maxCoeff(), 1e-4);
+  EXPECT_LT((f.users.leftCols(16).rowwise().norm().array() - 4.0f).abs().maxCoeff(), 1e-3);
+  EXPECT_TRUE((f.users.col(16).array() == 1.0f).all());
+  EXPECT_FALSE(f.movies.col(16).isZero());  // the learned biases
+}
+
+TEST(DeepRanking, NoPositiveIsAnInputError) {
+  const Groups p = groups(5);
+  DeepParams c = ranking_config("bpr");
+  c.positive_threshold = 6;
+  DeepModel model(c, ModelContext{});
+  try {
+    model.fit(p.train, Triplets{}, Groups::kUsers, Groups::kMovies);
+    FAIL() << "expected an input error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kInput);
+  }
+}
+
+// Keys left at 0 / auto take the loss's defaults; the tutorial's with mse.
+TEST(DeepModel, DefaultsDependOnTheLoss) {
+  DeepParams p;
+  const DeepParams mse = deep::resolve_defaults(p);
+  EXPECT_EQ(mse.factors, 5);
+  EXPECT_EQ(mse.epochs, 3);
+  EXPECT_DOUBLE_EQ(mse.learning_rate, 0.001);
+  EXPECT_EQ(mse.batch_size, 32);
+  EXPECT_EQ(mse.hidden, 100);
+  EXPECT_EQ(mse.activation, "linear");
+  EXPECT_EQ(mse.l2, 0.0);
+  p.loss = "softmax";
+  const DeepParams rank = deep::resolve_defaults(p);
+  EXPECT_GT(rank.l2, 0.0);
+  EXPECT_GT(rank.factors, 5);
+  EXPECT_GT(rank.batch_size, 32);
+  EXPECT_EQ(rank.activation, "relu");
+  p.factors = 7;
+  p.activation = "linear";
+  EXPECT_EQ(deep::resolve_defaults(p).factors, 7);
+  EXPECT_EQ(deep::resolve_defaults(p).activation, "linear");
+
+  // The loss decides the kind: a ranking deep model trains on every rating,
+  // reports no RMSE, and needs a positive to be scored.
+  const Config tutorial = load_config({}, {"model.type=deep"});
+  EXPECT_TRUE(is_rating_model(tutorial.model));
+  EXPECT_FALSE(signal_rule(tutorial.model, "deep").needs_positive);
+  const Config ranking = load_config({}, {"model.type=deep", "model.loss=softmax"});
+  EXPECT_FALSE(is_rating_model(ranking.model));
+  EXPECT_TRUE(signal_rule(ranking.model, "deep").needs_positive);
+  EXPECT_TRUE(fold_in_options(ranking.model, "deep", FoldInInputs{}).implicit);
+  EXPECT_FALSE(fold_in_options(tutorial.model, "deep", FoldInInputs{}).implicit);
 }
 
 }  // namespace

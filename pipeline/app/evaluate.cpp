@@ -156,7 +156,7 @@ EvalSummary run_evaluate(SQLite::Database& db, const Config& config, db::RunReco
 
   run.model_type(s.result.model);
   run.metric_json("evaluation", s.json);
-  if (is_rating_model(s.result.model)) {
+  if (is_rating_model(config.model)) {
     run.metric("eval_rmse", s.result.rmse);
     run.metric("eval_mae", s.result.mae);
   }

@@ -107,7 +107,7 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
   // Implicit models rank; they have no validation error to report, so
   // ratings held out would only be missing from the published model.
   double fraction = config.train.validation_fraction;
-  if (!is_rating_model(config.model.type) && fraction > 0) {
+  if (!is_rating_model(config.model) && fraction > 0) {
     log::info(config.model.type +
               " reports no validation error: training on every rating "
               "(train.validation_fraction applies to rating models)");
@@ -129,6 +129,21 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
   }
   TrainSummary s;
   s.report = model->fit(train, validation, ratings.num_users(), ratings.num_movies());
+  // train.refit: the epoch count early stopping kept (or every epoch run),
+  // trained again on every rating, so the validation share is not lost to
+  // the published model. The reported figures stay the validation run's.
+  int refit_epochs = 0;
+  if (config.train.refit && !validation.value.empty() && !s.report.epochs.empty()) {
+    refit_epochs =
+        s.report.kept_epoch > 0 ? s.report.kept_epoch : static_cast<int>(s.report.epochs.size());
+    log::info("refitting " + config.model.type + " on all " + std::to_string(ratings.size()) +
+              " ratings for " + std::to_string(refit_epochs) +
+              " epochs, the count validation kept (train.refit)");
+    Triplets all, none;
+    split_ratings(ratings, 0.0, validation_split_seed(config), all, none);
+    model = make_model(with_epochs(config.model, refit_epochs), config.train);
+    model->fit(all, Triplets{}, ratings.num_users(), ratings.num_movies());
+  }
   double fit_seconds = clock.seconds();
   Factors f = model->factors();
   if (!f.users.allFinite() || !f.movies.allFinite()) {
@@ -166,6 +181,10 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
     run.metric("train_loss", last.loss);
   }
   metrics.add_raw("epochs", epochs);
+  if (refit_epochs > 0) {
+    metrics.add("refit_epochs", refit_epochs);
+    run.count("refit_epochs", refit_epochs);
+  }
   run.metric_json("epochs", epochs);
 
   db::StoredModel stored;

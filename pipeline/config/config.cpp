@@ -353,6 +353,10 @@ const std::vector<Field>& fields() {
     f.push_back(bool_field("train.warm_start", &Config::train, &TrainConfig::warm_start,
                            "with evaluate.in_run, pipeline run starts the published model from "
                            "the evaluated model's vectors (als); false = from its seeded start"));
+    f.push_back(bool_field("train.refit", &Config::train, &TrainConfig::refit,
+                           "rating models: publish a model trained again on every rating "
+                           "(validation share included) for the epoch count the validation "
+                           "run kept"));
     f.push_back(bool_field("evaluate.in_run", &Config::evaluate, &EvaluateConfig::in_run,
                            "also evaluate inside pipeline run, then publish from a model "
                            "trained on all ratings"));

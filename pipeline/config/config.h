@@ -50,6 +50,10 @@ struct TrainConfig {
   // In `pipeline run` with evaluate.in_run: start the published model from
   // the evaluated model's vectors (types that can, e.g. als).
   bool warm_start = true;
+  // Rating models: after early stopping picked the epoch count on the
+  // validation share, train the published model again on every rating for
+  // that many epochs.
+  bool refit = true;
 };
 
 struct EvaluateConfig {

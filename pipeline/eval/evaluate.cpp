@@ -256,7 +256,7 @@ EvalResult evaluate(const EvalData& data, const Config& config) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   out.rmse = nan;
   out.mae = nan;
-  if (is_rating_model(config.model.type) && split.test.size() > 0) {
+  if (is_rating_model(config.model) && split.test.size() > 0) {
     out.rmse = std::sqrt(mse(f, split.test));
     // Serial, for the same reason as mse(): a fixed summation order.
     double abs_sum = 0;

@@ -29,6 +29,27 @@
 // The exported factors are the tower outputs for every user and movie, so
 // users.row(u) . movies.row(m) is exactly the model's prediction (up to float
 // rounding), and the validation MSE is computed from them.
+//
+// The ranking losses (fit_ranking) train on the positives only, in batches
+// of batch_size of them, without a validation set:
+//   softmax: every movie row of the batch (its own positives, plus
+//     `negatives` drawn uniformly) is a candidate for every user row; logits
+//     are the cosines of the tower outputs over the temperature, plus a
+//     learned movie bias, minus log Q (the candidate's expected count in a
+//     batch), and the loss is the cross-entropy of each row's own positive
+//     (Yi et al. 2019). The correction makes in-batch negatives, which are
+//     drawn by popularity, estimate the full softmax over every movie.
+//   bpr: one movie the user has not rated per positive,
+//     -log sigmoid(s(u, pos) - s(u, neg)), scores the tower outputs' dot plus
+//     the movie bias.
+// The embedding tables take lazy Adam steps (only a batch's rows and their
+// moments move: a dense step per batch over 59k x 64 floats would cost more
+// than the batch), the towers dense ones. The two towers' forward and
+// backward passes, and the softmax's blocks of logit rows, run as parallel
+// TBB tasks on train.threads; each task's result is the same whatever runs
+// it, so the model is deterministic per seed and thread count. Exported:
+// users [output (softmax: normalised, over the temperature), 1], movies
+// [output (softmax: normalised), bias].
 
 // GCC 12 flags its own _mm512_undefined_ps() idiom inside Eigen's AVX-512
 // sqrt as maybe-uninitialised once instantiated here (a known false positive).
@@ -37,6 +58,10 @@
 #endif
 
 #include "models/deep.h"
+
+#include <tbb/parallel_for.h>
+#include <tbb/parallel_invoke.h>
+#include <tbb/task_arena.h>
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -50,6 +75,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/bpr.h"
 #include "models/embedding_adam.h"
 #include "models/registry.h"
 #include "models/train_loop.h"
@@ -59,6 +85,23 @@
 namespace recs {
 namespace {
 using namespace embedding_adam;  // NOLINT: shared internals of models/
+
+// The ranking losses' defaults (resolve_defaults), measured on
+// ml-latest-small (README "Which model is best").
+constexpr int kRankFactors = 128;
+constexpr int kRankHidden = 256;
+constexpr double kRankL2 = 3e-4;
+// Epochs by data size: about kRankExamples positives in all, at most
+// kRankEpochs passes (30 on ml-latest-small's 48k positives, 1 at ML-25M
+// size, whose one pass is already 28k Adam steps).
+constexpr int kRankEpochs = 30;
+constexpr double kRankExamples = 1.5e6;
+constexpr double kRankLearningRate = 0.002;
+constexpr int kRankBatch = 512;
+// The fold-in of a ranking model: implicit least squares against the unit
+// movie vectors, positives weighted 1 + this, penalty kRankFoldInL2.
+constexpr double kRankFoldInConfidence = 50.0;
+constexpr double kRankFoldInL2 = 1.0;
 
 // Adam moments of one Dense tower, laid out like its parameters.
 struct TowerAdam {
@@ -114,6 +157,7 @@ Network::Network(int factors, int hidden, bool relu, int max_batch)
       user_emb_grad(max_batch, factors),
       movie_emb_grad(max_batch, factors),
       predictions(max_batch),
+      column_grad(max_batch),
       relu_(relu),
       max_batch_(max_batch) {
   for (Work* w : {&uw_, &mw_}) {
@@ -125,6 +169,39 @@ Network::Network(int factors, int hidden, bool relu, int max_batch)
     w->c.setZero(hidden);
   }
 }
+
+void Network::reserve_ranking() {
+  if (logits_.rows() == max_batch_) return;
+  const auto hidden = user.w2.cols();
+  for (Work* w : {&uw_, &mw_}) {
+    w->n.setZero(max_batch_, hidden);
+    w->norm.setZero(max_batch_);
+  }
+  logits_.setZero(max_batch_, max_batch_);
+  row_loss_.setZero(max_batch_);
+}
+
+namespace {
+
+// n = h / |h| per row, keeping |h| for the backward pass.
+void normalise_rows(const RowMatrix& h, int rows, RowMatrix& n, Eigen::VectorXf& norm) {
+  for (int i = 0; i < rows; ++i) {
+    const float len = std::max(h.row(i).norm(), 1e-12f);
+    norm[i] = len;
+    n.row(i) = h.row(i) / len;
+  }
+}
+
+// d loss / d h from d loss / d n (held in dn, replaced in place):
+// (dn - n (n . dn)) / |h|.
+void normalise_backward(const RowMatrix& n, const Eigen::VectorXf& norm, int rows, RowMatrix& dn) {
+  for (int i = 0; i < rows; ++i) {
+    const float proj = n.row(i).dot(dn.row(i));
+    dn.row(i) = (dn.row(i) - proj * n.row(i)) / norm[i];
+  }
+}
+
+}  // namespace
 
 // A linear tower is the affine map e (W1 W2) + (b1 W2 + b2). Training goes
 // through that rank-`factors` form: every product then has `factors` as one
@@ -225,6 +302,105 @@ double Network::batch_gradient(const RowMatrix& eu, const RowMatrix& em, const f
   return loss / rows;
 }
 
+double Network::softmax_gradient(const RowMatrix& eu, int users, const RowMatrix& em, int movies,
+                                 const float* log_q, const std::int32_t* column_id,
+                                 float temperature) {
+  if (users < 1 || movies < users || movies > max_batch_ || eu.rows() < users ||
+      em.rows() < movies) {
+    throw Error(ExitCode::kInternal, "deep: softmax batch of " + std::to_string(users) + " x " +
+                                         std::to_string(movies) +
+                                         " does not fit the network's work space");
+  }
+  reserve_ranking();
+  // The two towers are independent, and the rows of the logits too: they run
+  // as parallel tasks (deterministic: no task's result depends on another's
+  // timing, and the loss is summed in row order).
+  tbb::parallel_invoke(
+      [&] {
+        forward(user, eu, users, uw_);
+        normalise_rows(uw_.h2, users, uw_.n, uw_.norm);
+      },
+      [&] {
+        forward(movie, em, movies, mw_);
+        normalise_rows(mw_.h2, movies, mw_.n, mw_.norm);
+      });
+  auto un = uw_.n.topRows(users);
+  auto mn = mw_.n.topRows(movies);
+  const float inv_t = 1.0f / temperature;
+  const float scale = 1.0f / static_cast<float>(users);
+  constexpr int kChunk = 64;
+  tbb::parallel_for(0, (users + kChunk - 1) / kChunk, [&](int c) {
+    const int first = c * kChunk;
+    const int rows = std::min(kChunk, users - first);
+    logits_.block(first, 0, rows, movies).noalias() = un.middleRows(first, rows) * mn.transpose();
+    for (int k = first; k < first + rows; ++k) {
+      float* l = logits_.row(k).data();
+      const std::int32_t own = column_id[k];
+      float top = -std::numeric_limits<float>::infinity();
+      for (int j = 0; j < movies; ++j) {
+        // An accidental hit (the row's own positive again) is no negative.
+        l[j] = j != k && column_id[j] == own ? -std::numeric_limits<float>::infinity()
+                                             : l[j] * inv_t - log_q[j];
+        top = std::max(top, l[j]);
+      }
+      double sum = 0;
+      for (int j = 0; j < movies; ++j) sum += std::exp(static_cast<double>(l[j] - top));
+      row_loss_[k] = std::log(sum) + top - l[k];
+      const auto inv_sum = static_cast<float>(1.0 / sum);
+      for (int j = 0; j < movies; ++j) l[j] = std::exp(l[j] - top) * inv_sum * scale;
+      l[k] -= scale;
+    }
+  });
+  double loss = 0;
+  for (int k = 0; k < users; ++k) loss += row_loss_[k];
+  column_grad.head(movies) = logits_.topLeftCorner(users, movies).colwise().sum().transpose();
+  // d loss / d un = G mn / T, d loss / d mn = G^T un / T.
+  auto logits = logits_.topLeftCorner(users, movies);
+  tbb::parallel_invoke(
+      [&] {
+        uw_.dz2.topRows(users).noalias() = logits * mn;
+        uw_.dz2.topRows(users) *= inv_t;
+        normalise_backward(uw_.n, uw_.norm, users, uw_.dz2);
+        backward(user, eu, users, uw_, user_grad, user_emb_grad);
+      },
+      [&] {
+        mw_.dz2.topRows(movies).noalias() = logits.transpose() * un;
+        mw_.dz2.topRows(movies) *= inv_t;
+        normalise_backward(mw_.n, mw_.norm, movies, mw_.dz2);
+        backward(movie, em, movies, mw_, movie_grad, movie_emb_grad);
+      });
+  return loss / users;
+}
+
+double Network::bpr_gradient(const RowMatrix& eu, const RowMatrix& em, int rows,
+                             const float* bias) {
+  if (rows < 1 || 2 * rows > max_batch_ || eu.rows() < rows || em.rows() < 2 * rows) {
+    throw Error(ExitCode::kInternal, "deep: bpr batch of " + std::to_string(rows) +
+                                         " rows does not fit the network's work space");
+  }
+  tbb::parallel_invoke([&] { forward(user, eu, rows, uw_); },
+                       [&] { forward(movie, em, 2 * rows, mw_); });
+  const float scale = 1.0f / static_cast<float>(rows);
+  double loss = 0;
+  for (int k = 0; k < rows; ++k) {
+    const auto hu = uw_.h2.row(k);
+    const auto diff = (mw_.h2.row(k) - mw_.h2.row(rows + k)).eval();
+    const float x = hu.dot(diff) + (bias ? bias[k] - bias[rows + k] : 0.0f);
+    // -log sigmoid(x) = log(1 + e^-x), computed stably.
+    loss += x > 0 ? std::log1p(std::exp(-static_cast<double>(x)))
+                  : -static_cast<double>(x) + std::log1p(std::exp(static_cast<double>(x)));
+    const float g = -scale / (1.0f + std::exp(x));  // d loss / d x, averaged
+    uw_.dz2.row(k) = g * diff;
+    mw_.dz2.row(k) = g * hu;
+    mw_.dz2.row(rows + k) = -g * hu;
+    column_grad[k] = g;
+    column_grad[rows + k] = -g;
+  }
+  tbb::parallel_invoke([&] { backward(user, eu, rows, uw_, user_grad, user_emb_grad); },
+                       [&] { backward(movie, em, 2 * rows, mw_, movie_grad, movie_emb_grad); });
+  return loss / rows;
+}
+
 RowMatrix Network::tower_output(const Tower& t, const RowMatrix& emb) const {
   RowMatrix out(emb.rows(), t.w2.cols());
   Work w;
@@ -243,12 +419,35 @@ RowMatrix Network::tower_output(const Tower& t, const RowMatrix& emb) const {
 
 }  // namespace deep
 
+namespace deep {
+
+bool ranking_loss(const DeepParams& params) { return params.loss != "mse"; }
+
+DeepParams resolve_defaults(DeepParams p) {
+  const bool rank = ranking_loss(p);
+  if (p.factors == 0) p.factors = rank ? kRankFactors : 5;
+  if (p.epochs == 0 && !rank) p.epochs = 3;  // a ranking loss's: by data size (fit_ranking)
+  if (p.learning_rate == 0) p.learning_rate = rank ? kRankLearningRate : 0.001;
+  if (p.batch_size == 0) p.batch_size = rank ? kRankBatch : 32;
+  if (p.hidden == 0) p.hidden = rank ? kRankHidden : 100;
+  if (p.activation == "auto") p.activation = rank ? "relu" : "linear";
+  if (p.l2 < 0) p.l2 = rank ? kRankL2 : 0.0;
+  return p;
+}
+
+}  // namespace deep
+
 DeepModel::DeepModel(const DeepParams& params, const ModelContext& context,
                      DeepModelOptions options)
-    : config_(params), seed_(context.seed), options_(options) {
+    : config_(deep::resolve_defaults(params)),
+      seed_(context.seed),
+      threads_(context.threads),
+      options_(options) {
   if (config_.factors < 1) throw ConfigError("model.factors must be at least 1");
   if (config_.hidden < 1) throw ConfigError("model.hidden must be at least 1");
-  if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
+  if (config_.epochs < (deep::ranking_loss(config_) ? 0 : 1)) {
+    throw ConfigError("model.epochs must be at least 1");
+  }
   if (config_.batch_size < 1) throw ConfigError("model.batch_size must be at least 1");
   if (!(config_.learning_rate > 0)) throw ConfigError("model.learning_rate must be positive");
   if (!(config_.beta1 >= 0 && config_.beta1 < 1) || !(config_.beta2 >= 0 && config_.beta2 < 1)) {
@@ -260,13 +459,19 @@ DeepModel::DeepModel(const DeepParams& params, const ModelContext& context,
   if (config_.patience < 0) throw ConfigError("model.patience must not be negative");
   if (config_.activation != "linear" && config_.activation != "relu") {
     throw ConfigError("model.activation: unknown activation '" + config_.activation +
-                      "' (known: linear, relu)");
+                      "' (known: linear, relu, auto)");
   }
+  if (config_.loss != "mse" && config_.loss != "softmax" && config_.loss != "bpr") {
+    throw ConfigError("model.loss: unknown loss '" + config_.loss + "' (known: mse, softmax, bpr)");
+  }
+  if (config_.negatives < 0) throw ConfigError("model.negatives must not be negative");
+  if (!(config_.temperature > 0)) throw ConfigError("model.temperature must be positive");
 }
 
 TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, int num_users,
                            int num_movies) {
   check_fit_inputs(train, validation, num_users, num_movies);
+  if (deep::ranking_loss(config_)) return fit_ranking(train, num_users, num_movies);
 
   const int f = config_.factors;
   const int hidden = config_.hidden;
@@ -402,10 +607,226 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   return report;
 }
 
+TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num_movies) {
+  const bool softmax = config_.loss == "softmax";
+  std::vector<Example> positives;
+  for (std::size_t i = 0; i < train.size(); ++i) {
+    if (train.value[i] >= config_.positive_threshold) {
+      positives.push_back({train.user[i], train.movie[i], 1.0f});
+    }
+  }
+  if (positives.empty()) {
+    throw Error(ExitCode::kInput, "deep: no training rating is >= model.positive_threshold (" +
+                                      std::to_string(config_.positive_threshold) + "), so the " +
+                                      config_.loss + " loss has nothing to rank");
+  }
+  const int f = config_.factors;
+  const int hidden = config_.hidden;
+  const bool relu = config_.activation == "relu";
+  const std::size_t n = positives.size();
+  const auto batch = std::min(static_cast<std::size_t>(config_.batch_size), n);
+  const int sampled = softmax ? config_.negatives : 0;
+  const int b = static_cast<int>(batch);
+  const int max_rows = softmax ? b + sampled : 2 * b;
+  const auto steps_per_epoch = static_cast<std::int64_t>((n + batch - 1) / batch);
+
+  random::Rng init_rng(seed_, random::Stream::kInit);
+  RowMatrix user_emb(num_users, f);
+  RowMatrix movie_emb(num_movies, f);
+  init_uniform(user_emb, init_rng, config_.init_scale);
+  init_uniform(movie_emb, init_rng, config_.init_scale);
+  deep::Network net(f, hidden, relu, max_rows);
+  init_glorot(net.user.w1, init_rng);
+  init_glorot(net.user.w2, init_rng);
+  init_glorot(net.movie.w1, init_rng);
+  init_glorot(net.movie.w2, init_rng);
+  TowerAdam user_adam(f, hidden);
+  TowerAdam movie_adam(f, hidden);
+  // Lazy Adam on the embedding tables: only the rows of a batch move (their
+  // moments too); the towers are updated densely.
+  Table users(user_emb.data(), num_users, f);
+  Table movies(movie_emb.data(), num_movies, f);
+  // A movie bias beside the towers (exported as an extra column): the
+  // popularity the logits need is more than cosines over the temperature
+  // can spread.
+  RowMatrix movie_bias = RowMatrix::Zero(num_movies, 1);
+  Table biases(movie_bias.data(), num_movies, 1);
+
+  // log Q: the expected number of times a movie is among a batch's
+  // candidates, b in-batch positives drawn by frequency plus `sampled`
+  // uniform ones (Yi et al. 2019's correction, for the mixture).
+  std::vector<float> log_q_movie(static_cast<std::size_t>(num_movies), 0.0f);
+  if (softmax) {
+    std::vector<double> count(static_cast<std::size_t>(num_movies), 0.0);
+    for (const Example& e : positives) count[static_cast<std::size_t>(e.movie)] += 1;
+    for (int m = 0; m < num_movies; ++m) {
+      const double q = b * count[static_cast<std::size_t>(m)] / static_cast<double>(n) +
+                       static_cast<double>(sampled) / num_movies;
+      log_q_movie[static_cast<std::size_t>(m)] = static_cast<float>(std::log(std::max(q, 1e-12)));
+    }
+  }
+  const bpr::Interactions rated(train, num_users);
+  {
+    std::ostringstream msg;
+    msg << "training deep model (" << config_.loss << "): " << n
+        << " positives (rating >= " << config_.positive_threshold << ") of " << train.size()
+        << " ratings, " << num_users << " users, " << num_movies << " movies, " << f
+        << " factors, towers " << hidden << "-" << hidden << " " << config_.activation << ", batch "
+        << b;
+    if (softmax)
+      msg << " + " << sampled << " sampled negatives, temperature " << config_.temperature;
+    msg << ", " << steps_per_epoch << " steps/epoch";
+    log::info(msg.str());
+  }
+
+  random::Rng shuffle_rng(seed_, random::Stream::kShuffle);
+  RowMatrix eu(max_rows, f);
+  RowMatrix em(max_rows, f);
+  std::vector<float> log_q(static_cast<std::size_t>(max_rows));
+  std::vector<std::int32_t> column(static_cast<std::size_t>(max_rows));
+  const auto l2 = static_cast<float>(config_.l2);
+  const auto temperature = static_cast<float>(config_.temperature);
+
+  std::int64_t step = 0;
+  EpochCallbacks cb;
+  cb.run_epoch = [&](int) {
+    if (config_.shuffle) shuffle_examples(positives, shuffle_rng);
+    double loss_sum = 0;
+    for (std::size_t begin = 0; begin < n; begin += batch) {
+      ++step;
+      const int rows = static_cast<int>(std::min(n, begin + batch) - begin);
+      const Example* ex = positives.data() + begin;
+      int cols = rows;
+      for (int i = 0; i < rows; ++i) {
+        eu.row(i) = user_emb.row(ex[i].user);
+        em.row(i) = movie_emb.row(ex[i].movie);
+        column[static_cast<std::size_t>(i)] = ex[i].movie;
+      }
+      double loss = 0;
+      if (softmax) {
+        for (int s = 0; s < sampled; ++s, ++cols) {
+          const auto m = static_cast<std::int32_t>(
+              random::below(shuffle_rng, static_cast<std::uint64_t>(num_movies)));
+          em.row(cols) = movie_emb.row(m);
+          column[static_cast<std::size_t>(cols)] = m;
+        }
+        for (int j = 0; j < cols; ++j) {
+          const std::int32_t m = column[static_cast<std::size_t>(j)];
+          log_q[static_cast<std::size_t>(j)] =
+              log_q_movie[static_cast<std::size_t>(m)] - movie_bias(m, 0);
+        }
+        loss = net.softmax_gradient(eu, rows, em, cols, log_q.data(), column.data(), temperature);
+      } else {
+        for (int i = 0; i < rows; ++i, ++cols) {
+          std::int32_t m = bpr::sample_negative(rated.begin(ex[i].user), rated.end(ex[i].user),
+                                                num_movies, shuffle_rng);
+          if (m < 0) m = ex[i].movie;  // the user rated every movie: a zero-gradient pair
+          em.row(rows + i) = movie_emb.row(m);
+          column[static_cast<std::size_t>(rows + i)] = m;
+        }
+        // Movie rows 0..rows are the positives, rows..2 rows their negatives.
+        for (int j = 0; j < 2 * rows; ++j) {
+          log_q[static_cast<std::size_t>(j)] = movie_bias(column[static_cast<std::size_t>(j)], 0);
+        }
+        loss = net.bpr_gradient(eu, em, rows, log_q.data());
+      }
+      loss_sum += loss * rows;
+      const float scale = 1.0f / static_cast<float>(rows);
+      for (int i = 0; i < rows; ++i) {
+        float* g = users.row(users.grad.data(), ex[i].user);
+        const float* d = net.user_emb_grad.row(i).data();
+        const float* w = user_emb.row(ex[i].user).data();
+        for (int k = 0; k < f; ++k) g[k] += d[k] + 2.0f * scale * l2 * w[k];
+        users.touch(ex[i].user, step);
+      }
+      for (int j = 0; j < cols; ++j) {
+        const std::int32_t m = column[static_cast<std::size_t>(j)];
+        float* g = movies.row(movies.grad.data(), m);
+        const float* d = net.movie_emb_grad.row(j).data();
+        const float* w = movie_emb.row(m).data();
+        for (int k = 0; k < f; ++k) g[k] += d[k] + 2.0f * scale * l2 * w[k];
+        movies.touch(m, step);
+        biases.grad[static_cast<std::size_t>(m)] += net.column_grad[j];
+        biases.touch(m, step);
+      }
+      StepConstants c;
+      c.alpha = static_cast<float>(IdleSteps::alpha(config_, step));
+      c.c1 = static_cast<float>(1.0 - config_.beta1);
+      c.c2 = static_cast<float>(1.0 - config_.beta2);
+      c.eps = static_cast<float>(config_.epsilon);
+      adam_tower(net.user, user_adam, net.user_grad, c);
+      adam_tower(net.movie, movie_adam, net.movie_grad, c);
+      for (auto r : users.touched) row_adam(users, r, c);
+      for (auto r : movies.touched) row_adam(movies, r, c);
+      for (auto r : biases.touched) row_adam(biases, r, c);
+      clear_gradient(biases);
+      clear_gradient(users);
+      clear_gradient(movies);
+    }
+    return loss_sum / static_cast<double>(n);
+  };
+  EpochLoop loop;
+  loop.epochs =
+      config_.epochs > 0
+          ? config_.epochs
+          : static_cast<int>(std::clamp(std::round(kRankExamples / static_cast<double>(n)), 1.0,
+                                        static_cast<double>(kRankEpochs)));
+  TrainReport report;
+  tbb::task_arena arena(threads_ > 0 ? threads_ : tbb::task_arena::automatic);
+  arena.execute([&] { report = train_epochs(loop, cb); });
+
+  // Exported: [tower output, 1] per user and [tower output, bias] per
+  // movie; for softmax the outputs normalised and the user's over the
+  // temperature, so scores are the trained logits (without the log-Q
+  // correction, which only undoes the sampling).
+  const RowMatrix hu = net.tower_output(net.user, user_emb);
+  const RowMatrix hm = net.tower_output(net.movie, movie_emb);
+  factors_.users.resize(num_users, hidden + 1);
+  factors_.movies.resize(num_movies, hidden + 1);
+  for (Eigen::Index u = 0; u < hu.rows(); ++u) {
+    const float len = softmax ? std::max(hu.row(u).norm(), 1e-12f) * temperature : 1.0f;
+    factors_.users.row(u).head(hidden) = hu.row(u) / len;
+    factors_.users(u, hidden) = 1.0f;
+  }
+  for (Eigen::Index m = 0; m < hm.rows(); ++m) {
+    const float len = softmax ? std::max(hm.row(m).norm(), 1e-12f) : 1.0f;
+    factors_.movies.row(m).head(hidden) = hm.row(m) / len;
+    factors_.movies(m, hidden) = movie_bias(m, 0);
+  }
+  return report;
+}
+
 namespace {
 
 std::unique_ptr<Model> make(const DeepParams& params, const ModelContext& context) {
   return std::make_unique<DeepModel>(params, context);
+}
+
+ModelKind kind_of(const DeepParams& p) {
+  return deep::ranking_loss(p) ? ModelKind::kImplicit : ModelKind::kRating;
+}
+
+FoldInOptions fold_in(const DeepParams& p, const FoldInInputs& in) {
+  if (!deep::ranking_loss(p)) return rating_fold_in(in);
+  FoldInOptions o;
+  o.implicit = true;
+  o.l2 = kRankFoldInL2;
+  o.positive_threshold = p.positive_threshold;
+  o.alpha = kRankFoldInConfidence;
+  o.confidence_by_rating = false;
+  o.fit_fixed_part = false;
+  o.threads = in.threads;
+  return o;
+}
+
+// The ranking losses train on positives only: a user without one has a
+// vector nothing trained, as for bpr.
+SignalRule signal(const DeepParams& p) {
+  SignalRule r;
+  if (!deep::ranking_loss(p)) return r;
+  r.needs_positive = true;
+  r.positive_threshold = p.positive_threshold;
+  return r;
 }
 
 }  // namespace
@@ -414,17 +835,54 @@ const ModelType& deep_model_type() {
   using P = DeepParams;
   static const ModelType kType = declare_model<P>({
       .kind = ModelKind::kRating,
-      .keys = ParamTable<P>()
-                  .extend(dot_keys())
-                  .add("hidden", &P::hidden, 1, 4096, "units in each tower's two Dense layers")
-                  .add("activation", &P::activation, {"linear", "relu"},
-                       "activation of each tower's first Dense layer (the second stays linear "
-                       "so predictions can be negative)")
-                  .add("patience", &P::patience, 0, 1000,
-                       "epochs without validation gain before stopping (the best epoch is "
-                       "kept), 0 = never"),
+      .keys =
+          ParamTable<P>()
+              .add("factors", &P::factors, 0, 1024,
+                   "embedding dimensions; 0 = the loss's default (mse 5, softmax and bpr 128)")
+              .add("epochs", &P::epochs, 0, 10000,
+                   "passes over the training ratings (positives for softmax and bpr); 0 = the "
+                   "loss's default (mse 3; softmax and bpr about 1.5e6 positives in all, 1 to 30 "
+                   "passes)")
+              .add("learning_rate", &P::learning_rate, 0.0, 10.0,
+                   "Adam step size; 0 = the loss's default (mse 0.001, softmax and bpr 0.002)")
+              .add("batch_size", &P::batch_size, 0, 1 << 20,
+                   "ratings (positives) per Adam step; 0 = the loss's default (mse 32, softmax "
+                   "and bpr 512)")
+              .add("beta1", &P::beta1, 0.0, 0.999999, "Adam first-moment decay")
+              .add("beta2", &P::beta2, 0.0, 0.99999999, "Adam second-moment decay")
+              .add("epsilon", &P::epsilon, 1e-12, 1.0, "Adam epsilon (Keras's default 1e-7)")
+              .add("init_scale", &P::init_scale, 1e-6, 10.0,
+                   "embeddings start uniform in [-init_scale, init_scale]")
+              .add("l2", &P::l2, -1.0, 100.0,
+                   "L2 penalty on the embeddings of each batch; -1 = the loss's default (mse 0, "
+                   "softmax and bpr 0.0003)")
+              .add("shuffle", &P::shuffle,
+                   "reshuffle the training ratings every epoch (Keras's shuffle=True); false "
+                   "trains in stored (user, movie) order")
+              .add("hidden", &P::hidden, 0, 4096,
+                   "units in each tower's two Dense layers; 0 = the loss's default (mse 100, "
+                   "softmax and bpr 256)")
+              .add("activation", &P::activation, {"auto", "linear", "relu"},
+                   "activation of each tower's first Dense layer (the second stays linear so "
+                   "predictions can be negative); auto = linear for mse (the tutorial's), relu "
+                   "for softmax and bpr")
+              .add("patience", &P::patience, 0, 1000,
+                   "mse: epochs without validation gain before stopping (the best epoch is "
+                   "kept), 0 = never")
+              .add("loss", &P::loss, {"mse", "softmax", "bpr"},
+                   "objective: mse fits ratings (the tutorial's); softmax (sampled softmax with "
+                   "log-Q correction) and bpr rank from the positives")
+              .add("negatives", &P::negatives, 0, 1 << 16,
+                   "softmax: movies sampled uniformly per batch as extra negatives beside the "
+                   "batch's own positives")
+              .add("temperature", &P::temperature, 1e-4, 100.0,
+                   "softmax: logits are cosines of the tower outputs over this")
+              .add("positive_threshold", &P::positive_threshold, -1e9, 1e9,
+                   "softmax, bpr: a (mapped) rating >= this is a positive interaction"),
       .make = make,
-      .fold_in = [](const P&, const FoldInInputs& in) { return rating_fold_in(in); },
+      .fold_in = fold_in,
+      .signal = signal,
+      .kind_of = kind_of,
   });
   return kType;
 }

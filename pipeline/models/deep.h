@@ -3,9 +3,15 @@
 // the rating; MSE loss, Adam, mini-batches reshuffled every epoch. The
 // exported factors are the tower outputs of every user and every movie, so
 // the scoring kernel serves it like any other model.
+//
+// model.deep.loss picks the objective: mse (the tutorial's, the default) fits
+// ratings; softmax (sampled softmax over in-batch and uniformly sampled
+// negatives with the log-Q correction, Yi et al. 2019) and bpr (a sampled
+// unrated negative per positive) rank from the positives, with relu towers.
 #pragma once
 
 #include <Eigen/Core>
+#include <cstdint>
 #include <string>
 
 #include "models/dot_model.h"
@@ -13,16 +19,38 @@
 
 namespace recs {
 
-// model.deep: the dot model's parameters and defaults (the tutorial's) plus
-// the towers'. Keys, ranges and docs: deep.cpp.
+// model.deep: the dot model's parameters plus the towers' and the loss's.
+// Keys, ranges and docs: deep.cpp. The keys whose default depends on the loss
+// hold 0 (-1 for l2, "auto" for activation) until DeepModel resolves them
+// (deep::resolve_defaults); with loss mse that gives the tutorial's values.
 struct DeepParams : DotParams {
   static constexpr const char* kType = "deep";
-  int hidden = 100;                   // width of each tower's two Dense layers
-  std::string activation = "linear";  // linear (the tutorial's) or relu
-  int patience = 0;                   // early stopping, 0 = never (the tutorial's way)
+  DeepParams() {
+    factors = 0;
+    epochs = 0;
+    learning_rate = 0;
+    batch_size = 0;
+    l2 = -1;
+  }
+  int hidden = 0;                   // width of each tower's two Dense layers
+  std::string activation = "auto";  // linear (the tutorial's), relu, or auto (by loss)
+  int patience = 0;                 // early stopping, 0 = never (the tutorial's way)
+  std::string loss = "mse";         // mse (the tutorial's), softmax or bpr
+  int negatives = 0;                // softmax: uniform negatives per batch beside the in-batch ones
+  double temperature = 0.2;         // softmax: logits are cosines / temperature
+  double positive_threshold = 3.5;  // softmax, bpr: a (mapped) rating >= this is a positive
 };
 
 namespace deep {
+
+// The parameters with every loss-dependent key that holds its "auto" value
+// (0; -1 for l2, "auto" for activation) replaced by the loss's default: mse the
+// tutorial's (factors 5, epochs 3, learning_rate 0.001, batch_size 32,
+// hidden 100, linear, l2 0), softmax and bpr their measured ones (deep.cpp; their
+// epochs stay 0, resolved by data size when training).
+DeepParams resolve_defaults(DeepParams params);
+
+bool ranking_loss(const DeepParams& params);
 
 // One tower's Dense layers: out = act(e W1 + b1) W2 + b2, act = identity
 // (linear) or relu.
@@ -58,6 +86,26 @@ class Network {
   double batch_gradient(const RowMatrix& eu, const RowMatrix& em, const float* y, int rows);
   Eigen::VectorXf predictions;
 
+  // Sampled softmax on the L2-normalised tower outputs: user row k of eu (k <
+  // users) is paired with movie row k of em; every one of the `movies` rows
+  // (>= users) is a candidate for every user. logits(k, j) = cos(k, j) /
+  // temperature - log_q[j]; a candidate whose id (column_id[j]) equals row
+  // k's own positive (column_id[k]) at j != k is masked out. Returns the mean
+  // cross-entropy and fills the gradients as batch_gradient() does (the
+  // movie embedding gradients for all `movies` rows).
+  double softmax_gradient(const RowMatrix& eu, int users, const RowMatrix& em, int movies,
+                          const float* log_q, const std::int32_t* column_id, float temperature);
+  // BPR: user row k of eu is paired with movie rows k (the positive) and
+  // rows + k (its negative) of em; the mean of -log sigmoid(s_pos - s_neg).
+  // `bias` (2 rows entries, or nullptr for none) is added to each movie
+  // row's score.
+  double bpr_gradient(const RowMatrix& eu, const RowMatrix& em, int rows,
+                      const float* bias = nullptr);
+  // d loss / d (score offset of movie row j) of the last softmax or bpr
+  // gradient: softmax's per candidate column (logit + offset), bpr's per
+  // movie row (bias).
+  Eigen::VectorXf column_grad;
+
   // Tower outputs of every row of `emb`, in chunks of max_batch rows.
   RowMatrix tower_output(const Tower& t, const RowMatrix& emb) const;
 
@@ -71,8 +119,11 @@ class Network {
     RowMatrix w;           // linear towers: W1 W2
     Eigen::RowVectorXf c;  // linear towers: b1 W2 + b2
     RowMatrix g;           // linear towers: e^T dz2
+    RowMatrix n;           // softmax: normalised outputs
+    Eigen::VectorXf norm;  // softmax: output norms
   };
   void collapse(const Tower& t, Work& w) const;
+  void reserve_ranking();  // the softmax work space, on first use
   void forward(const Tower& t, const RowMatrix& e, int rows, Work& w) const;
   void backward(const Tower& t, const RowMatrix& e, int rows, Work& w, Tower& grad,
                 RowMatrix& emb_grad) const;
@@ -81,6 +132,8 @@ class Network {
   int max_batch_;
   Work uw_;
   Work mw_;
+  RowMatrix logits_;          // softmax: users x movies
+  Eigen::VectorXd row_loss_;  // softmax: per user row
 };
 
 }  // namespace deep
@@ -94,8 +147,9 @@ struct DeepModelOptions {
   double dense_budget = 2e9;
 };
 
-// Trains on one thread whatever train.threads says: like the dot model, it is
-// a chain of small dependent Adam steps. With patience > 0 and a
+// With loss mse it trains on one thread whatever train.threads says: like the
+// dot model, it is a chain of small dependent Adam steps. The ranking losses'
+// batches are large GEMMs, split over train.threads. With patience > 0 and a
 // validation set it stops early and keeps the best epoch's model; with
 // patience 0 (the tutorial's way) it runs every epoch and keeps the last.
 class DeepModel : public Model {
@@ -110,8 +164,12 @@ class DeepModel : public Model {
   AdamMode adam_mode_used() const { return mode_used_; }
 
  private:
-  DeepParams config_;
+  // softmax and bpr: trains on the positives of `train`.
+  TrainReport fit_ranking(const Triplets& train, int num_users, int num_movies);
+
+  DeepParams config_;  // resolved (deep::resolve_defaults)
   std::uint64_t seed_ = 42;
+  int threads_ = 0;
   DeepModelOptions options_;
   Factors factors_;
   AdamMode mode_used_ = AdamMode::kAuto;

@@ -10,11 +10,12 @@ const ModelType& deep_model_type();
 const ModelType& biased_mf_model_type();
 const ModelType& als_model_type();
 const ModelType& bpr_model_type();
+const ModelType& svdpp_model_type();
 
 const std::vector<const ModelType*>& model_types() {
   static const std::vector<const ModelType*> kTypes = {
       &dot_model_type(), &deep_model_type(), &biased_mf_model_type(),
-      &als_model_type(), &bpr_model_type(),
+      &als_model_type(), &bpr_model_type(),  &svdpp_model_type(),
   };
   return kTypes;
 }
@@ -50,6 +51,11 @@ bool is_rating_model(const std::string& type) {
   return model_type(type).kind == ModelKind::kRating;
 }
 
+bool is_rating_model(const ModelConfig& config) {
+  const ModelType& t = model_type(config.type);
+  return t.kind_of(model_params(config, t.name)) == ModelKind::kRating;
+}
+
 FoldInOptions rating_fold_in(const FoldInInputs& inputs) {
   FoldInOptions o;
   o.implicit = false;
@@ -67,6 +73,19 @@ const std::any& model_params(const ModelConfig& config, const std::string& type)
 std::unique_ptr<Model> make_model(const ModelConfig& config, const TrainConfig& train) {
   const ModelType& t = model_type(config.type);
   return t.make(model_params(config, t.name), ModelContext{config.seed, train.threads});
+}
+
+ModelConfig with_epochs(const ModelConfig& config, int epochs) {
+  const ModelType& t = model_type(config.type);
+  const ParamKey* k = t.key("epochs");
+  if (k == nullptr || k->kind != ParamKey::Kind::kInt) {
+    throw Error(ExitCode::kInternal, "model type " + t.name + " has no integer key 'epochs'");
+  }
+  ModelConfig out = config;
+  std::any params = model_params(config, t.name);
+  k->set(params, ParamValue(static_cast<long long>(epochs)));
+  out.params[t.name] = std::move(params);
+  return out;
 }
 
 FoldInOptions fold_in_options(const ModelConfig& config, const std::string& type,

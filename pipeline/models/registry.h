@@ -65,6 +65,9 @@ struct ModelType {
   // Which users' vectors carry no signal, so the score stage publishes no
   // rows for them (models/signal.h); README "Models" lists each type's.
   std::function<SignalRule(const std::any& params)> signal;
+  // The kind for these parameters: `kind` unless the type's objective is a
+  // parameter (deep's model.deep.loss).
+  std::function<ModelKind(const std::any& params)> kind_of;
 
   const ParamKey* key(const std::string& key_name) const;
 };
@@ -80,6 +83,8 @@ struct ModelDeclaration {
   // nullptr: no user is dropped for want of signal (non-finite scores are
   // the quality gate's).
   SignalRule (*signal)(const P& params) = nullptr;
+  // nullptr: always `kind`.
+  ModelKind (*kind_of)(const P& params) = nullptr;
 };
 
 template <typename P>
@@ -98,6 +103,9 @@ ModelType declare_model(ModelDeclaration<P> d) {
   t.signal = [signal = d.signal](const std::any& p) {
     return signal ? signal(std::any_cast<const P&>(p)) : SignalRule{};
   };
+  t.kind_of = [kind = d.kind, kind_of = d.kind_of](const std::any& p) {
+    return kind_of ? kind_of(std::any_cast<const P&>(p)) : kind;
+  };
   return t;
 }
 
@@ -110,6 +118,7 @@ const ModelType* find_model_type(const std::string& name);
 // A ConfigError naming the known types when no type has that name.
 const ModelType& model_type(const std::string& name);
 
+// Whether the type fits ratings with its default parameters.
 bool is_rating_model(const std::string& type);
 
 // The parameters `config` holds for `type`: its section as loaded (flat keys
@@ -121,9 +130,18 @@ const P& model_params(const ModelConfig& config) {
   return std::any_cast<const P&>(model_params(config, P::kType));
 }
 
+// Whether config.type with the parameters `config` holds fits ratings
+// (ModelKind::kRating): it trains with a validation split, reports RMSE and
+// folds in by ridge least squares.
+bool is_rating_model(const ModelConfig& config);
+
 // The model config.type names, with its parameters, config.seed and
 // train.threads.
 std::unique_ptr<Model> make_model(const ModelConfig& config, const TrainConfig& train);
+
+// `config` with the chosen type's `epochs` key set to `epochs` (for
+// train.refit); an Error(kInternal) when the type has no such key.
+ModelConfig with_epochs(const ModelConfig& config, int epochs);
 
 // How to fold new users into a stored model of type `type`, from that type's
 // parameters in `config`.
