@@ -196,6 +196,35 @@ TEST_F(PostgresPublish, QueriesMatchTheirSqliteCounterparts) {
   EXPECT_EQ(fresh[0][3], "1");
 }
 
+// predict scores with the model of the set that serves: the server's live
+// generation with serve.postgres, SQLite's publication without it.
+TEST_F(PostgresPublish, PredictUsesTheModelOfTheLiveGenerationOnTheServer) {
+  const std::string pg = serve_postgres(pg_.conninfo());
+  CommandResult r = run_pipeline("train -q --config " + quoted(config_));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_pipeline("publish -q --config " + quoted(config_) + " --model 2 " + pg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_pipeline("train -q --config " + quoted(config_));  // model 3, published nowhere
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string user = chomp(sqlite_readonly(db_, "SELECT min(user_id) FROM ratings"));
+  const std::string movie = chomp(sqlite_readonly(db_, "SELECT min(movie_id) FROM movies"));
+  const std::string args =
+      "predict --config " + quoted(config_) + " --user " + user + " --movie " + movie;
+
+  r = run_pipeline(args + " " + pg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("scoring with model 2 ("), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the published one"), std::string::npos) << r.err;
+  const std::string on_server = r.out;
+  r = run_pipeline(args + " --model 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, on_server);
+
+  r = run_pipeline(args);  // SQLite serves: its set is model 1's
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("scoring with model 1 ("), std::string::npos) << r.err;
+}
+
 TEST_F(PostgresPublish, KeepsThePreviousGenerationAndDropsOlderOnes) {
   for (int i = 0; i < 2; ++i) {
     CommandResult r =

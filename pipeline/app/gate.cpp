@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <string>
 
-#include "db/postgres.h"
+#include "app/serving.h"
 #include "db/publish.h"
 #include "db/sqlite.h"
 #include "util/error.h"
@@ -30,10 +30,7 @@ GateVerdict judge_quality_gate(SQLite::Database& db, const Config& config,
   v.popularity = r.popularity.at.front().ndcg;
   // The NDCG the live recommendations' run measured, if it evaluated.
   const std::string key = "eval_ndcg@" + std::to_string(v.k);
-  const auto published =
-      config.serve.postgres.empty()
-          ? db::sqlite_published(db)
-          : db::postgres_published({config.serve.postgres, config.serve.reader_role}, db);
+  const auto published = live_publication(config, db);
   v.published = published->run_metric(key).value_or(std::nan(""));
   v.enabled = config.gate.enabled;
   if (!v.enabled) return v;

@@ -57,20 +57,27 @@ std::optional<ModelChoice> parse_model_choice(std::string_view text) {
   return ModelChoice{ModelChoice::Kind::kId, id};
 }
 
-db::StoredModel choose_model(SQLite::Database& db, const ModelChoice& choice) {
+db::StoredModel choose_model(SQLite::Database& db, db::PublishedSet& live,
+                             const ModelChoice& choice) {
   auto models = db::sqlite_models(db);
   switch (choice.kind) {
-    case ModelChoice::Kind::kPublished:
-      if (auto m = models->published()) {
-        log::info("scoring with {}, the published one", describe(*m));
-        return std::move(*m);
-      } else {
-        db::StoredModel latest = models->latest();
-        const bool published = db::sqlite_published(db)->top_n().has_value();
-        log::info("scoring with {}, the newest: {}", describe(latest),
-                  published ? "the published set names no model" : "nothing is published yet");
-        return latest;
+    case ModelChoice::Kind::kPublished: {
+      std::string why = "nothing is published yet";
+      if (const auto id = live.model_id()) {
+        try {
+          db::StoredModel m = models->get(*id);
+          log::info("scoring with {}, the published one", describe(m));
+          return m;
+        } catch (const NotFoundError&) {
+          why = fmt::format("the published set's model {} is no longer kept", *id);
+        }
+      } else if (live.top_n()) {
+        why = "the published set names no model";
       }
+      db::StoredModel latest = models->latest();
+      log::info("scoring with {}, the newest: {}", describe(latest), why);
+      return latest;
+    }
     case ModelChoice::Kind::kLatest: {
       db::StoredModel latest = models->latest();
       log::info("scoring with {}, the newest (--model latest)", describe(latest));

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "db/model_store.h"
+#include "db/publish.h"
 
 namespace recs {
 
@@ -31,9 +32,12 @@ struct ModelChoice {
 std::optional<ModelChoice> parse_model_choice(std::string_view text);
 
 // The model `choice` names; one line on stderr says which model it is and
-// why. kPublished uses the newest model, saying so, while nothing is
-// published. A model id that is not kept is a NotFoundError.
-db::StoredModel choose_model(SQLite::Database& db, const ModelChoice& choice);
+// why. kPublished is the model `live` (the serving side's publication, see
+// app/serving.h) was scored with; the newest model, saying so, while
+// nothing is published or the live set's model is no longer kept. A model
+// id that is not kept is a NotFoundError.
+db::StoredModel choose_model(SQLite::Database& db, db::PublishedSet& live,
+                             const ModelChoice& choice);
 
 // Prints one score. Unknown ids are InputErrors.
 void predict_one(const db::StoredModel& model, std::int64_t user, std::int64_t movie,

@@ -20,6 +20,7 @@
 #include "app/report.h"
 #include "app/rollback.h"
 #include "app/run.h"
+#include "app/serving.h"
 #include "app/shard.h"
 #include "app/sharded.h"
 #include "bench/publish.h"
@@ -457,7 +458,8 @@ int run_cli(int argc, char** argv) {
     }
     log::set_stage("predict");
     auto db = db::open_read_only(config.database);
-    const db::StoredModel model = choose_model(*db, *parse_model_choice(predict_model));
+    const auto live = live_publication(config, *db);
+    const db::StoredModel model = choose_model(*db, *live, *parse_model_choice(predict_model));
     if (!pairs_file.empty()) {
       predict_pairs(model, pairs_file, std::cout, *parse_on_unknown(on_unknown));
     } else {
