@@ -5,58 +5,6 @@
 
 namespace recs {
 
-std::vector<ClusterPopularRow> popular_in_clusters(const std::vector<std::int32_t>& user_cluster,
-                                                   int clusters, const UserItems& rated,
-                                                   const std::vector<float>& rating,
-                                                   const std::vector<std::int32_t>& candidates,
-                                                   const std::vector<std::int64_t>& movie_ids,
-                                                   int top_n) {
-  std::vector<ClusterPopularRow> out;
-  const std::size_t n = movie_ids.size();
-  std::vector<char> is_candidate(n, 0);
-  for (std::int32_t m : candidates) is_candidate[static_cast<std::size_t>(m)] = 1;
-  std::vector<std::vector<std::size_t>> members(static_cast<std::size_t>(clusters));
-  for (std::size_t u = 0; u < user_cluster.size(); ++u)
-    members[static_cast<std::size_t>(user_cluster[u])].push_back(u);
-  // Counts and sums per movie, reset after each cluster through `touched`.
-  std::vector<std::int64_t> count(n, 0);
-  std::vector<double> sum(n, 0.0);
-  std::vector<std::int32_t> touched;
-  for (int k = 0; k < clusters; ++k) {
-    touched.clear();
-    for (std::size_t u : members[static_cast<std::size_t>(k)]) {
-      for (auto e = rated.indptr[u]; e < rated.indptr[u + 1]; ++e) {
-        const std::int32_t m = rated.indices[static_cast<std::size_t>(e)];
-        if (!is_candidate[static_cast<std::size_t>(m)]) continue;
-        if (count[static_cast<std::size_t>(m)]++ == 0) touched.push_back(m);
-        sum[static_cast<std::size_t>(m)] += rating[static_cast<std::size_t>(e)];
-      }
-    }
-    const std::size_t keep =
-        std::min<std::size_t>(touched.size(), static_cast<std::size_t>(std::max(top_n, 0)));
-    auto better = [&](std::int32_t x, std::int32_t y) {
-      const auto cx = count[static_cast<std::size_t>(x)], cy = count[static_cast<std::size_t>(y)];
-      if (cx != cy) return cx > cy;
-      const double mx = sum[static_cast<std::size_t>(x)] / cx,
-                   my = sum[static_cast<std::size_t>(y)] / cy;
-      if (mx != my) return mx > my;
-      return x < y;
-    };
-    std::partial_sort(touched.begin(), touched.begin() + static_cast<std::ptrdiff_t>(keep),
-                      touched.end(), better);
-    for (std::size_t i = 0; i < keep; ++i) {
-      const auto m = static_cast<std::size_t>(touched[i]);
-      out.push_back({k, static_cast<std::int64_t>(i + 1), movie_ids[m], count[m],
-                     sum[m] / static_cast<double>(count[m])});
-    }
-    for (std::int32_t m : touched) {
-      count[static_cast<std::size_t>(m)] = 0;
-      sum[static_cast<std::size_t>(m)] = 0;
-    }
-  }
-  return out;
-}
-
 std::vector<ClusterMovieCount> cluster_movie_counts(const std::vector<std::int32_t>& user_cluster,
                                                     int clusters, const UserItems& rated,
                                                     const std::vector<float>& rating,
@@ -137,6 +85,17 @@ std::vector<ClusterPopularRow> rank_cluster_counts(const std::vector<ClusterMovi
     i = j;
   }
   return out;
+}
+
+std::vector<ClusterPopularRow> popular_in_clusters(const std::vector<std::int32_t>& user_cluster,
+                                                   int clusters, const UserItems& rated,
+                                                   const std::vector<float>& rating,
+                                                   const std::vector<std::int32_t>& candidates,
+                                                   const std::vector<std::int64_t>& movie_ids,
+                                                   int top_n) {
+  // One process is one shard holding every user: its counts, ranked.
+  return rank_cluster_counts(
+      cluster_movie_counts(user_cluster, clusters, rated, rating, candidates, movie_ids), top_n);
 }
 
 }  // namespace recs

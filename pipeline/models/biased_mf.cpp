@@ -51,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "models/block_grid.h"
 #include "models/registry.h"
 #include "models/train_loop.h"
 #include "util/error.h"
@@ -66,9 +67,6 @@ namespace {
 constexpr int kLanes = 16;
 // Ratings ahead whose rows are prefetched (measured: 8-16 equally good).
 constexpr int kAhead = 8;
-// Bands per side at least: 48 keeps a block's rows cache-sized on ML-25M
-// (1.9x faster per epoch than 16 there) and leaves ml-latest-small's RMSE as is.
-constexpr int kMinBands = 48;
 
 using FloatVec = std::vector<float, Eigen::aligned_allocator<float>>;
 
@@ -370,11 +368,8 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
     correction_ = std::make_unique<AdamCorrection>(config_.beta1, config_.beta2);
   }
 
-  // Bands: enough blocks per diagonal to balance the threads, and kMinBands at least
-  // so a block's rows stay cache-sized on large data and the result does not
-  // depend on the thread count up to 24 threads.
-  const int bands =
-      std::max(1, std::min({std::max(kMinBands, 2 * threads), num_users, num_movies}));
+  // Bands and the diagonal schedule: models/block_grid.h.
+  const int bands = grid_bands(threads, num_users, num_movies);
   // Each side's rows in a random order; band b is the b-th of `bands` equal
   // slices of it, and a row's position in that order is its internal row.
   auto assign_rows = [&](std::vector<std::int32_t>& row_of, int rows) {
@@ -464,31 +459,18 @@ TrainReport BiasedMfModel::fit(const Triplets& train, const Triplets& validation
     log::info(msg.str());
   }
 
-  std::vector<int> shifts(static_cast<std::size_t>(bands));
-  std::iota(shifts.begin(), shifts.end(), 0);
+  DiagonalSchedule schedule(bands);
   std::vector<double> block_loss(blocks, 0.0);
   // A decaying rate (lr / (1 + d epoch)) measured no better with early stopping.
   const auto lr = static_cast<float>(config_.learning_rate);
   Params best;
   EpochCallbacks cb;
   cb.run_epoch = [&](int) {
-    random::shuffle(shifts, rng);
-    for (int s : shifts) {
-      arena.execute([&] {
-        tbb::parallel_for(
-            tbb::blocked_range<int>(0, bands, 1),
-            [&](const tbb::blocked_range<int>& range) {
-              for (int b = range.begin(); b != range.end(); ++b) {
-                const std::size_t id =
-                    static_cast<std::size_t>(b) * bands + static_cast<std::size_t>((b + s) % bands);
-                const Rating* begin = ratings.data() + block_start[id];
-                const Rating* end = ratings.data() + block_start[id + 1];
-                block_loss[id] = use_adam ? adam_block(begin, end, lr) : sgd_block(begin, end, lr);
-              }
-            },
-            tbb::simple_partitioner());
-      });
-    }
+    schedule.run_epoch(arena, rng, [&](std::size_t id) {
+      const Rating* begin = ratings.data() + block_start[id];
+      const Rating* end = ratings.data() + block_start[id + 1];
+      block_loss[id] = use_adam ? adam_block(begin, end, lr) : sgd_block(begin, end, lr);
+    });
     return std::accumulate(block_loss.begin(), block_loss.end(), 0.0) / static_cast<double>(n);
   };
   if (validation.size() > 0) {

@@ -47,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "models/block_grid.h"
 #include "models/registry.h"
 #include "models/train_loop.h"
 #include "util/error.h"
@@ -55,10 +56,6 @@
 
 namespace recs {
 namespace {
-
-// Bands per side at least (as biased_mf, so the schedule is the same for 1..24
-// threads).
-constexpr int kMinBands = 48;
 
 struct Rating {
   std::int32_t user;
@@ -159,8 +156,7 @@ TrainReport SvdppModel::fit(const Triplets& train, const Triplets& validation, i
 
   // Random bands per side; the ratings bucketed into blocks, each block in a
   // seeded random order.
-  const int bands =
-      std::max(1, std::min({std::max(kMinBands, 2 * threads), num_users, num_movies}));
+  const int bands = grid_bands(threads, num_users, num_movies);
   auto assign = [&](int rows) {
     std::vector<std::int32_t> perm(static_cast<std::size_t>(rows));
     std::iota(perm.begin(), perm.end(), 0);
@@ -218,8 +214,7 @@ TrainReport SvdppModel::fit(const Triplets& train, const Triplets& validation, i
   update_z();
 
   RowMatrix g(num_users, f);  // per user, sum of e_ui q_i over the epoch
-  std::vector<int> shifts(static_cast<std::size_t>(bands));
-  std::iota(shifts.begin(), shifts.end(), 0);
+  DiagonalSchedule schedule(bands);
   std::vector<double> block_loss(blocks, 0.0);
   const auto lr = static_cast<float>(config_.learning_rate);
   const auto reg = static_cast<float>(config_.l2);
@@ -264,20 +259,7 @@ TrainReport SvdppModel::fit(const Triplets& train, const Triplets& validation, i
   EpochCallbacks cb;
   cb.run_epoch = [&](int) {
     g.setZero();
-    random::shuffle(shifts, rng);
-    for (int s : shifts) {
-      arena.execute([&] {
-        tbb::parallel_for(
-            tbb::blocked_range<int>(0, bands, 1),
-            [&](const tbb::blocked_range<int>& range) {
-              for (int b = range.begin(); b != range.end(); ++b) {
-                run_block(static_cast<std::size_t>(b) * bands +
-                          static_cast<std::size_t>((b + s) % bands));
-              }
-            },
-            tbb::simple_partitioner());
-      });
-    }
+    schedule.run_epoch(arena, rng, run_block);
     // The implicit factors' full-gradient step, then the sums they feed.
     if (ylr > 0) {
       arena.execute([&] {
