@@ -365,7 +365,7 @@ Scored score_audience(const Config& config, const db::StoredModel& model, const 
   std::optional<Explainer> explainer;
   if (config.score.explain) {
     log::Stopwatch explain_clock;
-    explainer.emplace(model.movies, p.taste, audience.rated, audience.raw);
+    explainer.emplace(model.movies, p.taste, audience.rated, audience.raw, kExplainLiked);
     out.explain_seconds = explain_clock.seconds();
     out.explained = true;
   }

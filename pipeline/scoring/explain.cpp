@@ -5,6 +5,7 @@
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "scoring/similar.h"
@@ -16,6 +17,7 @@ using ColMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>;
 
 // Per-thread buffers, grown as needed and reused across users.
 struct Scratch {
+  std::vector<std::int64_t> entries;  // the user's liked entries of rated
   std::vector<std::int32_t> liked;
   std::vector<float> liked_rows;  // liked x d
   std::vector<float> rec_rows;    // recommended x d
@@ -31,8 +33,14 @@ T* grow(std::vector<T>& v, std::size_t n) {
 }  // namespace
 
 Explainer::Explainer(const RowMatrix& movies, const std::vector<int>& columns,
-                     const UserItems& rated, const std::vector<float>& ratings)
-    : unit_(unit_rows(movies, columns)), rated_(rated), ratings_(ratings) {}
+                     const UserItems& rated, const std::vector<float>& ratings, int max_liked)
+    : unit_(unit_rows(movies, columns)),
+      raters_(static_cast<std::size_t>(movies.rows()), 0),
+      rated_(rated),
+      ratings_(ratings),
+      max_liked_(max_liked) {
+  for (const std::int32_t m : rated.indices) ++raters_[static_cast<std::size_t>(m)];
+}
 
 std::vector<std::int32_t> Explainer::explain(const TopNBlock& block,
                                              const std::vector<std::int32_t>& candidates) const {
@@ -52,11 +60,30 @@ std::vector<std::int32_t> Explainer::explain(const TopNBlock& block,
     double sum = 0;
     for (auto k = begin; k < end; ++k) sum += ratings_[static_cast<std::size_t>(k)];
     const double mean = sum / static_cast<double>(end - begin);
-    s.liked.clear();
+    s.entries.clear();
     for (auto k = begin; k < end; ++k) {
-      if (ratings_[static_cast<std::size_t>(k)] >= mean)
-        s.liked.push_back(rated_.indices[static_cast<std::size_t>(k)]);
+      if (ratings_[static_cast<std::size_t>(k)] >= mean) s.entries.push_back(k);
     }
+    if (max_liked_ > 0 && s.entries.size() > static_cast<std::size_t>(max_liked_)) {
+      // The max_liked best rated; entries ascend by movie, so comparing
+      // entries last settles the rest by the smaller movie index.
+      auto better = [&](std::int64_t x, std::int64_t y) {
+        const float rx = ratings_[static_cast<std::size_t>(x)];
+        const float ry = ratings_[static_cast<std::size_t>(y)];
+        if (rx != ry) return rx > ry;
+        const std::int32_t cx = raters_[static_cast<std::size_t>(rated_.indices[x])];
+        const std::int32_t cy = raters_[static_cast<std::size_t>(rated_.indices[y])];
+        if (cx != cy) return cx > cy;
+        return x < y;
+      };
+      const auto cut = s.entries.begin() + max_liked_;
+      std::nth_element(s.entries.begin(), cut, s.entries.end(), better);
+      s.entries.resize(static_cast<std::size_t>(max_liked_));
+      std::sort(s.entries.begin(), s.entries.end());
+    }
+    s.liked.clear();
+    for (const std::int64_t k : s.entries)
+      s.liked.push_back(rated_.indices[static_cast<std::size_t>(k)]);
     const Eigen::Index liked = static_cast<Eigen::Index>(s.liked.size());
     // One small GEMM per user: cosines of every liked movie (rows) with every
     // recommended one (columns), all unit vectors.

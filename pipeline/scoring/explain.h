@@ -14,6 +14,11 @@
 
 namespace recs {
 
+// The liked movies an explanation looks among, at most (the score stage's
+// bound): the best rated, so a heavy rater's explanations cost no more than
+// anyone's.
+inline constexpr int kExplainLiked = 32;
+
 // An entry with no supporting movie: the user rated no other movie the
 // model knows.
 inline constexpr std::int32_t kNoReason = -1;
@@ -25,10 +30,13 @@ class Explainer {
   // movie alike); `rated`: per user, the movies rated (model movie indices,
   // ascending); `ratings`: the stored rating of each entry of rated.indices.
   // A user's liked movies are those rated at least the user's mean rating,
-  // so a user who rated anything has at least one. Keeps references to
+  // so a user who rated anything has at least one; of more than `max_liked`
+  // (0: no bound), the max_liked best rated are kept, equal ratings going
+  // to the movie more users rated, then to the smaller index (so a heavy
+  // rater's explanation costs no more than anyone's). Keeps references to
   // rated and ratings.
   Explainer(const RowMatrix& movies, const std::vector<int>& columns, const UserItems& rated,
-            const std::vector<float>& ratings);
+            const std::vector<float>& ratings, int max_liked = 0);
 
   // For every entry of `block` (user user_begin + i is row i of `rated`), the
   // model index of the liked movie with the highest cosine to the
@@ -44,9 +52,11 @@ class Explainer {
                                     const std::vector<std::int32_t>& candidates) const;
 
  private:
-  RowMatrix unit_;  // movies' taste columns, unit length
+  RowMatrix unit_;                    // movies' taste columns, unit length
+  std::vector<std::int32_t> raters_;  // per movie: how many users rated it
   const UserItems& rated_;
   const std::vector<float>& ratings_;
+  int max_liked_;
 };
 
 }  // namespace recs
