@@ -4,8 +4,10 @@
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 
 #include "scoring/similar.h"
@@ -23,6 +25,13 @@ struct Scratch {
   std::vector<float> rec_rows;    // recommended x d
   std::vector<float> cosines;     // liked x recommended, column-major
 };
+
+// CPU time of the calling thread.
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 template <typename T>
 T* grow(std::vector<T>& v, std::size_t n) {
@@ -43,7 +52,8 @@ Explainer::Explainer(const RowMatrix& movies, const std::vector<int>& columns,
 }
 
 std::vector<std::int32_t> Explainer::explain(const TopNBlock& block,
-                                             const std::vector<std::int32_t>& candidates) const {
+                                             const std::vector<std::int32_t>& candidates,
+                                             double* cpu_seconds) const {
   const std::size_t top_n = static_cast<std::size_t>(block.top_n);
   std::vector<std::int32_t> out(block.items.size(), kNoReason);
   const Eigen::Index d = unit_.cols();
@@ -125,12 +135,16 @@ std::vector<std::int32_t> Explainer::explain(const TopNBlock& block,
   };
 
   const int users = block.user_end - block.user_begin;
+  std::atomic<std::int64_t> cpu_ns{0};
   tbb::this_task_arena::isolate([&] {
     tbb::parallel_for(tbb::blocked_range<int>(0, users, 8), [&](const tbb::blocked_range<int>& r) {
+      const std::int64_t start = cpu_seconds ? thread_cpu_ns() : 0;
       Scratch& s = scratch.local();
       for (int i = r.begin(); i < r.end(); ++i) explain_user(i, s);
+      if (cpu_seconds) cpu_ns.fetch_add(thread_cpu_ns() - start, std::memory_order_relaxed);
     });
   });
+  if (cpu_seconds) *cpu_seconds = static_cast<double>(cpu_ns.load()) * 1e-9;
   return out;
 }
 

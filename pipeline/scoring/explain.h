@@ -47,9 +47,12 @@ class Explainer {
   // `candidates` is empty. Laid out as block.items (counts[i] entries at
   // i * top_n). Parallel over users on the calling TBB arena (isolated, so it
   // never runs a caller's unrelated tasks while it waits); the result does
-  // not depend on the thread count.
+  // not depend on the thread count. `cpu_seconds`, if given, gets the CPU
+  // time its threads spent on it, summed (unlike wall time, not inflated by
+  // other work sharing the cores).
   std::vector<std::int32_t> explain(const TopNBlock& block,
-                                    const std::vector<std::int32_t>& candidates) const;
+                                    const std::vector<std::int32_t>& candidates,
+                                    double* cpu_seconds = nullptr) const;
 
  private:
   RowMatrix unit_;                    // movies' taste columns, unit length
