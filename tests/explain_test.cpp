@@ -110,8 +110,8 @@ TEST(Explain, ItemsIndexTheCandidatesAndBiasColumnsAreLeftOut) {
 
 TEST(Explain, OfManyLikedMoviesTheBestRatedThenTheMostRatedAreLookedAt) {
   // Movie 1 is the closest to the recommended 3, but of the three rated 5
-  // only two are looked at: movie 2 (rated by two users), then movie 0
-  // (the smaller index of the two rated by one).
+  // only two are looked at: movie 2 (the longest vector), then movie 0 (the
+  // smaller index of two as long). Another user's ratings do not matter.
   RowMatrix movies = rows({{1, 0}, {0, 1}, {1, 1}, {0.1f, 1}, {-1, 0}, {-1, 0.1f}, {-1, 0.2f}});
   Rated rated({{{0, 5}, {1, 5}, {2, 5}, {4, 4}, {5, 4}, {6, 3}}, {{2, 3}}});
   const TopNBlock b = block_of({{3}, {}});

@@ -43,12 +43,16 @@ T* grow(std::vector<T>& v, std::size_t n) {
 
 Explainer::Explainer(const RowMatrix& movies, const std::vector<int>& columns,
                      const UserItems& rated, const std::vector<float>& ratings, int max_liked)
-    : unit_(unit_rows(movies, columns)),
-      raters_(static_cast<std::size_t>(movies.rows()), 0),
+    : unit_(select_columns(movies, columns)),
+      norm_(static_cast<std::size_t>(movies.rows())),
       rated_(rated),
       ratings_(ratings),
       max_liked_(max_liked) {
-  for (const std::int32_t m : rated.indices) ++raters_[static_cast<std::size_t>(m)];
+  for (Eigen::Index i = 0; i < unit_.rows(); ++i) {
+    const float norm = unit_.row(i).norm();
+    norm_[static_cast<std::size_t>(i)] = norm;
+    if (norm > 0) unit_.row(i) /= norm;
+  }
 }
 
 std::vector<std::int32_t> Explainer::explain(const TopNBlock& block,
@@ -81,9 +85,9 @@ std::vector<std::int32_t> Explainer::explain(const TopNBlock& block,
         const float rx = ratings_[static_cast<std::size_t>(x)];
         const float ry = ratings_[static_cast<std::size_t>(y)];
         if (rx != ry) return rx > ry;
-        const std::int32_t cx = raters_[static_cast<std::size_t>(rated_.indices[x])];
-        const std::int32_t cy = raters_[static_cast<std::size_t>(rated_.indices[y])];
-        if (cx != cy) return cx > cy;
+        const float nx = norm_[static_cast<std::size_t>(rated_.indices[x])];
+        const float ny = norm_[static_cast<std::size_t>(rated_.indices[y])];
+        if (nx != ny) return nx > ny;
         return x < y;
       };
       const auto cut = s.entries.begin() + max_liked_;

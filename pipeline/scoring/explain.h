@@ -32,9 +32,11 @@ class Explainer {
   // A user's liked movies are those rated at least the user's mean rating,
   // so a user who rated anything has at least one; of more than `max_liked`
   // (0: no bound), the max_liked best rated are kept, equal ratings going
-  // to the movie more users rated, then to the smaller index (so a heavy
-  // rater's explanation costs no more than anyone's). Keeps references to
-  // rated and ratings.
+  // to the longer taste vector (the movie the model knows best), then to
+  // the smaller index, so a heavy rater's explanation costs no more than
+  // anyone's. Only the user's own ratings and the model decide, so a shard
+  // explains its users as one machine does. Keeps references to rated and
+  // ratings.
   Explainer(const RowMatrix& movies, const std::vector<int>& columns, const UserItems& rated,
             const std::vector<float>& ratings, int max_liked = 0);
 
@@ -55,8 +57,8 @@ class Explainer {
                                     double* cpu_seconds = nullptr) const;
 
  private:
-  RowMatrix unit_;                    // movies' taste columns, unit length
-  std::vector<std::int32_t> raters_;  // per movie: how many users rated it
+  RowMatrix unit_;           // movies' taste columns, unit length
+  std::vector<float> norm_;  // per movie: length of its taste columns
   const UserItems& rated_;
   const std::vector<float>& ratings_;
   int max_liked_;
