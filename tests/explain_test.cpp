@@ -108,6 +108,24 @@ TEST(Explain, ItemsIndexTheCandidatesAndBiasColumnsAreLeftOut) {
   EXPECT_EQ(e.explain(block_of({{0, 1}}), {2, 3}), std::vector<std::int32_t>({0, 1}));
 }
 
+TEST(Explain, OfManyLikedMoviesTheBestRatedThenTheMostRatedAreLookedAt) {
+  // Movie 1 is the closest to the recommended 3, but of the three rated 5
+  // only two are looked at: movie 2 (the longest vector), then movie 0 (the
+  // smaller index of two as long). Another user's ratings do not matter.
+  RowMatrix movies = rows({{1, 0}, {0, 1}, {1, 1}, {0.1f, 1}, {-1, 0}, {-1, 0.1f}, {-1, 0.2f}});
+  Rated rated({{{0, 5}, {1, 5}, {2, 5}, {4, 4}, {5, 4}, {6, 3}}, {{2, 3}}});
+  const TopNBlock b = block_of({{3}, {}});
+  EXPECT_EQ(Explainer(movies, {0, 1}, rated.items, rated.ratings).explain(b, {})[0], 1);
+  EXPECT_EQ(Explainer(movies, {0, 1}, rated.items, rated.ratings, 3).explain(b, {})[0], 1);
+  EXPECT_EQ(Explainer(movies, {0, 1}, rated.items, rated.ratings, 2).explain(b, {})[0], 2);
+  EXPECT_EQ(Explainer(movies, {0, 1}, rated.items, rated.ratings, 1).explain(b, {})[0], 2);
+  // Movies 4-6 (rated below the mean 4.33) are never looked at, however
+  // close: the bound picks among the liked movies only.
+  RowMatrix west = movies;
+  west.row(3) << -1, 0.05f;
+  EXPECT_EQ(Explainer(west, {0, 1}, rated.items, rated.ratings, 2).explain(b, {})[0], 2);
+}
+
 TEST(Explain, MatchesBruteForceForAnyThreadCount) {
   std::mt19937_64 rng(11);
   std::normal_distribution<float> normal;

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 #include <tbb/info.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +18,8 @@
 #include "db/model_store.h"
 #include "db/sqlite.h"
 #include "scoring/ann.h"
+#include "scoring/explain.h"
+#include "scoring/similar.h"
 #include "scoring/topn.h"
 #include "util/error.h"
 #include "util/random.h"
@@ -63,9 +66,13 @@ UserItems random_rated(int users, int movies, double fraction, random::Rng& rng)
   return out;
 }
 
-// The movies each model user rated in the database, as model indices.
-UserItems stored_rated(SQLite::Database& db, const db::StoredModel& m) {
-  const db::StoredRatings stored = db::sqlite_ratings(db)->read({});
+// The movies each model user rated in the database, as model indices, and
+// (if `ratings`) the stored rating of each.
+UserItems stored_rated(SQLite::Database& db, const db::StoredModel& m,
+                       std::vector<float>* ratings) {
+  db::RatingsRequest request;
+  request.rating = ratings != nullptr;
+  const db::StoredRatings stored = db::sqlite_ratings(db)->read(request);
   UserItems items;
   items.indptr.assign(m.user_ids.size() + 1, 0);
   std::size_t u = 0;
@@ -74,7 +81,9 @@ UserItems stored_rated(SQLite::Database& db, const db::StoredModel& m) {
     while (u < m.user_ids.size() && m.user_ids[u] < user) items.indptr[++u] = items.indices.size();
     if (u == m.user_ids.size() || m.user_ids[u] != user) continue;
     const int movie = m.movie_index(stored.movie[i]);
-    if (movie >= 0) items.indices.push_back(movie);
+    if (movie < 0) continue;
+    items.indices.push_back(movie);
+    if (ratings) ratings->push_back(static_cast<float>(stored.rating[i]));
   }
   while (u < m.user_ids.size()) items.indptr[++u] = items.indices.size();
   return items;
@@ -96,6 +105,8 @@ void take_users(const RowMatrix& users, const UserItems* rated, const std::vecto
     rated_out.indptr.push_back(static_cast<std::int64_t>(rated_out.indices.size()));
   }
 }
+
+int threads_of(int threads) { return threads > 0 ? threads : tbb::info::default_concurrency(); }
 
 // Each user's top-N items, top_n slots per user (count in counts).
 struct AllTopN {
@@ -124,6 +135,7 @@ std::string bench_score(const ScoreBenchOptions& options) {
   random::Rng rng(options.seed, random::Stream::kBenchData);
   RowMatrix users, movies;
   UserItems rated;
+  std::vector<float> rated_values;  // with explain: the stored rating of each rated entry
   bool masked = false;
   if (!options.vectors_from.empty()) {
     // Only the models and ratings tables are read, so a database of another
@@ -131,7 +143,7 @@ std::string bench_score(const ScoreBenchOptions& options) {
     const auto database = db::open_read_only(options.vectors_from, db::SchemaCheck::kAnyVersion);
     db::StoredModel model = db::sqlite_models(*database)->latest();
     if (options.mask_rated) {
-      rated = stored_rated(*database, model);
+      rated = stored_rated(*database, model, options.explain ? &rated_values : nullptr);
       masked = true;
     }
     users = std::move(model.users);
@@ -162,6 +174,10 @@ std::string bench_score(const ScoreBenchOptions& options) {
   std::atomic<std::int64_t> skipped{0};
   topn.skipped = &skipped;
   const bool compare = !use_ann && options.compare_plain && !options.plain;
+  if (options.explain && (use_ann || !options.mask_rated)) {
+    throw UsageError("bench score: --explain needs the exact kernel and --mask-rated");
+  }
+  const bool keep = use_ann || compare || options.explain;
 
   // The sink only consumes the blocks (sums their counts, also reported as a
   // check); a real sink would write them to the database. For ann it also
@@ -170,7 +186,7 @@ std::string bench_score(const ScoreBenchOptions& options) {
   long long entries = 0;
   AllTopN approx;
   std::vector<float> kept_scores;
-  if (use_ann || compare) {
+  if (keep) {
     approx.items.resize(static_cast<std::size_t>(num_users) * top_n);
     approx.counts.resize(num_users);
   }
@@ -181,7 +197,7 @@ std::string bench_score(const ScoreBenchOptions& options) {
       std::copy(block.scores.begin(), block.scores.end(),
                 kept_scores.begin() + static_cast<std::size_t>(block.user_begin) * top_n);
     }
-    if (use_ann || compare) {
+    if (keep) {
       std::copy(block.items.begin(), block.items.end(),
                 approx.items.begin() + static_cast<std::size_t>(block.user_begin) * top_n);
       std::copy(block.counts.begin(), block.counts.end(), approx.counts.begin() + block.user_begin);
@@ -196,7 +212,7 @@ std::string bench_score(const ScoreBenchOptions& options) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  char ann_fields[256] = "";
+  char ann_fields[1024] = "";
   if (!use_ann) {
     const double pairs = static_cast<double>(num_users) * static_cast<double>(num_movies);
     std::snprintf(ann_fields, sizeof ann_fields, ",\"pruned\":%s,\"skipped_share\":%.4f",
@@ -236,6 +252,51 @@ std::string bench_score(const ScoreBenchOptions& options) {
                   "%s,\"plain_seconds\":%.3f,\"plain_item_mismatched_users\":%lld,"
                   "\"plain_bit_mismatched_users\":%lld,\"plain_max_score_diff\":%.3g",
                   head.c_str(), plain_seconds, item_mismatched, bit_mismatched, max_diff);
+  }
+  if (options.explain) {
+    // Every list explained in blocks of the scoring's size, as the score
+    // stage's prepare hook does, on an arena of the bench's threads.
+    const std::vector<int> taste = taste_columns(users, movies);
+    auto explain_all = [&](int max_liked, double& cpu, double& wall) {
+      const Explainer explainer(movies, taste, rated, rated_values, max_liked);
+      std::vector<std::int32_t> out(approx.items.size());
+      tbb::task_arena arena(threads_of(options.threads));
+      const auto start = std::chrono::steady_clock::now();
+      arena.execute([&] {
+        TopNBlock b;
+        b.top_n = options.top_n;
+        for (int begin = 0; begin < num_users; begin += topn.user_block) {
+          b.user_begin = begin;
+          b.user_end = std::min(num_users, begin + topn.user_block);
+          const std::size_t from = static_cast<std::size_t>(begin) * top_n;
+          const std::size_t to = static_cast<std::size_t>(b.user_end) * top_n;
+          b.items.assign(approx.items.begin() + from, approx.items.begin() + to);
+          b.scores.assign(to - from, 0.0f);
+          b.counts.assign(approx.counts.begin() + begin, approx.counts.begin() + b.user_end);
+          double block_cpu = 0;
+          const std::vector<std::int32_t> why = explainer.explain(b, {}, &block_cpu);
+          cpu += block_cpu;
+          std::copy(why.begin(), why.end(), out.begin() + from);
+        }
+      });
+      wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return out;
+    };
+    double cpu = 0, wall = 0, all_cpu = 0, all_wall = 0;
+    const std::vector<std::int32_t> bounded = explain_all(kExplainLiked, cpu, wall);
+    const std::vector<std::int32_t> every = explain_all(0, all_cpu, all_wall);
+    long long changed = 0;
+    for (int u = 0; u < num_users; ++u) {
+      const std::size_t at = static_cast<std::size_t>(u) * top_n;
+      for (int k = 0; k < approx.counts[u]; ++k) changed += bounded[at + k] != every[at + k];
+    }
+    const std::string head = ann_fields;
+    std::snprintf(ann_fields, sizeof ann_fields,
+                  "%s,\"explain_liked\":%d,\"explain_cpu_seconds\":%.3f,\"explain_seconds\":%.3f,"
+                  "\"explain_all_cpu_seconds\":%.3f,\"explain_all_seconds\":%.3f,"
+                  "\"explain_changed_share\":%.4f",
+                  head.c_str(), kExplainLiked, cpu, wall, all_cpu, all_wall,
+                  entries > 0 ? static_cast<double>(changed) / static_cast<double>(entries) : 0.0);
   }
   if (use_ann) {
     // Exact top-N of the recall users: all of them (timing a full exact run
@@ -296,7 +357,7 @@ std::string bench_score(const ScoreBenchOptions& options) {
   const double flops = 2.0 * num_users * num_movies * factors;
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
 
-  char line[1024];
+  char line[2048];
   std::snprintf(line, sizeof line,
                 "{\"users\":%d,\"movies\":%d,\"factors\":%d,\"top_n\":%d,\"threads\":%d,"
                 "\"seconds\":%.3f,\"gflops\":%.1f,\"peak_rss_mb\":%.1f,\"rated_fraction\":%g,"

@@ -35,6 +35,10 @@ struct ScoreBenchOptions {
   // exact: after the timed (pruned) run, run the plain kernel too and
   // compare (see bench_score).
   bool compare_plain = false;
+  // exact, with vectors_from and mask_rated: then explain every list with
+  // the stored ratings (scoring/explain.h), as the score stage does, and once
+  // more looking among every liked movie (the rule before the bound).
+  bool explain = false;
 };
 
 // Runs the chosen kernel once with a sink that only consumes the blocks and
@@ -48,7 +52,11 @@ struct ScoreBenchOptions {
 // movie pairs the norm bound skipped / all pairs), and with compare_plain
 // "plain_seconds", "plain_item_mismatched_users" (lists that differ in an
 // item), "plain_bit_mismatched_users" (in an item or a score's last bits: the
-// products are tiled differently) and "plain_max_score_diff".
+// products are tiled differently) and "plain_max_score_diff". With explain
+// it adds "explain_cpu_seconds" (CPU time of the threads explaining, summed,
+// so other work on the machine does not inflate it), "explain_seconds"
+// (wall), the same two for every liked movie ("explain_all_..."), and
+// "explain_changed_share" (entries the two explain differently).
 std::string bench_score(const ScoreBenchOptions& options);
 
 }  // namespace recs

@@ -347,6 +347,10 @@ int run_cli(int argc, char** argv) {
   bench_score_cmd->add_flag("--compare-plain", sb.compare_plain,
                             "exact: then run the plain kernel on the same vectors, timing it and "
                             "counting users whose lists differ");
+  bench_score_cmd->add_flag("--explain", sb.explain,
+                            "exact, with --mask-rated: then explain every list with the stored "
+                            "ratings, bounded as the score stage does and over every liked movie, "
+                            "timing both");
 
   PublishBenchOptions pb;
   std::string pb_dir;

@@ -4,7 +4,10 @@
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <time.h>
 
+#include <algorithm>
+#include <atomic>
 #include <limits>
 
 #include "scoring/similar.h"
@@ -16,11 +19,19 @@ using ColMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>;
 
 // Per-thread buffers, grown as needed and reused across users.
 struct Scratch {
+  std::vector<std::int64_t> entries;  // the user's liked entries of rated
   std::vector<std::int32_t> liked;
   std::vector<float> liked_rows;  // liked x d
   std::vector<float> rec_rows;    // recommended x d
   std::vector<float> cosines;     // liked x recommended, column-major
 };
+
+// CPU time of the calling thread.
+std::int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 template <typename T>
 T* grow(std::vector<T>& v, std::size_t n) {
@@ -31,11 +42,22 @@ T* grow(std::vector<T>& v, std::size_t n) {
 }  // namespace
 
 Explainer::Explainer(const RowMatrix& movies, const std::vector<int>& columns,
-                     const UserItems& rated, const std::vector<float>& ratings)
-    : unit_(unit_rows(movies, columns)), rated_(rated), ratings_(ratings) {}
+                     const UserItems& rated, const std::vector<float>& ratings, int max_liked)
+    : unit_(select_columns(movies, columns)),
+      norm_(static_cast<std::size_t>(movies.rows())),
+      rated_(rated),
+      ratings_(ratings),
+      max_liked_(max_liked) {
+  for (Eigen::Index i = 0; i < unit_.rows(); ++i) {
+    const float norm = unit_.row(i).norm();
+    norm_[static_cast<std::size_t>(i)] = norm;
+    if (norm > 0) unit_.row(i) /= norm;
+  }
+}
 
 std::vector<std::int32_t> Explainer::explain(const TopNBlock& block,
-                                             const std::vector<std::int32_t>& candidates) const {
+                                             const std::vector<std::int32_t>& candidates,
+                                             double* cpu_seconds) const {
   const std::size_t top_n = static_cast<std::size_t>(block.top_n);
   std::vector<std::int32_t> out(block.items.size(), kNoReason);
   const Eigen::Index d = unit_.cols();
@@ -52,11 +74,30 @@ std::vector<std::int32_t> Explainer::explain(const TopNBlock& block,
     double sum = 0;
     for (auto k = begin; k < end; ++k) sum += ratings_[static_cast<std::size_t>(k)];
     const double mean = sum / static_cast<double>(end - begin);
-    s.liked.clear();
+    s.entries.clear();
     for (auto k = begin; k < end; ++k) {
-      if (ratings_[static_cast<std::size_t>(k)] >= mean)
-        s.liked.push_back(rated_.indices[static_cast<std::size_t>(k)]);
+      if (ratings_[static_cast<std::size_t>(k)] >= mean) s.entries.push_back(k);
     }
+    if (max_liked_ > 0 && s.entries.size() > static_cast<std::size_t>(max_liked_)) {
+      // The max_liked best rated; entries ascend by movie, so comparing
+      // entries last settles the rest by the smaller movie index.
+      auto better = [&](std::int64_t x, std::int64_t y) {
+        const float rx = ratings_[static_cast<std::size_t>(x)];
+        const float ry = ratings_[static_cast<std::size_t>(y)];
+        if (rx != ry) return rx > ry;
+        const float nx = norm_[static_cast<std::size_t>(rated_.indices[x])];
+        const float ny = norm_[static_cast<std::size_t>(rated_.indices[y])];
+        if (nx != ny) return nx > ny;
+        return x < y;
+      };
+      const auto cut = s.entries.begin() + max_liked_;
+      std::nth_element(s.entries.begin(), cut, s.entries.end(), better);
+      s.entries.resize(static_cast<std::size_t>(max_liked_));
+      std::sort(s.entries.begin(), s.entries.end());
+    }
+    s.liked.clear();
+    for (const std::int64_t k : s.entries)
+      s.liked.push_back(rated_.indices[static_cast<std::size_t>(k)]);
     const Eigen::Index liked = static_cast<Eigen::Index>(s.liked.size());
     // One small GEMM per user: cosines of every liked movie (rows) with every
     // recommended one (columns), all unit vectors.
@@ -98,12 +139,16 @@ std::vector<std::int32_t> Explainer::explain(const TopNBlock& block,
   };
 
   const int users = block.user_end - block.user_begin;
+  std::atomic<std::int64_t> cpu_ns{0};
   tbb::this_task_arena::isolate([&] {
     tbb::parallel_for(tbb::blocked_range<int>(0, users, 8), [&](const tbb::blocked_range<int>& r) {
+      const std::int64_t start = cpu_seconds ? thread_cpu_ns() : 0;
       Scratch& s = scratch.local();
       for (int i = r.begin(); i < r.end(); ++i) explain_user(i, s);
+      if (cpu_seconds) cpu_ns.fetch_add(thread_cpu_ns() - start, std::memory_order_relaxed);
     });
   });
+  if (cpu_seconds) *cpu_seconds = static_cast<double>(cpu_ns.load()) * 1e-9;
   return out;
 }
 

@@ -14,6 +14,11 @@
 
 namespace recs {
 
+// The liked movies an explanation looks among, at most (the score stage's
+// bound): the best rated, so a heavy rater's explanations cost no more than
+// anyone's.
+inline constexpr int kExplainLiked = 32;
+
 // An entry with no supporting movie: the user rated no other movie the
 // model knows.
 inline constexpr std::int32_t kNoReason = -1;
@@ -25,10 +30,15 @@ class Explainer {
   // movie alike); `rated`: per user, the movies rated (model movie indices,
   // ascending); `ratings`: the stored rating of each entry of rated.indices.
   // A user's liked movies are those rated at least the user's mean rating,
-  // so a user who rated anything has at least one. Keeps references to
-  // rated and ratings.
+  // so a user who rated anything has at least one; of more than `max_liked`
+  // (0: no bound), the max_liked best rated are kept, equal ratings going
+  // to the longer taste vector (the movie the model knows best), then to
+  // the smaller index, so a heavy rater's explanation costs no more than
+  // anyone's. Only the user's own ratings and the model decide, so a shard
+  // explains its users as one machine does. Keeps references to rated and
+  // ratings.
   Explainer(const RowMatrix& movies, const std::vector<int>& columns, const UserItems& rated,
-            const std::vector<float>& ratings);
+            const std::vector<float>& ratings, int max_liked = 0);
 
   // For every entry of `block` (user user_begin + i is row i of `rated`), the
   // model index of the liked movie with the highest cosine to the
@@ -39,14 +49,19 @@ class Explainer {
   // `candidates` is empty. Laid out as block.items (counts[i] entries at
   // i * top_n). Parallel over users on the calling TBB arena (isolated, so it
   // never runs a caller's unrelated tasks while it waits); the result does
-  // not depend on the thread count.
+  // not depend on the thread count. `cpu_seconds`, if given, gets the CPU
+  // time its threads spent on it, summed (unlike wall time, not inflated by
+  // other work sharing the cores).
   std::vector<std::int32_t> explain(const TopNBlock& block,
-                                    const std::vector<std::int32_t>& candidates) const;
+                                    const std::vector<std::int32_t>& candidates,
+                                    double* cpu_seconds = nullptr) const;
 
  private:
-  RowMatrix unit_;  // movies' taste columns, unit length
+  RowMatrix unit_;           // movies' taste columns, unit length
+  std::vector<float> norm_;  // per movie: length of its taste columns
   const UserItems& rated_;
   const std::vector<float>& ratings_;
+  int max_liked_;
 };
 
 }  // namespace recs

@@ -12,6 +12,7 @@
 
 #include "scoring/result_handler.h"
 #include "scoring/select.h"
+#include "scoring/tile_product.h"
 
 namespace recs {
 namespace {
@@ -34,14 +35,29 @@ struct Problem {
   const RowMatrix& movies;
   const UserItems* exclude;
   int user_block;
-  int movie_block;
+  int movie_block;  // a multiple of tile_panel_width()
   selection::BufferShape shape;
+  PackedMovies packed;  // the movies, in index order
 };
+
+// Columns of a tile row: the movie block rounded up to whole panels.
+std::size_t tile_stride(int movie_block, int num_movies) {
+  const int w = tile_panel_width();
+  return static_cast<std::size_t>((std::min(movie_block, num_movies) + w - 1) / w * w);
+}
+
+// The first row of each of users [user_begin, user_begin + n).
+void user_rows(const RowMatrix& users, int user_begin, int n, std::vector<const float*>& out) {
+  out.resize(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = users.row(user_begin + i).data();
+}
 
 // Per-thread working memory, reused across user blocks so the steady state
 // allocates nothing.
 struct Scratch {
-  std::vector<float> tile;              // user_block x movie_block, row-major
+  std::vector<float> tile;         // user_block x tile_stride, row-major
+  std::vector<const float*> rows;  // the block's user vectors
+  TileScratch product;
   std::vector<std::int64_t> mask_next;  // per user: next rated movie to mask
   Handler results;
 };
@@ -56,8 +72,10 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
     std::fill(counts, counts + nu, 0);
     return;
   }
-  const std::size_t tile_size = static_cast<std::size_t>(nu) * std::min(p.movie_block, num_movies);
+  const std::size_t stride = tile_stride(p.movie_block, num_movies);
+  const std::size_t tile_size = static_cast<std::size_t>(nu) * stride;
   if (s.tile.size() < tile_size) s.tile.resize(tile_size);
+  user_rows(p.users, user_begin, nu, s.rows);
   s.results.begin_block(p.shape, nu);
   if (p.exclude) {
     s.mask_next.assign(p.exclude->indptr.begin() + user_begin,
@@ -67,13 +85,11 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
   // never selected even if every real score is -inf.
   constexpr float kMasked = std::numeric_limits<float>::quiet_NaN();
 
-  const auto user_rows = p.users.middleRows(user_begin, nu);
   for (int movie_begin = 0; movie_begin < num_movies; movie_begin += p.movie_block) {
     const int nm = std::min(p.movie_block, num_movies - movie_begin);
-    Eigen::Map<RowMatrix> tile(s.tile.data(), nu, nm);
-    tile.noalias() = user_rows * p.movies.middleRows(movie_begin, nm).transpose();
+    tile_product(s.rows.data(), nu, p.packed, movie_begin, nm, s.tile.data(), stride, s.product);
     for (int i = 0; i < nu; ++i) {
-      float* row = tile.data() + static_cast<std::size_t>(i) * nm;
+      float* row = s.tile.data() + static_cast<std::size_t>(i) * stride;
       if (p.exclude) {
         // Rated movies are sorted, so one cursor per user walks them once
         // across all movie blocks.
@@ -96,7 +112,10 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
 // a block cannot reach it, no later block can, and the user leaves. Items
 // then reach a user out of index order, so ties at the threshold are
 // settled by item (TiesByItem), as the plain scan's arrival order settles
-// them: the same entries, the same order.
+// them: the same entries, the same order. Each score is computed by
+// tile_product exactly as the plain scan computes it, so a block is either
+// scored exactly as there or skipped: the lists are the plain scan's bit for
+// bit, ties included.
 using PrunedHandler = selection::ResultHandler<selection::TiesByItem>;
 
 // A score the kernel computes differs from the exact u . v by at most
@@ -107,7 +126,7 @@ constexpr double kBoundMargin = 1e-3;
 
 struct PrunedProblem {
   const RowMatrix& users;
-  RowMatrix movies;                       // by descending norm (ties: smaller index first)
+  PackedMovies movies;                    // by descending norm (ties: smaller index first)
   std::vector<std::int32_t> item_of;      // position -> movie index
   std::vector<std::int32_t> position_of;  // movie index -> position
   std::vector<float> block_norm;          // per movie block: its largest norm
@@ -120,7 +139,8 @@ struct PrunedProblem {
 
 struct PrunedScratch {
   std::vector<float> tile;
-  RowMatrix active_rows;
+  std::vector<const float*> rows;  // the active users' vectors
+  TileScratch product;
   std::vector<int> active;
   std::vector<double> norm;             // per user of the block
   std::vector<std::int64_t> rated_at;   // per user: start of its positions in rated
@@ -132,13 +152,13 @@ struct PrunedScratch {
 void score_block_pruned(const PrunedProblem& p, int user_begin, int user_end, PrunedScratch& s,
                         std::int32_t* items, float* scores, std::int32_t* counts) {
   const int nu = user_end - user_begin;
-  const int num_movies = static_cast<int>(p.movies.rows());
+  const int num_movies = p.movies.rows();
   if (p.shape.top_n == 0 || num_movies == 0) {
     std::fill(counts, counts + nu, 0);
     return;
   }
-  const auto k = p.movies.cols();
-  const std::size_t tile_size = static_cast<std::size_t>(nu) * std::min(p.movie_block, num_movies);
+  const std::size_t stride = tile_stride(p.movie_block, num_movies);
+  const std::size_t tile_size = static_cast<std::size_t>(nu) * stride;
   if (s.tile.size() < tile_size) s.tile.resize(tile_size);
   s.results.begin_block(p.shape, nu);
   s.norm.resize(static_cast<std::size_t>(nu));
@@ -185,20 +205,13 @@ void score_block_pruned(const PrunedProblem& p, int user_begin, int user_end, Pr
     }
     s.active.resize(kept);
     if (kept == 0) break;
-    const auto block_movies = p.movies.middleRows(movie_begin, nm);
-    Eigen::Map<RowMatrix> tile(s.tile.data(), static_cast<Eigen::Index>(kept), nm);
-    if (kept == static_cast<std::size_t>(nu)) {
-      tile.noalias() = p.users.middleRows(user_begin, nu) * block_movies.transpose();
-    } else {
-      s.active_rows.resize(static_cast<Eigen::Index>(kept), k);
-      for (std::size_t a = 0; a < kept; ++a) {
-        s.active_rows.row(static_cast<Eigen::Index>(a)) = p.users.row(user_begin + s.active[a]);
-      }
-      tile.noalias() = s.active_rows * block_movies.transpose();
-    }
+    s.rows.resize(kept);
+    for (std::size_t a = 0; a < kept; ++a) s.rows[a] = p.users.row(user_begin + s.active[a]).data();
+    tile_product(s.rows.data(), static_cast<int>(kept), p.movies, movie_begin, nm, s.tile.data(),
+                 stride, s.product);
     for (std::size_t a = 0; a < kept; ++a) {
       const int i = s.active[a];
-      float* row = tile.data() + a * static_cast<std::size_t>(nm);
+      float* row = s.tile.data() + a * stride;
       if (p.exclude) {
         const std::int64_t end = s.rated_at[static_cast<std::size_t>(i) + 1];
         std::int64_t& next = s.mask_next[static_cast<std::size_t>(i)];
@@ -222,7 +235,7 @@ PrunedProblem make_pruned(const Problem& plain, std::atomic<std::int64_t>* skipp
     norm[m] = plain.movies.row(static_cast<Eigen::Index>(m)).cast<double>().norm();
   }
   PrunedProblem p{plain.users,
-                  RowMatrix(plain.movies.rows(), plain.movies.cols()),
+                  PackedMovies(),
                   std::vector<std::int32_t>(num_movies),
                   std::vector<std::int32_t>(num_movies),
                   {},
@@ -237,8 +250,8 @@ PrunedProblem make_pruned(const Problem& plain, std::atomic<std::int64_t>* skipp
   for (std::size_t at = 0; at < num_movies; ++at) {
     const auto m = static_cast<std::size_t>(p.item_of[at]);
     p.position_of[m] = static_cast<std::int32_t>(at);
-    p.movies.row(static_cast<Eigen::Index>(at)) = plain.movies.row(static_cast<Eigen::Index>(m));
   }
+  p.movies = PackedMovies(plain.movies, p.item_of);
   for (std::size_t b = 0; b < num_movies; b += static_cast<std::size_t>(plain.movie_block)) {
     // The first of a block is its largest; rounded up to a float above it.
     p.block_norm.push_back(std::nextafter(static_cast<float>(norm[p.item_of[b]]),
@@ -254,20 +267,22 @@ Problem make_problem(const RowMatrix& users, const RowMatrix& movies, const User
     throw std::invalid_argument("score_top_n: user_block and movie_block must be > 0");
   }
   const int num_movies = static_cast<int>(movies.rows());
+  const int w = tile_panel_width();
   return Problem{users,
                  movies,
                  exclude,
                  options.user_block,
-                 options.movie_block,
+                 (options.movie_block + w - 1) / w * w,
                  selection::buffer_shape(options.top_n, kCapacityRatio, num_movies,
-                                         kDenseRatio * options.top_n)};
+                                         kDenseRatio * options.top_n),
+                 PackedMovies()};
 }
 
 }  // namespace
 
 void score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
                  const TopNOptions& options, const std::function<void(const TopNBlock&)>& sink) {
-  const Problem problem = make_problem(users, movies, exclude, options);
+  Problem problem = make_problem(users, movies, exclude, options);
   const int num_users = static_cast<int>(users.rows());
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   if (options.prune) {
@@ -276,6 +291,7 @@ void score_top_n(const RowMatrix& users, const RowMatrix& movies, const UserItem
                                score_block_pruned, options.prepare, sink);
     return;
   }
+  problem.packed = PackedMovies(movies);
   selection::score_in_blocks(problem, num_users, problem.user_block, problem.shape.top_n, threads,
                              score_block, options.prepare, sink);
 }
