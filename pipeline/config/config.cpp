@@ -394,8 +394,7 @@ const std::vector<Field>& fields() {
     f.push_back(int_field("evaluate.sample_users", &Config::evaluate, &EvaluateConfig::sample_users,
                           0, 100000000,
                           "ranking metrics on a seeded sample of this many users with a "
-                          "relevant held-out rating when there are more (only their ratings "
-                          "are then held out); 0 = all of them"));
+                          "relevant held-out rating when there are more; 0 = all of them"));
     f.push_back(bool_field("gate.enabled", &Config::gate, &GateConfig::enabled,
                            "when pipeline run evaluates, refuse to publish a model that ranks "
                            "worse than popularity or than the last published run"));

@@ -165,7 +165,7 @@ std::vector<std::int32_t> evaluated_users(const Split& split, int sample_users,
 
 EvaluationSplit evaluation_split(const EvalData& data, const Config& config) {
   const RatingMatrix& r = data.ratings;
-  std::vector<char> held = holdout_split(data, config.evaluate, config.model.seed);
+  const std::vector<char> held = holdout_split(data, config.evaluate, config.model.seed);
   // The users with a relevant held-out rating, as evaluated_users() finds
   // them on make_split(held), without building the full split first.
   std::vector<char> relevant(static_cast<std::size_t>(r.num_users()), 0);
@@ -182,15 +182,6 @@ EvaluationSplit evaluation_split(const EvalData& data, const Config& config) {
   out.eligible = static_cast<std::int64_t>(eligible.size());
   out.users = sample_of(eligible, config.evaluate.sample_users, config.model.seed);
   out.sampled = out.users.size() < eligible.size();
-  if (out.sampled) {
-    // Only the sampled users are measured, so only their ratings need to be
-    // held out: every other user's go back into training.
-    std::vector<char> measured(relevant.size(), 0);
-    for (const auto u : out.users) measured[static_cast<std::size_t>(u)] = 1;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      if (held[i] && !measured[static_cast<std::size_t>(r.user[i])]) held[i] = 0;
-    }
-  }
   out.split = make_split(data, held, config.evaluate.relevant_threshold);
   return out;
 }
@@ -292,10 +283,7 @@ EvalResult evaluate(const EvalData& data, const Config& config) {
             std::to_string(split.train.size()) + " training and " +
             std::to_string(split.test.size()) + " held-out ratings from " +
             std::to_string(r.num_users()) + " users and " + std::to_string(r.num_movies()) +
-            " movies" +
-            (es.sampled ? " (held out for the " + std::to_string(es.users.size()) +
-                              " sampled users only, evaluate.sample_users)"
-                        : std::string()));
+            " movies");
 
   log::Stopwatch clock;
   auto model = make_model(config.model, config.train);

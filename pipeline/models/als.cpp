@@ -355,9 +355,6 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
   loop.epochs = config_.epochs;
   loop.unit = "iteration";
   loop.tolerance = config_.tolerance;
-  // A warm start is judged from its first iteration on: vectors fitted on
-  // nearly these ratings (the in-run evaluation's) may need only one.
-  if (warm && config_.tolerance > 0) loop.start_loss = objective(user_csr, arena);
   loop.divergence_hint = "raise model.l2";
   return train_epochs(loop, cb);
 }

@@ -62,10 +62,8 @@ TrainReport train_epochs(const EpochLoop& loop, const EpochCallbacks& cb) {
         break;
       }
     }
-    const bool judged = report.epochs.size() >= 2 || std::isfinite(loop.start_loss);
-    if (loop.tolerance > 0 && judged && epoch < loop.epochs) {
-      const double prev = report.epochs.size() >= 2 ? report.epochs[report.epochs.size() - 2].loss
-                                                    : loop.start_loss;
+    if (loop.tolerance > 0 && report.epochs.size() >= 2 && epoch < loop.epochs) {
+      const double prev = report.epochs[report.epochs.size() - 2].loss;
       if (prev - e.loss < loop.tolerance * std::abs(prev)) {
         char msg[160];
         std::snprintf(msg, sizeof msg,

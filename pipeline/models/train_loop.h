@@ -6,7 +6,6 @@
 #pragma once
 
 #include <functional>
-#include <limits>
 #include <string>
 
 #include "models/model.h"
@@ -25,11 +24,6 @@ struct EpochLoop {
   // this fraction of the previous pass's loss, (prev - loss) < tolerance *
   // |prev|; 0 = run every epoch.
   double tolerance = 0;
-  // With tolerance: the loss before the first pass (a warm start's, on this
-  // fit's data), so the first pass is judged against it too and a start
-  // that is already converged stops after one pass; NaN = not known (at
-  // least two passes run).
-  double start_loss = std::numeric_limits<double>::quiet_NaN();
   std::string unit = "epoch";  // how log lines and errors name a pass ("iteration")
   std::string divergence_hint = "lower model.learning_rate";
 };
