@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "db/database.h"
 #include "db/runs.h"
 #include "io/movielens.h"
@@ -108,6 +112,77 @@ TEST(Import, UnsortedFileImportsLikeTheSortedOne) {
   EXPECT_EQ(s.ratings, 4);
   EXPECT_EQ(s.users, 3);
   EXPECT_EQ(unsorted.dump(), sorted.dump());
+}
+
+// Rows of users 1..users on the fixture's four movies, in a scrambled order
+// spanning several of the reader's chunks (65,536 rows each).
+std::vector<std::string> many_rows(int users) {
+  const int movies[] = {1, 4, 11, 193609};
+  std::vector<std::string> rows;
+  for (int u = 1; u <= users; ++u) {
+    for (int m : movies) {
+      rows.push_back(std::to_string(u) + "," + std::to_string(m) + "," +
+                     std::to_string(1 + (u + m) % 5) + "," + std::to_string(u * 10 + m));
+    }
+  }
+  // A fixed permutation: stride through the rows by a number coprime to their count.
+  std::vector<std::string> out;
+  const std::size_t n = rows.size();
+  for (std::size_t i = 0, j = 0; i < n; ++i, j = (j + 99991) % n) out.push_back(rows[j]);
+  return out;
+}
+
+std::string csv_of(const std::vector<std::string>& rows) {
+  std::string s = kHeader;
+  for (const auto& r : rows) s += r + "\n";
+  return s;
+}
+
+TEST(Import, UnsortedFileOfManyChunksImportsLikeTheSortedOne) {
+  std::vector<std::string> rows = many_rows(50000);  // 200,000 rows, 4 chunks
+  Fixture shuffled, sorted;
+  const ImportSummary s = shuffled.import(csv_of(rows));
+  std::sort(rows.begin(), rows.end(), [](const std::string& a, const std::string& b) {
+    const auto key = [](const std::string& r) {
+      return std::make_pair(std::stoll(r.substr(0, r.find(','))),
+                            std::stoll(r.substr(r.find(',') + 1)));
+    };
+    return key(a) < key(b);
+  });
+  sorted.import(csv_of(rows));
+  EXPECT_EQ(s.ratings, 200000);
+  EXPECT_EQ(s.users, 50000);
+  EXPECT_EQ(shuffled.dump(), sorted.dump());
+}
+
+TEST(Import, DuplicatesAcrossChunksOfAnUnsortedFile) {
+  std::vector<std::string> rows = many_rows(50000);
+  // The same pair again near the end, with another rating: far from the
+  // first in the file and in another chunk.
+  const std::string first = rows[10];
+  const std::string pair = first.substr(0, first.find(',', first.find(',') + 1));
+  const std::size_t at = rows.size() - 5;
+  rows.insert(rows.begin() + static_cast<std::ptrdiff_t>(at), pair + ",0.5,7");
+  Fixture strict;
+  const std::string file = strict.config.import.ratings.string();
+  EXPECT_EQ(strict.error(csv_of(rows)),
+            file + ":" + std::to_string(at + 2) + ": duplicate rating for user " +
+                pair.substr(0, pair.find(',')) + " and movie " + pair.substr(pair.find(',') + 1) +
+                " (first at line 12)");
+  EXPECT_EQ(strict.dump(), "");  // nothing written
+
+  Fixture skip;
+  skip.config.import.skip_bad_rows = true;
+  const ImportSummary s = skip.import(csv_of(rows));
+  EXPECT_EQ(s.bad_rows, 1);
+  EXPECT_EQ(s.ratings, 200000);
+  // The first occurrence in the file is kept.
+  const std::string rating = first.substr(pair.size() + 1, first.rfind(',') - pair.size() - 1);
+  EXPECT_EQ(
+      test::sqlite(skip.config.database,
+                   "SELECT rating FROM ratings WHERE user_id = " + pair.substr(0, pair.find(',')) +
+                       " AND movie_id = " + pair.substr(pair.find(',') + 1) + ";"),
+      rating + ".0\n");
 }
 
 TEST(ReadRatings, RatingMapWithoutAnEntryIsAnError) {

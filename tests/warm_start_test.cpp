@@ -108,33 +108,60 @@ TEST(Als, WarmStartContinuesFromTheGivenVectors) {
   EXPECT_EQ(refused->fit(all, {}, 120, 40).epochs.back().loss, fresh_report.epochs.back().loss);
 }
 
-TEST(Evaluate, TheGatedModelIsFittedOnTheTrainingPartAloneFromItsOwnStart) {
-  // The quality gate judges eval::evaluate's model. It must be exactly a
-  // fresh model of the configured type fitted on the training part of the
-  // split: no held-out rating in its data, no vectors of a model that saw
-  // them (such as the live model, or the published one of a previous run).
+// The quality gate judges eval::evaluate's model. It must be exactly a
+// fresh model of the configured type fitted on the training part of the
+// split: no held-out rating in its data, no vectors of a
+// model that saw them (such as the live model, or the published one of a
+// previous run), whether the metrics are measured on every eligible user or
+// on a sample (`sample_users` < the eligible users).
+void expect_gated_model_never_saw_held_out(int sample_users) {
   const EvalData e = two_tastes(150, 40, 5);
-  const Config c = als_config(12, 0.002);
+  Config c = als_config(12, 0.002);
+  c.evaluate.sample_users = sample_users;
   const eval::EvalResult r = eval::evaluate(e, c);
 
-  const std::vector<char> held = eval::holdout_split(e, c.evaluate, c.model.seed);
-  const eval::Split split = eval::make_split(e, held, c.evaluate.relevant_threshold);
+  const eval::EvaluationSplit es = eval::evaluation_split(e, c);
+  const eval::Split& split = es.split;
+  const std::vector<char> full = eval::holdout_split(e, c.evaluate, c.model.seed);
+  const eval::Split full_split = eval::make_split(e, full, c.evaluate.relevant_threshold);
+  EXPECT_EQ(es.users, eval::evaluated_users(full_split, sample_users, c.model.seed));
+  EXPECT_EQ(es.eligible, static_cast<std::int64_t>(eval::evaluated_users(full_split, 0, 1).size()));
+  EXPECT_EQ(es.sampled, es.users.size() < static_cast<std::size_t>(es.eligible));
+  EXPECT_EQ(r.model_metrics.users_evaluated, static_cast<std::int64_t>(es.users.size()));
+  const std::set<int> measured(es.users.begin(), es.users.end());
+
   std::set<std::pair<int, int>> train_pairs;
   for (std::size_t i = 0; i < split.train.size(); ++i) {
     train_pairs.insert({split.train.user[i], split.train.movie[i]});
   }
+  EXPECT_EQ(split.train.size() + split.test.size(), e.ratings.size());
   std::size_t held_out = 0;
-  for (std::size_t i = 0; i < held.size(); ++i) {
-    if (!held[i]) continue;
-    ++held_out;
-    EXPECT_FALSE(train_pairs.count({e.ratings.user[i], e.ratings.movie[i]}));
+  for (std::size_t i = 0; i < full.size(); ++i) {
+    const std::pair<int, int> pair{e.ratings.user[i], e.ratings.movie[i]};
+    // Every user, measured or not, keeps exactly the full split's held-out
+    // share out of training.
+    EXPECT_EQ(train_pairs.count(pair), full[i] ? 0u : 1u);
+    held_out += full[i] ? 1 : 0;
   }
+  EXPECT_EQ(held_out, split.test.size());
   ASSERT_GT(held_out, 100u);
+  for (const int u : measured) {  // each measured user has a relevant held-out movie
+    EXPECT_GT(split.relevant.indptr[static_cast<std::size_t>(u) + 1],
+              split.relevant.indptr[static_cast<std::size_t>(u)]);
+  }
   auto model = make_model(c.model, c.train);
   model->fit(split.train, {}, 150, 40);
   const Factors expected = model->factors();
   EXPECT_TRUE(r.factors.users == expected.users);
   EXPECT_TRUE(r.factors.movies == expected.movies);
+}
+
+TEST(Evaluate, TheGatedModelIsFittedOnTheTrainingPartAloneFromItsOwnStart) {
+  expect_gated_model_never_saw_held_out(20000);  // every eligible user measured
+}
+
+TEST(Evaluate, WithASampleTheGatedModelStillNeverSawAnyHeldOutRating) {
+  expect_gated_model_never_saw_held_out(40);
 }
 
 TEST(Evaluate, UserSampleIsSeededUniformAndDrawnFromUsersWithRelevantMovies) {
@@ -196,11 +223,11 @@ TEST(NightlyRun, GateJudgesAModelThatNeverSawTheHeldOutRatingsAndThePublishedOne
   // every rating, the held-out ones included; its gate must still judge a
   // model fitted on the training part from its own seed: the same figures
   // `pipeline evaluate` (a separate process with no model to start from)
-  // measures on that database.
+  // measures on that database, here on a sample of 300 users.
   TempDir dir;
   auto config = make_dataset(dir, 800, 400, 30000,
                              "model:\n  type: als\n  als: {factors: 16}\nevaluate:\n  in_run: "
-                             "true\nscore:\n  top_n: 10\n");
+                             "true\n  sample_users: 300\nscore:\n  top_n: 10\n");
   for (int night = 0; night < 2; ++night) {
     auto r = run_pipeline("run --config " + quoted(config));
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -221,6 +248,11 @@ TEST(NightlyRun, GateJudgesAModelThatNeverSawTheHeldOutRatingsAndThePublishedOne
     EXPECT_EQ(from_run, alone) << key;
     EXPECT_NE(from_run, "\n") << key;
   }
+  EXPECT_EQ(sqlite_readonly(db,
+                            "SELECT json_extract(metrics, '$.evaluation.users_evaluated'), "
+                            "json_extract(metrics, '$.evaluation.users_eligible') > 300 "
+                            "FROM runs WHERE command = 'run' ORDER BY run_id DESC LIMIT 1;"),
+            "300|1\n");
   // The published model started warm and stopped at the tolerance, well
   // before the 25 iterations of a cold start.
   EXPECT_EQ(sqlite_readonly(db,

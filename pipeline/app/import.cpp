@@ -182,7 +182,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
     } else {
       reader.reset();
       reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
-      for (const auto& r : reader->sorted_rows()) sync.push(r);
+      reader->for_each_sorted([&](const RatingRow& r) { sync.push(r); });
     }
     if (s.ratings == 0) {
       throw InputError(config.import.ratings.string() + ": no ratings to import");

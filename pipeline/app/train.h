@@ -51,10 +51,11 @@ struct TrainSummary {
 };
 
 // Fits config.model on the stored ratings (or on `loaded`, the same ratings
-// an earlier stage of this run read) and stores it. `warm` (optional): the
-// vectors to start from (Model::warm_start), e.g. the in-run evaluation's
-// model, fitted on part of these ratings; ignored by types that cannot.
+// an earlier stage of this run read; with nothing held out their columns are
+// lent to the fit instead of copied, and given back unchanged) and stores it. `warm` (optional):
+// the vectors to start from (Model::warm_start), e.g. the in-run evaluation's model, fitted on part
+// of these ratings; ignored by types that cannot.
 TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord& run,
-                       const RatingMatrix* loaded = nullptr, const Factors* warm = nullptr);
+                       RatingMatrix* loaded = nullptr, const Factors* warm = nullptr);
 
 }  // namespace recs

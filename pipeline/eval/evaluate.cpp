@@ -34,6 +34,9 @@ template <typename Keep>
 UserItems csr(const RatingMatrix& r, Keep keep) {
   UserItems out;
   out.indptr.assign(static_cast<std::size_t>(r.num_users()) + 1, 0);
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < r.size(); ++i) n += keep(i) ? 1 : 0;
+  out.indices.reserve(n);
   for (std::size_t i = 0; i < r.size(); ++i) {
     if (!keep(i)) continue;
     ++out.indptr[static_cast<std::size_t>(r.user[i]) + 1];
@@ -104,6 +107,13 @@ Split make_split(const EvalData& data, const std::vector<char>& held_out,
   }
   Split s;
   s.train_counts.assign(static_cast<std::size_t>(r.num_movies()), 0.0f);
+  const auto n_held = static_cast<std::size_t>(std::count(held_out.begin(), held_out.end(), 1));
+  s.test.user.reserve(n_held);
+  s.test.movie.reserve(n_held);
+  s.test.value.reserve(n_held);
+  s.train.user.reserve(r.size() - n_held);
+  s.train.movie.reserve(r.size() - n_held);
+  s.train.value.reserve(r.size() - n_held);
   for (std::size_t i = 0; i < r.size(); ++i) {
     if (held_out[i]) {
       push(s.test, r, i);
@@ -118,17 +128,15 @@ Split make_split(const EvalData& data, const std::vector<char>& held_out,
   return s;
 }
 
-std::vector<std::int32_t> evaluated_users(const Split& split, int sample_users,
-                                          std::uint64_t seed) {
-  std::vector<std::int32_t> eligible;
-  const auto& at = split.relevant.indptr;
-  for (std::size_t u = 0; u + 1 < at.size(); ++u) {
-    if (at[u + 1] > at[u]) eligible.push_back(static_cast<std::int32_t>(u));
-  }
+namespace {
+
+// Selection sampling (Knuth's Algorithm S): exactly sample_users of
+// `eligible` (ascending), in order; all of them when there are not more.
+std::vector<std::int32_t> sample_of(std::vector<std::int32_t> eligible, int sample_users,
+                                    std::uint64_t seed) {
   if (sample_users <= 0 || eligible.size() <= static_cast<std::size_t>(sample_users)) {
     return eligible;
   }
-  // Selection sampling (Knuth's Algorithm S): exactly sample_users, in order.
   random::Rng rng(seed, random::Stream::kEvaluationSample);
   std::vector<std::int32_t> sample;
   sample.reserve(static_cast<std::size_t>(sample_users));
@@ -141,6 +149,41 @@ std::vector<std::int32_t> evaluated_users(const Split& split, int sample_users,
     }
   }
   return sample;
+}
+
+}  // namespace
+
+std::vector<std::int32_t> evaluated_users(const Split& split, int sample_users,
+                                          std::uint64_t seed) {
+  std::vector<std::int32_t> eligible;
+  const auto& at = split.relevant.indptr;
+  for (std::size_t u = 0; u + 1 < at.size(); ++u) {
+    if (at[u + 1] > at[u]) eligible.push_back(static_cast<std::int32_t>(u));
+  }
+  return sample_of(std::move(eligible), sample_users, seed);
+}
+
+EvaluationSplit evaluation_split(const EvalData& data, const Config& config) {
+  const RatingMatrix& r = data.ratings;
+  const std::vector<char> held = holdout_split(data, config.evaluate, config.model.seed);
+  // The users with a relevant held-out rating, as evaluated_users() finds
+  // them on make_split(held), without building the full split first.
+  std::vector<char> relevant(static_cast<std::size_t>(r.num_users()), 0);
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    if (held[i] && data.raw[i] >= config.evaluate.relevant_threshold) {
+      relevant[static_cast<std::size_t>(r.user[i])] = 1;
+    }
+  }
+  std::vector<std::int32_t> eligible;
+  for (std::size_t u = 0; u < relevant.size(); ++u) {
+    if (relevant[u]) eligible.push_back(static_cast<std::int32_t>(u));
+  }
+  EvaluationSplit out;
+  out.eligible = static_cast<std::int64_t>(eligible.size());
+  out.users = sample_of(eligible, config.evaluate.sample_users, config.model.seed);
+  out.sampled = out.users.size() < eligible.size();
+  out.split = make_split(data, held, config.evaluate.relevant_threshold);
+  return out;
 }
 
 Split restrict_users(const Split& split, const std::vector<std::int32_t>& users) {
@@ -232,8 +275,8 @@ EvalResult evaluate(const EvalData& data, const Config& config) {
   out.split = config.evaluate.split;
   out.holdout_fraction = config.evaluate.holdout_fraction;
 
-  const auto held = holdout_split(data, config.evaluate, config.model.seed);
-  const Split split = make_split(data, held, config.evaluate.relevant_threshold);
+  const EvaluationSplit es = evaluation_split(data, config);
+  const Split& split = es.split;
   out.train_ratings = static_cast<std::int64_t>(split.train.size());
   out.test_ratings = static_cast<std::int64_t>(split.test.size());
   log::info("evaluating " + config.model.type + ": " + config.evaluate.split + " split, " +
@@ -269,13 +312,11 @@ EvalResult evaluate(const EvalData& data, const Config& config) {
 
   // Ranking metrics on the users with a relevant held-out movie, or a
   // seeded sample of them (evaluate.sample_users): only the sample is scored.
-  const std::vector<std::int32_t> users =
-      evaluated_users(split, config.evaluate.sample_users, config.model.seed);
-  const std::vector<std::int32_t> eligible = evaluated_users(split, 0, config.model.seed);
-  out.users_eligible = static_cast<std::int64_t>(eligible.size());
+  const std::vector<std::int32_t>& users = es.users;
+  out.users_eligible = es.eligible;
   const SignalRule rule = signal_rule(config.model, config.model.type);
   const int num_movies = static_cast<int>(f.movies.rows());
-  if (users.size() == eligible.size()) {
+  if (!es.sampled) {
     const Factors popular = popularity_factors(split.train_counts, r.num_users());
     const TopNBlock served =
         served_lists(f, popular, split, rule, config.evaluate, config.score, &out.users_fallback);
@@ -283,7 +324,7 @@ EvalResult evaluate(const EvalData& data, const Config& config) {
     out.popularity = rank_and_measure(popular, split, config.evaluate, config.score);
   } else {
     log::info("ranking metrics on a seeded sample of " + std::to_string(users.size()) + " of the " +
-              std::to_string(eligible.size()) +
+              std::to_string(es.eligible) +
               " users with a relevant held-out rating (evaluate.sample_users)");
     const Split sampled = restrict_users(split, users);
     Factors sampled_f;

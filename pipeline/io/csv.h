@@ -20,9 +20,15 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
   std::string_view data() const { return {data_, size_}; }
 
+  // Gives the pages wholly before `offset` back to the kernel (they are read
+  // from the file again if touched), so a file parsed front to back holds
+  // only its unparsed tail in memory, not the whole file.
+  void release_before(std::size_t offset);
+
  private:
   const char* data_ = nullptr;
   std::size_t size_ = 0;
+  std::size_t released_ = 0;  // bytes given back from the start
 };
 
 class CsvReader {
@@ -37,6 +43,8 @@ class CsvReader {
   // The line the last record returned by next() started on (1-based).
   std::int64_t line() const { return record_line_; }
   const std::string& name() const { return name_; }
+  // Bytes of the text consumed so far (just past the last record read).
+  std::size_t offset() const { return pos_; }
 
   // Reads the header and checks it equals `expected` field by field.
   void expect_header(const std::vector<std::string_view>& expected);

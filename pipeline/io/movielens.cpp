@@ -179,6 +179,7 @@ void RatingsReader::parse() {
         if (cancelled_) return;
         chunk->sorted = sorted;
         publish(std::move(chunk));
+        file.release_before(csv.offset());  // parsed: only the chunks hold it now
         chunk = std::make_unique<Chunk>();
         chunk->rows.reserve(kChunkRows);
       }
@@ -202,59 +203,108 @@ void RatingsReader::release_consumed() {
   released_ = released_ || consumed_ > 0;
 }
 
-std::vector<RatingRow> RatingsReader::sorted_rows() {
-  if (released_) throw std::logic_error("RatingsReader::sorted_rows after release_consumed");
-  while (next()) {
-  }
-  std::vector<RatingRow> rows;
-  bool sorted = true;
-  {
-    std::lock_guard lock(mutex_);
-    std::size_t n = 0;
-    for (const auto& c : chunks_) n += c->rows.size();
-    rows.reserve(n);
-    for (auto& c : chunks_) {
-      rows.insert(rows.end(), c->rows.begin(), c->rows.end());
-      sorted = c->sorted;
-      std::vector<RatingRow>().swap(c->rows);
+void RatingsReader::duplicate_error(const RatingRow& dup) const {
+  // Finding the duplicate's lines means one more pass over the file, which
+  // only happens when there is a duplicate.
+  MappedFile file(path_);
+  CsvReader again(file.data(), path_.string());
+  std::vector<std::string_view> g;
+  std::vector<std::int64_t> lines;
+  std::int64_t u, m;
+  std::string ignored;
+  while (again.next(g) && lines.size() < 2) {
+    if (g.size() == 4 && parse_id(g[0], "", u, ignored) && parse_id(g[1], "", m, ignored) &&
+        u == dup.user && m == dup.movie) {
+      lines.push_back(again.line());
     }
   }
-  if (sorted) return rows;  // duplicates were already reported while parsing
-  std::stable_sort(rows.begin(), rows.end(), key_less);
+  throw InputError(path_.string(), lines.size() > 1 ? lines[1] : 0,
+                   "duplicate rating for user " + std::to_string(dup.user) + " and movie " +
+                       std::to_string(dup.movie) + " (first at line " +
+                       std::to_string(lines.empty() ? 0 : lines[0]) + ")");
+}
 
-  // Duplicates are adjacent now. Finding their lines means one more pass over
-  // the file, which only happens when there is a duplicate.
-  auto same = [](const RatingRow& a, const RatingRow& b) {
-    return a.user == b.user && a.movie == b.movie;
-  };
-  auto dup = std::adjacent_find(rows.begin(), rows.end(), same);
-  if (dup == rows.end()) return rows;
-  if (!config_.skip_bad_rows) {
-    MappedFile file(path_);
-    CsvReader again(file.data(), path_.string());
-    std::vector<std::string_view> g;
-    std::vector<std::int64_t> lines;
-    std::int64_t u, m;
-    std::string ignored;
-    while (again.next(g) && lines.size() < 2) {
-      if (g.size() == 4 && parse_id(g[0], "", u, ignored) && parse_id(g[1], "", m, ignored) &&
-          u == dup->user && m == dup->movie) {
-        lines.push_back(again.line());
-      }
+void RatingsReader::for_each_sorted(const std::function<void(const RatingRow&)>& visit) {
+  if (released_) throw std::logic_error("RatingsReader::for_each_sorted after release_consumed");
+  // Each chunk is sorted on this thread as it arrives, while the parser
+  // reads on; the sorted chunks are then merged, streaming, with no copy of
+  // the whole file in memory beside them.
+  std::vector<std::vector<RatingRow>*> runs;
+  bool sorted = true;
+  while (next()) {
+    Chunk& c = *chunks_[consumed_ - 1];
+    sorted = c.sorted;
+    if (!std::is_sorted(c.rows.begin(), c.rows.end(), key_less)) {
+      std::stable_sort(c.rows.begin(), c.rows.end(), key_less);
     }
-    throw InputError(path_.string(), lines.size() > 1 ? lines[1] : 0,
-                     "duplicate rating for user " + std::to_string(dup->user) + " and movie " +
-                         std::to_string(dup->movie) + " (first at line " +
-                         std::to_string(lines.empty() ? 0 : lines[0]) + ")");
+    runs.push_back(&c.rows);
   }
-  // Keep the first occurrence (the stable sort kept file order), count the rest.
-  auto last = std::unique(rows.begin(), rows.end(), [&](const RatingRow& a, const RatingRow& b) {
-    if (!same(a, b)) return false;
-    bad_.add(path_.string() + ": duplicate rating for user " + std::to_string(b.user) +
-             " and movie " + std::to_string(b.movie) + " skipped");
-    return true;
-  });
-  rows.erase(last, rows.end());
+  if (sorted) {
+    // In key order throughout: duplicates were already reported while parsing.
+    for (auto* run : runs) {
+      for (const RatingRow& r : *run) visit(r);
+      std::vector<RatingRow>().swap(*run);
+    }
+    return;
+  }
+  // A k-way merge over a binary min-heap of run cursors. Equal keys come
+  // from the earlier run first (and within a run the stable sort kept file
+  // order), so the first occurrence of a duplicate in the file is the one
+  // kept.
+  struct Cursor {
+    const RatingRow* at;
+    const RatingRow* end;
+    std::size_t run;
+  };
+  auto before = [](const Cursor& a, const Cursor& b) {
+    if (a.at->user != b.at->user) return a.at->user < b.at->user;
+    if (a.at->movie != b.at->movie) return a.at->movie < b.at->movie;
+    return a.run < b.run;
+  };
+  std::vector<Cursor> heap;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (!runs[i]->empty()) heap.push_back({runs[i]->data(), runs[i]->data() + runs[i]->size(), i});
+  }
+  auto sift_down = [&](std::size_t i) {
+    const std::size_t n = heap.size();
+    const Cursor moving = heap[i];
+    for (;;) {
+      std::size_t child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && before(heap[child + 1], heap[child])) ++child;
+      if (!before(heap[child], moving)) break;
+      heap[i] = heap[child];
+      i = child;
+    }
+    heap[i] = moving;
+  };
+  for (std::size_t i = heap.size() / 2; i-- > 0;) sift_down(i);
+  bool any = false;
+  RatingRow prev{};
+  while (!heap.empty()) {
+    Cursor& top = heap.front();
+    const RatingRow& r = *top.at;
+    if (any && prev.user == r.user && prev.movie == r.movie) {
+      if (!config_.skip_bad_rows) duplicate_error(r);
+      bad_.add(path_.string() + ": duplicate rating for user " + std::to_string(r.user) +
+               " and movie " + std::to_string(r.movie) + " skipped");
+    } else {
+      visit(r);
+      prev = r;
+      any = true;
+    }
+    if (++top.at == top.end) {
+      std::vector<RatingRow>().swap(*runs[top.run]);  // done: give its memory back
+      heap.front() = heap.back();
+      heap.pop_back();
+    }
+    if (!heap.empty()) sift_down(0);
+  }
+}
+
+std::vector<RatingRow> RatingsReader::sorted_rows() {
+  std::vector<RatingRow> rows;
+  for_each_sorted([&](const RatingRow& r) { rows.push_back(r); });
   return rows;
 }
 

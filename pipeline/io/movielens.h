@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -70,8 +71,14 @@ class RatingsReader {
   // that is done with them); sorted_rows() is unavailable afterwards.
   void release_consumed();
 
-  // Waits for the parse, then returns every row sorted by key with duplicate
-  // pairs reported (or, with skip_bad_rows, dropped after the first).
+  // Every row in key order, each chunk sorted as it arrives and the chunks
+  // merged once the parse has finished: memory for the parsed rows only (no
+  // second copy, no sort buffer of the file's size). A repeated pair is an
+  // input error naming both lines, or with skip_bad_rows a bad row after the
+  // first occurrence in the file. An exception from `visit` stops it.
+  void for_each_sorted(const std::function<void(const RatingRow&)>& visit);
+
+  // The same rows as one vector.
   std::vector<RatingRow> sorted_rows();
 
   // Valid once next() has returned nullptr.
@@ -80,6 +87,7 @@ class RatingsReader {
 
  private:
   void parse();
+  [[noreturn]] void duplicate_error(const RatingRow& dup) const;
 
   std::filesystem::path path_;
   const ImportConfig& config_;
