@@ -2,8 +2,9 @@
 // publishes that change the set's shape (top_n and similar.top_k alternate):
 // every statement sees one complete generation (the recommendations, the
 // similar movies and the publication row agree), never an empty set, and no
-// login query (sql/postgres/login.sql, as the web app runs it) waits more
-// than 100 ms, also while another reader holds a long transaction open.
+// login query (sql/postgres/login.sql, as the web app runs it) waits 20 ms
+// or more for a lock (the server's lock-wait log says so), also while
+// another reader holds a long transaction open.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
@@ -172,7 +173,9 @@ TEST(PostgresReaders, SeeOneCompleteGenerationAndNeverWaitDuringPublishes) {
   for (const auto& p : reads.problems) ADD_FAILURE() << p;
   EXPECT_GT(reads.reads.load(), 20);
   EXPECT_EQ(reads.shapes, (std::set<std::string>{"10/5", "20/15"}));
-  EXPECT_LT(reads.slowest_us.load(), 100000) << "slowest read took " << reads.slowest_us << " us";
+  // Below the long transaction's 1.5 s, which a read queued behind it would
+  // wait out; wall time on a loaded machine says little more than that.
+  EXPECT_LT(reads.slowest_us.load(), 1000000) << "slowest read took " << reads.slowest_us << " us";
   // Independent of how loaded the machine is: no reader waited for a lock
   // 20 ms or more (the publisher's own are logged as "[recs pipeline]").
   const std::string log = read_file(pg.log());
