@@ -158,7 +158,7 @@ TEST(DbModels, RoundTripBitForBit) {
   EXPECT_THROW(models->latest(), DatabaseError);
   const db::StoredModel saved = model(5, 4, 3, 1.0f);
   const std::int64_t id =
-      models->save(f.new_run(), saved, "{\"train_loss\":1}", kKeepModels).model_id;
+      models->save(f.new_run(), saved, "{\"train_loss\":1}", kKeepModels, {}).model_id;
   const db::StoredModel back = models->latest();
   EXPECT_EQ(back.model_id, id);
   EXPECT_EQ(back.type, "dot");
@@ -176,13 +176,13 @@ TEST(DbModels, KeepsTheNewestAndThePublishedOne) {
   Fixture f;
   auto models = db::sqlite_models(*f.db);
   const std::int64_t run = f.new_run();
-  const std::int64_t first = models->save(run, model(2, 2, 2, 1.0f), "{}", 2).model_id;
+  const std::int64_t first = models->save(run, model(2, 2, 2, 1.0f), "{}", 2, {}).model_id;
   {
     auto p = db::sqlite_publisher(*f.db, kKeepSets);
     p->commit(run, first, 1, {});
   }
   std::int64_t last = 0;
-  for (int i = 0; i < 4; ++i) last = models->save(run, model(2, 2, 2, 2.0f), "{}", 2).model_id;
+  for (int i = 0; i < 4; ++i) last = models->save(run, model(2, 2, 2, 2.0f), "{}", 2, {}).model_id;
   EXPECT_EQ(
       test::sqlite(f.dir / "recs.db", "SELECT model_id FROM models ORDER BY model_id;"),
       std::to_string(first) + "\n" + std::to_string(last - 1) + "\n" + std::to_string(last) + "\n");
@@ -192,7 +192,7 @@ TEST(DbModels, KeepsTheNewestAndThePublishedOne) {
 TEST(DbModels, ACorruptBlobIsADatabaseError) {
   Fixture f;
   auto models = db::sqlite_models(*f.db);
-  models->save(f.new_run(), model(3, 3, 2, 1.0f), "{}", kKeepModels);
+  models->save(f.new_run(), model(3, 3, 2, 1.0f), "{}", kKeepModels, {});
   f.db->exec("UPDATE models SET user_vectors = zeroblob(5)");
   EXPECT_THROW(models->latest(), DatabaseError);
 }

@@ -43,7 +43,7 @@ struct Fixture {
     return run.id();
   }
   std::int64_t new_model(std::int64_t run, int keep = 10) {
-    return db::sqlite_models(*db)->save(run, tiny_model(), "{}", keep).model_id;
+    return db::sqlite_models(*db)->save(run, tiny_model(), "{}", keep, {}).model_id;
   }
 
   // Publishes a full set whose rows depend on `shift` (every table filled,
@@ -259,7 +259,7 @@ TEST(DbKeptSets, ThePublishedModelAndTheKeptSetsModelsAreNeverPruned) {
   EXPECT_EQ(db::sqlite_published(*f.db)->model_id(), m2);
 
   const std::int64_t m3 = f.new_model(run, 1);
-  const db::SavedModel saved = models->save(run, tiny_model(), "{}", 1);
+  const db::SavedModel saved = models->save(run, tiny_model(), "{}", 1, {});
   ASSERT_EQ(saved.removed.size(), 1u);
   EXPECT_EQ(saved.removed[0].model_id, m3);
   EXPECT_EQ(saved.removed[0].type, "dot");

@@ -4,14 +4,19 @@
 // `pipeline config` agreeing with `run`, a bad --set as a bad command line,
 // the exit codes in --help, predict's --on-unknown, progress lines on a
 // terminal only, and sql/latest_run.sql with column names.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "test_util.h"
+#include "util/error.h"
 
 namespace recs::test {
 namespace {
@@ -120,6 +125,26 @@ TEST(CliHabits, HelpListsTheExitCodes) {
       EXPECT_NE(r.out.find(line), std::string::npos) << args << ": " << line << "\n" << r.out;
     }
   }
+}
+
+// The README's table is the list --help prints (util/error.h), row by row.
+TEST(CliHabits, ReadmeListsTheExitCodesHelpPrints) {
+  std::ifstream readme(source_dir() / "README.md");
+  ASSERT_TRUE(readme) << source_dir() / "README.md";
+  std::string line;
+  while (std::getline(readme, line) && line != "### Exit codes") {
+  }
+  std::vector<std::string> rows;
+  while (std::getline(readme, line) && (line.empty() || line[0] == '|')) {
+    if (line.starts_with("| ") && std::isdigit(static_cast<unsigned char>(line[2]))) {
+      rows.push_back(line);
+    }
+  }
+  std::vector<std::string> expected;
+  for (const ExitCodeMeaning& m : kExitCodeMeanings) {
+    expected.push_back(fmt::format("| {} | {} |", static_cast<int>(m.code), m.meaning));
+  }
+  EXPECT_EQ(rows, expected);
 }
 
 TEST(CliHabits, ConfigAgreesWithRunOnAMissingRatingsFile) {

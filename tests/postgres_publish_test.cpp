@@ -266,5 +266,32 @@ TEST_F(PostgresPublish, KeepsThePreviousGenerationAndDropsOlderOnes) {
       "8");
 }
 
+// keep.models never prunes a model the server's generations still name,
+// though SQLite's own sets do not; when the server cannot be read, no model
+// is pruned at all.
+TEST_F(PostgresPublish, KeepModelsSparesTheModelsTheServerServes) {
+  const std::string pg = serve_postgres(pg_.conninfo());
+  const std::string keep1 = " --set keep.models=1 ";
+  CommandResult r = run_pipeline("train -q --config " + quoted(config_));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_pipeline("publish -q --config " + quoted(config_) + " --model 2 " + pg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;  // the server: model 2 live, model 1 previous
+  for (int i = 0; i < 2; ++i) {
+    r = run_pipeline("train -q --config " + quoted(config_) + keep1 + pg);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_EQ(sqlite_readonly(db_, "SELECT group_concat(model_id) FROM models"), "1,2,4\n");
+  r = run_pipeline("rollback -q --config " + quoted(config_) + " " + pg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_pipeline("publish -q --config " + quoted(config_) + " --model 2 " + pg);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  r = run_pipeline("train --config " + quoted(config_) + keep1 +
+                   serve_postgres("host=127.0.0.1 port=1 dbname=recs connect_timeout=2"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("no model is removed this time"), std::string::npos) << r.err;
+  EXPECT_EQ(sqlite_readonly(db_, "SELECT group_concat(model_id) FROM models"), "1,2,4,5\n");
+}
+
 }  // namespace
 }  // namespace recs::test

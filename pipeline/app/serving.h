@@ -5,7 +5,9 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "config/config.h"
 #include "db/publish.h"
@@ -15,5 +17,11 @@ namespace recs {
 // The live set's publication on the serving side; `db` holds the run
 // history either way.
 std::unique_ptr<db::PublishedSet> live_publication(const Config& config, SQLite::Database& db);
+
+// The models the serving side names beyond SQLite's own sets, which
+// keep.models must not prune: with serve.postgres, those of the server's
+// live, previous and staging generations; empty otherwise. Throws
+// DatabaseError when the server cannot be read.
+std::vector<std::int64_t> served_models(const Config& config);
 
 }  // namespace recs

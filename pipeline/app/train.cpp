@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 
+#include "app/serving.h"
 #include "db/model_store.h"
 #include "db/sqlite.h"
 #include "io/movielens.h"
@@ -194,9 +196,19 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
   stored.users = std::move(f.users);
   stored.movies = std::move(f.movies);
   {
+    // A model the serving server's generations still name stays, whatever
+    // keep.models says; when the server cannot be read, nothing is pruned.
+    int keep = config.keep.models;
+    std::vector<std::int64_t> served;
+    try {
+      served = served_models(config);
+    } catch (const DatabaseError& e) {
+      log::warn("{}; no model is removed this time", e.what());
+      keep = std::numeric_limits<int>::max();
+    }
     std::int64_t run_id = run.id();  // records the run first: it cannot nest in the save
     const db::SavedModel saved =
-        db::sqlite_models(db)->save(run_id, stored, metrics.str(), config.keep.models);
+        db::sqlite_models(db)->save(run_id, stored, metrics.str(), keep, served);
     s.model_id = saved.model_id;
     for (const db::ModelInfo& gone : saved.removed) {
       log::info("removed model {} ({}, trained {}): keep.models is {}", gone.model_id, gone.type,

@@ -149,18 +149,15 @@ void note_global_options(CLI::App& cmd, const std::string& exit_codes) {
   }
 }
 
-// The exit codes, as the README's "Exit codes" table lists them.
+// The exit codes (util/error.h), without the README's markdown quotes.
 std::string exit_code_help() {
-  return "Exit codes:\n"
-         "  0  success\n"
-         "  1  internal error (a bug, out of memory)\n"
-         "  2  bad command line (--set values included)\n"
-         "  3  bad configuration (the message names file:line: key)\n"
-         "  4  bad input data (the message names file:line: reason)\n"
-         "  5  database error (cannot open, read or write; nothing published)\n"
-         "  6  refused to publish: the quality gate, or non-finite vectors or scores\n"
-         "  7  another run holds the database (<database>.lock)\n"
-         "  8  not found: nothing to roll back to, or the model asked for is not kept";
+  std::string out = "Exit codes:";
+  for (const ExitCodeMeaning& m : kExitCodeMeanings) {
+    std::string meaning = m.meaning;
+    std::erase(meaning, '`');
+    out += fmt::format("\n  {}  {}", static_cast<int>(m.code), meaning);
+  }
+  return out;
 }
 
 // -q, -v and --log-level: at most one; the level they choose.

@@ -46,9 +46,11 @@ class ModelRepository {
   // Stores `model` (its model_id and created_at are assigned here) for run
   // `run_id` with its training metrics (a JSON object), in a write
   // transaction of its own, and keeps only the newest `keep` models plus
-  // those the live set and the kept sets (db/publish.h) came from.
+  // those the live set and the kept sets (db/publish.h) came from and those
+  // in `served` (the models another serving database still names).
   virtual SavedModel save(std::int64_t run_id, const StoredModel& model,
-                          const std::string& metrics_json, int keep) = 0;
+                          const std::string& metrics_json, int keep,
+                          const std::vector<std::int64_t>& served) = 0;
 
   // The newest model; throws DatabaseError when there is none.
   virtual StoredModel latest() = 0;

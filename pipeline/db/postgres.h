@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "db/live_lists.h"
 #include "db/publish.h"
@@ -60,6 +61,12 @@ std::unique_ptr<LiveLists> postgres_live_lists(const PostgresOptions& options);
 // nothing is published there yet.
 std::unique_ptr<PublishedSet> postgres_published(const PostgresOptions& options,
                                                  SQLite::Database& runs);
+
+// Every model a generation still on the server (live, previous or staging)
+// was scored with, so that keep.models never prunes a model the server can
+// still serve or roll back to. Empty when the serving schema does not exist
+// yet. Throws DatabaseError when the server cannot be read.
+std::vector<std::int64_t> postgres_served_models(const PostgresOptions& options);
 
 // The web app's lookup of one user's live list (recs.recommendations), on a
 // connection of its own; for benchmarks and checks.

@@ -922,6 +922,17 @@ std::unique_ptr<PublishedSet> postgres_published(const PostgresOptions& options,
   return std::make_unique<PgPublished>(options.conninfo, runs);
 }
 
+std::vector<std::int64_t> postgres_served_models(const PostgresOptions& options) {
+  pg::Connection c(options.conninfo, "reading which models the server's generations serve");
+  std::vector<std::int64_t> out;
+  if (c.exec("SELECT to_regclass('recs_store.generations') IS NULL").text(0, 0) == "t") return out;
+  const pg::Result r = c.exec(
+      "SELECT DISTINCT model_id FROM recs_store.generations "
+      "WHERE state <> 'retired' AND model_id IS NOT NULL ORDER BY model_id");
+  for (int i = 0; i < r.rows(); ++i) out.push_back(r.int64(i, 0));
+  return out;
+}
+
 std::unique_ptr<ListLookup> postgres_list_lookup(const std::string& conninfo) {
   return std::make_unique<PgListLookup>(conninfo);
 }

@@ -53,10 +53,22 @@ constexpr const char* kPrunable =
     "FROM models WHERE model_id NOT IN "
     "(SELECT model_id FROM models ORDER BY model_id DESC LIMIT ?) "
     "AND model_id NOT IN (SELECT model_id FROM publication WHERE model_id IS NOT NULL) "
-    "AND model_id NOT IN (SELECT model_id FROM kept_sets WHERE model_id IS NOT NULL)";
+    "AND model_id NOT IN (SELECT model_id FROM kept_sets WHERE model_id IS NOT NULL) "
+    "AND model_id NOT IN (SELECT value FROM json_each(?))";
+
+// `ids` as a JSON array, for json_each.
+std::string json_ids(const std::vector<std::int64_t>& ids) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  return out + "]";
+}
 
 SavedModel insert_model(SQLite::Database& db, std::int64_t run_id, const StoredModel& m,
-                        const std::string& metrics_json, int keep) {
+                        const std::string& metrics_json, int keep,
+                        const std::vector<std::int64_t>& served) {
   SQLite::Statement insert(
       db,
       "INSERT INTO models (run_id, created_at, type, dims, user_count, "
@@ -80,10 +92,12 @@ SavedModel insert_model(SQLite::Database& db, std::int64_t run_id, const StoredM
     SQLite::Statement doomed(
         db, std::string("SELECT ") + kInfoColumns + " " + kPrunable + " ORDER BY model_id");
     doomed.bind(1, keep);
+    doomed.bind(2, json_ids(served));
     saved.removed = read_infos(doomed);
   }
   SQLite::Statement prune(db, std::string("DELETE ") + kPrunable);
   prune.bind(1, keep);
+  prune.bind(2, json_ids(served));
   prune.exec();
   return saved;
 }
@@ -131,10 +145,10 @@ class SqliteModels final : public ModelRepository {
   explicit SqliteModels(SQLite::Database& db) : db_(db) {}
 
   SavedModel save(std::int64_t run_id, const StoredModel& model, const std::string& metrics_json,
-                  int keep) override {
+                  int keep, const std::vector<std::int64_t>& served) override {
     return translate_errors(db_, [&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SavedModel saved = insert_model(db_, run_id, model, metrics_json, keep);
+      SavedModel saved = insert_model(db_, run_id, model, metrics_json, keep, served);
       tx.commit();
       return saved;
     });

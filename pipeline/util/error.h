@@ -21,6 +21,28 @@ enum class ExitCode : int {
   kNotFound = 8,  // nothing to roll back to, or the model asked for is not kept
 };
 
+// What each exit code means, in one place: `pipeline --help` prints this
+// list, and a test holds the README's "Exit codes" table to it.
+struct ExitCodeMeaning {
+  ExitCode code;
+  const char* meaning;
+};
+inline constexpr ExitCodeMeaning kExitCodeMeanings[] = {
+    {ExitCode::kOk, "success"},
+    {ExitCode::kInternal, "internal error (a bug, out of memory)"},
+    {ExitCode::kUsage, "bad command line, a bad `--set` value included"},
+    {ExitCode::kConfig, "bad configuration (the message names `file:line: key`)"},
+    {ExitCode::kInput, "bad input data (the message names `file:line: reason`)"},
+    {ExitCode::kDatabase, "database error (cannot open, read or write; nothing published)"},
+    {ExitCode::kGate,
+     "refused to publish: the quality gate, or a model with non-finite vectors or scores"},
+    {ExitCode::kLocked, "another run holds the database (`<database>.lock`)"},
+    {ExitCode::kNotFound,
+     "not found: nothing to roll back to, the model asked for (`--model N`) is not kept, or "
+     "(`publish` without `--model`) a shard of the newest model is not staged; nothing "
+     "changed"},
+};
+
 class Error : public std::runtime_error {
  public:
   Error(ExitCode code, const std::string& what) : std::runtime_error(what), code_(code) {}

@@ -7,14 +7,13 @@
 #include <ctime>
 #include <mutex>
 
-#include "util/progress.h"
-
 namespace recs::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
 std::mutex g_mutex;
 std::string g_stage = "pipeline";
 std::int64_t g_run = 0;
+std::atomic<void (*)()> g_before_line{nullptr};
 
 // Callers hold g_mutex.
 std::string line_locked(Level level, std::string_view message) {
@@ -48,10 +47,12 @@ void set_run(std::int64_t run_id) {
   g_run = run_id;
 }
 
+void set_before_line(void (*hook)()) { g_before_line = hook; }
+
 void write(Level level, std::string_view message) {
   if (static_cast<int>(level) < g_level) return;
   std::lock_guard lock(g_mutex);
-  clear_progress_line();
+  if (auto* hook = g_before_line.load()) hook();
   // One write per line, so lines from threads never interleave.
   fmt::print(stderr, "{}\n", line_locked(level, message));
 }

@@ -28,6 +28,10 @@ void with_lock(const std::function<void()>& f);
 void set_stage(std::string_view stage);
 // The run named on each line from now on ("[run 42]"); 0 = none.
 void set_run(std::int64_t run_id);
+// A function write() calls under that lock before each line (util/progress
+// clears its line there, so a log line starts at the left margin); null:
+// none. The log knows nothing else of what draws on stderr.
+void set_before_line(void (*hook)());
 void write(Level level, std::string_view message);
 
 inline void info(std::string_view m) { write(Level::kInfo, m); }

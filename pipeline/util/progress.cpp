@@ -17,11 +17,12 @@ std::string count_text(std::int64_t n) {
   if (n >= 100'000) return fmt::format("{:.0f} k", static_cast<double>(n) / 1e3);
   return std::to_string(n);
 }
-}  // namespace
 
+// Clears a progress line being shown. Callers hold the log's lock.
 void clear_progress_line() {
   if (g_shown.exchange(false)) std::fputs("\r\033[K", stderr);
 }
+}  // namespace
 
 bool Progress::enabled() {
   static const bool tty = ::isatty(STDERR_FILENO) == 1;
@@ -34,7 +35,9 @@ Progress::Progress(std::string_view what, std::int64_t total, std::string_view u
       total_(total),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_ - std::chrono::seconds(1)),  // the first update draws
-      active_(enabled()) {}
+      active_(enabled()) {
+  if (active_) log::set_before_line(&clear_progress_line);
+}
 
 Progress::~Progress() {
   if (!active_) return;

@@ -1,7 +1,7 @@
 // A progress line for long stages (import, training epochs, scoring and
 // publishing), redrawn in place on stderr, only when stderr is a terminal
 // and info lines are logged: cron logs and pipes never see it. Log lines
-// written meanwhile clear it first (util/log.cpp), and the next update
+// written meanwhile clear it first (log::set_before_line), and the next update
 // draws it again below them.
 #pragma once
 
@@ -43,9 +43,5 @@ class Progress {
   std::mutex mutex_;
   bool active_;
 };
-
-// For util/log.cpp: clears a progress line being shown, so a log line starts
-// at the left margin. Callers hold the log's lock.
-void clear_progress_line();
 
 }  // namespace recs
