@@ -156,9 +156,9 @@ AnnPlan plan_ann(SQLite::Database& db, const Config& config, const db::StoredMod
   if (!std::isnan(stored.recall_low)) plan.recall_low = stored.recall_low;
   if (plan.recall) {
     log::info(
-        "ann: nprobe {} of {} clusters{}: recall@{} {:.4f} against exact scoring on {} sampled "
+        "ann: nprobe {} of {} clusters: recall@{} {:.4f} against exact scoring on {} sampled "
         "users (lower bound {:.4f}, target {}){}",
-        plan.nprobe, plan.index.clusters(), "", config.score.top_n, *plan.recall, plan.sample_users,
+        plan.nprobe, plan.index.clusters(), config.score.top_n, *plan.recall, plan.sample_users,
         plan.recall_low.value_or(*plan.recall), config.score.ann_recall,
         plan.shared ? ", calibrated once for this generation by another shard"
                     : fmt::format(", calibrated in {:.3f} s", plan.seconds));
