@@ -237,6 +237,83 @@ TEST(AnnTest, RecallOnClusteredDataGrowsWithNprobe) {
   RecordProperty("recall_at_100_nprobe_7", std::to_string(r_fewer));
 }
 
+// Scoring through a prebuilt index, and through one rebuilt from its stored
+// assignment (what the shards of a generation share), equals scoring with
+// the options alone.
+TEST(AnnTest, IndexFromItsAssignmentScoresTheSame) {
+  std::mt19937_64 rng(11);
+  const RowMatrix users = planted(300, 8, 6, 1, rng);
+  const RowMatrix movies = planted(900, 8, 12, 1, rng);
+  const UserItems rated = random_rated(300, 900, 0.02, rng);
+  TopNOptions options;
+  options.top_n = 15;
+  AnnOptions ann;
+  ann.nprobe = 3;
+  const TopNBlock direct = run_ann(users, movies, &rated, options, ann);
+  const AnnIndex built = AnnIndex::build(movies, ann, 2);
+  ASSERT_EQ(built.clusters(), ann_cluster_count(900, ann));
+  ASSERT_EQ(built.assignment().size(), 900u);
+  const AnnIndex rebuilt = AnnIndex::from_assignment(movies, built.assignment(), built.clusters());
+  for (const AnnIndex* index : {&built, &rebuilt}) {
+    TopNBlock all;
+    all.top_n = options.top_n;
+    score_top_n_ann(users, *index, &rated, options, ann.nprobe, ann.user_block,
+                    [&](const TopNBlock& b) {
+                      all.items.insert(all.items.end(), b.items.begin(), b.items.end());
+                      all.scores.insert(all.scores.end(), b.scores.begin(), b.scores.end());
+                      all.counts.insert(all.counts.end(), b.counts.begin(), b.counts.end());
+                    });
+    EXPECT_EQ(all.items, direct.items);
+    EXPECT_EQ(all.scores, direct.scores);
+    EXPECT_EQ(all.counts, direct.counts);
+  }
+  std::vector<std::int32_t> bad = built.assignment();
+  bad[0] = built.clusters();
+  EXPECT_THROW(AnnIndex::from_assignment(movies, bad, built.clusters()), std::invalid_argument);
+  bad.pop_back();
+  EXPECT_THROW(AnnIndex::from_assignment(movies, bad, built.clusters()), std::invalid_argument);
+}
+
+// The calibrated nprobe is the smallest that reaches the target on the
+// sample: its recall (measured again here, independently) is at least the
+// target, one fewer probe falls short; a sample that is everyone has no
+// sampling margin.
+TEST(AnnTest, CalibrationPicksTheSmallestNprobeReachingTheTarget) {
+  std::mt19937_64 rng(6);
+  const RowMatrix users = normal_around_centers(1500, 32, 30, 0.4f, rng);
+  const RowMatrix movies = normal_around_centers(8000, 32, 60, 0.4f, rng);
+  const UserItems rated = random_rated(1500, 8000, 0.005, rng);
+  TopNOptions options;
+  options.top_n = 50;
+  options.threads = 2;
+  const TopNBlock want = score_top_n(users, movies, &rated, options);
+  const AnnIndex index = AnnIndex::build(movies, AnnOptions{}, 2);
+  for (const double target : {0.8, 0.95, 0.99}) {
+    const AnnCalibration c =
+        calibrate_nprobe(index, movies, users, &rated, options, target, users.rows());
+    SCOPED_TRACE(target);
+    EXPECT_EQ(c.users, 1500);
+    EXPECT_DOUBLE_EQ(c.recall_low, c.recall);
+    EXPECT_GE(c.recall, target);
+    AnnOptions at;
+    at.nprobe = c.nprobe;
+    EXPECT_GE(recall(run_ann(users, movies, &rated, options, at), want), target);
+    ASSERT_GT(c.nprobe, 1);
+    at.nprobe = c.nprobe - 1;
+    EXPECT_LT(recall(run_ann(users, movies, &rated, options, at), want), target);
+    RecordProperty("nprobe_for_" + std::to_string(target), std::to_string(c.nprobe));
+  }
+  // A sample standing for ten times its users keeps a margin: its lower
+  // bound is below its recall, and the nprobe it picks is at least as large.
+  const AnnCalibration everyone =
+      calibrate_nprobe(index, movies, users, &rated, options, 0.95, users.rows());
+  const AnnCalibration sampled =
+      calibrate_nprobe(index, movies, users, &rated, options, 0.95, 10 * users.rows());
+  EXPECT_LT(sampled.recall_low, sampled.recall);
+  EXPECT_GE(sampled.recall_low, 0.95);
+  EXPECT_GE(sampled.nprobe, everyone.nprobe);
+}
+
 TEST(AnnTest, EmptyInputs) {
   std::mt19937_64 rng(7);
   const RowMatrix users = planted(5, 4, 2, 1, rng);

@@ -23,17 +23,22 @@ std::string chomp(std::string s) {
 
 class ShardPostgres : public ::testing::Test {
  protected:
+  // The config's score section.
+  virtual std::string score_section() const { return "score: {top_n: 20}\n"; }
+
   void SetUp() override {
     config_ = make_dataset(dir_, 300, 250, 9000,
-                           "model: {type: als, factors: 16, epochs: 4}\n"
-                           "score: {top_n: 20}\n"
-                           "clusters: {users: 4, movies: 4}\n");
+                           "model: {type: als, factors: 16, epochs: 4}\n" + score_section() +
+                               "clusters: {users: 4, movies: 4}\n");
     // The one-process SQLite run: import, train, score.
     const CommandResult r = run_pipeline("run -q --config " + quoted(config_));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     want_ = sqlite_lists(dir_ / "recs.db");
   }
 
+  std::string sqlite(const std::string& sql) {
+    return chomp(sqlite_readonly(dir_ / "recs.db", sql));
+  }
   CommandResult pipeline(const std::string& args, const std::string& env = "") {
     return run_command(env + " " + quoted(pipeline_binary()) + " " + args + " -q --config " +
                        quoted(config_) + " " + serve_postgres(pg_.conninfo()));
@@ -146,6 +151,115 @@ TEST_F(ShardPostgres, PublishRefusesWhileAShardIsMissingOrFromAnotherModel) {
   r = run_pipeline("publish -q --config " + quoted(config_) + " --model 1");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(chomp(sqlite_readonly(dir_ / "recs.db", "SELECT model_id FROM publication")), "1");
+}
+
+// Every shard process leaves a row in recs_store.shard_runs (the SQLite
+// file is read-only to them): its shard, status, timings and counts; input
+// it refuses ends 'refused' with the error line's message, a failure
+// 'failed'.
+TEST_F(ShardPostgres, EveryShardRunLeavesATrace) {
+  shard("0/2");
+  shard("1/2");
+  EXPECT_EQ(pg("SELECT shard, shards, status, message IS NULL, model_id, generation IS NOT NULL, "
+               "(counts->>'users_scored')::int > 0, (timings->>'score')::float > 0, "
+               "ended_at >= started_at FROM recs_store.shard_runs ORDER BY run_id"),
+            "0\t2\tsucceeded\tt\t1\tt\tt\tt\tt\n1\t2\tsucceeded\tt\t1\tt\tt\tt\tt");
+  EXPECT_EQ(pg("SELECT sum((counts->>'users_published')::int) FROM recs_store.shard_runs"),
+            sqlite("SELECT count(DISTINCT user_id) FROM recommendations"));
+  // Refused: business filters that leave no movie (exit 3).
+  CommandResult r = pipeline("score --shard 1/2 --set score.allow_movies=[99999999]");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(pg("SELECT shard, shards, status, message FROM recs_store.shard_runs ORDER BY run_id "
+               "DESC LIMIT 1"),
+            "1\t2\trefused\t" + last_log_line(r.err).message);
+  // Failed: the database holds no model (exit 5 from the read).
+  const std::filesystem::path empty = dir_ / "empty.db";
+  r = pipeline("score --shard 0/2 --set database=" + quoted(empty));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(pg("SELECT shard, status, message <> '' FROM recs_store.shard_runs ORDER BY run_id "
+               "DESC LIMIT 1"),
+            "0\tfailed\tt");
+  EXPECT_EQ(pg("SELECT count(*) FROM recs_store.shard_runs"), "4");
+}
+
+// The sharded night keeps the quality gate: with evaluate.in_run the
+// publish evaluates the configured model on a hold-out split (fitted from
+// its own seed) and records the figures, as pipeline run does; a model
+// that fails the gate is refused, exit 6, the live set untouched.
+TEST_F(ShardPostgres, PublishKeepsTheQualityGate) {
+  shard("0/2");
+  shard("1/2");
+  CommandResult r = pipeline("publish --set evaluate.in_run=true");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string first = live();
+  EXPECT_EQ(sqlite("SELECT command, status, CAST(json_extract(metrics, '$.gate_passed') AS int), "
+                   "json_extract(metrics, '$.\"eval_ndcg@10\"') > 0 FROM runs ORDER BY run_id "
+                   "DESC LIMIT 1"),
+            "publish|succeeded|1|1");
+  // A configuration that ranks worse than the live set's run by more than
+  // gate.max_drop (0 here): refused.
+  shard("0/2");
+  shard("1/2");
+  r = pipeline(
+      "publish --set evaluate.in_run=true --set gate.max_drop=0 --set model.als.factors=1 "
+      "--set model.als.epochs=1");
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_NE(last_log_line(r.err).message.find("NDCG"), std::string::npos) << r.err;
+  EXPECT_EQ(live(), first);
+  expect_same_lists(want_, postgres_lists(pg_.conninfo()), "after the gate's refusal");
+  EXPECT_EQ(sqlite("SELECT command, status, message <> '' FROM runs ORDER BY run_id DESC LIMIT 1"),
+            "publish|failed|1");
+  // The same shards, the gate passing: published.
+  r = pipeline("publish --set evaluate.in_run=true");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(live(), first);
+}
+
+// score.method: ann calibrated to score.ann_recall: the one-process run
+// records the nprobe and the recall it measured (at least the target:
+// here the sample is every user); the shards of a generation share one
+// plan (computed by the first, stored with the generation), so N = 1, 2
+// and 4 shards equal the one-process run.
+class ShardPostgresAnn : public ShardPostgres {
+ protected:
+  std::string score_section() const override {
+    return "score: {top_n: 20, method: ann, ann_clusters: 12}\n";
+  }
+};
+
+TEST_F(ShardPostgresAnn, CalibratedOncePerGenerationAndShardsEqualOneProcess) {
+  const std::string one = sqlite(
+      "SELECT json_extract(counts, '$.ann_nprobe') || ' ' || json_extract(counts, "
+      "'$.ann_clusters') || ' ' || json_extract(counts, '$.ann_sample_users') FROM runs WHERE "
+      "command = 'run'");
+  const double recall = std::stod(
+      sqlite("SELECT json_extract(metrics, '$.ann_recall') FROM runs WHERE command = 'run'"));
+  EXPECT_GE(recall, 0.95);
+  EXPECT_LT(recall, 1.0);  // an nprobe below every cluster was enough
+  const int nprobe = std::stoi(one);
+  EXPECT_GE(nprobe, 1);
+  EXPECT_LT(nprobe, 12);
+  EXPECT_NE(one.find(" 12 300"), std::string::npos) << one;
+
+  for (const int n : {1, 2, 4}) {
+    for (int i = n - 1; i >= 0; --i) {
+      const CommandResult r =
+          pipeline("score --shard " + std::to_string(i) + "/" + std::to_string(n), "");
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    const CommandResult r = pipeline("publish");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_same_lists(want_, postgres_lists(pg_.conninfo()), std::to_string(n) + " ann shards");
+    // One plan for the live generation, the one-process run's nprobe.
+    EXPECT_EQ(pg("SELECT count(*), min(nprobe), min(clusters), min(cardinality(cluster_of)) "
+                 "FROM recs_store.ann_plans JOIN recs_store.serving ON generation = live"),
+              "1\t" + std::to_string(nprobe) + "\t12\t250");
+  }
+  // Computed by one shard of each generation, taken from it by the others.
+  EXPECT_EQ(pg("SELECT count(*) FILTER (WHERE timings ? 'ann_plan'), count(*), "
+               "count(DISTINCT counts->>'ann_nprobe') FROM recs_store.shard_runs"),
+            "3\t7\t1");
+  EXPECT_EQ(pg("SELECT count(DISTINCT generation) FROM recs_store.shard_runs"), "3");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "app/ann_plan.h"
 #include "app/rollback.h"
 #include "app/train.h"
 #include "cluster/kmeans.h"
@@ -342,13 +343,15 @@ struct Scored {
   double explain_seconds = 0;
   bool explained = false;
   bool finite = true;
+  std::optional<AnnPlan> ann;  // score.method: ann
 };
 
 // Scores the prepared audience against the candidates, top score.top_n,
 // explaining each block in the parallel stage, and hands the blocks to
 // `sink` in user order.
-Scored score_audience(const Config& config, const db::StoredModel& model, const Prepared& p,
-                      const BlockSink& sink) {
+Scored score_audience(SQLite::Database& db, const Config& config, const db::StoredModel& model,
+                      const Prepared& p, const BlockSink& sink,
+                      db::ShardWriter* ann_share = nullptr) {
   const Audience& audience = p.audience;
   log::info("scoring " + std::to_string(audience.ids.size()) + " users x " +
             std::to_string(p.candidates.size()) + " movies with model " +
@@ -413,11 +416,9 @@ Scored score_audience(const Config& config, const db::StoredModel& model, const 
   const RowMatrix& movies = p.movies(model);
   const UserItems* exclude = p.exclude(config);
   if (config.score.method == "ann") {
-    AnnOptions ann;
-    if (config.score.ann_nprobe > 0) ann.nprobe = config.score.ann_nprobe;
-    ann.clusters = config.score.ann_clusters;
-    ann.seed = config.model.seed;
-    score_top_n_ann(audience.users, movies, exclude, options, ann, each);
+    out.ann = plan_ann(db, config, model, p.candidates, movies, ann_share);
+    score_top_n_ann(audience.users, out.ann->index, exclude, options, out.ann->nprobe,
+                    AnnOptions{}.user_block, each);
   } else {
     score_top_n(audience.users, movies, exclude, options, each);
   }
@@ -500,7 +501,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     } else {
       publisher = db::sqlite_publisher(db, config.keep.sets);
     }
-    scored = score_audience(config, model, prepared,
+    scored = score_audience(db, config, model, prepared,
                             [&](const TopNBlock& b, std::span<const std::int64_t> because) {
                               changes.add(b, audience.ids, candidate_ids);
                               return publisher->add(b, audience.ids, candidate_ids, because);
@@ -560,6 +561,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   if (config.score.explain) run.timing("explain", explain_seconds);
   if (config.similar.enabled) run.timing("similar", similar_seconds);
   if (config.clusters.enabled) run.timing("clusters", cluster_seconds);
+  if (scored.ann) record_ann(*scored.ann, run);
   run.timing("score_publish", s.seconds);
   run.timing("score", total.seconds());
   return s;
@@ -601,9 +603,12 @@ ShardScoreSummary run_score_shard(SQLite::Database& db, const Config& config, co
   std::unique_ptr<db::ShardWriter> writer = open_writer(model);
   log::Stopwatch clock;
   const Scored scored = score_audience(
-      config, model, prepared, [&](const TopNBlock& b, std::span<const std::int64_t> because) {
+      db, config, model, prepared,
+      [&](const TopNBlock& b, std::span<const std::int64_t> because) {
         return writer->add(b, audience.ids, prepared.candidate_ids, because);
-      });
+      },
+      writer.get());
+  if (scored.ann) record_ann(*scored.ann, s.ann);
   if (!scored.finite) throw GateError("scores are not finite; refusing to stage");
   if (config.clusters.enabled) {
     log::Stopwatch cluster_clock;

@@ -57,6 +57,24 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
                        std::optional<std::int64_t> model_id = std::nullopt,
                        const LoadedRatings* loaded = nullptr);
 
+// score.method: ann's plan as the run history records it (app/ann_plan.h).
+struct AnnFigures {
+  bool used = false;
+  int nprobe = 0;
+  int clusters = 0;
+  std::optional<double> recall;
+  std::optional<double> recall_low;
+  std::int64_t sample_users = 0;
+  double seconds = 0;
+  bool shared = false;
+};
+struct AnnPlan;
+void record_ann(const AnnPlan& plan, AnnFigures& out);
+// Counts ann_nprobe, ann_clusters, ann_sample_users; metrics ann_recall,
+// ann_recall_low; timing ann_plan (where it was computed).
+void record_ann(const AnnPlan& plan, db::RunRecord& run);
+void record_ann(const AnnFigures& ann, db::RunRecord& run);
+
 struct ShardScoreSummary {
   UserIdSpan span;                   // the shard's user ids
   std::int64_t users = 0;            // scored
@@ -69,6 +87,7 @@ struct ShardScoreSummary {
   double load_seconds = 0;     // the model, the shard's ratings
   double cluster_seconds = 0;  // shared centroids, the shard's users assigned
   double seconds = 0;          // scoring and staging
+  AnnFigures ann;              // score.method: ann
 };
 
 // Opens the staging of one shard's part for the generation of `model`.

@@ -2,13 +2,17 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "app/evaluate.h"
+#include "app/gate.h"
 #include "app/run.h"
 #include "app/score.h"
 #include "cluster/popular.h"
@@ -16,6 +20,7 @@
 #include "db/postgres.h"
 #include "db/sqlite.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/log.h"
 
 namespace recs {
@@ -29,8 +34,18 @@ db::PostgresOptions postgres_options(const Config& config) {
 // clusters and counts go with them at commit().
 class GenerationShardWriter final : public db::ShardWriter {
  public:
-  GenerationShardWriter(std::unique_ptr<db::PartWriter> part, int shards)
-      : part_(std::move(part)), shards_(shards) {}
+  // `plans`: a connection of its own for the generation's ann plan (the
+  // part's connection is inside its COPY).
+  GenerationShardWriter(std::unique_ptr<db::PartWriter> part, int shards,
+                        std::unique_ptr<db::ServingGenerations> plans, std::int64_t generation)
+      : part_(std::move(part)),
+        shards_(shards),
+        plans_(std::move(plans)),
+        generation_(generation) {}
+
+  db::StoredAnnPlan shared_ann_plan(const db::AnnPlanCompute& compute) override {
+    return plans_->shared_ann_plan(generation_, compute);
+  }
 
   bool add(const TopNBlock& block, const std::vector<std::int64_t>& user_ids,
            const std::vector<std::int64_t>& movie_ids,
@@ -51,6 +66,8 @@ class GenerationShardWriter final : public db::ShardWriter {
  private:
   std::unique_ptr<db::PartWriter> part_;
   int shards_;
+  std::unique_ptr<db::ServingGenerations> plans_;
+  std::int64_t generation_;
   ClusterRows users_;
   std::vector<ClusterMovieCount> counts_;
 };
@@ -74,22 +91,80 @@ void run_shard_stage(const Config& config, const ShardSpec& spec) {
   log::set_stage("score");
   require_shard_store(config, "sharded scoring (--shard, --shards, SLURM_ARRAY_TASK_ID)");
   check_database_path(config);
-  // Read-only: the shards of a night run at once, on many machines, and
-  // write nothing here (no run lock, no run row: the staged part is the
-  // record, recs_store.parts and shard_parts).
-  auto db = db::open_read_only(config.database);
+  // The shard's run is recorded on the PostgreSQL server: the shards of a
+  // night run at once, on many machines, and open the SQLite file
+  // read-only (no run lock, no run row there).
   auto generations = db::postgres_generations(postgres_options(config));
-  const ShardScoreSummary s = run_score_shard(*db, config, spec, [&](const db::StoredModel& model) {
-    const std::int64_t g = *generations->shard_generation(model.model_id, spec.count, true);
-    log::info("shard {}: staging into generation {} (model {})", spec.label(), g, model.model_id);
-    return std::make_unique<GenerationShardWriter>(generations->stage_part(g, spec.index),
-                                                   spec.count);
-  });
-  log::info(
-      "shard {}: done: {} users scored ({} with rows, {} folded in, {} without signal), "
-      "{} rows; load {:.3f} s, score and stage {:.3f} s",
-      spec.label(), s.users, s.users_published, s.folded_in, s.without_signal, s.rows,
-      s.load_seconds, s.seconds);
+  char host[256] = "";
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  const std::int64_t run_id =
+      generations->start_shard_run(spec.index, spec.count, host, describe_config(config, false));
+  log::info("shard {}: recorded as shard run {} (recs_store.shard_runs)", spec.label(), run_id);
+  log::Stopwatch clock;
+  db::ServingGenerations::ShardRunEnd end;
+  JsonObject counts, timings, metrics;
+  counts.add("shard", spec.index).add("shards", spec.count);
+  auto finish = [&](const std::string& status, const std::string& message) noexcept {
+    try {
+      timings.add("score", clock.seconds());
+      end.status = status;
+      end.message = message;
+      end.counts = counts.str();
+      end.timings = timings.str();
+      end.metrics = metrics.str();
+      generations->end_shard_run(run_id, end);
+    } catch (const std::exception& e) {
+      log::warn("shard {}: could not record the end of shard run {}: {}", spec.label(), run_id,
+                e.what());
+    }
+  };
+  try {
+    auto db = db::open_read_only(config.database);
+    const ShardScoreSummary s =
+        run_score_shard(*db, config, spec, [&](const db::StoredModel& model) {
+          const std::int64_t g = *generations->shard_generation(model.model_id, spec.count, true);
+          end.model_id = model.model_id;
+          end.generation = g;
+          log::info("shard {}: staging into generation {} (model {})", spec.label(), g,
+                    model.model_id);
+          return std::make_unique<GenerationShardWriter>(
+              generations->stage_part(g, spec.index), spec.count,
+              db::postgres_generations(postgres_options(config)), g);
+        });
+    log::info(
+        "shard {}: done: {} users scored ({} with rows, {} folded in, {} without signal), "
+        "{} rows; load {:.3f} s, score and stage {:.3f} s",
+        spec.label(), s.users, s.users_published, s.folded_in, s.without_signal, s.rows,
+        s.load_seconds, s.seconds);
+    counts.add("users_scored", s.users)
+        .add("users_published", s.users_published)
+        .add("recommendations", s.rows)
+        .add("users_folded_in", s.folded_in)
+        .add("users_without_signal", s.without_signal)
+        .add("first_user", s.span.first)
+        .add("last_user", s.span.last);
+    timings.add("score_load", s.load_seconds).add("score_stage", s.seconds);
+    if (config.clusters.enabled) timings.add("clusters", s.cluster_seconds);
+    if (s.ann.used) {
+      counts.add("ann_nprobe", s.ann.nprobe).add("ann_clusters", s.ann.clusters);
+      if (s.ann.recall) {
+        metrics.add("ann_recall", *s.ann.recall)
+            .add("ann_recall_low", s.ann.recall_low.value_or(*s.ann.recall));
+        counts.add("ann_sample_users", s.ann.sample_users);
+      }
+      if (!s.ann.shared) timings.add("ann_plan", s.ann.seconds);
+    }
+    finish("succeeded", "");
+  } catch (const Error& e) {
+    // As the recorded stages do: bad input or configuration found once the
+    // run started is a refusal, anything else a failure.
+    const bool refused = e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
+    finish(refused ? "refused" : "failed", e.what());
+    throw;
+  } catch (const std::exception& e) {
+    finish("failed", e.what());
+    throw;
+  }
 }
 
 void run_publish_staged(const Config& config) {
@@ -147,6 +222,19 @@ void run_publish_staged(const Config& config) {
         }
         log::info("generation {}: all {} shards of model {} staged ({} rows for {} users)", *g,
                   count, model.model_id, totals.rows, totals.users);
+        // The quality gate, as pipeline run keeps it (evaluate.in_run): the
+        // configured model evaluated on a hold-out split, fitted from its
+        // own seed on the training part only, against the popularity
+        // baseline and the live set's run; a refusal (exit 6) leaves the
+        // live set in place.
+        if (config.evaluate.in_run) {
+          log::set_stage("evaluate");
+          std::ostringstream ignored;  // stdout carries only requested results
+          const EvalSummary evaluation = run_evaluate(db, config, run, ignored);
+          summary.gate = judge_quality_gate(db, config, evaluation.result);
+          enforce_quality_gate(*summary.gate, run);
+          log::set_stage("publish");
+        }
         run.count("postgres_generation", *g);
         run.count("shards", count);
 

@@ -416,7 +416,10 @@ const std::vector<Field>& fields() {
                              "approximate index over movie vectors and re-scores them exactly"));
     f.push_back(int_field("score.ann_nprobe", &Config::score, &ScoreConfig::ann_nprobe, 0, 1 << 20,
                           "ann: movie clusters probed per user (more = higher recall, slower), "
-                          "0 = the index's default"));
+                          "0 = calibrated each run to score.ann_recall"));
+    f.push_back(real_field("score.ann_recall", &Config::score, &ScoreConfig::ann_recall, 0.5, 1.0,
+                           "ann: recall@top_n against exact scoring, measured on a sample of "
+                           "users, that the calibrated nprobe must reach (ann_nprobe: 0)"));
     f.push_back(int_field("score.ann_clusters", &Config::score, &ScoreConfig::ann_clusters, 0,
                           1 << 20, "ann: movie clusters in the index, 0 = automatic"));
     f.push_back(id_list_field("score.exclude_movies", &Config::score, &ScoreConfig::exclude_movies,

@@ -87,8 +87,9 @@ struct ScoreConfig {
   // exact: every user against every candidate movie; ann: candidates from an
   // approximate index over movie vectors, re-scored exactly.
   std::string method = "exact";
-  int ann_nprobe = 0;    // movie clusters probed per user; 0 = the index's default
-  int ann_clusters = 0;  // movie clusters in the index; 0 = automatic
+  int ann_nprobe = 0;        // movie clusters probed per user; 0 = calibrated to ann_recall
+  double ann_recall = 0.95;  // ann: recall@top_n against exact scoring the calibration keeps
+  int ann_clusters = 0;      // movie clusters in the index; 0 = automatic
   // Business filters, applied to the candidates before selection.
   std::vector<std::int64_t> exclude_movies;
   std::vector<std::string> exclude_genres;  // a movie with any of these genres is excluded

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #include <thread>
 
@@ -43,6 +44,13 @@ std::string partition(const std::string& table, std::int64_t generation) {
 std::string opt(const std::optional<std::int64_t>& v) {
   return v ? std::to_string(*v) : std::string("NULL");
 }
+// Round-trips a double through text.
+std::string fmt_double(double v) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.17g", v);
+  return buffer;
+}
+
 std::string opt(const std::optional<int>& v) {
   return v ? std::to_string(*v) : std::string("NULL");
 }
@@ -309,6 +317,91 @@ class PgGenerations final : public ServingGenerations {
       counts.push_back({static_cast<std::int32_t>(k.int64(i, 0)), k.int64(i, 1), k.int64(i, 2),
                         std::stod(k.text(i, 3))});
     }
+  }
+
+  StoredAnnPlan shared_ann_plan(std::int64_t g, const AnnPlanCompute& compute) override {
+    const std::string gs = std::to_string(g);
+    c_.exec("BEGIN");
+    try {
+      // One plan per generation: the first shard computes it under this
+      // lock, the others wait and read it.
+      c_.exec("SELECT pg_advisory_xact_lock(731041416, " + std::to_string(g % 2147483647) + ")");
+      const pg::Result r = c_.exec(
+          "SELECT params, nprobe, recall, recall_low, sample_users, clusters, cluster_of, seconds "
+          "FROM recs_store.ann_plans WHERE generation = " +
+          gs);
+      StoredAnnPlan plan;
+      if (r.rows() > 0) {
+        plan.params = r.text(0, 0);
+        plan.nprobe = static_cast<int>(r.int64(0, 1));
+        if (!r.null(0, 2)) plan.recall = std::stod(r.text(0, 2));
+        if (!r.null(0, 3)) plan.recall_low = std::stod(r.text(0, 3));
+        plan.sample_users = r.int64(0, 4);
+        plan.clusters = static_cast<int>(r.int64(0, 5));
+        const std::string array = r.text(0, 6);  // {1,2,3}
+        std::size_t at = 1;
+        while (at < array.size() && array[at] != '}') {
+          std::size_t end = array.find_first_of(",}", at);
+          plan.cluster_of.push_back(
+              static_cast<std::int32_t>(std::stol(array.substr(at, end - at))));
+          at = array[end] == ',' ? end + 1 : end;
+        }
+        plan.seconds = std::stod(r.text(0, 7));
+        c_.exec("COMMIT");
+        return plan;
+      }
+      plan = compute();
+      std::string array = "{";
+      for (std::size_t i = 0; i < plan.cluster_of.size(); ++i) {
+        if (i) array += ',';
+        array += std::to_string(plan.cluster_of[i]);
+      }
+      array += '}';
+      auto real = [](double v) {
+        return std::isnan(v) ? std::optional<std::string>() : std::optional(fmt_double(v));
+      };
+      c_.exec(
+          "INSERT INTO recs_store.ann_plans (generation, params, nprobe, recall, recall_low, "
+          "sample_users, clusters, cluster_of, seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+          "$9)",
+          {gs, plan.params, std::to_string(plan.nprobe), real(plan.recall), real(plan.recall_low),
+           std::to_string(plan.sample_users), std::to_string(plan.clusters), array,
+           fmt_double(plan.seconds)});
+      c_.exec("COMMIT");
+      return plan;
+    } catch (...) {
+      try {
+        c_.exec("ROLLBACK");
+      } catch (const Error&) {  // the connection is gone: the server rolls back
+      }
+      throw;
+    }
+  }
+
+  std::int64_t start_shard_run(int shard, int shards, const std::string& host,
+                               const std::string& config) override {
+    c_.exec(
+        "UPDATE recs_store.shard_runs SET status = 'abandoned', ended_at = now(), message = "
+        "'killed or lost: a later run of this shard started' WHERE status = 'running' AND "
+        "shard = " +
+        std::to_string(shard) + " AND shards = " + std::to_string(shards));
+    const pg::Result r = c_.exec(
+        "INSERT INTO recs_store.shard_runs (shard, shards, host, status, config) VALUES ($1, $2, "
+        "$3, 'running', $4) RETURNING run_id",
+        {std::to_string(shard), std::to_string(shards), host, config});
+    return r.int64(0, 0);
+  }
+
+  void end_shard_run(std::int64_t run_id, const ShardRunEnd& end) override {
+    c_.exec(
+        "UPDATE recs_store.shard_runs SET status = $2, message = $3, model_id = $4, generation = "
+        "$5, counts = $6::jsonb, timings = $7::jsonb, metrics = $8::jsonb, ended_at = now() "
+        "WHERE run_id = $1",
+        {std::to_string(run_id), end.status,
+         end.message.empty() ? std::optional<std::string>() : std::optional(end.message),
+         end.model_id ? std::optional(std::to_string(*end.model_id)) : std::nullopt,
+         end.generation ? std::optional(std::to_string(*end.generation)) : std::nullopt, end.counts,
+         end.timings, end.metrics});
   }
 
   std::unique_ptr<PartWriter> stage_part(std::int64_t generation, int part) override {
@@ -611,6 +704,7 @@ class PgGenerations final : public ServingGenerations {
                 "; DELETE FROM recs_store.shard_parts WHERE generation = " + gs +
                 "; DELETE FROM recs_store.shard_user_clusters WHERE generation = " + gs +
                 "; DELETE FROM recs_store.shard_cluster_counts WHERE generation = " + gs +
+                "; DELETE FROM recs_store.ann_plans WHERE generation = " + gs +
                 "; DELETE FROM recs_store.generations WHERE generation = " + gs);
         dropped.push_back(g);
       }

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "data/clusters.h"
@@ -114,6 +115,27 @@ class ServingGenerations {
   // user's cluster (by user id) and the cluster counts of every part.
   virtual void staged_clusters(std::int64_t generation, ClusterRows& users,
                                std::vector<ClusterMovieCount>& counts) = 0;
+  // score.method: ann's plan of `generation`: the stored one, or the one
+  // `compute` returns, stored; concurrent callers wait for the first, so it
+  // is computed once per generation.
+  virtual StoredAnnPlan shared_ann_plan(std::int64_t generation, const AnnPlanCompute& compute) = 0;
+
+  // The shards' run history (they cannot write the SQLite file). start_shard_run
+  // marks earlier 'running' rows of the same shard 'abandoned' and returns the
+  // new row's id; end_shard_run records the outcome (counts, timings, metrics:
+  // JSON objects).
+  struct ShardRunEnd {
+    std::string status;  // succeeded, failed, refused
+    std::string message;
+    std::optional<std::int64_t> model_id;
+    std::optional<std::int64_t> generation;
+    std::string counts = "{}";
+    std::string timings = "{}";
+    std::string metrics = "{}";
+  };
+  virtual std::int64_t start_shard_run(int shard, int shards, const std::string& host,
+                                       const std::string& config) = 0;
+  virtual void end_shard_run(std::int64_t run_id, const ShardRunEnd& end) = 0;
 };
 
 }  // namespace recs::db

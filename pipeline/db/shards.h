@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -25,6 +27,21 @@ struct StagedPart {
   std::string staged_at;
 };
 
+// score.method: ann's plan for one generation, computed once and shared by
+// every shard (app/ann_plan.h): the index's coarse assignment and the
+// calibrated nprobe.
+struct StoredAnnPlan {
+  std::string params;  // what it was computed for (top_n, target, filters...)
+  int nprobe = 0;
+  double recall = std::numeric_limits<double>::quiet_NaN();  // NaN: not calibrated
+  double recall_low = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t sample_users = 0;
+  int clusters = 0;
+  std::vector<std::int32_t> cluster_of;  // per candidate movie
+  double seconds = 0;                    // building and calibrating it
+};
+using AnnPlanCompute = std::function<StoredAnnPlan()>;
+
 // One shard's part of a generation in progress. Rows are written as they
 // come; commit() replaces whatever the part held before (an earlier run of
 // the same shard) in one step, so a shard that fails or is killed leaves
@@ -43,6 +60,11 @@ class ShardWriter {
   virtual void add_user_clusters(const ClusterRows& users) = 0;
   // The shard's part of "popular in your cluster", summed at publish.
   virtual void add_cluster_counts(const std::vector<ClusterMovieCount>& counts) = 0;
+
+  // The generation's ann plan: the stored one, or `compute`'s, stored for
+  // the other shards (computed once: concurrent shards wait for it). The
+  // default, for a writer with nothing to share it through, computes it.
+  virtual StoredAnnPlan shared_ann_plan(const AnnPlanCompute& compute) { return compute(); }
 
   virtual void commit() = 0;
 

@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "cluster/kmeans.h"
@@ -43,7 +44,9 @@ using Handler = selection::ResultHandler<selection::TiesByItem>;
 // u.c_v - |u| |c|^2 / (2R). Measured on ALS vectors this reached a given
 // recall scanning fewer movies than k-means on the raw vectors ranked by u.c
 // or on the movie directions.
-struct Index {
+}  // namespace
+
+struct AnnIndexData {
   int clusters = 0;
   std::vector<std::int32_t> begin;        // clusters + 1 offsets into the cluster order
   std::vector<std::int32_t> movie_at;     // position in cluster order -> movie
@@ -54,18 +57,30 @@ struct Index {
   Eigen::VectorXf norm_weight;            // per cluster: |c|^2 / (2R)
 };
 
-Index build_index(const RowMatrix& movies, int clusters, const AnnOptions& ann, int threads) {
+namespace {
+
+using Index = AnnIndexData;
+
+// The sphere the movies are lifted onto: (v, sqrt(R^2 - |v|^2)).
+RowMatrix lift(const RowMatrix& movies, float& radius) {
   const int n = static_cast<int>(movies.rows());
   const int d = static_cast<int>(movies.cols());
-  Index index;
-  index.clusters = clusters;
-
   const Eigen::VectorXf norms2 = movies.rowwise().squaredNorm();
   const float radius2 = n > 0 ? norms2.maxCoeff() : 0.0f;
-  const float radius = std::sqrt(radius2);
+  radius = std::sqrt(radius2);
   RowMatrix lifted(n, d + 1);
   lifted.leftCols(d) = movies;
   for (int i = 0; i < n; ++i) lifted(i, d) = std::sqrt(std::max(0.0f, radius2 - norms2[i]));
+  return lifted;
+}
+
+// The coarse assignment: movie -> cluster.
+std::vector<std::int32_t> assign_movies(const RowMatrix& movies, int clusters,
+                                        const AnnOptions& ann, int threads) {
+  const int n = static_cast<int>(movies.rows());
+  const int d = static_cast<int>(movies.cols());
+  float radius = 0;
+  const RowMatrix lifted = lift(movies, radius);
 
   // k-means (the shared, deterministic one) on a seeded sample of the lifted
   // movies, started from k sampled movies: k-means++ seeding picks the
@@ -96,7 +111,29 @@ Index build_index(const RowMatrix& movies, int clusters, const AnnOptions& ann, 
     km.initial_centroids = kmeans(train, km).centroids;
     km.max_iterations = 0;  // assignment only
   }
-  index.cluster_of = kmeans(lifted, km).assignment;
+  return kmeans(lifted, km).assignment;
+}
+
+Index index_from_assignment(const RowMatrix& movies, std::vector<std::int32_t> cluster_of,
+                            int clusters) {
+  const int n = static_cast<int>(movies.rows());
+  const int d = static_cast<int>(movies.cols());
+  if (static_cast<int>(cluster_of.size()) != n) {
+    throw std::invalid_argument("ann index: the assignment has " +
+                                std::to_string(cluster_of.size()) + " entries for " +
+                                std::to_string(n) + " movies");
+  }
+  for (std::int32_t c : cluster_of) {
+    if (c < 0 || c >= clusters) {
+      throw std::invalid_argument("ann index: cluster " + std::to_string(c) + " outside 0.." +
+                                  std::to_string(clusters - 1));
+    }
+  }
+  float radius = 0;
+  const RowMatrix lifted = lift(movies, radius);
+  Index index;
+  index.clusters = clusters;
+  index.cluster_of = std::move(cluster_of);
 
   // Counting sort by cluster; movie order within a cluster.
   index.begin.assign(clusters + 1, 0);
@@ -320,28 +357,177 @@ int ann_cluster_count(int num_movies, const AnnOptions& ann) {
   return std::clamp(ann.clusters > 0 ? ann.clusters : automatic, 1, num_movies);
 }
 
+AnnIndex AnnIndex::build(const RowMatrix& movies, const AnnOptions& ann, int threads) {
+  const int clusters = ann_cluster_count(static_cast<int>(movies.rows()), ann);
+  if (threads <= 0) threads = tbb::info::default_concurrency();
+  std::vector<std::int32_t> cluster_of;
+  if (clusters > 0) cluster_of = assign_movies(movies, clusters, ann, threads);
+  return from_assignment(movies, std::move(cluster_of), clusters);
+}
+
+AnnIndex AnnIndex::from_assignment(const RowMatrix& movies, std::vector<std::int32_t> cluster_of,
+                                   int clusters) {
+  AnnIndex out;
+  out.data_ = std::make_shared<const AnnIndexData>(
+      index_from_assignment(movies, std::move(cluster_of), clusters));
+  return out;
+}
+
+int AnnIndex::clusters() const { return data_ ? data_->clusters : 0; }
+
+const std::vector<std::int32_t>& AnnIndex::assignment() const {
+  static const std::vector<std::int32_t> none;
+  return data_ ? data_->cluster_of : none;
+}
+
+void score_top_n_ann(const RowMatrix& users, const AnnIndex& index, const UserItems* exclude,
+                     const TopNOptions& options, int nprobe, int user_block,
+                     const std::function<void(const TopNBlock&)>& sink) {
+  const AnnIndexData* data = index.clusters() > 0 ? &index.data() : nullptr;
+  const int num_movies = data ? static_cast<int>(data->movies.rows()) : 0;
+  if (num_movies == 0 || options.top_n == 0) {
+    // Nothing to index; the exact kernel hands everyone an empty list.
+    const RowMatrix none(0, users.cols());
+    score_top_n(users, data ? data->movies : none, exclude, options, sink);
+    return;
+  }
+  AnnOptions ann;
+  ann.nprobe = nprobe;
+  ann.user_block = user_block;
+  check_inputs(users, data->movies, exclude, options, ann);
+  const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+  // The dense loop only until a user holds top_n: its best cluster comes
+  // first, so from then on its threshold is high and most chunks are skipped.
+  const Problem problem{
+      users,  exclude,    *data,
+      nprobe, user_block, selection::buffer_shape(options.top_n, kCapacityRatio, num_movies, 0)};
+  selection::score_in_blocks(problem, static_cast<int>(users.rows()), user_block, options.top_n,
+                             threads, score_block, options.prepare, sink);
+}
+
 void score_top_n_ann(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
                      const TopNOptions& options, const AnnOptions& ann,
                      const std::function<void(const TopNBlock&)>& sink) {
   check_inputs(users, movies, exclude, options, ann);
-  const int num_users = static_cast<int>(users.rows());
-  const int num_movies = static_cast<int>(movies.rows());
-  if (num_movies == 0 || options.top_n == 0) {
-    // Nothing to index; the exact kernel hands everyone an empty list.
+  if (movies.rows() == 0 || options.top_n == 0) {
     score_top_n(users, movies, exclude, options, sink);
     return;
   }
-  const int clusters = ann_cluster_count(num_movies, ann);
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-  const Index index = build_index(movies, clusters, ann, threads);
-  // The dense loop only until a user holds top_n: its best cluster comes
-  // first, so from then on its threshold is high and most chunks are skipped.
-  const Problem problem{
-      users,          exclude,
-      index,          ann.nprobe,
-      ann.user_block, selection::buffer_shape(options.top_n, kCapacityRatio, num_movies, 0)};
-  selection::score_in_blocks(problem, num_users, ann.user_block, options.top_n, threads,
-                             score_block, options.prepare, sink);
+  score_top_n_ann(users, AnnIndex::build(movies, ann, threads), exclude, options, ann.nprobe,
+                  ann.user_block, sink);
+}
+
+namespace {
+
+// Every user's list, items sorted, as one flat table.
+struct Lists {
+  std::vector<std::int64_t> start;
+  std::vector<std::int32_t> items;
+};
+
+Lists collect(const std::function<void(const std::function<void(const TopNBlock&)>&)>& run,
+              int users) {
+  Lists out;
+  out.start.assign(static_cast<std::size_t>(users) + 1, 0);
+  std::vector<std::vector<std::int32_t>> per(static_cast<std::size_t>(users));
+  run([&](const TopNBlock& b) {
+    for (int i = 0; i < b.user_end - b.user_begin; ++i) {
+      auto& list = per[static_cast<std::size_t>(b.user_begin + i)];
+      const std::size_t base = static_cast<std::size_t>(i) * static_cast<std::size_t>(b.top_n);
+      list.assign(b.items.begin() + static_cast<std::ptrdiff_t>(base),
+                  b.items.begin() + static_cast<std::ptrdiff_t>(base) + b.counts[i]);
+      std::sort(list.begin(), list.end());
+    }
+  });
+  for (int u = 0; u < users; ++u) {
+    const auto& list = per[static_cast<std::size_t>(u)];
+    out.items.insert(out.items.end(), list.begin(), list.end());
+    out.start[static_cast<std::size_t>(u) + 1] = static_cast<std::int64_t>(out.items.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+AnnCalibration calibrate_nprobe(const AnnIndex& index, const RowMatrix& movies,
+                                const RowMatrix& sample, const UserItems* exclude,
+                                const TopNOptions& options, double target, std::int64_t population,
+                                int user_block) {
+  const int users = static_cast<int>(sample.rows());
+  const int clusters = index.clusters();
+  AnnCalibration best;
+  best.nprobe = std::max(1, clusters);
+  best.recall = 1;
+  best.recall_low = 1;
+  if (users == 0 || clusters == 0 || options.top_n == 0) return best;
+  TopNOptions plain = options;
+  plain.prepare = nullptr;
+  const Lists exact =
+      collect([&](const auto& sink) { score_top_n(sample, movies, exclude, plain, sink); }, users);
+
+  auto measure = [&](int nprobe) {
+    const Lists found = collect(
+        [&](const auto& sink) {
+          score_top_n_ann(sample, index, exclude, plain, nprobe, user_block, sink);
+        },
+        users);
+    AnnCalibration c;
+    c.nprobe = nprobe;
+    double hits = 0, wanted = 0, sum = 0, sum2 = 0;
+    for (int u = 0; u < users; ++u) {
+      const auto e0 = exact.items.begin() + exact.start[u];
+      const auto e1 = exact.items.begin() + exact.start[u + 1];
+      if (e0 == e1) continue;
+      auto f = found.items.begin() + found.start[u];
+      const auto f1 = found.items.begin() + found.start[u + 1];
+      std::int64_t common = 0;
+      for (auto e = e0; e != e1 && f != f1;) {
+        if (*e < *f) {
+          ++e;
+        } else if (*f < *e) {
+          ++f;
+        } else {
+          ++common, ++e, ++f;
+        }
+      }
+      const double r = static_cast<double>(common) / static_cast<double>(e1 - e0);
+      hits += static_cast<double>(common);
+      wanted += static_cast<double>(e1 - e0);
+      sum += r;
+      sum2 += r * r;
+      ++c.users;
+    }
+    if (c.users == 0) {
+      c.recall = c.recall_low = 1;
+      return c;
+    }
+    const double n = static_cast<double>(c.users);
+    c.recall = hits / wanted;
+    const double mean = sum / n;
+    const double variance = n > 1 ? std::max(0.0, (sum2 - n * mean * mean) / (n - 1)) : 0.0;
+    const double fpc = population > c.users
+                           ? 1.0 - n / static_cast<double>(std::max<std::int64_t>(population, 1))
+                           : 0.0;
+    c.recall_low = c.recall - 2.0 * std::sqrt(variance / n * std::max(0.0, fpc));
+    return c;
+  };
+
+  // Bisection: lo fails (or is 0), hi passes.
+  int lo = 0;
+  int hi = clusters;
+  best = measure(hi);
+  while (hi - lo > 1) {
+    const int mid = lo + (hi - lo) / 2;
+    const AnnCalibration c = measure(mid);
+    if (c.recall_low >= target) {
+      hi = mid;
+      best = c;
+    } else {
+      lo = mid;
+    }
+  }
+  return best;
 }
 
 }  // namespace recs

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <vector>
 
 #include "data/ratings.h"
 #include "scoring/topn.h"
@@ -38,6 +40,59 @@ struct AnnOptions {
 
 // The number of clusters the index over `num_movies` movies uses.
 int ann_cluster_count(int num_movies, const AnnOptions& ann);
+
+// The index over one movie matrix: its coarse assignment (movie -> cluster,
+// what a k-means over the lifted movies decides) and the movies reordered by
+// it. Built once and shared: by every nprobe the calibration tries, and
+// (stored with the generation, see app/ann_plan.h) by every shard.
+struct AnnIndexData;
+class AnnIndex {
+ public:
+  AnnIndex() = default;
+  // k-means on a seeded sample of the movies (AnnOptions::clusters, seed,
+  // kmeans_iterations, train_sample), then every movie to its nearest
+  // centroid; the same for any thread count.
+  static AnnIndex build(const RowMatrix& movies, const AnnOptions& ann, int threads);
+  // From a stored assignment (one cluster in 0..clusters-1 per movie row):
+  // the same index build() gave, without the k-means.
+  static AnnIndex from_assignment(const RowMatrix& movies, std::vector<std::int32_t> cluster_of,
+                                  int clusters);
+
+  int clusters() const;
+  const std::vector<std::int32_t>& assignment() const;
+  const AnnIndexData& data() const { return *data_; }
+
+ private:
+  std::shared_ptr<const AnnIndexData> data_;
+};
+
+// score_top_n_ann with a built index over `movies` and `nprobe`.
+void score_top_n_ann(const RowMatrix& users, const AnnIndex& index, const UserItems* exclude,
+                     const TopNOptions& options, int nprobe, int user_block,
+                     const std::function<void(const TopNBlock&)>& sink);
+
+// How well an nprobe keeps the exact kernel's promise on a sample of users.
+struct AnnCalibration {
+  int nprobe = 0;
+  // Recall@top_n against the exact kernel (rated movies masked as given):
+  // found / exact list entries over the sample.
+  double recall = 0;
+  // Its lower bound, recall - 2 standard errors of the per-user mean (with
+  // the finite-population correction: 0 when the sample is everyone).
+  double recall_low = 0;
+  std::int64_t users = 0;  // sampled users with a non-empty exact list
+};
+
+// The smallest nprobe whose recall on `sample` (users x factors, with their
+// rated movies in `exclude`, may be null) has its lower bound at least
+// `target` (recall is monotone in nprobe: probing more clusters only adds
+// candidates; nprobe = clusters is exact). `population`: how many users the
+// sample stands for (>= its rows). Bisection over 1..clusters, each step
+// one ann pass over the sample; the exact lists once.
+AnnCalibration calibrate_nprobe(const AnnIndex& index, const RowMatrix& movies,
+                                const RowMatrix& sample, const UserItems* exclude,
+                                const TopNOptions& options, double target, std::int64_t population,
+                                int user_block = 2048);
 
 // Like score_top_n (same masking, tie order, sink contract and thread-count
 // independence), but each user is scored only against the movies of its
