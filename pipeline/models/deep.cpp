@@ -133,6 +133,32 @@ void init_glorot(RowMatrix& w, random::Rng& rng) {
   init_uniform(w, rng, std::sqrt(6.0 / static_cast<double>(w.rows() + w.cols())));
 }
 
+// The trained parameters of both fits and the towers' Adam moments, seeded
+// in one order: user table, movie table, user tower, movie tower.
+struct TwoTowers {
+  RowMatrix user_emb;
+  RowMatrix movie_emb;
+  deep::Network net;
+  TowerAdam user_adam;
+  TowerAdam movie_adam;
+
+  TwoTowers(int num_users, int num_movies, int factors, int hidden, bool relu, int max_rows,
+            std::uint64_t seed, double init_scale)
+      : user_emb(num_users, factors),
+        movie_emb(num_movies, factors),
+        net(factors, hidden, relu, max_rows),
+        user_adam(factors, hidden),
+        movie_adam(factors, hidden) {
+    random::Rng rng(seed, random::Stream::kInit);
+    init_uniform(user_emb, rng, init_scale);
+    init_uniform(movie_emb, rng, init_scale);
+    init_glorot(net.user.w1, rng);
+    init_glorot(net.user.w2, rng);
+    init_glorot(net.movie.w1, rng);
+    init_glorot(net.movie.w2, rng);
+  }
+};
+
 }  // namespace
 
 namespace deep {
@@ -482,19 +508,7 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   const auto steps_per_epoch = static_cast<std::int64_t>((n + batch - 1) / batch);
   const std::int64_t total_steps = steps_per_epoch * config_.epochs;
 
-  // Initialisation order: user table, movie table, user tower, movie tower.
-  random::Rng init_rng(seed_, random::Stream::kInit);
-  RowMatrix user_emb(num_users, f);
-  RowMatrix movie_emb(num_movies, f);
-  init_uniform(user_emb, init_rng, config_.init_scale);
-  init_uniform(movie_emb, init_rng, config_.init_scale);
-  deep::Network net(f, hidden, relu, max_batch);
-  init_glorot(net.user.w1, init_rng);
-  init_glorot(net.user.w2, init_rng);
-  init_glorot(net.movie.w1, init_rng);
-  init_glorot(net.movie.w2, init_rng);
-  TowerAdam user_adam(f, hidden);
-  TowerAdam movie_adam(f, hidden);
+  TwoTowers t(num_users, num_movies, f, hidden, relu, max_batch, seed_, config_.init_scale);
 
   const double dense_cost =
       static_cast<double>(num_users + num_movies) * f * static_cast<double>(total_steps);
@@ -510,8 +524,8 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
     log::info(msg.str());
   }
 
-  Table users(user_emb.data(), num_users, f);
-  Table movies(movie_emb.data(), num_movies, f);
+  Table users(t.user_emb.data(), num_users, f);
+  Table movies(t.movie_emb.data(), num_movies, f);
   TableAdam adam(users, movies, config_, mode);
   const bool use_l2 = config_.l2 > 0;
   const auto l2 = static_cast<float>(config_.l2);
@@ -526,8 +540,8 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
   std::vector<float> y(static_cast<std::size_t>(max_batch));
 
   auto export_factors = [&] {
-    factors_.users = net.tower_output(net.user, user_emb);
-    factors_.movies = net.tower_output(net.movie, movie_emb);
+    factors_.users = t.net.tower_output(t.net.user, t.user_emb);
+    factors_.movies = t.net.tower_output(t.net.movie, t.movie_emb);
   };
 
   std::int64_t step = 0;
@@ -543,11 +557,11 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
       adam.prepare(examples.data() + begin, examples.data() + end, step);
       for (int i = 0; i < rows; ++i) {
         const Example& ex = examples[begin + static_cast<std::size_t>(i)];
-        eu.row(i) = user_emb.row(ex.user);
-        em.row(i) = movie_emb.row(ex.movie);
+        eu.row(i) = t.user_emb.row(ex.user);
+        em.row(i) = t.movie_emb.row(ex.movie);
         y[static_cast<std::size_t>(i)] = ex.value;
       }
-      loss_sum += net.batch_gradient(eu, em, y.data(), rows) * rows;
+      loss_sum += t.net.batch_gradient(eu, em, y.data(), rows) * rows;
       // Scatter the per-example embedding gradients; a row used twice in a
       // batch gets the sum, as TF's dense gradient from IndexedSlices.
       const float scale = 1.0f / static_cast<float>(rows);
@@ -555,8 +569,8 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
         const Example& ex = examples[begin + static_cast<std::size_t>(i)];
         float* gu = users.row(users.grad.data(), ex.user);
         float* gm = movies.row(movies.grad.data(), ex.movie);
-        const float* du = net.user_emb_grad.row(i).data();
-        const float* dm = net.movie_emb_grad.row(i).data();
+        const float* du = t.net.user_emb_grad.row(i).data();
+        const float* dm = t.net.movie_emb_grad.row(i).data();
         for (int d = 0; d < f; ++d) {
           gu[d] += du[d];
           gm[d] += dm[d];
@@ -564,8 +578,8 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
         if (use_l2) {
           // Penalty l2 (|e_u|^2 + |e_m|^2) per example, averaged with the
           // loss, on the embeddings only (as the dot model).
-          const float* wu = user_emb.row(ex.user).data();
-          const float* wm = movie_emb.row(ex.movie).data();
+          const float* wu = t.user_emb.row(ex.user).data();
+          const float* wm = t.movie_emb.row(ex.movie).data();
           float norm = 0;
           for (int d = 0; d < f; ++d) {
             gu[d] += 2.0f * scale * l2 * wu[d];
@@ -578,8 +592,8 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
         movies.touch(ex.movie, step);
       }
       const StepConstants& c = adam.constants(step);
-      adam_tower(net.user, user_adam, net.user_grad, c);
-      adam_tower(net.movie, movie_adam, net.movie_grad, c);
+      adam_tower(t.net.user, t.user_adam, t.net.user_grad, c);
+      adam_tower(t.net.movie, t.movie_adam, t.net.movie_grad, c);
       adam.apply(step);
     }
     adam.end_epoch(step);
@@ -630,22 +644,11 @@ TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num
   const int max_rows = softmax ? b + sampled : 2 * b;
   const auto steps_per_epoch = static_cast<std::int64_t>((n + batch - 1) / batch);
 
-  random::Rng init_rng(seed_, random::Stream::kInit);
-  RowMatrix user_emb(num_users, f);
-  RowMatrix movie_emb(num_movies, f);
-  init_uniform(user_emb, init_rng, config_.init_scale);
-  init_uniform(movie_emb, init_rng, config_.init_scale);
-  deep::Network net(f, hidden, relu, max_rows);
-  init_glorot(net.user.w1, init_rng);
-  init_glorot(net.user.w2, init_rng);
-  init_glorot(net.movie.w1, init_rng);
-  init_glorot(net.movie.w2, init_rng);
-  TowerAdam user_adam(f, hidden);
-  TowerAdam movie_adam(f, hidden);
+  TwoTowers t(num_users, num_movies, f, hidden, relu, max_rows, seed_, config_.init_scale);
   // Lazy Adam on the embedding tables: only the rows of a batch move (their
   // moments too); the towers are updated densely.
-  Table users(user_emb.data(), num_users, f);
-  Table movies(movie_emb.data(), num_movies, f);
+  Table users(t.user_emb.data(), num_users, f);
+  Table movies(t.movie_emb.data(), num_movies, f);
   // A movie bias beside the towers (exported as an extra column): the
   // popularity the logits need is more than cosines over the temperature
   // can spread.
@@ -698,8 +701,8 @@ TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num
       const Example* ex = positives.data() + begin;
       int cols = rows;
       for (int i = 0; i < rows; ++i) {
-        eu.row(i) = user_emb.row(ex[i].user);
-        em.row(i) = movie_emb.row(ex[i].movie);
+        eu.row(i) = t.user_emb.row(ex[i].user);
+        em.row(i) = t.movie_emb.row(ex[i].movie);
         column[static_cast<std::size_t>(i)] = ex[i].movie;
       }
       double loss = 0;
@@ -707,7 +710,7 @@ TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num
         for (int s = 0; s < sampled; ++s, ++cols) {
           const auto m = static_cast<std::int32_t>(
               random::below(shuffle_rng, static_cast<std::uint64_t>(num_movies)));
-          em.row(cols) = movie_emb.row(m);
+          em.row(cols) = t.movie_emb.row(m);
           column[static_cast<std::size_t>(cols)] = m;
         }
         for (int j = 0; j < cols; ++j) {
@@ -715,38 +718,38 @@ TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num
           log_q[static_cast<std::size_t>(j)] =
               log_q_movie[static_cast<std::size_t>(m)] - movie_bias(m, 0);
         }
-        loss = net.softmax_gradient(eu, rows, em, cols, log_q.data(), column.data(), temperature);
+        loss = t.net.softmax_gradient(eu, rows, em, cols, log_q.data(), column.data(), temperature);
       } else {
         for (int i = 0; i < rows; ++i, ++cols) {
           std::int32_t m = bpr::sample_negative(rated.begin(ex[i].user), rated.end(ex[i].user),
                                                 num_movies, shuffle_rng);
           if (m < 0) m = ex[i].movie;  // the user rated every movie: a zero-gradient pair
-          em.row(rows + i) = movie_emb.row(m);
+          em.row(rows + i) = t.movie_emb.row(m);
           column[static_cast<std::size_t>(rows + i)] = m;
         }
         // Movie rows 0..rows are the positives, rows..2 rows their negatives.
         for (int j = 0; j < 2 * rows; ++j) {
           log_q[static_cast<std::size_t>(j)] = movie_bias(column[static_cast<std::size_t>(j)], 0);
         }
-        loss = net.bpr_gradient(eu, em, rows, log_q.data());
+        loss = t.net.bpr_gradient(eu, em, rows, log_q.data());
       }
       loss_sum += loss * rows;
       const float scale = 1.0f / static_cast<float>(rows);
       for (int i = 0; i < rows; ++i) {
         float* g = users.row(users.grad.data(), ex[i].user);
-        const float* d = net.user_emb_grad.row(i).data();
-        const float* w = user_emb.row(ex[i].user).data();
+        const float* d = t.net.user_emb_grad.row(i).data();
+        const float* w = t.user_emb.row(ex[i].user).data();
         for (int k = 0; k < f; ++k) g[k] += d[k] + 2.0f * scale * l2 * w[k];
         users.touch(ex[i].user, step);
       }
       for (int j = 0; j < cols; ++j) {
         const std::int32_t m = column[static_cast<std::size_t>(j)];
         float* g = movies.row(movies.grad.data(), m);
-        const float* d = net.movie_emb_grad.row(j).data();
-        const float* w = movie_emb.row(m).data();
+        const float* d = t.net.movie_emb_grad.row(j).data();
+        const float* w = t.movie_emb.row(m).data();
         for (int k = 0; k < f; ++k) g[k] += d[k] + 2.0f * scale * l2 * w[k];
         movies.touch(m, step);
-        biases.grad[static_cast<std::size_t>(m)] += net.column_grad[j];
+        biases.grad[static_cast<std::size_t>(m)] += t.net.column_grad[j];
         biases.touch(m, step);
       }
       StepConstants c;
@@ -754,8 +757,8 @@ TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num
       c.c1 = static_cast<float>(1.0 - config_.beta1);
       c.c2 = static_cast<float>(1.0 - config_.beta2);
       c.eps = static_cast<float>(config_.epsilon);
-      adam_tower(net.user, user_adam, net.user_grad, c);
-      adam_tower(net.movie, movie_adam, net.movie_grad, c);
+      adam_tower(t.net.user, t.user_adam, t.net.user_grad, c);
+      adam_tower(t.net.movie, t.movie_adam, t.net.movie_grad, c);
       for (auto r : users.touched) row_adam(users, r, c);
       for (auto r : movies.touched) row_adam(movies, r, c);
       for (auto r : biases.touched) row_adam(biases, r, c);
@@ -779,8 +782,8 @@ TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num
   // movie; for softmax the outputs normalised and the user's over the
   // temperature, so scores are the trained logits (without the log-Q
   // correction, which only undoes the sampling).
-  const RowMatrix hu = net.tower_output(net.user, user_emb);
-  const RowMatrix hm = net.tower_output(net.movie, movie_emb);
+  const RowMatrix hu = t.net.tower_output(t.net.user, t.user_emb);
+  const RowMatrix hm = t.net.tower_output(t.net.movie, t.movie_emb);
   factors_.users.resize(num_users, hidden + 1);
   factors_.movies.resize(num_movies, hidden + 1);
   for (Eigen::Index u = 0; u < hu.rows(); ++u) {
