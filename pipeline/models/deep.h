@@ -98,9 +98,10 @@ class Network {
   // BPR: user row k of eu is paired with movie rows k (the positive) and
   // rows + k (its negative) of em; the mean of -log sigmoid(s_pos - s_neg).
   // `bias` (2 rows entries, or nullptr for none) is added to each movie
-  // row's score.
+  // row's score. temperature > 0: the scores are the cosines of the tower
+  // outputs over it (plus the bias), as softmax's; 0: their dot products.
   double bpr_gradient(const RowMatrix& eu, const RowMatrix& em, int rows,
-                      const float* bias = nullptr);
+                      const float* bias = nullptr, float temperature = 0);
   // d loss / d (score offset of movie row j) of the last softmax or bpr
   // gradient: softmax's per candidate column (logit + offset), bpr's per
   // movie row (bias).
