@@ -120,8 +120,8 @@ class Network {
     RowMatrix w;           // linear towers: W1 W2
     Eigen::RowVectorXf c;  // linear towers: b1 W2 + b2
     RowMatrix g;           // linear towers: e^T dz2
-    RowMatrix n;           // softmax: normalised outputs
-    Eigen::VectorXf norm;  // softmax: output norms
+    RowMatrix n;           // the ranking losses: normalised outputs
+    Eigen::VectorXf norm;  // the ranking losses: output norms
   };
   void collapse(const Tower& t, Work& w) const;
   void reserve_ranking();  // the softmax work space, on first use
