@@ -115,7 +115,7 @@ TEST(DeepNetwork, GradientMatchesFiniteDifferencesLinear) { check_gradient(false
 // The same check for the ranking losses' gradients: sampled softmax (4
 // users, 6 candidate movies, one of them an accidental hit of user 1's
 // positive) and BPR (3 users, their positives and negatives).
-void check_ranking_gradient(bool relu, bool softmax) {
+void check_ranking_gradient(bool relu, bool softmax, float bpr_temperature = 0) {
   Tiny tiny(relu, relu ? 21 : 22);
   auto& net = tiny.net;
   const std::int32_t ids[Tiny::kRows] = {0, 1, 2, 3, 4, 1};
@@ -123,7 +123,7 @@ void check_ranking_gradient(bool relu, bool softmax) {
   const int users = softmax ? 4 : 3;
   auto loss = [&] {
     return softmax ? net.softmax_gradient(tiny.eu, users, tiny.em, Tiny::kRows, log_q, ids, 0.5f)
-                   : net.bpr_gradient(tiny.eu, tiny.em, users);
+                   : net.bpr_gradient(tiny.eu, tiny.em, users, nullptr, bpr_temperature);
   };
   loss();
   const deep::Tower user_grad = net.user_grad;
@@ -167,6 +167,9 @@ TEST(DeepNetwork, SoftmaxGradientMatchesFiniteDifferences) {
 TEST(DeepNetwork, BprGradientMatchesFiniteDifferences) {
   check_ranking_gradient(false, false);
   check_ranking_gradient(true, false);
+  // On the cosines over a temperature, as the bpr loss trains.
+  check_ranking_gradient(false, false, 0.5f);
+  check_ranking_gradient(true, false, 0.5f);
 }
 
 // The accidental hit (column 5 repeats user 1's positive) is masked: moving
@@ -515,19 +518,23 @@ INSTANTIATE_TEST_SUITE_P(Losses, DeepRanking, ::testing::Values("softmax", "bpr"
 
 // softmax exports unit movie vectors and user vectors of length 1 /
 // temperature: scores are the trained logits' cosines over the temperature.
-TEST(DeepRanking, SoftmaxExportsCosinesOverTheTemperature) {
+TEST(DeepRanking, BothLossesExportCosinesOverTheTemperature) {
   const Groups p = groups(4);
-  DeepParams c = ranking_config("softmax");
-  c.epochs = 2;
-  c.temperature = 0.25;
-  DeepModel model(c, ModelContext{});
-  model.fit(p.train, Triplets{}, Groups::kUsers, Groups::kMovies);
-  const Factors f = model.factors();
-  ASSERT_EQ(f.users.cols(), 16 + 1);  // the tower outputs, then the movie bias's column
-  EXPECT_LT((f.movies.leftCols(16).rowwise().norm().array() - 1.0f).abs().maxCoeff(), 1e-4);
-  EXPECT_LT((f.users.leftCols(16).rowwise().norm().array() - 4.0f).abs().maxCoeff(), 1e-3);
-  EXPECT_TRUE((f.users.col(16).array() == 1.0f).all());
-  EXPECT_FALSE(f.movies.col(16).isZero());  // the learned biases
+  for (const char* loss : {"softmax", "bpr"}) {
+    DeepParams c = ranking_config(loss);
+    c.epochs = 2;
+    c.temperature = 0.25;
+    DeepModel model(c, ModelContext{});
+    model.fit(p.train, Triplets{}, Groups::kUsers, Groups::kMovies);
+    const Factors f = model.factors();
+    ASSERT_EQ(f.users.cols(), 16 + 1) << loss;  // the tower outputs, then the bias's column
+    EXPECT_LT((f.movies.leftCols(16).rowwise().norm().array() - 1.0f).abs().maxCoeff(), 1e-4)
+        << loss;
+    EXPECT_LT((f.users.leftCols(16).rowwise().norm().array() - 4.0f).abs().maxCoeff(), 1e-3)
+        << loss;
+    EXPECT_TRUE((f.users.col(16).array() == 1.0f).all()) << loss;
+    EXPECT_FALSE(f.movies.col(16).isZero()) << loss;  // the learned biases
+  }
 }
 
 TEST(DeepRanking, NoPositiveIsAnInputError) {

@@ -7,8 +7,10 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "models/biased_mf.h"
 #include "models/registry.h"
 #include "util/error.h"
 
@@ -121,6 +123,45 @@ TEST(Svdpp, IsARatingModelInTheRegistry) {
   SvdppParams bad;
   bad.factors = 0;
   EXPECT_THROW(make_svdpp_model(bad, ModelContext{}), ConfigError);
+}
+
+// The checks svdpp shares with biased_mf (models/block_grid.h) and its own.
+TEST(Svdpp, RejectsBadKeysLikeBiasedMf) {
+  auto message = [](const SvdppParams& p, int threads = 0) {
+    try {
+      make_svdpp_model(p, ModelContext{.threads = threads});
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  SvdppParams p;
+  EXPECT_EQ(message(p), "(accepted)");
+  p.epochs = 0;
+  EXPECT_EQ(message(p), "model.epochs must be at least 1");
+  p = SvdppParams{};
+  p.learning_rate = 0;
+  EXPECT_EQ(message(p),
+            "model.learning_rate must be positive, model.init_scale and model.l2 non-negative");
+  p = SvdppParams{};
+  p.patience = -1;
+  EXPECT_EQ(message(p), "model.patience must not be negative");
+  EXPECT_EQ(message(SvdppParams{}, -1), "train.threads must not be negative");
+  p = SvdppParams{};
+  p.implicit_l2 = -1;
+  EXPECT_EQ(message(p), "model.implicit_learning_rate and model.implicit_l2 must not be negative");
+  BiasedMfParams b;
+  b.epochs = 0;
+  try {
+    make_biased_mf_model(b, ModelContext{});
+    ADD_FAILURE() << "biased_mf accepted epochs 0";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "model.epochs must be at least 1");
+  }
+  b = BiasedMfParams{};
+  b.optimizer = "lbfgs";
+  EXPECT_THROW(make_biased_mf_model(b, ModelContext{}), ConfigError);
+  EXPECT_EQ(make_biased_mf_model(BiasedMfParams{}, ModelContext{})->type(), "biased_mf");
 }
 
 }  // namespace

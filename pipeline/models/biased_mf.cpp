@@ -70,11 +70,7 @@ constexpr int kAhead = 8;
 
 using FloatVec = std::vector<float, Eigen::aligned_allocator<float>>;
 
-struct Rating {
-  std::int32_t user;
-  std::int32_t movie;
-  float value;
-};
+using Rating = GridRating;
 
 // p . q over `n` (a multiple of kLanes) floats. Separate lane accumulators let
 // the compiler vectorise without reassociating, so the sum is the same on
@@ -138,16 +134,10 @@ struct AdamState {
   std::vector<std::uint32_t> tu, ti;
 };
 
-class BiasedMfModel final : public Model {
+class BiasedMfModel final : public GridModel<BiasedMfParams> {
  public:
   BiasedMfModel(const BiasedMfParams& params, const ModelContext& context)
-      : config_(params), seed_(context.seed), threads_(context.threads) {
-    if (config_.factors < 1) throw ConfigError("model.factors must be at least 1");
-    if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
-    if (!(config_.learning_rate > 0) || !(config_.init_scale >= 0) || !(config_.l2 >= 0)) {
-      throw ConfigError(
-          "model.learning_rate must be positive, model.init_scale and model.l2 non-negative");
-    }
+      : GridModel(params, context) {
     if (config_.optimizer != "sgd" && config_.optimizer != "adam") {
       throw ConfigError("model.optimizer: unknown optimizer '" + config_.optimizer +
                         "' (known: sgd, adam)");
@@ -157,16 +147,10 @@ class BiasedMfModel final : public Model {
          !(config_.epsilon > 0))) {
       throw ConfigError("model.beta1 and model.beta2 must lie in [0, 1), model.epsilon > 0");
     }
-    if (config_.patience < 0) throw ConfigError("model.patience must not be negative");
-    if (threads_ < 0) throw ConfigError("train.threads must not be negative");
   }
-
-  std::string type() const override { return "biased_mf"; }
 
   TrainReport fit(const Triplets& train, const Triplets& validation, int num_users,
                   int num_movies) override;
-
-  Factors factors() const override { return factors_; }
 
  private:
   // SGD or Adam over one block's ratings; returns the block's summed squared
@@ -179,14 +163,10 @@ class BiasedMfModel final : public Model {
   double validation_mse(const std::vector<Rating>& validation, tbb::task_arena& arena) const;
   void export_factors(int num_users, int num_movies);
 
-  BiasedMfParams config_;
-  std::uint64_t seed_ = 42;
-  int threads_ = 0;
   float mu_ = 0;
   Params params_;
   AdamState adam_;
   std::unique_ptr<AdamCorrection> correction_;
-  Factors factors_;
   // Internal row of each user and movie (bands are contiguous row ranges).
   std::vector<std::int32_t> user_row_;
   std::vector<std::int32_t> movie_row_;

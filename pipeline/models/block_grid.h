@@ -12,9 +12,13 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <numeric>
+#include <string>
 #include <vector>
 
+#include "models/model.h"
+#include "util/error.h"
 #include "util/random.h"
 
 namespace recs {
@@ -58,6 +62,42 @@ class DiagonalSchedule {
  private:
   int bands_;
   std::vector<int> shifts_;
+};
+
+// One training rating as the grid's blocks hold it.
+struct GridRating {
+  std::int32_t user;
+  std::int32_t movie;
+  float value;
+};
+
+// What biased_mf and svdpp share as Model classes: the type name, the
+// config, seed and thread count, the exported factors, and the checks of
+// their common keys (P has factors, epochs, learning_rate, l2, init_scale,
+// patience). Each type's own keys are checked by its constructor.
+template <typename P>
+class GridModel : public Model {
+ public:
+  GridModel(const P& params, const ModelContext& context)
+      : config_(params), seed_(context.seed), threads_(context.threads) {
+    if (config_.factors < 1) throw ConfigError("model.factors must be at least 1");
+    if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
+    if (!(config_.learning_rate > 0) || !(config_.init_scale >= 0) || !(config_.l2 >= 0)) {
+      throw ConfigError(
+          "model.learning_rate must be positive, model.init_scale and model.l2 non-negative");
+    }
+    if (config_.patience < 0) throw ConfigError("model.patience must not be negative");
+    if (threads_ < 0) throw ConfigError("train.threads must not be negative");
+  }
+
+  std::string type() const override { return P::kType; }
+  Factors factors() const override { return factors_; }
+
+ protected:
+  P config_;
+  std::uint64_t seed_ = 42;
+  int threads_ = 0;
+  Factors factors_;
 };
 
 }  // namespace recs

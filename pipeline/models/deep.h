@@ -98,9 +98,10 @@ class Network {
   // BPR: user row k of eu is paired with movie rows k (the positive) and
   // rows + k (its negative) of em; the mean of -log sigmoid(s_pos - s_neg).
   // `bias` (2 rows entries, or nullptr for none) is added to each movie
-  // row's score.
+  // row's score. temperature > 0: the scores are the cosines of the tower
+  // outputs over it (plus the bias), as softmax's; 0: their dot products.
   double bpr_gradient(const RowMatrix& eu, const RowMatrix& em, int rows,
-                      const float* bias = nullptr);
+                      const float* bias = nullptr, float temperature = 0);
   // d loss / d (score offset of movie row j) of the last softmax or bpr
   // gradient: softmax's per candidate column (logit + offset), bpr's per
   // movie row (bias).
@@ -119,8 +120,8 @@ class Network {
     RowMatrix w;           // linear towers: W1 W2
     Eigen::RowVectorXf c;  // linear towers: b1 W2 + b2
     RowMatrix g;           // linear towers: e^T dz2
-    RowMatrix n;           // softmax: normalised outputs
-    Eigen::VectorXf norm;  // softmax: output norms
+    RowMatrix n;           // the ranking losses: normalised outputs
+    Eigen::VectorXf norm;  // the ranking losses: output norms
   };
   void collapse(const Tower& t, Work& w) const;
   void reserve_ranking();  // the softmax work space, on first use

@@ -57,11 +57,7 @@
 namespace recs {
 namespace {
 
-struct Rating {
-  std::int32_t user;
-  std::int32_t movie;
-  float value;
-};
+using Rating = GridRating;
 
 // The trainable parameters (row-major, `factors` floats per row); copied
 // wholesale to keep the best epoch.
@@ -70,32 +66,16 @@ struct Params {
   Eigen::VectorXf bu, bi;
 };
 
-class SvdppModel final : public Model {
+class SvdppModel final : public GridModel<SvdppParams> {
  public:
-  SvdppModel(const SvdppParams& params, const ModelContext& context)
-      : config_(params), seed_(context.seed), threads_(context.threads) {
-    if (config_.factors < 1) throw ConfigError("model.factors must be at least 1");
-    if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
-    if (!(config_.learning_rate > 0) || !(config_.implicit_learning_rate >= 0) ||
-        !(config_.init_scale >= 0) || !(config_.l2 >= 0) || !(config_.implicit_l2 >= 0)) {
-      throw ConfigError(
-          "model.learning_rate must be positive; model.implicit_learning_rate, "
-          "model.init_scale, model.l2 and model.implicit_l2 non-negative");
+  SvdppModel(const SvdppParams& params, const ModelContext& context) : GridModel(params, context) {
+    if (!(config_.implicit_learning_rate >= 0) || !(config_.implicit_l2 >= 0)) {
+      throw ConfigError("model.implicit_learning_rate and model.implicit_l2 must not be negative");
     }
-    if (config_.patience < 0) throw ConfigError("model.patience must not be negative");
-    if (threads_ < 0) throw ConfigError("train.threads must not be negative");
   }
 
-  std::string type() const override { return "svdpp"; }
   TrainReport fit(const Triplets& train, const Triplets& validation, int num_users,
                   int num_movies) override;
-  Factors factors() const override { return factors_; }
-
- private:
-  SvdppParams config_;
-  std::uint64_t seed_ = 42;
-  int threads_ = 0;
-  Factors factors_;
 };
 
 // Rows of a CSR: for each row, its column indices.
