@@ -44,10 +44,11 @@ RowMatrix grid_matrix(int rows, int cols, int lo, int hi, float scale, std::mt19
   return m;
 }
 
-// Brute force: every score (in double, exact for grid data), excluded movies
+// Brute force: every score as `score(u, m)` gives it, excluded movies
 // dropped, sorted by score descending then movie ascending, first top_n kept.
-TopNBlock reference(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
-                    int top_n) {
+template <typename Score>
+TopNBlock brute_force(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                      int top_n, Score score) {
   TopNBlock out;
   out.user_begin = 0;
   out.user_end = static_cast<int>(users.rows());
@@ -64,9 +65,7 @@ TopNBlock reference(const RowMatrix& users, const RowMatrix& movies, const UserI
     }
     std::vector<std::pair<float, int>> all;
     for (int m = 0; m < movies.rows(); ++m) {
-      if (excluded[m]) continue;
-      const double s = users.row(u).cast<double>().dot(movies.row(m).cast<double>());
-      all.emplace_back(static_cast<float>(s), m);
+      if (!excluded[m]) all.emplace_back(score(u, m), m);
     }
     std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
       return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -81,42 +80,22 @@ TopNBlock reference(const RowMatrix& users, const RowMatrix& movies, const UserI
   return out;
 }
 
-// Brute force with each score computed as the kernel computes it
-// (recs::reference_dot, in float), excluded movies dropped, sorted by score
-// descending then movie ascending, first top_n kept: the kernels must match
-// it bit for bit on any data.
+// Every score in double (exact for grid data), rounded to float.
+TopNBlock reference(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
+                    int top_n) {
+  return brute_force(users, movies, exclude, top_n, [&](int u, int m) {
+    return static_cast<float>(users.row(u).cast<double>().dot(movies.row(m).cast<double>()));
+  });
+}
+
+// Each score computed as the kernel computes it (recs::reference_dot, in
+// float): the kernels must match it bit for bit on any data.
 TopNBlock exact_reference(const RowMatrix& users, const RowMatrix& movies, const UserItems* exclude,
                           int top_n) {
-  TopNBlock out;
-  out.user_begin = 0;
-  out.user_end = static_cast<int>(users.rows());
-  out.top_n = top_n;
-  out.items.assign(static_cast<std::size_t>(users.rows()) * top_n, 0);
-  out.scores.assign(static_cast<std::size_t>(users.rows()) * top_n, 0.0f);
-  out.counts.assign(users.rows(), 0);
   const int d = static_cast<int>(users.cols());
-  for (int u = 0; u < users.rows(); ++u) {
-    std::vector<bool> excluded(movies.rows(), false);
-    if (exclude) {
-      for (auto k = exclude->indptr[u]; k < exclude->indptr[u + 1]; ++k) {
-        excluded[exclude->indices[k]] = true;
-      }
-    }
-    std::vector<std::pair<float, int>> all;
-    for (int m = 0; m < movies.rows(); ++m) {
-      if (!excluded[m]) all.emplace_back(recs::reference_dot(&users(u, 0), &movies(m, 0), d), m);
-    }
-    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
-      return a.first > b.first || (a.first == b.first && a.second < b.second);
-    });
-    const int count = std::min<int>(top_n, static_cast<int>(all.size()));
-    out.counts[u] = count;
-    for (int i = 0; i < count; ++i) {
-      out.items[static_cast<std::size_t>(u) * top_n + i] = all[i].second;
-      out.scores[static_cast<std::size_t>(u) * top_n + i] = all[i].first;
-    }
-  }
-  return out;
+  return brute_force(users, movies, exclude, top_n, [&](int u, int m) {
+    return recs::reference_dot(&users(u, 0), &movies(m, 0), d);
+  });
 }
 
 void expect_identical(const TopNBlock& a, const TopNBlock& b) {
