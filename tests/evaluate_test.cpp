@@ -233,6 +233,21 @@ TEST(HoldoutSplit, LatestOnRandomTimesNeverTrainsOnANewerRating) {
   }
 }
 
+TEST(HoldoutSplit, OnlyLatestNeedsTheTimestamps) {
+  EvalData e = staircase(30);
+  EvaluateConfig c;
+  c.split = "random";
+  EXPECT_FALSE(eval::needs_timestamps(c));
+  c.holdout_fraction = 0.3;
+  const auto with_times = eval::holdout_split(e, c, 5);
+  // The nightly run loads no timestamps for the random split: the same split.
+  e.rated_at = {};
+  EXPECT_EQ(eval::holdout_split(e, c, 5), with_times);
+  c.split = "latest";
+  EXPECT_TRUE(eval::needs_timestamps(c));
+  EXPECT_THROW(eval::holdout_split(e, c, 5), Error);
+}
+
 TEST(HoldoutSplit, UnknownSplitIsAConfigError) {
   EvaluateConfig c;
   c.split = "oldest";

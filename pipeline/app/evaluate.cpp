@@ -59,7 +59,8 @@ void log_table(const eval::EvalResult& r) {
 
 eval::EvalData load_eval_ratings(SQLite::Database& db, const Config& config) {
   eval::EvalData d;
-  d.ratings = load_ratings(db, config, &d.raw, &d.rated_at);
+  d.ratings = load_ratings(db, config, &d.raw,
+                           eval::needs_timestamps(config.evaluate) ? &d.rated_at : nullptr);
   return d;
 }
 
@@ -109,7 +110,9 @@ eval::EvalData load_snapshot(SQLite::Database& db, const Config& config) {
     return static_cast<float>(map_rating(import, stored, where));
   };
   d = eval::EvalData{};
-  d.ratings = db::read_rating_matrix(*ratings, value, &d.raw, &d.rated_at, /*parallel=*/false);
+  d.ratings = db::read_rating_matrix(
+      *ratings, value, &d.raw, eval::needs_timestamps(config.evaluate) ? &d.rated_at : nullptr,
+      /*parallel=*/false);
   return d;
 }
 

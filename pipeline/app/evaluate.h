@@ -17,8 +17,10 @@
 namespace recs {
 
 // All stored ratings with dense indices (ascending external id, as
-// load_ratings), values after import.rating_map, plus raw rating and
-// timestamp. Throws DatabaseError when there are none.
+// load_ratings), values after import.rating_map, plus raw rating and, when
+// evaluate.split needs them (eval::needs_timestamps), the timestamps (200 MB
+// at ML-25M size otherwise held for nothing). Throws DatabaseError when there
+// are none.
 eval::EvalData load_eval_ratings(SQLite::Database& db, const Config& config);
 
 // {"precision@10":..,...,"coverage":..} for one ranking.

@@ -287,6 +287,8 @@ Prepared prepare(SQLite::Database& db, const Config& config, const db::StoredMod
                  const UserIdSpan& span, const LoadedRatings* loaded = nullptr) {
   Prepared p;
   p.audience = build_audience(db, config, model, span, loaded);
+  // The audience holds its own copy: the loaded ratings are no longer needed.
+  if (loaded && loaded->release) loaded->release();
   Audience& audience = p.audience;
   // Users whose vectors carry no signal get no rows (the web app serves them
   // sql/fallback.sql): those without a positive now, those whose best score

@@ -48,9 +48,12 @@ struct ScoreSummary {
 // The stored ratings an earlier stage of the same run already read
 // (load_ratings with its raw values), so the score stage need not read them
 // again.
+// `release` (optional) is called once the stage has copied what it needs
+// (the audience), so the caller can free them before scoring and publishing.
 struct LoadedRatings {
   const RatingMatrix* ratings = nullptr;
   const std::vector<double>* raw = nullptr;
+  std::function<void()> release;
 };
 
 ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,

@@ -54,10 +54,13 @@ void push(Triplets& t, const RatingMatrix& r, std::size_t i) {
 
 }  // namespace
 
+bool needs_timestamps(const EvaluateConfig& config) { return config.split == "latest"; }
+
 std::vector<char> holdout_split(const EvalData& data, const EvaluateConfig& config,
                                 std::uint64_t seed) {
   const RatingMatrix& r = data.ratings;
-  if (data.raw.size() != r.size() || data.rated_at.size() != r.size()) {
+  if (data.raw.size() != r.size() ||
+      (needs_timestamps(config) && data.rated_at.size() != r.size())) {
     throw Error(ExitCode::kInternal, "holdout_split: rating columns differ in length");
   }
   std::vector<char> held(r.size(), 0);

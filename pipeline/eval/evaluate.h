@@ -20,12 +20,17 @@ namespace recs::eval {
 // Stored ratings as the models see them (ratings.value is after
 // import.rating_map) plus what evaluation needs beside: the raw rating,
 // which decides relevance, and the timestamp, which the latest split orders
-// by. Parallel to ratings' entries, sorted by (user, movie).
+// by. Parallel to ratings' entries, sorted by (user, movie); rated_at may
+// be empty when the split does not read it (needs_timestamps).
 struct EvalData {
   RatingMatrix ratings;
   std::vector<double> raw;
   std::vector<std::int64_t> rated_at;
 };
+
+// Whether evaluate.split orders by timestamp (latest), so EvalData must
+// carry rated_at; random ignores it.
+bool needs_timestamps(const EvaluateConfig& config);
 
 // Which entries of `data` are held out (1) per evaluate.split:
 //  random: round(holdout_fraction * n_u) of each user's ratings at random,
