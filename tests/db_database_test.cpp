@@ -122,5 +122,36 @@ TEST(DbRunLock, ASecondLockOnTheSameDatabaseFailsWithTheLockCode) {
   db::RunLock again(dir / "x.db");  // released with its holder
 }
 
+TEST(DbBackgroundCheckpoint, CopiesCommittedPagesIntoTheFileWhileTheRunWrites) {
+  TempDir dir;
+  const auto path = dir / "a.db";
+  auto db = db::open(path);
+  db->exec("CREATE TABLE big (k INTEGER PRIMARY KEY, v TEXT)");
+  {
+    SQLite::Transaction tx(*db);
+    SQLite::Statement insert(*db, "INSERT INTO big (v) VALUES (hex(randomblob(500)))");
+    for (int i = 0; i < 20000; ++i) {  // about 20 MB, all in the WAL (no autocheckpoint)
+      insert.exec();
+      insert.reset();
+    }
+    tx.commit();
+  }
+  const auto before = std::filesystem::file_size(path);
+  db::BackgroundCheckpoint background(path);
+  db->exec("CREATE TABLE during (k INTEGER)");  // the run writes on meanwhile
+  EXPECT_GE(background.wait(), 0.0);
+  const auto after = std::filesystem::file_size(path);
+  EXPECT_LT(before, 1u << 20);
+  EXPECT_GT(after, 18u << 20);  // the pages are in the database file now
+  EXPECT_EQ(db->execAndGet("SELECT count(*) FROM big").getInt(), 20000);
+}
+
+TEST(DbBackgroundCheckpoint, AFailureOnlyWarns) {
+  TempDir dir;
+  db::BackgroundCheckpoint background(dir / "missing.db");  // no such database: cannot open
+  EXPECT_GE(background.wait(), 0.0);
+  EXPECT_FALSE(std::filesystem::exists(dir / "missing.db"));
+}
+
 }  // namespace
 }  // namespace recs

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "app/train.h"
 #include "db/database.h"
 #include "db/runs.h"
 #include "io/movielens.h"
@@ -35,11 +36,31 @@ struct Fixture {
     config.import.movies = dir / "movies.csv";
     write_file(config.import.movies, kMovies);
   }
-  ImportSummary import(const std::string& ratings) {
+  ImportSummary import(const std::string& ratings, ImportedRows* keep = nullptr) {
     write_file(config.import.ratings, ratings);
     auto db = db::open(config.database);
     db::RunRecord run(*db, "import", "");
-    return run_import(*db, config, run);
+    return run_import(*db, config, run, keep);
+  }
+  // What the import kept, as the run's stages use it, against the table read
+  // back: equal in every column.
+  void expect_kept_rows_equal_the_table(ImportedRows& keep) {
+    ASSERT_TRUE(keep.kept);
+    auto db = db::open(config.database);
+    std::vector<double> raw, kept_raw;
+    std::vector<std::int64_t> at, kept_at;
+    const RatingMatrix read = load_ratings(*db, config, &raw, &at);
+    const RatingMatrix kept = imported_ratings(std::move(keep.rows), *db, config, &kept_raw,
+                                               keep.rated_at ? &kept_at : nullptr);
+    EXPECT_EQ(kept.user_ids, read.user_ids);
+    EXPECT_EQ(kept.movie_ids, read.movie_ids);
+    EXPECT_EQ(kept.user, read.user);
+    EXPECT_EQ(kept.movie, read.movie);
+    EXPECT_EQ(kept.value, read.value);
+    EXPECT_EQ(kept_raw, raw);
+    if (keep.rated_at) {
+      EXPECT_EQ(kept_at, at);
+    }
   }
   std::string error(const std::string& ratings) {
     try {
@@ -252,6 +273,45 @@ TEST(Import, FailedImportLeavesTheDatabaseUnchanged) {
   std::string before = f.dump();
   EXPECT_NE(f.error(kHeader + "1,1,5,1\n2,4,1,1\n2,4,1,1\n"), "(no error)");
   EXPECT_EQ(f.dump(), before);
+}
+
+TEST(Import, KeptRowsEqualTheTableOnAFirstImportOfManyChunks) {
+  std::vector<std::string> rows = many_rows(50000);  // 200,000 rows, 4 chunks
+  std::sort(rows.begin(), rows.end(), [](const std::string& a, const std::string& b) {
+    const auto key = [](const std::string& r) {
+      return std::make_pair(std::stoll(r.substr(0, r.find(','))),
+                            std::stoll(r.substr(r.find(',') + 1)));
+    };
+    return key(a) < key(b);
+  });
+  Fixture f;
+  f.config.import.rating_map = {{1, -1}, {2, -1}, {3, 0}, {4, 1}, {5, 1}};
+  ImportedRows keep;
+  keep.rated_at = true;
+  f.import(csv_of(rows), &keep);
+  EXPECT_EQ(keep.rows.size(), 200000u);
+  f.expect_kept_rows_equal_the_table(keep);
+}
+
+TEST(Import, KeptRowsEqualTheTableAfterInsertsUpdatesAndDeletes) {
+  Fixture f;
+  f.import(kHeader + "1,1,4,1\n1,11,3.5,2\n2,4,1,3\n5,4,2,7\n");
+  ImportedRows keep;  // no timestamps asked for: none kept
+  const auto s = f.import(kHeader + "1,1,5,9\n2,4,1,3\n3,4,4.5,5\n3,193609,2,4\n", &keep);
+  EXPECT_EQ(s.inserted, 2);
+  EXPECT_EQ(s.updated, 1);
+  EXPECT_EQ(s.deleted, 2);
+  EXPECT_TRUE(keep.rows.rated_at.empty());
+  f.expect_kept_rows_equal_the_table(keep);
+}
+
+TEST(Import, AnUnsortedFileKeepsNoRows) {
+  Fixture f;
+  ImportedRows keep;
+  f.import(kHeader + "2,4,1,3\n1,11,3.5,2\n1,1,4,1\n", &keep);
+  EXPECT_FALSE(keep.kept);
+  EXPECT_TRUE(keep.rows.user.empty());
+  EXPECT_EQ(test::sqlite(f.config.database, "SELECT count(*) FROM ratings;"), "3\n");
 }
 
 }  // namespace

@@ -106,13 +106,11 @@ eval::EvalData load_snapshot(SQLite::Database& db, const Config& config) {
   eval::EvalData d = load_eval_ratings(db, config);
   if (ratings->version() == before) return d;
   log::info("the ratings changed while they were read; reading them again in one snapshot");
-  const db::ValueMap value = [&import = config.import](double stored, const std::string& where) {
-    return static_cast<float>(map_rating(import, stored, where));
-  };
   d = eval::EvalData{};
-  d.ratings = db::read_rating_matrix(
-      *ratings, value, &d.raw, eval::needs_timestamps(config.evaluate) ? &d.rated_at : nullptr,
-      /*parallel=*/false);
+  d.ratings =
+      db::read_rating_matrix(*ratings, rating_value_map(config), &d.raw,
+                             eval::needs_timestamps(config.evaluate) ? &d.rated_at : nullptr,
+                             /*parallel=*/false);
   return d;
 }
 

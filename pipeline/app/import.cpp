@@ -12,6 +12,7 @@
 #include "io/movielens.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/memory.h"
 #include "util/progress.h"
 
 namespace recs {
@@ -65,10 +66,12 @@ class MovieTally {
 // and a first import is a plain append in key order.
 class RatingsSync {
  public:
-  RatingsSync(db::ImportWriter& out, const db::StoredRatings& old, ImportSummary& s)
-      : out_(out), old_(old), s_(s) {}
+  RatingsSync(db::ImportWriter& out, const db::StoredRatings& old, ImportSummary& s,
+              ImportedRows* keep)
+      : out_(out), old_(old), s_(s), keep_(keep) {}
 
   void push(const RatingRow& r) {
+    if (keep_) keep_row(r);
     while (j_ < old_.size() && old_before(j_, r)) remove(j_++);
     if (j_ < old_.size() && old_.user_id(j_) == r.user && old_.movie[j_] == r.movie) {
       if (r.rating != old_.rating[j_] || r.timestamp != old_.rated_at[j_]) {
@@ -92,7 +95,36 @@ class RatingsSync {
 
   const MovieTally& tally() const { return tally_; }
 
+  // Makes room for the next `chunk` of kept rows: the whole file's worth,
+  // estimated from the share of it read so far, so that tens of millions of
+  // rows are not copied again and again as the columns grow.
+  void reserve_for(const RatingsReader::Chunk& chunk) {
+    if (!keep_) return;
+    db::StoredRatings& k = keep_->rows;
+    const std::size_t need = k.user.size() + chunk.rows.size();
+    if (need <= k.user.capacity()) return;
+    std::size_t n = need;
+    if (chunk.end_byte > 0 && chunk.file_bytes >= chunk.end_byte) {
+      const double rows_per_byte = static_cast<double>(need) / static_cast<double>(chunk.end_byte);
+      n = std::max(n, static_cast<std::size_t>(rows_per_byte * 1.02 *
+                                               static_cast<double>(chunk.file_bytes)));
+    }
+    reserve_huge(k.user, n);
+    reserve_huge(k.movie, n);
+    reserve_huge(k.rating, n);
+    if (keep_->rated_at) reserve_huge(k.rated_at, n);
+  }
+
  private:
+  void keep_row(const RatingRow& r) {
+    db::StoredRatings& k = keep_->rows;
+    if (k.user_ids.empty() || k.user_ids.back() != r.user) k.user_ids.push_back(r.user);
+    k.user.push_back(static_cast<std::int32_t>(k.user_ids.size() - 1));
+    k.movie.push_back(r.movie);
+    k.rating.push_back(r.rating);
+    if (keep_->rated_at) k.rated_at.push_back(r.timestamp);
+  }
+
   // Whether stored row j comes before r in key order.
   bool old_before(std::size_t j, const RatingRow& r) const {
     const std::int64_t u = old_.user_id(j);
@@ -106,6 +138,7 @@ class RatingsSync {
   db::ImportWriter& out_;
   const db::StoredRatings& old_;
   ImportSummary& s_;
+  ImportedRows* keep_;
   std::size_t j_ = 0;
   std::int64_t last_user_ = 0;
   MovieTally tally_;
@@ -130,7 +163,8 @@ void rebuild_movie_stats(db::ImportWriter& out, const RatingsSync& sync, ImportS
 
 }  // namespace
 
-ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunRecord& run) {
+ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunRecord& run,
+                         ImportedRows* keep) {
   log::Stopwatch total;
   std::optional<MoviesFile> movies;
   std::unordered_set<std::int64_t> movie_ids;
@@ -161,7 +195,11 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
       out->clear_movies();
       for (const auto& m : movies->rows) out->add_movie(m.movie, m.title, m.genres);
     }
-    RatingsSync sync(*out, old, s);
+    if (keep) {
+      keep->kept = false;
+      keep->rows = db::StoredRatings{};
+    }
+    RatingsSync sync(*out, old, s, pass == 0 ? keep : nullptr);
     if (pass == 0) {
       bool sorted = true;
       Progress progress("import", 0, "ratings");
@@ -170,6 +208,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
           sorted = false;
           break;
         }
+        sync.reserve_for(*chunk);
         for (const auto& r : chunk->rows) sync.push(r);
         progress.add(static_cast<std::int64_t>(chunk->rows.size()));
         reader->release_consumed();
@@ -177,6 +216,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
       if (!sorted) {
         log::info(config.import.ratings.string() +
                   " is not sorted by userId, movieId; sorting it in memory");
+        if (keep) keep->rows = db::StoredRatings{};
         continue;  // the transaction rolls back
       }
     } else {
@@ -190,6 +230,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
     sync.finish();
     rebuild_movie_stats(*out, sync, s);
     out->commit();
+    if (keep && pass == 0) keep->kept = true;
     break;
   }
   log_bad_rows(reader->bad(), config.import.ratings.string());

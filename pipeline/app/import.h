@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "config/config.h"
+#include "db/ratings.h"
 #include "db/runs.h"
 
 namespace recs {
@@ -20,8 +21,21 @@ struct ImportSummary {
   std::int64_t bad_rows = 0;
 };
 
+// The rows an import leaves in the ratings table, kept in memory for the
+// later stages of the same run so that they need not read 25 M rows back.
+struct ImportedRows {
+  bool rated_at = false;  // in: keep the timestamps too
+  // out: `rows` holds the whole table. Only when the file streamed in key
+  // order: an unsorted file is first held as sorted chunks, and a third
+  // copy beside them would cost more memory than the read back saves time.
+  bool kept = false;
+  db::StoredRatings rows;  // user_ids, user, movie, rating (and rated_at); no value
+};
+
 // Validates everything before writing; on any error the database is exactly
-// as before. Adds counts and timings to `run`.
-ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunRecord& run);
+// as before. Adds counts and timings to `run`. With `keep`, fills it (see
+// ImportedRows) once the import has committed.
+ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunRecord& run,
+                         ImportedRows* keep = nullptr);
 
 }  // namespace recs

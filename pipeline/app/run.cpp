@@ -102,14 +102,23 @@ void run_nightly(const Config& config, std::ostream* json) {
     log::Stopwatch clock;
     log::set_stage("import");
     check_import_inputs(config);
-    summary.import = run_import(db, config, run);
+    ImportedRows imported;
+    imported.rated_at = config.evaluate.in_run && eval::needs_timestamps(config.evaluate);
+    summary.import = run_import(db, config, run, &imported);
     run.save();
     db::release_cache(db);
+    // A first import leaves hundreds of megabytes in the WAL: copied into
+    // the database file while the CPU-bound stages run, not at the end.
+    db::BackgroundCheckpoint import_pages(config.database);
     // The ratings are read once and serve every later stage: the run holds
-    // the lock, so they cannot change after the import.
+    // the lock, so they cannot change after the import. An import that
+    // streamed the file in key order kept them; otherwise they are read back.
     log::Stopwatch load;
     eval::EvalData data;
-    if (config.evaluate.in_run) {
+    if (imported.kept) {
+      data.ratings = imported_ratings(std::move(imported.rows), db, config, &data.raw,
+                                      imported.rated_at ? &data.rated_at : nullptr);
+    } else if (config.evaluate.in_run) {
       data = load_eval_ratings(db, config);
     } else {
       data.ratings = load_ratings(db, config, &data.raw);
@@ -138,6 +147,7 @@ void run_nightly(const Config& config, std::ostream* json) {
     // it scores and publishes (500 MB at ML-25M size).
     const LoadedRatings loaded{&data.ratings, &data.raw, [&data] { data = eval::EvalData{}; }};
     summary.publish = run_score(db, config, run, std::nullopt, &loaded);
+    run.timing("import_checkpoint", import_pages.wait());
     run.timing("total", clock.seconds());
     log::set_stage("run");
     log::info("done in {:.3f} s", clock.seconds());

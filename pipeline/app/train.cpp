@@ -17,20 +17,30 @@
 
 namespace recs {
 
-RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vector<double>* raw,
-                          std::vector<std::int64_t>* rated_at) {
-  const db::ValueMap value = [&import = config.import](double stored, const std::string& where) {
+db::ValueMap rating_value_map(const Config& config) {
+  return [&import = config.import](double stored, const std::string& where) {
     return static_cast<float>(map_rating(import, stored, where));
   };
-  return db::read_rating_matrix(*db::sqlite_ratings(db), value, raw, rated_at);
+}
+
+RatingMatrix load_ratings(SQLite::Database& db, const Config& config, std::vector<double>* raw,
+                          std::vector<std::int64_t>* rated_at) {
+  return db::read_rating_matrix(*db::sqlite_ratings(db), rating_value_map(config), raw, rated_at);
 }
 
 RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
                           const db::RatingsRequest& range, std::vector<double>* raw, bool require) {
-  const db::ValueMap value = [&import = config.import](double stored, const std::string& where) {
-    return static_cast<float>(map_rating(import, stored, where));
-  };
-  return db::read_rating_matrix(*db::sqlite_ratings(db), value, range, raw, require);
+  return db::read_rating_matrix(*db::sqlite_ratings(db), rating_value_map(config), range, raw,
+                                require);
+}
+
+RatingMatrix imported_ratings(db::StoredRatings&& rows, SQLite::Database& db, const Config& config,
+                              std::vector<double>* raw, std::vector<std::int64_t>* rated_at) {
+  if (rows.user.empty()) {
+    throw DatabaseError(db.getFilename() + ": no ratings (run 'pipeline import' first)");
+  }
+  return db::to_rating_matrix(std::move(rows), rating_value_map(config),
+                              db.getFilename() + ": table ratings", raw, rated_at);
 }
 
 std::vector<std::pair<float, std::int64_t>> load_rating_census(SQLite::Database& db,

@@ -25,6 +25,15 @@ RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
                           std::vector<double>* raw = nullptr,
                           std::vector<std::int64_t>* rated_at = nullptr);
 
+// The same from rows the import of this run kept (app/import.h
+// ImportedRows), which equal the table: no read. Consumes `rows`.
+RatingMatrix imported_ratings(db::StoredRatings&& rows, SQLite::Database& db, const Config& config,
+                              std::vector<double>* raw = nullptr,
+                              std::vector<std::int64_t>* rated_at = nullptr);
+
+// import.rating_map as the ratings readers apply it.
+db::ValueMap rating_value_map(const Config& config);
+
 // The ratings of the users `range` names (db::RatingsRequest::first_user,
 // last_user); none is an error only when `require` is set.
 RatingMatrix load_ratings(SQLite::Database& db, const Config& config,

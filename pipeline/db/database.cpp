@@ -18,6 +18,7 @@
 #include "db/first_attach.h"
 #include "db/schema.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace recs::db {
 
@@ -184,6 +185,35 @@ void checkpoint(SQLite::Database& db) {
   // PASSIVE never waits for readers; what it cannot copy now the next run's
   // checkpoint will.
   db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+}
+
+BackgroundCheckpoint::BackgroundCheckpoint(std::filesystem::path path) {
+  thread_ = std::thread([this, path = std::move(path)] {
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      SQLite::Database db(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_NOMUTEX);
+      db.setBusyTimeout(kBusyTimeoutMs);
+      checkpoint(db);
+    } catch (const std::exception& e) {
+      error_ = path.string() + ": background checkpoint: " + e.what();
+    }
+    seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  });
+}
+
+double BackgroundCheckpoint::wait() {
+  if (thread_.joinable()) {
+    thread_.join();
+    if (!error_.empty()) log::warn("{}; the run's closing checkpoint copies the rest", error_);
+  }
+  return seconds_;
+}
+
+BackgroundCheckpoint::~BackgroundCheckpoint() {
+  try {
+    wait();
+  } catch (...) {  // the log cannot write: nothing more to do
+  }
 }
 
 void release_cache(SQLite::Database& db) {

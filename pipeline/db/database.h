@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace recs::db {
 
@@ -38,6 +39,28 @@ void migrate(SQLite::Database& db);
 // Copies committed WAL pages into the database file without waiting for
 // readers. Called at the end of every run.
 void checkpoint(SQLite::Database& db);
+
+// A PASSIVE checkpoint on its own connection and thread, started at once:
+// after a full import it copies the import's pages into the database file
+// while the run's CPU-bound stages go on, instead of leaving them all to the
+// run's closing checkpoint. Best effort: an error is logged as a warning and
+// what it did not copy is left to the closing checkpoint. wait() (or the
+// destructor) joins it; the run's own writes may go on meanwhile (WAL).
+class BackgroundCheckpoint {
+ public:
+  explicit BackgroundCheckpoint(std::filesystem::path path);
+  ~BackgroundCheckpoint();
+  BackgroundCheckpoint(const BackgroundCheckpoint&) = delete;
+  BackgroundCheckpoint& operator=(const BackgroundCheckpoint&) = delete;
+
+  // Waits for it; the seconds it took (a repeated call returns the same).
+  double wait();
+
+ private:
+  std::thread thread_;
+  double seconds_ = 0;
+  std::string error_;
+};
 
 // Returns the connection's page cache to the system (PRAGMA shrink_memory):
 // after a full import it holds up to cache_size (1 GiB) of ratings pages that

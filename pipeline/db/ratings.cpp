@@ -1,6 +1,9 @@
 // The forms of the stored ratings built on RatingsRepository::read.
 #include "db/ratings.h"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 
 #include "util/error.h"
@@ -27,9 +30,12 @@ void index_movies(const std::vector<std::int64_t>& movie_ext, RatingMatrix& r) {
         r.movie_ids.push_back(static_cast<std::int64_t>(id));
       }
     }
-    for (std::size_t i = 0; i < movie_ext.size(); ++i) {
-      r.movie[i] = index[static_cast<std::size_t>(movie_ext[i])];
-    }
+    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, movie_ext.size(), 1 << 20),
+                      [&](const tbb::blocked_range<std::size_t>& block) {
+                        for (std::size_t i = block.begin(); i < block.end(); ++i) {
+                          r.movie[i] = index[static_cast<std::size_t>(movie_ext[i])];
+                        }
+                      });
     return;
   }
   r.movie_ids = movie_ext;
@@ -45,6 +51,19 @@ void index_movies(const std::vector<std::int64_t>& movie_ext, RatingMatrix& r) {
 }  // namespace
 
 namespace {
+// The columns of `s` (value filled) as a RatingMatrix.
+RatingMatrix matrix_of(StoredRatings&& s, std::vector<double>* rating,
+                       std::vector<std::int64_t>* rated_at) {
+  RatingMatrix r;
+  r.user_ids = std::move(s.user_ids);
+  r.user = std::move(s.user);
+  r.value = std::move(s.value);
+  if (rating) *rating = std::move(s.rating);
+  if (rated_at) *rated_at = std::move(s.rated_at);
+  index_movies(s.movie, r);
+  return r;
+}
+
 RatingMatrix read_matrix(RatingsRepository& ratings, const ValueMap& value,
                          const RatingsRequest& range, std::vector<double>* rating, bool require,
                          std::vector<std::int64_t>* rated_at) {
@@ -56,16 +75,22 @@ RatingMatrix read_matrix(RatingsRepository& ratings, const ValueMap& value,
   if (s.user.empty() && require) {
     throw DatabaseError(ratings.source() + ": no ratings (run 'pipeline import' first)");
   }
-  RatingMatrix r;
-  r.user_ids = std::move(s.user_ids);
-  r.user = std::move(s.user);
-  r.value = std::move(s.value);
-  if (rating) *rating = std::move(s.rating);
-  if (rated_at) *rated_at = std::move(s.rated_at);
-  index_movies(s.movie, r);
-  return r;
+  return matrix_of(std::move(s), rating, rated_at);
 }
 }  // namespace
+
+RatingMatrix to_rating_matrix(StoredRatings&& rows, const ValueMap& value, const std::string& where,
+                              std::vector<double>* rating, std::vector<std::int64_t>* rated_at) {
+  resize_huge(rows.value, rows.rating.size());
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows.rating.size(), 1 << 20),
+                    [&](const tbb::blocked_range<std::size_t>& block) {
+                      ValueCache map(&value, where);
+                      for (std::size_t i = block.begin(); i < block.end(); ++i) {
+                        rows.value[i] = map(rows.rating[i]);
+                      }
+                    });
+  return matrix_of(std::move(rows), rating, rated_at);
+}
 
 RatingMatrix read_rating_matrix(RatingsRepository& ratings, const ValueMap& value,
                                 std::vector<double>* rating, std::vector<std::int64_t>* rated_at,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,23 @@ namespace recs::db {
 // the message of an error it throws. Called once per distinct stored rating
 // and reader thread, possibly from several threads at once.
 using ValueMap = std::function<float(double stored, const std::string& where)>;
+
+// A ValueMap called once per distinct stored rating (the maps are tiny, the
+// rows tens of millions). One per thread.
+class ValueCache {
+ public:
+  ValueCache(const ValueMap* map, std::string where) : map_(map), where_(std::move(where)) {}
+  float operator()(double stored) {
+    auto it = mapped_.find(stored);
+    if (it == mapped_.end()) it = mapped_.emplace(stored, (*map_)(stored, where_)).first;
+    return it->second;
+  }
+
+ private:
+  const ValueMap* map_;
+  std::string where_;
+  std::map<double, float> mapped_;
+};
 
 // What a read fills besides the ids.
 struct RatingsRequest {
@@ -89,6 +107,15 @@ RatingMatrix read_rating_matrix(RatingsRepository& ratings, const ValueMap& valu
 RatingMatrix read_rating_matrix(RatingsRepository& ratings, const ValueMap& value,
                                 const RatingsRequest& range, std::vector<double>* rating,
                                 bool require);
+
+// Rows already in memory (as read, or as the import wrote them: `rows.rating`
+// filled, `rows.value` not needed) in the form read_rating_matrix() gives:
+// values through `value` (once per distinct stored rating; `where` names
+// the table for its errors), dense movie indices. `rating` and `rated_at`,
+// when given, receive the stored columns. Consumes `rows`.
+RatingMatrix to_rating_matrix(StoredRatings&& rows, const ValueMap& value, const std::string& where,
+                              std::vector<double>* rating = nullptr,
+                              std::vector<std::int64_t>* rated_at = nullptr);
 
 // The stored rows (ids, stored rating and timestamp), the import's merge
 // input.

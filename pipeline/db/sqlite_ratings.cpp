@@ -81,23 +81,6 @@ Out out_at(Columns& c, std::size_t at) {
   return {ptr(c.user), ptr(c.movie), ptr(c.value), ptr(c.rating), ptr(c.rated_at)};
 }
 
-// Maps stored ratings through the request's ValueMap, calling it once per
-// distinct value.
-class CachedMap {
- public:
-  CachedMap(const ValueMap* map, std::string where) : map_(map), where_(std::move(where)) {}
-  float operator()(double stored) {
-    auto it = mapped_.find(stored);
-    if (it == mapped_.end()) it = mapped_.emplace(stored, (*map_)(stored, where_)).first;
-    return it->second;
-  }
-
- private:
-  const ValueMap* map_;
-  std::string where_;
-  std::map<double, float> mapped_;
-};
-
 // Steps `stmt` (user_id, movie_id, rating, rated_at in key order), writing
 // at most `limit` rows to `out` and appending distinct users to `user_ids`.
 // Returns the rows the statement yielded (more than `limit` means the table
@@ -105,7 +88,7 @@ class CachedMap {
 std::int64_t read_rows(sqlite3* handle, sqlite3_stmt* stmt, const std::string& file,
                        const Want& want, std::int64_t limit, const Out& out,
                        std::vector<std::int64_t>& user_ids) {
-  CachedMap map(want.map, file + ": table ratings");
+  ValueCache map(want.map, file + ": table ratings");
   std::int64_t i = 0;
   int rc = SQLITE_ROW;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {

@@ -178,6 +178,8 @@ void RatingsReader::parse() {
       if (chunk->rows.size() == kChunkRows) {
         if (cancelled_) return;
         chunk->sorted = sorted;
+        chunk->end_byte = csv.offset();
+        chunk->file_bytes = file.data().size();
         publish(std::move(chunk));
         file.release_before(csv.offset());  // parsed: only the chunks hold it now
         chunk = std::make_unique<Chunk>();
@@ -186,6 +188,7 @@ void RatingsReader::parse() {
     }
     if (!chunk->rows.empty()) {
       chunk->sorted = sorted;
+      chunk->end_byte = chunk->file_bytes = file.data().size();
       publish(std::move(chunk));
     }
   } catch (...) {

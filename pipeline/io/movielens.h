@@ -55,6 +55,10 @@ class RatingsReader {
   struct Chunk {
     std::vector<RatingRow> rows;
     bool sorted;  // this chunk and every earlier one are in strictly increasing key order
+    // Where the chunk ends in the file, and the file's size: how much of it
+    // the chunks so far hold (e.g. to size a copy of every row).
+    std::size_t end_byte = 0;
+    std::size_t file_bytes = 0;
   };
 
   RatingsReader(std::filesystem::path path, const ImportConfig& config,

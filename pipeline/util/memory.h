@@ -17,17 +17,23 @@ namespace recs {
 // left as they are.
 void advise_huge_pages(const void* p, std::size_t bytes);
 
+// v.reserve(n) with the new storage advised for huge pages before it is
+// first written.
+template <typename T>
+void reserve_huge(std::vector<T>& v, std::size_t n) {
+  if (n <= v.capacity()) return;
+  std::vector<T> fresh;
+  fresh.reserve(n);
+  advise_huge_pages(fresh.data(), n * sizeof(T));
+  fresh.assign(v.begin(), v.end());
+  v.swap(fresh);
+}
+
 // v.resize(n) with the new storage advised for huge pages before it is
 // first written (the value-initialisation touches every page).
 template <typename T>
 void resize_huge(std::vector<T>& v, std::size_t n) {
-  if (n > v.capacity()) {
-    std::vector<T> fresh;
-    fresh.reserve(n);
-    advise_huge_pages(fresh.data(), n * sizeof(T));
-    fresh.assign(v.begin(), v.end());
-    v.swap(fresh);
-  }
+  reserve_huge(v, n);
   v.resize(n);
 }
 
