@@ -106,30 +106,92 @@ void score_block(const Problem& p, int user_begin, int user_end, Scratch& s, std
   s.results.end_block(items, scores, counts);
 }
 
-// The pruned scan (TopNOptions::prune). Movies are re-ordered by
-// descending norm, so within a user's scan the bound |u| max|v| of the
-// blocks still ahead only falls while its N-th best score only rises: once
-// a block cannot reach it, no later block can, and the user leaves. Items
-// then reach a user out of index order, so ties at the threshold are
-// settled by item (TiesByItem), as the plain scan's arrival order settles
-// them: the same entries, the same order. Each score is computed by
-// tile_product exactly as the plain scan computes it, so a block is either
-// scored exactly as there or skipped: the lists are the plain scan's bit for
-// bit, ties included.
+// The pruned scan (TopNOptions::prune). Movies are re-ordered so that the
+// blocks likely to hold a user's best come first, and each block carries
+// upper bounds on u . v over its movies and over them and every later
+// block's, so within a user's scan the second bound only falls while its
+// N-th best score only rises: once no later block can reach it, the user
+// leaves; a block the first bound rules out is skipped. The bound is LEMP's
+// (Teflioudi et al. 2015) per-movie Cauchy-Schwarz bound with the folded
+// biases taken out exactly, as FEXIPRO (Li et al. 2017) bounds a few
+// coordinates exactly: a column constant over all movies (c_j: the user's
+// bias) adds u_j c_j to every score, a column constant over all users (c_j:
+// the movie's bias) adds c_j v_j, and the other columns give at most
+// |u_rest| |v_rest|. So movie m's score is at most the line
+// |u_rest| slope_m + offset_m plus the user's constant, and a block's bound
+// is the largest of its lines at |u_rest|, kept as the few that are not
+// dominated (larger slope and offset). Without constant columns this is the
+// norm bound, |u| max |v|, the movies in descending norm. Items then reach a
+// user out of index order, so ties at the threshold are settled by item
+// (TiesByItem), as the plain scan's arrival order settles them: the same
+// entries, the same order. Each score is computed by tile_product exactly
+// as the plain scan computes it, so a block is either scored exactly as
+// there or skipped: the lists are the plain scan's bit for bit, ties
+// included.
 using PrunedHandler = selection::ResultHandler<selection::TiesByItem>;
 
 // A score the kernel computes differs from the exact u . v by at most
-// about d 2^-24 |u| |v| (d factors; norms in float carry as much again):
-// the bound is inflated by kBoundMargin, far more than that for d <= 1024,
-// so a skipped movie's computed score is certainly below the threshold.
+// about d 2^-24 sum |u_j v_j| <= d 2^-24 |u| |v| (d factors; norms in float
+// carry as much again): the bound adds kBoundMargin |u| max|v|, far more
+// than that for d <= 1024, so a skipped movie's computed score is certainly
+// below the threshold.
 constexpr double kBoundMargin = 1e-3;
+
+// A movie's bound as a function of the user's |u_rest|.
+struct Line {
+  double slope;   // |v_rest|, rounded up to a float above
+  double offset;  // sum over user-constant columns of c_j v_j
+};
+
+// The lines of `lines` that some |u_rest| >= 0 needs: none has both a
+// smaller slope and a smaller offset than another. Sorted by slope, largest
+// first.
+std::vector<Line> undominated(std::vector<Line> lines) {
+  std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+    return a.slope != b.slope ? a.slope > b.slope : a.offset > b.offset;
+  });
+  std::vector<Line> out;
+  for (const Line& l : lines) {
+    if (out.empty() || l.offset > out.back().offset) out.push_back(l);
+  }
+  return out;
+}
+
+// Per movie block, the undominated lines of a set of movies and their
+// largest |v| (rounded up).
+struct BlockBounds {
+  std::vector<std::size_t> begin;  // per block + 1: its lines in `lines`
+  std::vector<Line> lines;
+  std::vector<float> norm;
+
+  void add(const std::vector<Line>& block_lines, float block_norm) {
+    if (begin.empty()) begin.push_back(0);
+    lines.insert(lines.end(), block_lines.begin(), block_lines.end());
+    begin.push_back(lines.size());
+    norm.push_back(block_norm);
+  }
+
+  // The bound on u . v (plus the rounding margin) over block b, for a user
+  // with |u|, |u_rest| and the constant its movie-constant columns add.
+  double bound(std::size_t b, double u_norm, double u_rest, double u_constant) const {
+    double best = -std::numeric_limits<double>::infinity();
+    for (std::size_t l = begin[b]; l < begin[b + 1]; ++l) {
+      best = std::max(best, lines[l].slope * u_rest + lines[l].offset);
+    }
+    return best + u_constant + u_norm * static_cast<double>(norm[b]) * kBoundMargin;
+  }
+};
 
 struct PrunedProblem {
   const RowMatrix& users;
-  PackedMovies movies;                    // by descending norm (ties: smaller index first)
+  PackedMovies movies;                    // in scan order (ties: smaller index first)
   std::vector<std::int32_t> item_of;      // position -> movie index
   std::vector<std::int32_t> position_of;  // movie index -> position
-  std::vector<float> block_norm;          // per movie block: its largest norm
+  std::vector<char> movie_constant;       // per column: one value over every movie
+  std::vector<char> user_constant;  // per column: one value over every user (and not the above)
+  std::vector<float> constant;      // per column: that value (movie- or user-constant)
+  BlockBounds own;                  // per movie block: over its movies
+  BlockBounds ahead;                // over its movies and every later block's
   const UserItems* exclude;
   int user_block;
   int movie_block;
@@ -141,8 +203,11 @@ struct PrunedScratch {
   std::vector<float> tile;
   std::vector<const float*> rows;  // the active users' vectors
   TileScratch product;
-  std::vector<int> active;
-  std::vector<double> norm;             // per user of the block
+  std::vector<int> active;              // users whose scan goes on
+  std::vector<int> scored;              // of those, the users this block can reach
+  std::vector<double> norm;             // per user of the block: |u|
+  std::vector<double> rest;             // |u_rest|
+  std::vector<double> constant;         // what the movie-constant columns add
   std::vector<std::int64_t> rated_at;   // per user: start of its positions in rated
   std::vector<std::int32_t> rated;      // rated movies as positions, sorted per user
   std::vector<std::int64_t> mask_next;  // per user: next position to mask
@@ -162,9 +227,25 @@ void score_block_pruned(const PrunedProblem& p, int user_begin, int user_end, Pr
   if (s.tile.size() < tile_size) s.tile.resize(tile_size);
   s.results.begin_block(p.shape, nu);
   s.norm.resize(static_cast<std::size_t>(nu));
+  s.rest.resize(static_cast<std::size_t>(nu));
+  s.constant.resize(static_cast<std::size_t>(nu));
   s.active.resize(static_cast<std::size_t>(nu));
   for (int i = 0; i < nu; ++i) {
-    s.norm[static_cast<std::size_t>(i)] = p.users.row(user_begin + i).cast<double>().norm();
+    const auto u = p.users.row(user_begin + i);
+    double all = 0, rest = 0, constant = 0;
+    for (Eigen::Index j = 0; j < u.size(); ++j) {
+      const auto c = static_cast<std::size_t>(j);
+      const double x = u[j];
+      all += x * x;
+      if (p.movie_constant[c]) {
+        constant += x * p.constant[c];
+      } else if (!p.user_constant[c]) {
+        rest += x * x;
+      }
+    }
+    s.norm[static_cast<std::size_t>(i)] = std::sqrt(all);
+    s.rest[static_cast<std::size_t>(i)] = std::sqrt(rest);
+    s.constant[static_cast<std::size_t>(i)] = constant;
     s.active[static_cast<std::size_t>(i)] = i;
   }
   if (p.exclude) {
@@ -190,27 +271,35 @@ void score_block_pruned(const PrunedProblem& p, int user_begin, int user_end, Pr
   int block = 0;
   for (int movie_begin = 0; movie_begin < num_movies; movie_begin += p.movie_block, ++block) {
     const int nm = std::min(p.movie_block, num_movies - movie_begin);
-    const double bound =
-        static_cast<double>(p.block_norm[static_cast<std::size_t>(block)]) * (1.0 + kBoundMargin);
-    // Users whose N-th best this block can still reach stay; the others
-    // have seen their last block.
-    std::size_t kept = 0;
+    const auto b = static_cast<std::size_t>(block);
+    // Users whose N-th best no later block can reach have seen their last
+    // block; of the others, those this block cannot reach skip it.
+    std::size_t alive = 0;
+    s.scored.clear();
     for (const int i : s.active) {
-      if (s.norm[static_cast<std::size_t>(i)] * bound <
-          static_cast<double>(s.results.threshold(i))) {
+      const auto ui = static_cast<std::size_t>(i);
+      const auto threshold = static_cast<double>(s.results.threshold(i));
+      if (p.ahead.bound(b, s.norm[ui], s.rest[ui], s.constant[ui]) < threshold) {
         skipped += num_movies - movie_begin;
         continue;
       }
-      s.active[kept++] = i;
+      s.active[alive++] = i;
+      if (p.own.bound(b, s.norm[ui], s.rest[ui], s.constant[ui]) < threshold) {
+        skipped += nm;
+        continue;
+      }
+      s.scored.push_back(i);
     }
-    s.active.resize(kept);
-    if (kept == 0) break;
+    s.active.resize(alive);
+    if (alive == 0) break;
+    const std::size_t kept = s.scored.size();
+    if (kept == 0) continue;
     s.rows.resize(kept);
-    for (std::size_t a = 0; a < kept; ++a) s.rows[a] = p.users.row(user_begin + s.active[a]).data();
+    for (std::size_t a = 0; a < kept; ++a) s.rows[a] = p.users.row(user_begin + s.scored[a]).data();
     tile_product(s.rows.data(), static_cast<int>(kept), p.movies, movie_begin, nm, s.tile.data(),
                  stride, s.product);
     for (std::size_t a = 0; a < kept; ++a) {
-      const int i = s.active[a];
+      const int i = s.scored[a];
       float* row = s.tile.data() + a * stride;
       if (p.exclude) {
         const std::int64_t end = s.rated_at[static_cast<std::size_t>(i) + 1];
@@ -228,34 +317,116 @@ void score_block_pruned(const PrunedProblem& p, int user_begin, int user_end, Pr
   if (p.skipped && skipped > 0) p.skipped->fetch_add(skipped, std::memory_order_relaxed);
 }
 
+// Whether column j of `m` holds one value in every row.
+bool constant_column(const RowMatrix& m, Eigen::Index j) {
+  for (Eigen::Index r = 1; r < m.rows(); ++r) {
+    if (m(r, j) != m(0, j)) return false;
+  }
+  return true;
+}
+
 PrunedProblem make_pruned(const Problem& plain, std::atomic<std::int64_t>* skipped) {
   const auto num_movies = static_cast<std::size_t>(plain.movies.rows());
-  std::vector<double> norm(num_movies);
-  for (std::size_t m = 0; m < num_movies; ++m) {
-    norm[m] = plain.movies.row(static_cast<Eigen::Index>(m)).cast<double>().norm();
-  }
+  const Eigen::Index d = plain.movies.cols();
+  const auto cols = static_cast<std::size_t>(d);
   PrunedProblem p{plain.users,
                   PackedMovies(),
                   std::vector<std::int32_t>(num_movies),
                   std::vector<std::int32_t>(num_movies),
+                  std::vector<char>(cols, 0),
+                  std::vector<char>(cols, 0),
+                  std::vector<float>(cols, 0),
+                  {},
                   {},
                   plain.exclude,
                   plain.user_block,
                   plain.movie_block,
                   plain.shape,
                   skipped};
+  for (Eigen::Index j = 0; j < d; ++j) {
+    const auto c = static_cast<std::size_t>(j);
+    if (num_movies > 0 && constant_column(plain.movies, j)) {
+      p.movie_constant[c] = 1;
+      p.constant[c] = plain.movies(0, j);
+    } else if (plain.users.rows() > 0 && constant_column(plain.users, j)) {
+      p.user_constant[c] = 1;
+      p.constant[c] = plain.users(0, j);
+    }
+  }
+  // Each movie's line, and the scan order: by the bound for the mean
+  // |u_rest| (without constant columns, by norm, as LEMP's).
+  const bool any_constant = std::count(p.movie_constant.begin(), p.movie_constant.end(), 1) +
+                                std::count(p.user_constant.begin(), p.user_constant.end(), 1) >
+                            0;
+  double mean_rest = 0;
+  for (Eigen::Index r = 0; r < plain.users.rows(); ++r) {
+    double rest = 0;
+    for (Eigen::Index j = 0; j < d; ++j) {
+      const auto c = static_cast<std::size_t>(j);
+      if (!p.movie_constant[c] && !p.user_constant[c]) {
+        rest += static_cast<double>(plain.users(r, j)) * plain.users(r, j);
+      }
+    }
+    mean_rest += std::sqrt(rest);
+  }
+  if (plain.users.rows() > 0) mean_rest /= static_cast<double>(plain.users.rows());
+  const auto up = [](double x) {
+    return std::nextafter(static_cast<float>(x), std::numeric_limits<float>::infinity());
+  };
+  std::vector<Line> line(num_movies);
+  std::vector<float> norm(num_movies);
+  std::vector<double> key(num_movies);
+  for (std::size_t m = 0; m < num_movies; ++m) {
+    const auto v = plain.movies.row(static_cast<Eigen::Index>(m));
+    double all = 0, rest = 0, offset = 0;
+    for (Eigen::Index j = 0; j < d; ++j) {
+      const auto c = static_cast<std::size_t>(j);
+      const double x = v[j];
+      all += x * x;
+      if (p.user_constant[c]) {
+        offset += p.constant[c] * x;
+      } else if (!p.movie_constant[c]) {
+        rest += x * x;
+      }
+    }
+    norm[m] = up(std::sqrt(all));
+    line[m] = {static_cast<double>(up(std::sqrt(rest))), offset};
+    key[m] = any_constant ? mean_rest * std::sqrt(rest) + offset : std::sqrt(all);
+  }
   std::iota(p.item_of.begin(), p.item_of.end(), 0);
   std::stable_sort(p.item_of.begin(), p.item_of.end(),
-                   [&](std::int32_t a, std::int32_t b) { return norm[a] > norm[b]; });
+                   [&](std::int32_t a, std::int32_t b) { return key[a] > key[b]; });
   for (std::size_t at = 0; at < num_movies; ++at) {
     const auto m = static_cast<std::size_t>(p.item_of[at]);
     p.position_of[m] = static_cast<std::int32_t>(at);
   }
   p.movies = PackedMovies(plain.movies, p.item_of);
-  for (std::size_t b = 0; b < num_movies; b += static_cast<std::size_t>(plain.movie_block)) {
-    // The first of a block is its largest; rounded up to a float above it.
-    p.block_norm.push_back(std::nextafter(static_cast<float>(norm[p.item_of[b]]),
-                                          std::numeric_limits<float>::infinity()));
+  // Each block's lines, and the suffixes' from the last block back.
+  const auto block = static_cast<std::size_t>(plain.movie_block);
+  const std::size_t blocks = (num_movies + block - 1) / block;
+  std::vector<std::vector<Line>> own(blocks), ahead(blocks);
+  std::vector<float> own_norm(blocks, 0), ahead_norm(blocks, 0);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    std::vector<Line> lines;
+    for (std::size_t at = b * block; at < std::min(num_movies, (b + 1) * block); ++at) {
+      const auto m = static_cast<std::size_t>(p.item_of[at]);
+      lines.push_back(line[m]);
+      own_norm[b] = std::max(own_norm[b], norm[m]);
+    }
+    own[b] = undominated(std::move(lines));
+  }
+  for (std::size_t b = blocks; b-- > 0;) {
+    ahead[b] = own[b];
+    ahead_norm[b] = own_norm[b];
+    if (b + 1 < blocks) {
+      ahead[b].insert(ahead[b].end(), ahead[b + 1].begin(), ahead[b + 1].end());
+      ahead[b] = undominated(std::move(ahead[b]));
+      ahead_norm[b] = std::max(ahead_norm[b], ahead_norm[b + 1]);
+    }
+  }
+  for (std::size_t b = 0; b < blocks; ++b) {
+    p.own.add(own[b], own_norm[b]);
+    p.ahead.add(ahead[b], ahead_norm[b]);
   }
   return p;
 }
