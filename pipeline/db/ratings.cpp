@@ -61,6 +61,7 @@ RatingMatrix matrix_of(StoredRatings&& s, std::vector<double>* rating,
   if (rating) *rating = std::move(s.rating);
   if (rated_at) *rated_at = std::move(s.rated_at);
   index_movies(s.movie, r);
+  s = StoredRatings{};  // the external movie ids (8 bytes a row) are not needed again
   return r;
 }
 
