@@ -141,9 +141,10 @@ TEST(Als, DeterministicForSeedAndThreads) {
 
 TEST(Als, SameModelWhateverTheRatingOrderAndRepeatedPairsAdd) {
   const Planted p = planted(5);
-  auto fit = [&](const Triplets& t, double threshold) {
+  auto fit = [&](const Triplets& t, double threshold, const char* preference = "binary") {
     AlsParams c = config();
     c.positive_threshold = threshold;
+    c.preference = preference;
     auto model = make_als_model(c, threads(2));
     model->fit(t, {}, p.num_users, p.num_movies);
     return model->factors();
@@ -188,14 +189,118 @@ TEST(Als, SameModelWhateverTheRatingOrderAndRepeatedPairsAdd) {
   }
   EXPECT_TRUE(same(fit(whole, 0.5), fit(split, 0.5)));
   EXPECT_FALSE(same(fit(whole, 0.5), fit(whole, 3.5)));
+  // Graded: the same interaction, preference 5 / the top (5) as well.
+  EXPECT_TRUE(same(fit(whole, 0.5, "graded"), fit(split, 0.5, "graded")));
+  EXPECT_TRUE(same(fit(p.train, 3.5, "graded"), fit(permuted(reversed), 3.5, "graded")));
+}
+
+Factors fit_with(const Triplets& t, const Planted& p, const char* preference, double alpha = 2.0) {
+  AlsParams c = config();
+  c.preference = preference;
+  c.alpha = alpha;
+  auto model = make_als_model(c, threads(2));
+  model->fit(t, {}, p.num_users, p.num_movies);
+  return model->factors();
+}
+
+bool same_factors(const Factors& a, const Factors& b) {
+  return (a.users.array() == b.users.array()).all() && (a.movies.array() == b.movies.array()).all();
+}
+
+Triplets without_low(const Triplets& t) {
+  Triplets out;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (t.value[i] >= 3.5f) {
+      out.user.push_back(t.user[i]);
+      out.movie.push_back(t.movie[i]);
+      out.value.push_back(t.value[i]);
+    }
+  }
+  return out;
+}
+
+// binary leaves a rating below the threshold unobserved: dropping the 1-star
+// ratings changes nothing. graded counts it as a weak preference (1 / 5 with
+// confidence 1 + alpha): the off-group movies a user rated 1 star score above
+// the off-group movies the user never rated, where binary cannot tell them
+// apart.
+TEST(Als, GradedPreferenceCountsLowRatingsBinaryIgnoresThem) {
+  const Planted p = planted(6);
+  const Factors binary = fit_with(p.train, p, "binary");
+  EXPECT_TRUE(same_factors(binary, fit_with(without_low(p.train), p, "binary")));
+  const Factors graded = fit_with(p.train, p, "graded");
+  EXPECT_FALSE(same_factors(graded, fit_with(without_low(p.train), p, "graded")));
+
+  // Mean score of the off-group 1-star pairs against the unrated off-group
+  // pairs (a 1-star draw can land in the user's own group).
+  auto gap = [&](const Factors& f) {
+    std::set<std::pair<int, int>> rated;
+    double low = 0;
+    int n_low = 0;
+    for (std::size_t i = 0; i < p.train.size(); ++i) {
+      rated.insert({p.train.user[i], p.train.movie[i]});
+      if (p.train.value[i] < 3.5f && p.train.movie[i] % kGroups != p.train.user[i] % kGroups) {
+        low += f.users.row(p.train.user[i]).dot(f.movies.row(p.train.movie[i]));
+        ++n_low;
+      }
+    }
+    double other = 0;
+    int n_other = 0;
+    for (int u = 0; u < p.num_users; ++u) {
+      for (int m = 0; m < p.num_movies; ++m) {
+        if (m % kGroups == u % kGroups || rated.count({u, m})) continue;
+        other += f.users.row(u).dot(f.movies.row(m));
+        ++n_other;
+      }
+    }
+    return low / n_low - other / n_other;
+  };
+  const double g = gap(graded), b = gap(binary);
+  EXPECT_GT(g, 0.05) << g;
+  EXPECT_LT(std::abs(b), 0.02) << b;
+  // Both still rank the held-out in-group movies.
+  EXPECT_GT(hit_rate(graded, p), 0.5);
+}
+
+// The graded preference is the rating over the top training rating, so the
+// model does not depend on the scale: ratings doubled with alpha halved (the
+// same confidences) give the same factors, bit for bit.
+TEST(Als, GradedPreferenceIsRelativeToTheTopRating) {
+  const Planted p = planted(7);
+  Triplets doubled = p.train;
+  for (float& v : doubled.value) v *= 2.0f;
+  AlsParams c = config();
+  c.preference = "graded";
+  c.positive_threshold = 3.5;
+  auto a = make_als_model(c, threads(2));
+  a->fit(p.train, {}, p.num_users, p.num_movies);
+  c.alpha /= 2;
+  c.positive_threshold *= 2;
+  auto b = make_als_model(c, threads(2));
+  b->fit(doubled, {}, p.num_users, p.num_movies);
+  EXPECT_TRUE(same_factors(a->factors(), b->factors()));
+  // With alpha kept, the doubled ratings weigh more: the factors move.
+  c = config();
+  c.preference = "graded";
+  auto d = make_als_model(c, threads(2));
+  d->fit(doubled, {}, p.num_users, p.num_movies);
+  EXPECT_FALSE(same_factors(a->factors(), d->factors()));
 }
 
 TEST(Als, ThresholdDropsEverythingIsAnInputError) {
   const Planted p = planted(4);
+  for (const char* preference : {"binary", "graded"}) {
+    // graded trains on every rating, but no user would have a positive to
+    // be recommended from.
+    AlsParams c = config();
+    c.positive_threshold = 6;
+    c.preference = preference;
+    auto model = make_als_model(c, threads(1));
+    EXPECT_THROW(model->fit(p.train, {}, p.num_users, p.num_movies), Error) << preference;
+  }
   AlsParams c = config();
-  c.positive_threshold = 6;
-  auto model = make_als_model(c, threads(1));
-  EXPECT_THROW(model->fit(p.train, {}, p.num_users, p.num_movies), Error);
+  c.preference = "ordinal";
+  EXPECT_THROW(make_als_model(c, threads(1)), ConfigError);
   c = config();
   c.cg_steps = 0;
   EXPECT_THROW(make_als_model(c, threads(1)), ConfigError);

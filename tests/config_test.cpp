@@ -267,6 +267,7 @@ TEST(Config, EachTypeKeepsItsDefaults) {
         {"l2", "20"},
         {"alpha", "1"},
         {"positive_threshold", "3.5"},
+        {"preference", "binary"},
         {"init_scale", "0.01"},
         {"cg_steps", "3"},
         {"l2_frequency_exponent", "0.5"},

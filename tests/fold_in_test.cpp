@@ -106,6 +106,39 @@ TEST(FoldIn, ImplicitMatchesTheWeightedLeastSquares) {
   for (int j = 0; j < 4; ++j) EXPECT_NEAR(got.users(0, j), x(j), 1e-5);
 }
 
+// Graded preferences (model.als.preference): every rating > 0 is an interaction,
+// preference r / preference_top, confidence 1 + alpha r.
+TEST(FoldIn, ImplicitGradedMatchesTheWeightedLeastSquares) {
+  std::mt19937_64 rng(7);
+  RowMatrix trained = normal(30, 4, rng);
+  RowMatrix movies = normal(60, 4, rng);
+  FoldInRatings r;
+  r.indptr = {0, 3, 4};
+  r.movies = {2, 7, 40, 9};
+  r.values = {5.0f, 1.0f, 4.0f, 2.0f};  // the second user has no positive
+  FoldInOptions o;
+  o.implicit = true;
+  o.l2 = 0.5;
+  o.alpha = 2.0;
+  o.positive_threshold = 3.5;
+  o.preference_top = 5.0;
+  FoldInResult got = fold_in(trained, movies, r, o);
+  ASSERT_TRUE(got.solved[0]);
+  EXPECT_FALSE(got.solved[1]);  // nothing liked to recommend from
+  EXPECT_TRUE(got.users.row(1).isZero());
+  Eigen::MatrixXd y = movies.cast<double>();
+  Eigen::VectorXd c = Eigen::VectorXd::Ones(60), p = Eigen::VectorXd::Zero(60);
+  c(2) = 1 + 2.0 * 5.0;
+  p(2) = 1;
+  c(7) = 1 + 2.0 * 1.0;
+  p(7) = 0.2;
+  c(40) = 1 + 2.0 * 4.0;
+  p(40) = 0.8;
+  Eigen::MatrixXd a = y.transpose() * c.asDiagonal() * y + 0.5 * Eigen::MatrixXd::Identity(4, 4);
+  Eigen::VectorXd x = a.ldlt().solve(y.transpose() * c.asDiagonal() * p);
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR(got.users(0, j), x(j), 1e-5);
+}
+
 // confidence_by_rating false: every positive weighs 1 + alpha.
 TEST(FoldIn, ImplicitFlatConfidenceIgnoresTheRatingValue) {
   std::mt19937_64 rng(6);
@@ -220,6 +253,7 @@ TEST(FoldInPolicy, BprUsesItsOwnKeys) {
   EXPECT_FALSE(o.confidence_by_rating);
   EXPECT_FALSE(o.fit_fixed_part);
   EXPECT_DOUBLE_EQ(o.frequency_exponent, 0.0);
+  EXPECT_DOUBLE_EQ(o.preference_top, 0.0);  // bpr folds in binary positives
   EXPECT_EQ(o.threads, 3);
   // With nothing tuned: bpr's defaults, whatever model.type says.
   const FoldInOptions d = fold_in_options(load_config({}, {"model.type=als"}).model, "bpr", in);
@@ -231,7 +265,8 @@ TEST(FoldInPolicy, BprUsesItsOwnKeys) {
 // als folds a user in as training solves a row: its confidence, its penalty
 // scaled by the mean confidence sum over the stored users.
 TEST(FoldInPolicy, AlsSolvesAsTrainingDoes) {
-  const Config c = load_config({}, {"model.type=als", "model.als.alpha=2", "model.l2=6"});
+  const Config c = load_config(
+      {}, {"model.type=als", "model.als.alpha=2", "model.l2=6", "model.als.preference=graded"});
   const std::vector<float> ratings = {5.0f, 1.0f, 4.0f};  // 1 is below the threshold 3.5
   FoldInInputs in;
   in.ratings = &ratings;
@@ -244,7 +279,24 @@ TEST(FoldInPolicy, AlsSolvesAsTrainingDoes) {
   EXPECT_DOUBLE_EQ(o.frequency_exponent, 0.5);
   EXPECT_TRUE(o.confidence_by_rating);
   EXPECT_TRUE(o.fit_fixed_part);
-  EXPECT_DOUBLE_EQ(o.mean_mass, ((1 + 2 * 5.0) + (1 + 2 * 4.0)) / 2);
+  // Graded preferences: every rating is an interaction, the preference
+  // relative to the top stored rating.
+  EXPECT_DOUBLE_EQ(o.preference_top, 5.0);
+  EXPECT_DOUBLE_EQ(o.mean_mass, ((1 + 2 * 5.0) + (1 + 2 * 1.0) + (1 + 2 * 4.0)) / 2);
+  // Binary (the default): positives only, preference 1.
+  const FoldInOptions b = fold_in_options(
+      load_config({}, {"model.type=als", "model.als.alpha=2", "model.als.preference=binary"}).model,
+      "als", in);
+  EXPECT_DOUBLE_EQ(b.preference_top, 0.0);
+  EXPECT_DOUBLE_EQ(b.mean_mass, ((1 + 2 * 5.0) + (1 + 2 * 4.0)) / 2);
+  // A shard's census of values gives the same.
+  const std::vector<std::pair<float, std::int64_t>> census = {{5.0f, 1}, {1.0f, 1}, {4.0f, 1}};
+  FoldInInputs counted;
+  counted.rating_counts = &census;
+  counted.users = 2;
+  const FoldInOptions g = fold_in_options(c.model, "als", counted);
+  EXPECT_DOUBLE_EQ(g.preference_top, 5.0);
+  EXPECT_DOUBLE_EQ(g.mean_mass, o.mean_mass);
 }
 
 // Rating models: ridge least squares with score.fold_in_l2.

@@ -1,12 +1,17 @@
-// Implicit-feedback ALS (Hu, Koren, Volinsky 2008). A rating r >= the
-// positive threshold (and > 0) is an interaction with confidence
-// c = 1 + alpha r and preference 1; every other (user, movie) pair has
-// confidence 1 and preference 0. The objective
+// Implicit-feedback ALS (Hu, Koren, Volinsky 2008), optionally with graded
+// preferences. A rated (user, movie) pair is an interaction with confidence
+// c = 1 + alpha r and preference p; every other pair has confidence 1 and
+// preference 0. model.preference picks which and p: `binary` (the default)
+// keeps only positives (r > 0 and r >= the positive threshold) with p = 1
+// and leaves the lower ratings unobserved; `graded` makes every rating
+// r > 0 an interaction with p = r / the top training rating, so a movie the
+// user saw and rated low counts as a weak preference, not as one never seen
+// (better ranking, more interactions to fit: see README). The objective
 //   sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + sum_u l2_u |x_u|^2 + sum_i l2_i |y_i|^2
 // (l2_r: model.l2 scaled by the row's share of the confidence, see
 // row_penalties) is minimised by alternating users and movies. Each row's
 // normal equations
-//   (Y^T Y + l2_u I + sum_i (c_ui - 1) y_i y_i^T) x_u = sum_i c_ui y_i
+//   (Y^T Y + l2_u I + sum_i (c_ui - 1) y_i y_i^T) x_u = sum_i c_ui p_ui y_i
 // are solved approximately by a few conjugate-gradient steps warm-started at
 // the current x_u (Takacs et al. 2011; implicit's least_squares_cg): the
 // shared Gram matrix Y^T Y is formed once per half-iteration, so a step costs
@@ -52,40 +57,53 @@ namespace recs {
 namespace {
 
 // Interactions of one side in compressed-row form: row r's entries are
-// [start[r], start[r + 1]), each an index on the other side and its weight
-// c - 1 = alpha r.
+// [start[r], start[r + 1]), each an index on the other side and its rating
+// (a repeated pair's ratings summed), from which Preference derives the
+// confidence and the preference.
 struct Csr {
   std::vector<std::size_t> start;
   std::vector<std::int32_t> index;
-  std::vector<float> weight;
+  std::vector<float> value;
 };
 
-// One side's interactions from the training triplets: the ratings that are
-// positive and >= threshold, grouped by `row` (user or movie), each row's
-// entries sorted by the other side's index, a repeated pair summed into one
-// interaction with the combined confidence (not two copies of the
+// An interaction's confidence minus 1 (alpha r) and its confidence times its
+// preference, from its rating r.
+struct Preference {
+  float alpha = 1;
+  bool graded = true;
+  float inv_top = 1;  // graded: 1 / the top rating, p = min(1, r / top)
+
+  float weight(float r) const { return alpha * r; }
+  float pref(float r) const { return graded ? std::min(1.0f, r * inv_top) : 1.0f; }
+  float target(float r) const { return (1.0f + weight(r)) * pref(r); }
+};
+
+// One side's interactions from the training triplets: the ratings `kept`
+// accepts, grouped by `row` (user or movie), each row's entries sorted by the
+// other side's index, a repeated pair summed into one interaction whose
+// rating is the sum (the combined confidence, not two copies of the
 // unit-confidence part). A counting sort scatters the entries straight into
 // place; ratings arrive in (user, movie) order, which leaves every row
 // already sorted on both sides, so the per-row sort is only a fallback.
+template <typename Kept>
 Csr build_csr(const std::vector<std::int32_t>& row, const std::vector<std::int32_t>& col,
-              const std::vector<float>& value, int rows, double threshold, double alpha) {
-  auto kept = [&](std::size_t i) { return value[i] > 0.0f && value[i] >= threshold; };
+              const std::vector<float>& value, int rows, Kept kept) {
   const std::size_t n = value.size();
   Csr csr;
   csr.start.assign(static_cast<std::size_t>(rows) + 1, 0);
   for (std::size_t i = 0; i < n; ++i) {
-    if (kept(i)) ++csr.start[static_cast<std::size_t>(row[i]) + 1];
+    if (kept(value[i])) ++csr.start[static_cast<std::size_t>(row[i]) + 1];
   }
   std::partial_sum(csr.start.begin(), csr.start.end(), csr.start.begin());
   csr.index.resize(csr.start.back());
-  csr.weight.resize(csr.start.back());
+  csr.value.resize(csr.start.back());
   {
     std::vector<std::size_t> fill(csr.start.begin(), csr.start.end() - 1);
     for (std::size_t i = 0; i < n; ++i) {
-      if (!kept(i)) continue;
+      if (!kept(value[i])) continue;
       const std::size_t at = fill[static_cast<std::size_t>(row[i])]++;
       csr.index[at] = col[i];
-      csr.weight[at] = static_cast<float>(alpha * value[i]);
+      csr.value[at] = value[i];
     }
   }
   std::vector<std::pair<std::int32_t, float>> pairs;
@@ -96,27 +114,27 @@ Csr build_csr(const std::vector<std::int32_t>& row, const std::vector<std::int32
     if (!std::is_sorted(csr.index.begin() + static_cast<std::ptrdiff_t>(b),
                         csr.index.begin() + static_cast<std::ptrdiff_t>(e))) {
       pairs.clear();
-      for (std::size_t j = b; j < e; ++j) pairs.emplace_back(csr.index[j], csr.weight[j]);
+      for (std::size_t j = b; j < e; ++j) pairs.emplace_back(csr.index[j], csr.value[j]);
       std::stable_sort(pairs.begin(), pairs.end(),
                        [](const auto& x, const auto& y) { return x.first < y.first; });
       for (std::size_t j = b; j < e; ++j) {
         csr.index[j] = pairs[j - b].first;
-        csr.weight[j] = pairs[j - b].second;
+        csr.value[j] = pairs[j - b].second;
       }
     }
     for (std::size_t j = b; j < e; ++j) {
       if (out > csr.start[r] && csr.index[out - 1] == csr.index[j]) {
-        csr.weight[out - 1] += csr.weight[j];
+        csr.value[out - 1] += csr.value[j];
       } else {
         csr.index[out] = csr.index[j];
-        csr.weight[out] = csr.weight[j];
+        csr.value[out] = csr.value[j];
         ++out;
       }
     }
   }
   csr.start.back() = out;
   csr.index.resize(out);
-  csr.weight.resize(out);
+  csr.value.resize(out);
   return csr;
 }
 
@@ -126,12 +144,14 @@ Csr build_csr(const std::vector<std::int32_t>& row, const std::vector<std::int32
 // tighter and sparse rows looser than a flat l2 would; l2 stays the penalty
 // of an average row (model.l2_frequency_exponent; 0.5 measured best on
 // ml-latest-small, 0 = flat l2).
-std::vector<float> row_penalties(const Csr& csr, double l2, double exponent) {
+std::vector<float> row_penalties(const Csr& csr, const Preference& pref, double l2,
+                                 double exponent) {
   const std::size_t rows = csr.start.size() - 1;
   std::vector<double> mass(rows, 0.0);
   double total = 0;
   for (std::size_t r = 0; r < rows; ++r) {
-    for (std::size_t j = csr.start[r]; j < csr.start[r + 1]; ++j) mass[r] += 1.0 + csr.weight[j];
+    for (std::size_t j = csr.start[r]; j < csr.start[r + 1]; ++j)
+      mass[r] += 1.0 + pref.weight(csr.value[j]);
     total += mass[r];
   }
   const double mean = total / static_cast<double>(std::max<std::size_t>(1, rows));
@@ -165,7 +185,7 @@ struct Scratch {
 // A few CG steps on one row: x (in/out) against `other` (the fixed side),
 // `gram` = other^T other, `reg` the row's penalty.
 void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gram, const Csr& csr,
-               std::size_t row, int steps, float reg, Scratch& s) {
+               const Preference& pref, std::size_t row, int steps, float reg, Scratch& s) {
   const auto k = static_cast<Eigen::Index>(gram.rows());
   Row x(x_data, k);
   const std::size_t b = csr.start[row];
@@ -174,7 +194,7 @@ void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gra
   auto y = [&](std::size_t j) {
     return ConstRow(base + static_cast<std::size_t>(csr.index[j]) * static_cast<std::size_t>(k), k);
   };
-  // r = b - A x = -G x + sum_i (c_i - (c_i - 1) y_i . x) y_i
+  // r = b - A x = -G x + sum_i (c_i p_i - (c_i - 1) y_i . x) y_i
   s.r.noalias() = -(gram * x);
   s.r -= reg * x;
   // Each copy sits at the same address modulo 64 bytes as its source row, so
@@ -196,8 +216,8 @@ void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gra
   };
   for (std::size_t j = b; j < e; ++j) {
     const auto yj = y(j);
-    const float w = csr.weight[j];
-    s.r += (1.0f + w - w * yj.dot(x)) * yj;
+    const float v = csr.value[j];
+    s.r += (pref.target(v) - pref.weight(v) * yj.dot(x)) * yj;
     if (gather) std::copy(yj.data(), yj.data() + k, copy_of(j));
   }
   auto step_y = [&](std::size_t j) { return gather ? ConstRow(copy_of(j), k) : y(j); };
@@ -209,7 +229,7 @@ void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gra
     s.ap += reg * s.p;
     for (std::size_t j = b; j < e; ++j) {
       const auto yj = step_y(j);
-      s.ap += (csr.weight[j] * yj.dot(s.p)) * yj;
+      s.ap += (pref.weight(csr.value[j]) * yj.dot(s.p)) * yj;
     }
     const float alpha = rs_old / s.p.dot(s.ap);
     x += alpha * s.p;
@@ -228,6 +248,10 @@ class AlsModel final : public Model {
     if (config_.epochs < 1) throw ConfigError("model.epochs must be at least 1");
     if (config_.cg_steps < 1) throw ConfigError("model.cg_steps must be at least 1");
     if (!(config_.alpha >= 0)) throw ConfigError("model.alpha must not be negative");
+    if (config_.preference != "graded" && config_.preference != "binary") {
+      throw ConfigError("model.preference must be graded or binary, not '" + config_.preference +
+                        "'");
+    }
     if (!(config_.l2 >= 0) || !(config_.init_scale > 0)) {
       throw ConfigError("model.l2 must not be negative and model.init_scale must be positive");
     }
@@ -250,12 +274,13 @@ class AlsModel final : public Model {
  private:
   // One half-iteration: re-solves every row of `solve` against `fixed`.
   void half_step(RowMatrix& solve, const RowMatrix& fixed, const Csr& csr,
-                 const std::vector<float>& reg, tbb::task_arena& arena);
+                 const std::vector<float>& reg, tbb::task_arena& arena) const;
   // The objective divided by the number of interactions (see fit()).
   double objective(const Csr& users, tbb::task_arena& arena) const;
 
   std::vector<float> user_reg_;
   std::vector<float> movie_reg_;
+  Preference pref_;
 
   AlsParams config_;
   std::uint64_t seed_ = 42;
@@ -265,7 +290,7 @@ class AlsModel final : public Model {
 };
 
 void AlsModel::half_step(RowMatrix& solve, const RowMatrix& fixed, const Csr& csr,
-                         const std::vector<float>& reg, tbb::task_arena& arena) {
+                         const std::vector<float>& reg, tbb::task_arena& arena) const {
   const int k = config_.factors;
   // Single-threaded Eigen product: a fixed summation order.
   Eigen::MatrixXf gram = fixed.transpose() * fixed;
@@ -276,7 +301,7 @@ void AlsModel::half_step(RowMatrix& solve, const RowMatrix& fixed, const Csr& cs
                         Scratch s(k);
                         for (std::size_t r = range.begin(); r != range.end(); ++r) {
                           solve_row(solve.data() + r * static_cast<std::size_t>(k), fixed, gram,
-                                    csr, r, config_.cg_steps, reg[r], s);
+                                    csr, pref_, r, config_.cg_steps, reg[r], s);
                         }
                       });
   });
@@ -284,7 +309,7 @@ void AlsModel::half_step(RowMatrix& solve, const RowMatrix& fixed, const Csr& cs
 
 double AlsModel::objective(const Csr& users, tbb::task_arena& arena) const {
   // sum over all pairs of (x.y)^2 = trace((X^T X)(Y^T Y)); the observed pairs
-  // then swap their unit-confidence, zero-preference term for the real one.
+  // then swap their unit-confidence, zero-preference term for their own.
   const RowMatrix& x = factors_.users;
   const RowMatrix& y = factors_.movies;
   const Eigen::MatrixXd gx = (x.transpose() * x).cast<double>();
@@ -307,8 +332,10 @@ double AlsModel::objective(const Csr& users, tbb::task_arena& arena) const {
       for (std::size_t u = c * kChunk; u < std::min(rows, (c + 1) * kChunk); ++u) {
         for (std::size_t j = users.start[u]; j < users.start[u + 1]; ++j) {
           const double s = x.row(static_cast<Eigen::Index>(u)).dot(y.row(users.index[j]));
-          const double conf = 1.0 + users.weight[j];
-          sum += conf * (1.0 - s) * (1.0 - s) - s * s;
+          const float v = users.value[j];
+          const double conf = 1.0 + pref_.weight(v);
+          const double p = pref_.pref(v);
+          sum += conf * (p - s) * (p - s) - s * s;
         }
       }
       part[c] = sum;
@@ -327,23 +354,29 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
   const int k = config_.factors;
 
   const double threshold = config_.positive_threshold;
-  const Csr user_csr =
-      build_csr(train.user, train.movie, train.value, num_users, threshold, config_.alpha);
-  if (user_csr.index.empty()) {
+  auto positive = [threshold](float v) { return v > 0.0f && v >= threshold; };
+  if (std::none_of(train.value.begin(), train.value.end(), positive)) {
     throw Error(ExitCode::kInput,
                 "als: no training rating is positive and >= model.positive_threshold (" +
                     std::to_string(config_.positive_threshold) + ")");
   }
-  const Csr movie_csr =
-      build_csr(train.movie, train.user, train.value, num_movies, threshold, config_.alpha);
-  user_reg_ = row_penalties(user_csr, config_.l2, config_.l2_frequency_exponent);
-  movie_reg_ = row_penalties(movie_csr, config_.l2, config_.l2_frequency_exponent);
+  const bool graded = config_.preference == "graded";
+  auto kept = [&](float v) { return graded ? v > 0.0f : positive(v); };
+  const Csr user_csr = build_csr(train.user, train.movie, train.value, num_users, kept);
+  const Csr movie_csr = build_csr(train.movie, train.user, train.value, num_movies, kept);
+  pref_.alpha = static_cast<float>(config_.alpha);
+  pref_.graded = graded;
+  // The top interaction (repeated pairs summed, as in the lists), > 0.
+  const float top = *std::max_element(user_csr.value.begin(), user_csr.value.end());
+  pref_.inv_top = 1.0f / top;
+  user_reg_ = row_penalties(user_csr, pref_, config_.l2, config_.l2_frequency_exponent);
+  movie_reg_ = row_penalties(movie_csr, pref_, config_.l2, config_.l2_frequency_exponent);
   {
     std::ostringstream msg;
     msg << "training als: " << user_csr.index.size() << " interactions of " << train.size()
-        << " ratings, " << num_users << " users, " << num_movies << " movies, " << k
-        << " factors, alpha " << config_.alpha << ", l2 " << config_.l2 << ", " << config_.cg_steps
-        << " CG steps, " << threads << " threads";
+        << " ratings, " << num_users << " users, " << num_movies << " movies, " << k << " factors, "
+        << config_.preference << " preference, alpha " << config_.alpha << ", l2 " << config_.l2
+        << ", " << config_.cg_steps << " CG steps, " << threads << " threads";
     log::info(msg.str());
   }
 
@@ -395,9 +428,10 @@ std::unique_ptr<Model> make_als_model(const AlsParams& params, const ModelContex
 namespace {
 
 // A new user is solved as training solves a user row: the same weighted
-// least squares against the fixed movie vectors, with the same confidence and
-// the same frequency-scaled penalty, the mean confidence sum taken over every
-// stored user.
+// least squares against the fixed movie vectors, with the same interactions,
+// confidence, preference and frequency-scaled penalty, the mean confidence
+// sum taken over every stored user and the top rating over every stored
+// rating.
 FoldInOptions fold_in(const AlsParams& p, const FoldInInputs& in) {
   FoldInOptions o;
   o.implicit = true;
@@ -405,29 +439,38 @@ FoldInOptions fold_in(const AlsParams& p, const FoldInInputs& in) {
   o.alpha = p.alpha;
   o.positive_threshold = p.positive_threshold;
   o.frequency_exponent = p.l2_frequency_exponent;
+  const bool graded = p.preference == "graded";
+  auto kept = [&](double v) { return v > 0 && (graded || v >= o.positive_threshold); };
   double total = 0;
+  double top = 0;
   if (in.ratings) {
     for (const float r : *in.ratings) {
       const double v = r;
-      if (v > 0 && v >= o.positive_threshold) total += 1.0 + o.alpha * v;
+      if (!kept(v)) continue;
+      total += 1.0 + o.alpha * v;
+      top = std::max(top, v);
     }
   }
   if (in.rating_counts) {
     for (const auto& [r, n] : *in.rating_counts) {
       const double v = r;
-      if (v > 0 && v >= o.positive_threshold) total += static_cast<double>(n) * (1.0 + o.alpha * v);
+      if (!kept(v) || n <= 0) continue;
+      total += static_cast<double>(n) * (1.0 + o.alpha * v);
+      top = std::max(top, v);
     }
   }
   o.mean_mass = total / static_cast<double>(std::max<std::size_t>(1, in.users));
+  if (graded) o.preference_top = top > 0 ? top : 1.0;
   o.threads = in.threads;
   return o;
 }
 
-// als fits preference 1 on positives and 0 elsewhere, so an ordinary user's
-// best scores are of order 0.1-1 (README "Users without signal" gives the
-// figures on ml-latest-small); a user with no positive fits the zero vector,
-// and one whose best score is below kScoreFloor has nothing but noise to
-// rank by (user 442 of ml-latest-small, all ratings <= 2.5: about 1e-12).
+// als fits preferences of at most 1 on rated movies and 0 elsewhere, so an
+// ordinary user's best scores are of order 0.1-1 (README "Users without
+// signal" gives the figures on ml-latest-small). A user without a positive
+// has nothing they liked to rank by (with binary preferences they fit the
+// zero vector: user 442 of ml-latest-small, all ratings <= 2.5, scored about
+// 1e-12), and one whose best score is below kScoreFloor only noise.
 constexpr double kScoreFloor = 1e-6;
 
 SignalRule signal(const AlsParams& p) {
@@ -453,7 +496,11 @@ const ModelType& als_model_type() {
                        "l2_frequency_exponent); also the fold-in's")
                   .add("alpha", &P::alpha, 0.0, 1e6, "confidence 1 + alpha * rating")
                   .add("positive_threshold", &P::positive_threshold, -1e9, 1e9,
-                       "a (mapped) rating >= this is a positive interaction")
+                       "a (mapped) rating >= this is a positive: with binary preference the "
+                       "only interactions; a user without one gets no recommendations")
+                  .add("preference", &P::preference, {"binary", "graded"},
+                       "binary: only positives are interactions, with preference 1; graded: "
+                       "every rating r > 0 is, with preference r / the top training rating")
                   .add("init_scale", &P::init_scale, 1e-6, 10.0,
                        "factors start uniform in [-init_scale, init_scale]")
                   .add("cg_steps", &P::cg_steps, 1, 100, "conjugate-gradient steps per solve")

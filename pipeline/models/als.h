@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "models/model.h"
 
@@ -15,8 +16,11 @@ struct AlsParams {
   int epochs = 25;  // alternating iterations
   double l2 = 20.0;
   double alpha = 1.0;  // confidence 1 + alpha * rating
-  // A (mapped) rating >= this is a positive interaction; 3.5 is on raw stars.
+  // A (mapped) rating >= this is a positive; 3.5 is on raw stars.
   double positive_threshold = 3.5;
+  // binary: only positives are interactions, with preference 1; graded:
+  // every rating > 0 is, with preference rating / the top training rating.
+  std::string preference = "binary";
   double init_scale = 0.01;
   int cg_steps = 3;  // conjugate-gradient steps per least-squares solve
   // Each row's l2 is scaled by (its confidence sum / the mean)^this.

@@ -72,6 +72,7 @@ FoldInResult fold_in(const RowMatrix& trained_users, const RowMatrix& movies,
     gram_rhs = -(free.transpose() * offset);
   }
 
+  const bool graded = options.implicit && options.preference_top > 0;
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   tbb::task_arena arena(threads);
   arena.execute([&] {
@@ -90,25 +91,29 @@ FoldInResult fold_in(const RowMatrix& trained_users, const RowMatrix& movies,
           a.setZero();
           b.setZero();
         }
+        int positives = 0;  // implicit: ratings > 0 and >= the threshold
         for (auto k = begin; k < end; ++k) {
           const int i = ratings.movies[static_cast<std::size_t>(k)];
           const double v = ratings.values[static_cast<std::size_t>(k)];
           const auto row = free.row(i);
           if (options.implicit) {
-            if (!(v > 0) || v < options.positive_threshold) continue;
+            const bool positive = v > 0 && v >= options.positive_threshold;
+            positives += positive;
+            if (!(graded ? v > 0 : positive)) continue;
             const double extra = options.alpha * (options.confidence_by_rating ? v : 1.0);  // c - 1
+            const double pref = graded ? std::min(1.0, v / options.preference_top) : 1.0;
             mass += 1.0 + extra;
-            // Preference 1 with confidence c: c (1 - offset) y, the c = 1
+            // Preference p with confidence c: c (p - offset) y, the c = 1
             // part of -offset y already in gram_rhs.
             a.noalias() += extra * row.transpose() * row;
-            b.noalias() += ((1.0 + extra) * 1.0 - extra * offset(i)) * row.transpose();
+            b.noalias() += ((1.0 + extra) * pref - extra * offset(i)) * row.transpose();
           } else {
             a.noalias() += row.transpose() * row;
             b.noalias() += (v - offset(i)) * row.transpose();
           }
           ++used;
         }
-        if (used == 0) continue;
+        if (used == 0 || (options.implicit && positives == 0)) continue;
         double l2 = options.l2;
         if (options.implicit && options.frequency_exponent != 0 && options.mean_mass > 0) {
           l2 *= std::pow(std::max(mass, 1.0) / options.mean_mass, options.frequency_exponent);

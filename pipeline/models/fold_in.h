@@ -9,7 +9,9 @@
 //     min sum_i (r_i - u . v_i)^2 + l2 |u_free|^2;
 //   implicit models: the weighted least squares of implicit ALS (Hu, Koren,
 //     Volinsky 2008), preference 1 on positives, 0 on every other movie,
-//     confidence 1 + alpha * r (or 1 + alpha) on positives, penalty l2.
+//     confidence 1 + alpha * r (or 1 + alpha) on positives, penalty l2; with
+//     graded preferences (preference_top > 0) every rating r > 0 is an
+//     interaction, preference min(1, r / preference_top), confidence 1 + alpha r.
 // Which options a model type folds in with is its registry entry's policy
 // (models/registry.h).
 #pragma once
@@ -37,6 +39,11 @@ struct FoldInOptions {
   // m = the sum of its confidences, as implicit ALS trains it; 0 = flat l2.
   double frequency_exponent = 0.0;
   double mean_mass = 1.0;
+  // Implicit: > 0, graded preferences (als's model.als.preference: graded):
+  // every rating r > 0 is an interaction with preference
+  // min(1, r / preference_top); 0: positives only, preference 1. A user
+  // without a positive is not solved either way.
+  double preference_top = 0.0;
   int threads = 0;  // 0 = all cores
 };
 
