@@ -168,18 +168,10 @@ using Vec = Eigen::VectorXf;
 using ConstRow = Eigen::Map<const Eigen::VectorXf>;
 using Row = Eigen::Map<Eigen::VectorXf>;
 
-// Rows with at most this many interactions keep a contiguous copy of the
-// other side's vectors they use (2.3 MiB at 128 factors): the first pass
-// gathers them from the whole matrix (scattered reads far outside the
-// core's cache), the CG steps then read the copy from cache. Longer rows
-// read the matrix each step.
-constexpr std::size_t kGatherRows = 4096;
-
 // Per-task scratch vectors, allocated once per TBB chunk rather than per row.
 struct Scratch {
   explicit Scratch(int k) : r(k), p(k), ap(k) {}
   Vec r, p, ap;
-  std::vector<float> gathered;
 };
 
 // A few CG steps on one row: x (in/out) against `other` (the fixed side),
@@ -197,30 +189,11 @@ void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gra
   // r = b - A x = -G x + sum_i (c_i p_i - (c_i - 1) y_i . x) y_i
   s.r.noalias() = -(gram * x);
   s.r -= reg * x;
-  // Each copy sits at the same address modulo 64 bytes as its source row, so
-  // Eigen's vectorised loops split it the same way: the same arithmetic on
-  // the same values, the same bits either way.
-  const bool gather = e - b <= kGatherRows;
-  constexpr std::size_t kAlign = 16;  // floats in 64 bytes
-  const std::size_t stride = (static_cast<std::size_t>(k) + 2 * kAlign - 1) / kAlign * kAlign;
-  float* copies = nullptr;
-  if (gather) {
-    const std::size_t need = (e - b) * stride + kAlign;
-    if (s.gathered.size() < need) s.gathered.resize(std::max(need, 2 * s.gathered.size()));
-    const auto at = reinterpret_cast<std::uintptr_t>(s.gathered.data());
-    copies = s.gathered.data() + (kAlign - (at / sizeof(float)) % kAlign) % kAlign;
-  }
-  auto copy_of = [&](std::size_t j) {
-    const auto src = reinterpret_cast<std::uintptr_t>(y(j).data());
-    return copies + (j - b) * stride + (src / sizeof(float)) % kAlign;
-  };
   for (std::size_t j = b; j < e; ++j) {
     const auto yj = y(j);
     const float v = csr.value[j];
     s.r += (pref.target(v) - pref.weight(v) * yj.dot(x)) * yj;
-    if (gather) std::copy(yj.data(), yj.data() + k, copy_of(j));
   }
-  auto step_y = [&](std::size_t j) { return gather ? ConstRow(copy_of(j), k) : y(j); };
   s.p = s.r;
   float rs_old = s.r.squaredNorm();
   for (int it = 0; it < steps; ++it) {
@@ -228,7 +201,7 @@ void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gra
     s.ap.noalias() = gram * s.p;
     s.ap += reg * s.p;
     for (std::size_t j = b; j < e; ++j) {
-      const auto yj = step_y(j);
+      const auto yj = y(j);
       s.ap += (pref.weight(csr.value[j]) * yj.dot(s.p)) * yj;
     }
     const float alpha = rs_old / s.p.dot(s.ap);
