@@ -206,6 +206,60 @@ TEST(Import, DuplicatesAcrossChunksOfAnUnsortedFile) {
       rating + ".0\n");
 }
 
+// Sorted for its first chunks, out of order after them: the first pass has
+// written (and freed) rows by the time it finds out, so the file is parsed
+// again and written sorted.
+TEST(Import, AFileOutOfOrderAfterItsFirstChunksImportsLikeTheSortedOne) {
+  std::vector<std::string> rows = many_rows(50000);
+  const auto key = [](const std::string& r) {
+    return std::make_pair(std::stoll(r.substr(0, r.find(','))),
+                          std::stoll(r.substr(r.find(',') + 1)));
+  };
+  const auto by_key = [&](const std::string& a, const std::string& b) { return key(a) < key(b); };
+  std::sort(rows.begin(), rows.end(), by_key);
+  std::vector<std::string> late = rows;
+  std::swap(late[150000], late[180000]);  // chunk 3 of 4 out of order
+  Fixture out_of_order, sorted;
+  const ImportSummary s = out_of_order.import(csv_of(late));
+  sorted.import(csv_of(rows));
+  EXPECT_EQ(s.ratings, 200000);
+  EXPECT_EQ(s.inserted, 200000);
+  EXPECT_EQ(out_of_order.dump(), sorted.dump());
+}
+
+// The chunks next() handed out before for_each_sorted() are part of the
+// sorted rows, and an exception from the visitor stops the merge (which
+// runs on another thread) and reaches the caller.
+TEST(ReadRatings, SortedRowsIncludeHandedOutChunksAndVisitorErrorsStopTheMerge) {
+  Fixture f;
+  write_file(f.config.import.ratings, csv_of(many_rows(50000)));
+  {
+    RatingsReader reader(f.config.import.ratings, f.config.import, nullptr);
+    const RatingsReader::Chunk* first = reader.next();
+    ASSERT_NE(first, nullptr);
+    EXPECT_FALSE(first->sorted);
+    std::int64_t n = 0;
+    RatingRow prev{};
+    bool in_order = true;
+    reader.for_each_sorted([&](const RatingRow& r) {
+      if (n > 0 && !key_less(prev, r)) in_order = false;
+      prev = r;
+      ++n;
+    });
+    EXPECT_EQ(n, 200000);
+    EXPECT_TRUE(in_order);
+  }
+  {
+    RatingsReader reader(f.config.import.ratings, f.config.import, nullptr);
+    std::int64_t n = 0;
+    EXPECT_THROW(reader.for_each_sorted([&](const RatingRow&) {
+      if (++n == 70000) throw DatabaseError("disk full");
+    }),
+                 DatabaseError);
+    EXPECT_EQ(n, 70000);
+  }
+}
+
 TEST(ReadRatings, RatingMapWithoutAnEntryIsAnError) {
   Fixture f;
   // The tutorial's map forgets 0.5.

@@ -178,7 +178,8 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
   // The file is parsed on another thread while this one writes: a first
   // pass streams rows straight into the table as long as the file is in key
   // order (MovieLens exports are); an unsorted file rolls that pass back and
-  // is parsed again and written from the sorted rows. Streamed chunks are
+  // is written from the sorted rows (parsed again only if the pass had
+  // already written some). Streamed chunks are
   // freed as soon as they are written.
   std::optional<RatingsReader> reader;
   reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
@@ -220,8 +221,12 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
         continue;  // the transaction rolls back
       }
     } else {
-      reader.reset();
-      reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
+      // The first pass stopped at the first chunk out of order: when it had
+      // written (and freed) none, the parse goes on where it is.
+      if (reader->rows_released()) {
+        reader.reset();
+        reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
+      }
       reader->for_each_sorted([&](const RatingRow& r) { sync.push(r); });
     }
     if (s.ratings == 0) {

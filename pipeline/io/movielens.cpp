@@ -1,5 +1,7 @@
 #include "io/movielens.h"
 
+#include <tbb/parallel_pipeline.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -69,6 +71,10 @@ constexpr std::size_t kChunkRows = 1 << 16;
 // Chunks the parser may run ahead of the consumer: bounds memory to about
 // 64 x 65,536 rows when the consumer frees what it has written.
 constexpr std::size_t kMaxChunksAhead = 64;
+// Rows per block the merge of an unsorted file hands to the writer, and the
+// blocks in flight between them.
+constexpr std::size_t kMergeBlockRows = 1 << 14;
+constexpr std::size_t kMergeBlocksAhead = 4;
 }  // namespace
 
 RatingsReader::RatingsReader(std::filesystem::path path, const ImportConfig& config,
@@ -231,17 +237,24 @@ void RatingsReader::for_each_sorted(const std::function<void(const RatingRow&)>&
   if (released_) throw std::logic_error("RatingsReader::for_each_sorted after release_consumed");
   // Each chunk is sorted on this thread as it arrives, while the parser
   // reads on; the sorted chunks are then merged, streaming, with no copy of
-  // the whole file in memory beside them.
+  // the whole file in memory beside them. The chunks next() already handed
+  // out come first.
   std::vector<std::vector<RatingRow>*> runs;
   bool sorted = true;
-  while (next()) {
-    Chunk& c = *chunks_[consumed_ - 1];
+  auto take = [&](Chunk& c) {
     sorted = c.sorted;
     if (!std::is_sorted(c.rows.begin(), c.rows.end(), key_less)) {
       std::stable_sort(c.rows.begin(), c.rows.end(), key_less);
     }
     runs.push_back(&c.rows);
+  };
+  std::vector<Chunk*> handed_out;
+  {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < consumed_; ++i) handed_out.push_back(chunks_[i].get());
   }
+  for (Chunk* c : handed_out) take(*c);
+  while (const Chunk* c = next()) take(const_cast<Chunk&>(*c));
   if (sorted) {
     // In key order throughout: duplicates were already reported while parsing.
     for (auto* run : runs) {
@@ -282,27 +295,46 @@ void RatingsReader::for_each_sorted(const std::function<void(const RatingRow&)>&
     heap[i] = moving;
   };
   for (std::size_t i = heap.size() / 2; i-- > 0;) sift_down(i);
+  // The merge fills blocks on one thread while `visit` (the database
+  // writer) takes the previous ones on another: a pipeline of two serial
+  // stages, so the writer never waits for the merge's comparisons.
   bool any = false;
   RatingRow prev{};
-  while (!heap.empty()) {
-    Cursor& top = heap.front();
-    const RatingRow& r = *top.at;
-    if (any && prev.user == r.user && prev.movie == r.movie) {
-      if (!config_.skip_bad_rows) duplicate_error(r);
-      bad_.add(path_.string() + ": duplicate rating for user " + std::to_string(r.user) +
-               " and movie " + std::to_string(r.movie) + " skipped");
-    } else {
-      visit(r);
-      prev = r;
-      any = true;
+  auto merge_block = [&](tbb::flow_control& control) {
+    std::vector<RatingRow> block;
+    if (heap.empty()) {
+      control.stop();
+      return block;
     }
-    if (++top.at == top.end) {
-      std::vector<RatingRow>().swap(*runs[top.run]);  // done: give its memory back
-      heap.front() = heap.back();
-      heap.pop_back();
+    block.reserve(kMergeBlockRows);
+    while (!heap.empty() && block.size() < kMergeBlockRows) {
+      Cursor& top = heap.front();
+      const RatingRow& r = *top.at;
+      if (any && prev.user == r.user && prev.movie == r.movie) {
+        if (!config_.skip_bad_rows) duplicate_error(r);
+        bad_.add(path_.string() + ": duplicate rating for user " + std::to_string(r.user) +
+                 " and movie " + std::to_string(r.movie) + " skipped");
+      } else {
+        block.push_back(r);
+        prev = r;
+        any = true;
+      }
+      if (++top.at == top.end) {
+        std::vector<RatingRow>().swap(*runs[top.run]);  // done: give its memory back
+        heap.front() = heap.back();
+        heap.pop_back();
+      }
+      if (!heap.empty()) sift_down(0);
     }
-    if (!heap.empty()) sift_down(0);
-  }
+    return block;
+  };
+  tbb::parallel_pipeline(kMergeBlocksAhead, tbb::make_filter<void, std::vector<RatingRow>>(
+                                                tbb::filter_mode::serial_in_order, merge_block) &
+                                                tbb::make_filter<std::vector<RatingRow>, void>(
+                                                    tbb::filter_mode::serial_in_order,
+                                                    [&](const std::vector<RatingRow>& block) {
+                                                      for (const RatingRow& r : block) visit(r);
+                                                    }));
 }
 
 std::vector<RatingRow> RatingsReader::sorted_rows() {

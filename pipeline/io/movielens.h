@@ -74,9 +74,13 @@ class RatingsReader {
   // Frees the rows of every chunk next() has returned (a streaming writer
   // that is done with them); sorted_rows() is unavailable afterwards.
   void release_consumed();
+  // Whether release_consumed() freed any rows: for_each_sorted() then needs
+  // a new reader.
+  bool rows_released() const { return released_; }
 
-  // Every row in key order, each chunk sorted as it arrives and the chunks
-  // merged once the parse has finished: memory for the parsed rows only (no
+  // Every row in key order (the chunks next() already returned included),
+  // each chunk sorted as it arrives and the chunks merged, on another thread
+  // than `visit`'s, once the parse has finished: memory for the parsed rows only (no
   // second copy, no sort buffer of the file's size). A repeated pair is an
   // input error naming both lines, or with skip_bad_rows a bad row after the
   // first occurrence in the file. An exception from `visit` stops it.
