@@ -17,6 +17,20 @@ TEST(Similar, TasteColumnsLeaveOutConstantColumns) {
   EXPECT_EQ(taste_columns(users, movies), std::vector<int>({0, 1}));
 }
 
+TEST(Similar, SelectColumnsKeepsTheNamedColumnsInOrder) {
+  RowMatrix m(3, 4);
+  m << 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
+  RowMatrix picked = select_columns(m, {3, 0, 2});
+  RowMatrix want(3, 3);
+  want << 4, 1, 3, 8, 5, 7, 12, 9, 11;
+  EXPECT_EQ(picked, want);
+  EXPECT_EQ(select_columns(m, {0, 1, 2, 3}), m);
+  EXPECT_EQ(select_columns(m, {0, 1}), m.leftCols(2));
+  RowMatrix unit = unit_rows(m, {0, 1, 2, 3});
+  EXPECT_NEAR(unit.row(1).norm(), 1.0f, 1e-6f);
+  EXPECT_NEAR(unit(1, 3), 8.0f / m.row(1).norm(), 1e-6f);
+}
+
 TEST(Similar, MatchesBruteForceCosineAndNeverTheMovieItself) {
   std::mt19937_64 rng(7);
   std::normal_distribution<float> d;

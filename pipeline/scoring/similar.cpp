@@ -24,9 +24,17 @@ std::vector<int> taste_columns(const RowMatrix& users, const RowMatrix& movies) 
 }
 
 RowMatrix select_columns(const RowMatrix& m, const std::vector<int>& columns) {
+  bool every = static_cast<Eigen::Index>(columns.size()) == m.cols();
+  for (std::size_t j = 0; every && j < columns.size(); ++j)
+    every = columns[j] == static_cast<int>(j);
+  if (every) return m;
+  // Row by row: the matrix is row-major, so a column at a time would touch
+  // every row's cache line once per column.
   RowMatrix out(m.rows(), static_cast<Eigen::Index>(columns.size()));
-  for (std::size_t j = 0; j < columns.size(); ++j) {
-    out.col(static_cast<Eigen::Index>(j)) = m.col(columns[j]);
+  for (Eigen::Index i = 0; i < m.rows(); ++i) {
+    const float* from = m.row(i).data();
+    float* to = out.row(i).data();
+    for (std::size_t j = 0; j < columns.size(); ++j) to[j] = from[columns[j]];
   }
   return out;
 }
