@@ -117,6 +117,19 @@ TEST(ReadRatings, BadRowsNameFileLineAndReason) {
                 "'user,movie,rating,time'");
 }
 
+// Movie ids are looked up in a bitmap when the movies file's are small, in
+// the set otherwise: both accept exactly the movies of the file.
+TEST(ReadRatings, RatingsOfMoviesOutsideTheMoviesFileAreBadRowsForSmallAndHugeIds) {
+  Fixture f;
+  const std::string file = f.config.import.ratings.string();
+  EXPECT_EQ(f.error(kHeader + "1,1,4,1\n1,193610,4,1\n"),
+            file + ":3: movie 193610 is not in the movies file");
+  write_file(f.config.import.movies, std::string(kMovies) + "4000000000,Huge Id (2020),Drama\r\n");
+  EXPECT_EQ(f.import(kHeader + "1,1,4,1\n1,4000000000,3,1\n").ratings, 2);
+  EXPECT_EQ(f.error(kHeader + "1,1,4,1\n1,3999999999,3,1\n"),
+            file + ":3: movie 3999999999 is not in the movies file");
+}
+
 TEST(ReadRatings, DuplicatesInSortedAndUnsortedFiles) {
   Fixture f;
   std::string file = f.config.import.ratings.string();

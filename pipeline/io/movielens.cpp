@@ -75,6 +75,8 @@ constexpr std::size_t kMaxChunksAhead = 64;
 // blocks in flight between them.
 constexpr std::size_t kMergeBlockRows = 1 << 14;
 constexpr std::size_t kMergeBlocksAhead = 4;
+// Movie ids below this are looked up in a bitmap (at most 8 MiB).
+constexpr std::int64_t kMaxBitmapId = std::int64_t{1} << 26;
 }  // namespace
 
 RatingsReader::RatingsReader(std::filesystem::path path, const ImportConfig& config,
@@ -125,6 +127,23 @@ void RatingsReader::parse() {
     // The tutorial's maps have a handful of keys; checking membership once
     // per distinct value keeps the map lookup off the per-row path.
     double last_checked = std::numeric_limits<double>::quiet_NaN();
+    // Membership in the movies file: a bitmap over the ids when they are
+    // small (MovieLens's are), which is far cheaper per row than the hash
+    // set; the set itself otherwise.
+    std::vector<bool> known_bits;
+    if (known_movies_) {
+      std::int64_t largest = 0;
+      for (std::int64_t id : *known_movies_) largest = std::max(largest, id);
+      if (largest < kMaxBitmapId) {
+        known_bits.assign(static_cast<std::size_t>(largest) + 1, false);
+        for (std::int64_t id : *known_movies_) known_bits[static_cast<std::size_t>(id)] = true;
+      }
+    }
+    auto known = [&](std::int64_t movie) {
+      if (known_bits.empty()) return known_movies_->count(movie) > 0;
+      return movie >= 0 && static_cast<std::size_t>(movie) < known_bits.size() &&
+             known_bits[static_cast<std::size_t>(movie)];
+    };
     bool sorted = true;
     RatingRow prev{};
     std::int64_t prev_line = 0;
@@ -166,7 +185,7 @@ void RatingsReader::parse() {
         bad("timestamp is not a non-negative integer: " + shown(f[3]));
         continue;
       }
-      if (known_movies_ && !known_movies_->count(r.movie)) {
+      if (known_movies_ && !known(r.movie)) {
         bad("movie " + std::to_string(r.movie) + " is not in the movies file");
         continue;
       }
