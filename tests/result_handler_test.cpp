@@ -158,6 +158,42 @@ TEST(ResultHandler, TheTieRulesDifferInWhatTheyAssumeOfTheArrivalOrder) {
             (std::vector<std::int32_t>{998, 999}));
 }
 
+// Short rows, as the similar-movies kernel feeds (one movie block at a
+// time): the dense chunks can leave a user's buffer exactly full when its
+// dense regime ends, and the next sparse admission must compact first
+// rather than write past it (into the next user's buffer).
+template <typename Ties>
+void expect_full_buffer_compacted_before_a_sparse_admission() {
+  const int top_n = 1;
+  const BufferShape shape = selection::buffer_shape(top_n, 2, 1000, 256);
+  ASSERT_EQ(shape.capacity, top_n + 2 * selection::kDenseChunk);
+  ResultHandler<Ties> handler;
+  handler.begin_block(shape, 2);
+  // User 1 first: one low entry, which user 0 must not overwrite.
+  const float low = -1.0f;
+  handler.add_row(1, &low, 1, [](int) { return 7; });
+  // User 0, rising scores: 130 entries (compacted once, 3 held), then 126
+  // (exactly full at 129 = capacity), then sparse ones beyond the dense 256.
+  std::vector<float> rising(300);
+  std::iota(rising.begin(), rising.end(), 0.0f);
+  handler.add_row(0, rising.data(), 130, [](int k) { return k; });
+  handler.add_row(0, rising.data() + 130, 126, [](int k) { return 130 + k; });
+  handler.add_row(0, rising.data() + 256, 44, [](int k) { return 256 + k; });
+  std::vector<std::int32_t> items(2 * top_n), counts(2);
+  std::vector<float> scores(2 * top_n);
+  handler.end_block(items.data(), scores.data(), counts.data());
+  EXPECT_EQ(counts, (std::vector<std::int32_t>{1, 1}));
+  EXPECT_EQ(items[0], 299);
+  EXPECT_EQ(scores[0], 299.0f);
+  EXPECT_EQ(items[1], 7);
+  EXPECT_EQ(scores[1], low);
+}
+
+TEST(ResultHandler, ABufferLeftFullByTheDenseChunksIsCompactedBeforeASparseAdmission) {
+  expect_full_buffer_compacted_before_a_sparse_admission<TiesByArrival>();
+  expect_full_buffer_compacted_before_a_sparse_admission<TiesByItem>();
+}
+
 TEST(ResultHandler, TopNBeyondTheCandidatesKeepsEveryNonMaskedEntry) {
   std::mt19937_64 rng(14);
   for (int n : {0, 1, 63, 64, 65, 200}) {

@@ -216,6 +216,13 @@ void ResultHandler<Ties>::add_row(int user, const float* row, int n, ItemAt item
 
   // Sparse regime: admissions are rare, whole chunks are skipped by one test.
   if (j < n) {
+    // The dense chunks may have left the buffer exactly full (they only
+    // compact when a chunk would overflow it); admit() writes before it
+    // counts, so it needs a free slot.
+    if (count == capacity && count > top_n) {
+      t = Ties::prune(buf, count, top_n, tmp, ties_);
+      count = top_n;
+    }
     auto admit = [&](int k) {
       const float s = row[k];
       if (Ties::admits(s, t)) {
