@@ -175,8 +175,9 @@ void score_block(const Problem& p, int begin, int end, Scratch& s, std::int32_t*
     double* bound = s.bound.data() + b * n;
     block_bounds(p, p.blocks[b], s.cosines, s.sines, s.norm, bound);
     double weight = 0;
-    // +inf weighs as the best bound there is.
-    for (std::size_t i = 0; i < n; ++i) weight += std::fmin(bound[i], 2.0);
+    // +inf (and NaN) weigh as the best bound there is. A comparison, not
+    // std::fmin, which is a library call without -ffast-math.
+    for (std::size_t i = 0; i < n; ++i) weight += bound[i] < 2.0 ? bound[i] : 2.0;
     s.weight[b] = weight;
   }
   // The blocks most of these queries are nearest first: their N-th best
