@@ -41,15 +41,24 @@ TEST(TileProduct, EveryScoreIsTheReferenceDotWhereverItFalls) {
           const int nm = static_cast<int>(movies.rows()) - begin;
           const std::size_t stride = static_cast<std::size_t>((nm + w - 1) / w * w);
           std::vector<float> tile(static_cast<std::size_t>(nu) * stride);
-          tile_product(rows.data(), nu, packed, begin, nm, tile.data(), stride, scratch);
-          for (int i = 0; i < nu; ++i) {
-            for (int j = 0; j < nm; ++j) {
-              const int m = reversed ? order[static_cast<std::size_t>(begin + j)] : begin + j;
-              const float want = reference_dot(rows[i], &movies(m, 0), d);
-              ASSERT_EQ(std::bit_cast<std::uint32_t>(tile[i * stride + j]),
-                        std::bit_cast<std::uint32_t>(want))
-                  << "d " << d << " nu " << nu << " begin " << begin << " user " << i << " movie "
-                  << m;
+          // Packed users (tile_product) and users read in place
+          // (tile_product_rows): the same bits.
+          for (const bool in_place : {false, true}) {
+            std::fill(tile.begin(), tile.end(), -1.0f);
+            if (in_place) {
+              tile_product_rows(rows.data(), nu, packed, begin, nm, tile.data(), stride);
+            } else {
+              tile_product(rows.data(), nu, packed, begin, nm, tile.data(), stride, scratch);
+            }
+            for (int i = 0; i < nu; ++i) {
+              for (int j = 0; j < nm; ++j) {
+                const int m = reversed ? order[static_cast<std::size_t>(begin + j)] : begin + j;
+                const float want = reference_dot(rows[i], &movies(m, 0), d);
+                ASSERT_EQ(std::bit_cast<std::uint32_t>(tile[i * stride + j]),
+                          std::bit_cast<std::uint32_t>(want))
+                    << "d " << d << " nu " << nu << " begin " << begin << " user " << i << " movie "
+                    << m << " in place " << in_place;
+              }
             }
           }
         }

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "db/database.h"
@@ -114,6 +115,88 @@ struct AllTopN {
   std::vector<std::int32_t> counts;
 };
 
+// Lists that differ between a and b in an item, and in an item or a
+// score's bits.
+std::pair<long long, long long> mismatches(const TopNBlock& a, const TopNBlock& b) {
+  long long items = 0, bits = 0;
+  const auto n = static_cast<std::size_t>(a.top_n);
+  for (std::size_t q = 0; q < a.counts.size(); ++q) {
+    bool same_items = a.counts[q] == b.counts[q];
+    bool same_bits = same_items;
+    for (std::size_t k = 0; same_items && k < static_cast<std::size_t>(a.counts[q]); ++k) {
+      same_items = a.items[q * n + k] == b.items[q * n + k];
+      same_bits = same_bits && same_items &&
+                  std::bit_cast<std::uint32_t>(a.scores[q * n + k]) ==
+                      std::bit_cast<std::uint32_t>(b.scores[q * n + k]);
+    }
+    items += !same_items;
+    bits += !same_bits;
+  }
+  return {items, bits};
+}
+
+std::string seconds_list(const std::vector<double>& seconds) {
+  std::string out = "[";
+  char one[32];
+  for (std::size_t i = 0; i < seconds.size(); ++i) {
+    std::snprintf(one, sizeof one, "%s%.3f", i ? "," : "", seconds[i]);
+    out += one;
+  }
+  return out + "]";
+}
+
+// Similar movies on these vectors, as the score stage computes them (taste
+// columns, every movie a candidate), timed per round.
+std::string bench_similar(const RowMatrix& users, const RowMatrix& movies,
+                          const ScoreBenchOptions& options) {
+  const std::vector<int> taste = taste_columns(users, movies);
+  std::vector<std::int32_t> candidates(static_cast<std::size_t>(movies.rows()));
+  for (std::size_t i = 0; i < candidates.size(); ++i) candidates[i] = static_cast<std::int32_t>(i);
+  const bool prune = !options.plain;
+  const bool compare = prune && options.compare_plain;
+  std::vector<double> seconds, plain_seconds;
+  std::atomic<std::int64_t> skipped{0};
+  long long item_mismatched = 0, bit_mismatched = 0;
+  auto timed = [&](const SimilarOptions& o, std::vector<double>& out) {
+    const auto start = std::chrono::steady_clock::now();
+    TopNBlock got = similar_movies(movies, taste, candidates, options.similar, options.threads, o);
+    out.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return got;
+  };
+  for (int round = 0; round < options.rounds; ++round) {
+    SimilarOptions o;
+    o.prune = prune;
+    skipped = 0;
+    o.skipped = &skipped;
+    const TopNBlock got = timed(o, seconds);
+    if (compare) {
+      SimilarOptions plain;
+      plain.prune = false;
+      const auto [items, bits] = mismatches(timed(plain, plain_seconds), got);
+      item_mismatched += items;
+      bit_mismatched += bits;
+    }
+  }
+  const double pairs = static_cast<double>(movies.rows()) * static_cast<double>(movies.rows());
+  char line[4096];
+  std::snprintf(line, sizeof line,
+                "{\"movies\":%d,\"factors\":%d,\"taste_columns\":%zu,\"similar_k\":%d,"
+                "\"threads\":%d,\"pruned\":%s,\"seconds\":%s,\"skipped_share\":%.4f",
+                static_cast<int>(movies.rows()), static_cast<int>(movies.cols()), taste.size(),
+                options.similar, threads_of(options.threads), prune ? "true" : "false",
+                seconds_list(seconds).c_str(),
+                pairs > 0 ? static_cast<double>(skipped) / pairs : 0.0);
+  std::string out = line;
+  if (compare) {
+    std::snprintf(line, sizeof line,
+                  ",\"plain_seconds\":%s,\"plain_item_mismatched_movies\":%lld,"
+                  "\"plain_bit_mismatched_movies\":%lld",
+                  seconds_list(plain_seconds).c_str(), item_mismatched, bit_mismatched);
+    out += line;
+  }
+  return out + "}";
+}
+
 }  // namespace
 
 std::string bench_score(const ScoreBenchOptions& options) {
@@ -128,6 +211,9 @@ std::string bench_score(const ScoreBenchOptions& options) {
   }
   if (options.nprobe < 0 || options.clusters < 0 || options.recall_sample < 0) {
     throw UsageError("bench score: nprobe, clusters and recall-sample must be >= 0");
+  }
+  if (options.similar < 0 || options.rounds < 1) {
+    throw UsageError("bench score: similar must be >= 0 and rounds >= 1");
   }
   if (options.mask_rated && options.vectors_from.empty()) {
     throw UsageError("bench score: --mask-rated needs --vectors-from");
@@ -152,6 +238,7 @@ std::string bench_score(const ScoreBenchOptions& options) {
     users = random_matrix(options.users, options.factors, rng);
     movies = random_matrix(options.movies, options.factors, rng);
   }
+  if (options.similar > 0) return bench_similar(users, movies, options);
   const int num_users = static_cast<int>(users.rows());
   const int num_movies = static_cast<int>(movies.rows());
   const int factors = static_cast<int>(movies.cols());

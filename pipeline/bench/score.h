@@ -39,6 +39,12 @@ struct ScoreBenchOptions {
   // the stored ratings (scoring/explain.h), as the score stage does, and once
   // more looking among every liked movie (the rule before the bound).
   bool explain = false;
+  // > 0: time similar movies instead (scoring/similar.h): top `similar` of
+  // every movie by cosine among all movies, pruned by the angular bound (or
+  // plain with `plain`; both, alternating, with compare_plain).
+  int similar = 0;
+  // similar: (pruned, plain) rounds with compare_plain, runs otherwise.
+  int rounds = 1;
 };
 
 // Runs the chosen kernel once with a sink that only consumes the blocks and
@@ -57,6 +63,11 @@ struct ScoreBenchOptions {
 // so other work on the machine does not inflate it), "explain_seconds"
 // (wall), the same two for every liked movie ("explain_all_..."), and
 // "explain_changed_share" (entries the two explain differently).
+// With similar the line is {"movies":..,"factors":..,"similar_k":..,
+// "threads":..,"pruned":..,"seconds":[per round],"skipped_share":..} and
+// with compare_plain also "plain_seconds":[per round],
+// "plain_item_mismatched_movies" and "plain_bit_mismatched_movies" (lists
+// that differ from the plain scan's in an item or a score's bits).
 std::string bench_score(const ScoreBenchOptions& options);
 
 }  // namespace recs

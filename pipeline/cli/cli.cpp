@@ -351,6 +351,12 @@ int run_cli(int argc, char** argv) {
                             "exact, with --mask-rated: then explain every list with the stored "
                             "ratings, bounded as the score stage does and over every liked movie, "
                             "timing both");
+  add_option(*bench_score_cmd, "--similar", sb.similar,
+             "> 0: time similar movies instead, top this many per movie among all movies, by the "
+             "angular bound (--plain: every pair; --compare-plain: both, alternating)");
+  add_option(*bench_score_cmd, "--rounds", sb.rounds,
+             "--similar: rounds (each pruned then plain with --compare-plain)")
+      ->capture_default_str();
 
   PublishBenchOptions pb;
   std::string pb_dir;

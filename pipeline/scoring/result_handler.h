@@ -88,6 +88,12 @@ class ResultHandler {
   template <typename ItemAt>
   void add_row(int user, const float* row, int n, ItemAt item_at);
 
+  // Compacts user `user`'s candidates back to its best top_n when it holds
+  // more than top_n + slack, so that threshold() is its exact top_n-th best
+  // so far: a kernel that skips work by the threshold (the angular one)
+  // calls it after each of a user's short rows. The result is unchanged.
+  void tighten(int user, int slack);
+
   // Writes each user's best min(top_n, non-NaN entries fed), best first, to
   // items and scores at user x top_n, and their number to counts[user].
   void end_block(std::int32_t* items, float* scores, std::int32_t* counts);
@@ -247,6 +253,15 @@ void ResultHandler<Ties>::add_row(int user, const float* row, int n, ItemAt item
   state.seen += n;
   state.threshold = t;
   state.has_n = has_n;
+}
+
+template <typename Ties>
+void ResultHandler<Ties>::tighten(int user, int slack) {
+  UserState& state = users_[static_cast<std::size_t>(user)];
+  if (state.count <= shape_.top_n + slack) return;
+  state.threshold = Ties::prune(buffer(user), state.count, shape_.top_n, tmp_.data(), ties_);
+  state.count = shape_.top_n;
+  state.has_n = true;
 }
 
 template <typename Ties>

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "scoring/angular.h"
 #include "scoring/topn.h"
 
 namespace recs {
@@ -49,7 +50,8 @@ RowMatrix unit_rows(const RowMatrix& m, const std::vector<int>& columns) {
 }
 
 TopNBlock similar_movies(const RowMatrix& movies, const std::vector<int>& columns,
-                         const std::vector<std::int32_t>& candidates, int top_k, int threads) {
+                         const std::vector<std::int32_t>& candidates, int top_k, int threads,
+                         const SimilarOptions& options) {
   RowMatrix unit = unit_rows(movies, columns);
   RowMatrix cand(static_cast<Eigen::Index>(candidates.size()), unit.cols());
   for (std::size_t j = 0; j < candidates.size(); ++j) {
@@ -66,10 +68,17 @@ TopNBlock similar_movies(const RowMatrix& movies, const std::vector<int>& column
     }
     self.indptr.push_back(static_cast<std::int64_t>(self.indices.size()));
   }
-  TopNOptions options;
-  options.top_n = top_k;
-  options.threads = threads;
-  return score_top_n(unit, cand, &self, options);
+  if (options.prune) {
+    AngularOptions angular;
+    angular.top_n = top_k;
+    angular.threads = threads;
+    angular.skipped = options.skipped;
+    return score_top_n_angular(unit, cand, &self, angular);
+  }
+  TopNOptions plain;
+  plain.top_n = top_k;
+  plain.threads = threads;
+  return score_top_n(unit, cand, &self, plain);
 }
 
 }  // namespace recs

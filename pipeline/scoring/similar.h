@@ -2,6 +2,7 @@
 // computed with the one scoring kernel on unit-length vectors.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -20,10 +21,21 @@ std::vector<int> taste_columns(const RowMatrix& users, const RowMatrix& movies);
 RowMatrix unit_rows(const RowMatrix& m, const std::vector<int>& columns);
 RowMatrix select_columns(const RowMatrix& m, const std::vector<int>& columns);
 
+struct SimilarOptions {
+  // Skip the candidate blocks an angular bound rules out (scoring/angular.h);
+  // the lists are the same bit for bit. false: every pair is scored
+  // (score_top_n, whose norm bound skips nothing on unit vectors).
+  bool prune = true;
+  // Optional: movie x candidate pairs the bound skipped, added to this.
+  std::atomic<std::int64_t>* skipped = nullptr;
+};
+
 // For every movie (row of `movies`), its top_k among `candidates` (movie
 // indices, ascending) by cosine over `columns`, never itself. Items in the
-// result index `candidates`; ties go to the smaller movie index.
+// result index `candidates`; ties go to the smaller movie index. The result
+// does not depend on the thread count nor on options.prune.
 TopNBlock similar_movies(const RowMatrix& movies, const std::vector<int>& columns,
-                         const std::vector<std::int32_t>& candidates, int top_k, int threads);
+                         const std::vector<std::int32_t>& candidates, int top_k, int threads,
+                         const SimilarOptions& options = {});
 
 }  // namespace recs

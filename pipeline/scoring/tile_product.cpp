@@ -49,18 +49,19 @@ inline void vstore(float* p, Vec v) { *p = v; }
 constexpr int kWidth = 2 * kLanes;  // movies per panel
 constexpr std::size_t kAlign = 64;
 
-// R users (packed factor-major: u[k * R + r]) x one panel of kWidth movies
-// into out (R rows of `stride`, kWidth columns each).
-template <int R>
-void micro_tile(const float* u, const float* panel, int d, float* out, std::size_t stride) {
+// R users x one panel of kWidth movies into out (R rows of `stride`, kWidth
+// columns each). Users: at(k, r) points to factor k of user r, either of
+// users packed factor-major (u[k * R + r]) or of R separate rows; both give
+// the same fused multiply-adds in the same order.
+template <int R, typename At>
+void micro_tile_at(At at, const float* panel, int d, float* out, std::size_t stride) {
   Vec acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vzero();
   for (int k = 0; k < d; ++k) {
     const Vec b0 = vload(panel + static_cast<std::size_t>(k) * kWidth);
     const Vec b1 = vload(panel + static_cast<std::size_t>(k) * kWidth + kLanes);
-    const float* a = u + static_cast<std::size_t>(k) * R;
     for (int r = 0; r < R; ++r) {
-      const Vec ar = vbroadcast(a + r);
+      const Vec ar = vbroadcast(at(k, r));
       acc[r][0] = vfma(ar, b0, acc[r][0]);
       acc[r][1] = vfma(ar, b1, acc[r][1]);
     }
@@ -71,15 +72,38 @@ void micro_tile(const float* u, const float* panel, int d, float* out, std::size
   }
 }
 
+// Users packed factor-major.
+template <int R>
+void micro_tile(const float* u, const float* panel, int d, float* out, std::size_t stride) {
+  micro_tile_at<R>([u](int k, int r) { return u + static_cast<std::size_t>(k) * R + r; }, panel, d,
+                   out, stride);
+}
+
+// Users as R row pointers, read in place.
+template <int R>
+void micro_tile_rows(const float* const* users, const float* panel, int d, float* out,
+                     std::size_t stride) {
+  const float* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = users[r];
+  micro_tile_at<R>([&rows](int k, int r) { return rows[r] + k; }, panel, d, out, stride);
+}
+
 using MicroTile = void (*)(const float*, const float*, int, float*, std::size_t);
+using MicroTileRows = void (*)(const float* const*, const float*, int, float*, std::size_t);
 
 template <std::size_t... I>
 constexpr std::array<MicroTile, sizeof...(I)> micro_tiles(std::index_sequence<I...>) {
   return {&micro_tile<static_cast<int>(I) + 1>...};
 }
 
-// micro_tile<R> for R = 1 .. kRows, at R - 1.
+template <std::size_t... I>
+constexpr std::array<MicroTileRows, sizeof...(I)> micro_tiles_rows(std::index_sequence<I...>) {
+  return {&micro_tile_rows<static_cast<int>(I) + 1>...};
+}
+
+// micro_tile<R> and micro_tile_rows<R> for R = 1 .. kRows, at R - 1.
 constexpr auto kMicroTiles = micro_tiles(std::make_index_sequence<kRows>());
+constexpr auto kMicroTilesRows = micro_tiles_rows(std::make_index_sequence<kRows>());
 
 }  // namespace
 
@@ -101,6 +125,24 @@ PackedMovies::PackedMovies(const RowMatrix& movies, const std::vector<std::int32
     float* p = data_.get() + static_cast<std::size_t>(at / kWidth) * panel_size + at % kWidth;
     const float* row = movies.data() + static_cast<std::size_t>(m) * cols_;
     for (int k = 0; k < cols_; ++k) p[static_cast<std::size_t>(k) * kWidth] = row[k];
+  }
+}
+
+void tile_product_rows(const float* const* users, int nu, const PackedMovies& movies,
+                       int movie_begin, int nm, float* tile, std::size_t stride) {
+  const int d = movies.cols();
+  if (nu <= 0 || nm <= 0) return;
+  const int first = movie_begin / kWidth;
+  const int last = (movie_begin + nm + kWidth - 1) / kWidth;
+  for (int g = 0; g < nu; g += kRows) {
+    const int r_count = std::min(kRows, nu - g);
+    for (int p = first; p < last; ++p) {
+      kMicroTilesRows[static_cast<std::size_t>(r_count) - 1](
+          users + g, movies.panel(p), d,
+          tile + static_cast<std::size_t>(g) * stride +
+              static_cast<std::size_t>(p * kWidth - movie_begin),
+          stride);
+    }
   }
 }
 

@@ -61,6 +61,14 @@ struct TileScratch {
 void tile_product(const float* const* users, int nu, const PackedMovies& movies, int movie_begin,
                   int nm, float* tile, std::size_t stride, TileScratch& scratch);
 
+// The same tile without packing the users: each group of users is read in
+// place through its row pointers. The scores are tile_product's bit for bit
+// (the same multiply-adds in the same order); for a caller that multiplies
+// a different few users with each small movie block, where packing them
+// would cost a large share of the product.
+void tile_product_rows(const float* const* users, int nu, const PackedMovies& movies,
+                       int movie_begin, int nm, float* tile, std::size_t stride);
+
 // The score of one pair exactly as tile_product computes it.
 float reference_dot(const float* u, const float* v, int d);
 
