@@ -179,8 +179,8 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
   // pass streams rows straight into the table as long as the file is in key
   // order (MovieLens exports are); an unsorted file rolls that pass back and
   // is written from the sorted rows (parsed again only if the pass had
-  // already written some). Streamed chunks are
-  // freed as soon as they are written.
+  // already written some). Streamed chunks are freed as soon as they are
+  // written.
   std::optional<RatingsReader> reader;
   reader.emplace(config.import.ratings, config.import, movies ? &movie_ids : nullptr);
   ImportSummary s;
