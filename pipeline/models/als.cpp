@@ -168,10 +168,15 @@ using Vec = Eigen::VectorXf;
 using ConstRow = Eigen::Map<const Eigen::VectorXf>;
 using Row = Eigen::Map<Eigen::VectorXf>;
 
-// Per-task scratch vectors, allocated once per TBB chunk rather than per row.
+// Per-task scratch, allocated once per TBB chunk rather than per row: the
+// CG vectors, and the row's interactions gathered into contiguous rows of
+// `ys` with their weights, so each CG step is two streaming matrix-vector
+// products instead of a gather per interaction.
 struct Scratch {
   explicit Scratch(int k) : r(k), p(k), ap(k) {}
   Vec r, p, ap;
+  RowMatrix ys;
+  Vec w, t;
 };
 
 // A few CG steps on one row: x (in/out) against `other` (the fixed side),
@@ -181,29 +186,34 @@ void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gra
   const auto k = static_cast<Eigen::Index>(gram.rows());
   Row x(x_data, k);
   const std::size_t b = csr.start[row];
-  const std::size_t e = csr.start[row + 1];
-  const float* base = other.data();
-  auto y = [&](std::size_t j) {
-    return ConstRow(base + static_cast<std::size_t>(csr.index[j]) * static_cast<std::size_t>(k), k);
-  };
+  const auto n = static_cast<Eigen::Index>(csr.start[row + 1] - b);
+  if (s.ys.rows() < n) s.ys.resize(n, k);
+  if (s.w.size() < n) {
+    s.w.resize(n);
+    s.t.resize(n);
+  }
+  auto ys = s.ys.topRows(n);
+  auto w = s.w.head(n);
+  auto t = s.t.head(n);
   // r = b - A x = -G x + sum_i (c_i p_i - (c_i - 1) y_i . x) y_i
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const float v = csr.value[b + static_cast<std::size_t>(j)];
+    ys.row(j) = other.row(csr.index[b + static_cast<std::size_t>(j)]);
+    w[j] = pref.weight(v);
+    t[j] = pref.target(v);
+  }
+  t.noalias() -= (w.array() * (ys * x).array()).matrix();
   s.r.noalias() = -(gram * x);
   s.r -= reg * x;
-  for (std::size_t j = b; j < e; ++j) {
-    const auto yj = y(j);
-    const float v = csr.value[j];
-    s.r += (pref.target(v) - pref.weight(v) * yj.dot(x)) * yj;
-  }
+  s.r.noalias() += ys.transpose() * t;
   s.p = s.r;
   float rs_old = s.r.squaredNorm();
   for (int it = 0; it < steps; ++it) {
     if (!(rs_old > 1e-20f)) break;  // converged (or empty row at x = 0)
     s.ap.noalias() = gram * s.p;
     s.ap += reg * s.p;
-    for (std::size_t j = b; j < e; ++j) {
-      const auto yj = y(j);
-      s.ap += (pref.weight(csr.value[j]) * yj.dot(s.p)) * yj;
-    }
+    t.noalias() = (w.array() * (ys * s.p).array()).matrix();
+    s.ap.noalias() += ys.transpose() * t;
     const float alpha = rs_old / s.p.dot(s.ap);
     x += alpha * s.p;
     s.r -= alpha * s.ap;
