@@ -211,7 +211,7 @@ TEST(Config, DescribeShowsOnlyTheChosenTypesKeys) {
   EXPECT_NE(text.find("\n  als:"), std::string::npos) << text;
   EXPECT_NE(text.find("\n    factors: 128"), std::string::npos) << text;
   EXPECT_NE(text.find("\n    l2: 5 "), std::string::npos) << text;
-  EXPECT_NE(text.find("(default 20)"), std::string::npos) << text;
+  EXPECT_NE(text.find("(default 17.5)"), std::string::npos) << text;
   EXPECT_NE(text.find("confidence 1 + alpha * rating [0..1e+06]"), std::string::npos) << text;
   for (const char* other : {"learning_rate", "batch_size", "negatives", "  bpr:", "  dot:"}) {
     EXPECT_EQ(text.find(other), std::string::npos) << other << " listed for als:\n" << text;
@@ -264,14 +264,14 @@ TEST(Config, EachTypeKeepsItsDefaults) {
       {"als",
        {{"factors", "128"},
         {"epochs", "25"},
-        {"l2", "20"},
+        {"l2", "17.5"},
         {"alpha", "1"},
         {"positive_threshold", "3.5"},
-        {"preference", "binary"},
+        {"preference", "graded"},
         {"init_scale", "0.01"},
-        {"cg_steps", "3"},
+        {"cg_steps", "2"},
         {"l2_frequency_exponent", "0.5"},
-        {"tolerance", "0.001"}}},
+        {"tolerance", "0.002"}}},
       {"bpr",
        {{"factors", "64"},
         {"epochs", "50"},
