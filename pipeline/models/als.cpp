@@ -1,10 +1,11 @@
 // Implicit-feedback ALS (Hu, Koren, Volinsky 2008), optionally with graded
 // preferences. A rated (user, movie) pair is an interaction with confidence
 // c = 1 + alpha r and preference p; every other pair has confidence 1 and
-// preference 0. model.preference picks which and p: `binary` (the default)
-// keeps only positives (r > 0 and r >= the positive threshold) with p = 1
+// preference 0. model.preference picks which and p: `binary` keeps only
+// positives (r > 0 and r >= the positive threshold) with p = 1
 // and leaves the lower ratings unobserved; `graded` makes every rating
-// r > 0 an interaction with p = r / the top training rating, so a movie the
+// r > 0 an interaction with p = r / the top training rating (the default),
+// so a movie the
 // user saw and rated low counts as a weak preference, not as one never seen
 // (better ranking, more interactions to fit: see README). The objective
 //   sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + sum_u l2_u |x_u|^2 + sum_i l2_i |y_i|^2
@@ -180,9 +181,12 @@ struct Scratch {
 };
 
 // A few CG steps on one row: x (in/out) against `other` (the fixed side),
-// `gram` = other^T other, `reg` the row's penalty.
-void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gram, const Csr& csr,
-               const Preference& pref, std::size_t row, int steps, float reg, Scratch& s) {
+// `gram` = other^T other, `reg` the row's penalty. Returns the row's share of
+// the objective at the new x when `loss` is set (see AlsModel::objective):
+// its penalty and, per interaction, c (p - s)^2 - s^2 with s = y_i . x.
+double solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gram, const Csr& csr,
+                 const Preference& pref, std::size_t row, int steps, float reg, bool loss,
+                 Scratch& s) {
   const auto k = static_cast<Eigen::Index>(gram.rows());
   Row x(x_data, k);
   const std::size_t b = csr.start[row];
@@ -221,6 +225,15 @@ void solve_row(float* x_data, const RowMatrix& other, const Eigen::MatrixXf& gra
     s.p = s.r + (rs_new / rs_old) * s.p;
     rs_old = rs_new;
   }
+  if (!loss) return 0.0;
+  t.noalias() = ys * x;
+  double sum = static_cast<double>(reg) * static_cast<double>(x.squaredNorm());
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const double sj = t[j];
+    const double p = pref.pref(csr.value[b + static_cast<std::size_t>(j)]);
+    sum += (1.0 + static_cast<double>(w[j])) * (p - sj) * (p - sj) - sj * sj;
+  }
+  return sum;
 }
 
 class AlsModel final : public Model {
@@ -255,11 +268,14 @@ class AlsModel final : public Model {
   }
 
  private:
-  // One half-iteration: re-solves every row of `solve` against `fixed`.
+  // One half-iteration: re-solves every row of `solve` against `fixed`; with
+  // `row_loss`, each row's share of the objective at its new vector.
   void half_step(RowMatrix& solve, const RowMatrix& fixed, const Csr& csr,
-                 const std::vector<float>& reg, tbb::task_arena& arena) const;
-  // The objective divided by the number of interactions (see fit()).
-  double objective(const Csr& users, tbb::task_arena& arena) const;
+                 const std::vector<float>& reg, tbb::task_arena& arena,
+                 std::vector<double>* row_loss) const;
+  // The objective divided by the number of interactions, from the movie
+  // rows' shares the last half-iteration left in `movie_loss`.
+  double objective(const std::vector<double>& movie_loss, std::size_t interactions) const;
 
   std::vector<float> user_reg_;
   std::vector<float> movie_reg_;
@@ -273,26 +289,33 @@ class AlsModel final : public Model {
 };
 
 void AlsModel::half_step(RowMatrix& solve, const RowMatrix& fixed, const Csr& csr,
-                         const std::vector<float>& reg, tbb::task_arena& arena) const {
+                         const std::vector<float>& reg, tbb::task_arena& arena,
+                         std::vector<double>* row_loss) const {
   const int k = config_.factors;
   // Single-threaded Eigen product: a fixed summation order.
   Eigen::MatrixXf gram = fixed.transpose() * fixed;
   const auto rows = static_cast<std::size_t>(solve.rows());
+  if (row_loss) row_loss->assign(rows, 0.0);
   arena.execute([&] {
     tbb::parallel_for(tbb::blocked_range<std::size_t>(0, rows, 256),
                       [&](const tbb::blocked_range<std::size_t>& range) {
                         Scratch s(k);
                         for (std::size_t r = range.begin(); r != range.end(); ++r) {
-                          solve_row(solve.data() + r * static_cast<std::size_t>(k), fixed, gram,
-                                    csr, pref_, r, config_.cg_steps, reg[r], s);
+                          const double l = solve_row(solve.data() + r * static_cast<std::size_t>(k),
+                                                     fixed, gram, csr, pref_, r, config_.cg_steps,
+                                                     reg[r], row_loss != nullptr, s);
+                          if (row_loss) (*row_loss)[r] = l;
                         }
                       });
   });
 }
 
-double AlsModel::objective(const Csr& users, tbb::task_arena& arena) const {
+double AlsModel::objective(const std::vector<double>& movie_loss, std::size_t interactions) const {
   // sum over all pairs of (x.y)^2 = trace((X^T X)(Y^T Y)); the observed pairs
-  // then swap their unit-confidence, zero-preference term for their own.
+  // then swap their unit-confidence, zero-preference term for their own, which
+  // the movie half-step summed per movie with the movie penalties (each
+  // interaction is in exactly one movie's row). Summed in row order: the same
+  // figure for any thread count.
   const RowMatrix& x = factors_.users;
   const RowMatrix& y = factors_.movies;
   const Eigen::MatrixXd gx = (x.transpose() * x).cast<double>();
@@ -301,31 +324,8 @@ double AlsModel::objective(const Csr& users, tbb::task_arena& arena) const {
   for (Eigen::Index u = 0; u < x.rows(); ++u) {
     total += user_reg_[static_cast<std::size_t>(u)] * static_cast<double>(x.row(u).squaredNorm());
   }
-  for (Eigen::Index i = 0; i < y.rows(); ++i) {
-    total += movie_reg_[static_cast<std::size_t>(i)] * static_cast<double>(y.row(i).squaredNorm());
-  }
-  const auto rows = static_cast<std::size_t>(x.rows());
-  // Fixed chunks summed in order: the same figure for any thread count.
-  constexpr std::size_t kChunk = 4096;
-  const std::size_t chunks = (rows + kChunk - 1) / kChunk;
-  std::vector<double> part(chunks, 0.0);
-  arena.execute([&] {
-    tbb::parallel_for(std::size_t{0}, chunks, [&](std::size_t c) {
-      double sum = 0;
-      for (std::size_t u = c * kChunk; u < std::min(rows, (c + 1) * kChunk); ++u) {
-        for (std::size_t j = users.start[u]; j < users.start[u + 1]; ++j) {
-          const double s = x.row(static_cast<Eigen::Index>(u)).dot(y.row(users.index[j]));
-          const float v = users.value[j];
-          const double conf = 1.0 + pref_.weight(v);
-          const double p = pref_.pref(v);
-          sum += conf * (p - s) * (p - s) - s * s;
-        }
-      }
-      part[c] = sum;
-    });
-  });
-  for (double p : part) total += p;
-  return total / static_cast<double>(std::max<std::size_t>(1, users.index.size()));
+  for (const double l : movie_loss) total += l;
+  return total / static_cast<double>(std::max<std::size_t>(1, interactions));
 }
 
 TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int num_users,
@@ -387,11 +387,12 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
   }
   init_ = Factors{};
 
+  std::vector<double> movie_loss;
   EpochCallbacks cb;
   cb.run_epoch = [&](int) {
-    half_step(factors_.users, factors_.movies, user_csr, user_reg_, arena);
-    half_step(factors_.movies, factors_.users, movie_csr, movie_reg_, arena);
-    return objective(user_csr, arena);
+    half_step(factors_.users, factors_.movies, user_csr, user_reg_, arena, nullptr);
+    half_step(factors_.movies, factors_.users, movie_csr, movie_reg_, arena, &movie_loss);
+    return objective(movie_loss, movie_csr.index.size());
   };
   // A ranking model: no rating error to validate on.
   EpochLoop loop;
