@@ -246,7 +246,8 @@ TEST(Config, EachTypeKeepsItsDefaults) {
                     {"loss", "mse"},
                     {"negatives", "0"},
                     {"temperature", "0.2"},
-                    {"positive_threshold", "3.5"}});
+                    {"positive_threshold", "3.5"},
+                    {"members", "0"}});
   const std::map<std::string, std::map<std::string, std::string>> expected = {
       {"dot", dot_keys},
       {"deep", deep_keys},

@@ -474,6 +474,7 @@ DeepParams ranking_config(const std::string& loss) {
   c.epochs = 30;
   c.batch_size = 64;
   c.learning_rate = 0.01;
+  c.members = 1;  // one pair of towers; MembersAreSeededTowersSideBySide tests more
   return c;
 }
 
@@ -537,6 +538,49 @@ TEST(DeepRanking, BothLossesExportCosinesOverTheTemperature) {
   }
 }
 
+// An ensemble's vectors are its members' side by side, member e trained from
+// seed + e exactly as a one-member model of that seed, the users' divided by
+// the count: a score is the members' mean logit.
+TEST(DeepRanking, MembersAreSeededTowersSideBySide) {
+  const Groups p = groups(6);
+  for (const char* loss : {"softmax", "bpr"}) {
+    DeepParams c = ranking_config(loss);
+    c.epochs = 3;
+    auto trained = [&](int members, std::uint64_t seed) {
+      c.members = members;
+      DeepModel m(c, ModelContext{.seed = seed});
+      m.fit(p.train, Triplets{}, Groups::kUsers, Groups::kMovies);
+      return m.factors();
+    };
+    const Factors a = trained(1, 7);
+    const Factors b = trained(1, 8);
+    const Factors e = trained(2, 7);
+    ASSERT_EQ(e.users.cols(), 2 * (16 + 1)) << loss;
+    ASSERT_EQ(e.movies.cols(), 2 * (16 + 1)) << loss;
+    EXPECT_FALSE(a.movies == b.movies) << loss;
+    EXPECT_TRUE(e.users.leftCols(17) == a.users / 2.0f) << loss;
+    EXPECT_TRUE(e.users.rightCols(17) == b.users / 2.0f) << loss;
+    EXPECT_TRUE(e.movies.leftCols(17) == a.movies) << loss;
+    EXPECT_TRUE(e.movies.rightCols(17) == b.movies) << loss;
+    const float mean =
+        0.5f * (a.users.row(3).dot(a.movies.row(5)) + b.users.row(3).dot(b.movies.row(5)));
+    EXPECT_NEAR(e.users.row(3).dot(e.movies.row(5)), mean, 1e-4f) << loss;
+  }
+}
+
+// Passes by data size: the members share the budget, at most 30 in all.
+TEST(DeepRanking, MembersShareThePassesByDataSize) {
+  const Groups p = groups(7);
+  DeepParams c = ranking_config("softmax");
+  c.epochs = 0;
+  for (const int members : {1, 2}) {
+    c.members = members;
+    DeepModel m(c, ModelContext{});
+    const TrainReport r = m.fit(p.train, Triplets{}, Groups::kUsers, Groups::kMovies);
+    EXPECT_EQ(r.epochs.size(), static_cast<std::size_t>(30 / members));
+  }
+}
+
 TEST(DeepRanking, NoPositiveIsAnInputError) {
   const Groups p = groups(5);
   DeepParams c = ranking_config("bpr");
@@ -561,12 +605,20 @@ TEST(DeepModel, DefaultsDependOnTheLoss) {
   EXPECT_EQ(mse.hidden, 100);
   EXPECT_EQ(mse.activation, "linear");
   EXPECT_EQ(mse.l2, 0.0);
+  EXPECT_EQ(mse.members, 1);
+  DeepParams two = p;
+  two.members = 2;  // an ensemble is for the ranking losses only
+  EXPECT_THROW(DeepModel(two, ModelContext{}), ConfigError);
   p.loss = "softmax";
   const DeepParams rank = deep::resolve_defaults(p);
   EXPECT_GT(rank.l2, 0.0);
   EXPECT_GT(rank.factors, 5);
   EXPECT_GT(rank.batch_size, 32);
   EXPECT_EQ(rank.activation, "relu");
+  EXPECT_EQ(rank.members, 2);
+  DeepParams pairwise = p;
+  pairwise.loss = "bpr";
+  EXPECT_EQ(deep::resolve_defaults(pairwise).members, 1);
   p.factors = 7;
   p.activation = "linear";
   EXPECT_EQ(deep::resolve_defaults(p).factors, 7);

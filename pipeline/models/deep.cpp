@@ -93,10 +93,15 @@ using namespace embedding_adam;  // NOLINT: shared internals of models/
 constexpr int kRankFactors = 128;
 constexpr int kRankHidden = 256;
 constexpr double kRankL2 = 3e-4;
-// Epochs by data size: about kRankExamples positives in all, at most
-// kRankEpochs passes (30 on ml-latest-small's 48k positives, 1 at ML-25M
-// size, whose one pass is already 28k Adam steps).
+// Epochs by data size: about kRankExamples positives in all, shared by the
+// members of the ensemble, at most kRankEpochs passes in all (15 per member
+// of 2 on ml-latest-small's 48k positives; at least 1 per member, as at
+// ML-25M size, whose one pass is already 28k Adam steps).
 constexpr int kRankEpochs = 30;
+// Members of softmax's ensemble (model.deep.members): two members of 15
+// passes rank better than one of 30 at the same cost; bpr's rank worse
+// (README).
+constexpr int kSoftmaxMembers = 2;
 constexpr double kRankExamples = 1.5e6;
 constexpr double kRankLearningRate = 0.002;
 constexpr int kRankBatch = 512;
@@ -479,6 +484,7 @@ DeepParams resolve_defaults(DeepParams p) {
   if (p.hidden == 0) p.hidden = rank ? kRankHidden : 100;
   if (p.activation == "auto") p.activation = rank ? "relu" : "linear";
   if (p.l2 < 0) p.l2 = rank ? kRankL2 : 0.0;
+  if (p.members == 0) p.members = p.loss == "softmax" ? kSoftmaxMembers : 1;
   return p;
 }
 
@@ -512,6 +518,10 @@ DeepModel::DeepModel(const DeepParams& params, const ModelContext& context,
     throw ConfigError("model.loss: unknown loss '" + config_.loss + "' (known: mse, softmax, bpr)");
   }
   if (config_.negatives < 0) throw ConfigError("model.negatives must not be negative");
+  if (config_.members < 1) throw ConfigError("model.members must be at least 1");
+  if (config_.members > 1 && !deep::ranking_loss(config_)) {
+    throw ConfigError("model.members applies to the ranking losses (softmax, bpr), not mse");
+  }
   if (!(config_.temperature > 0)) throw ConfigError("model.temperature must be positive");
 }
 
@@ -643,6 +653,41 @@ TrainReport DeepModel::fit(const Triplets& train, const Triplets& validation, in
 }
 
 TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num_movies) {
+  const int members = config_.members;
+  std::size_t positives = 0;
+  for (const float v : train.value) positives += v >= config_.positive_threshold ? 1 : 0;
+  // Passes per member by data size: the members share kRankExamples.
+  const int epochs =
+      config_.epochs > 0
+          ? config_.epochs
+          : static_cast<int>(
+                std::clamp(std::round(kRankExamples /
+                                      (static_cast<double>(members) *
+                                       static_cast<double>(std::max<std::size_t>(1, positives)))),
+                           1.0, static_cast<double>(std::max(1, kRankEpochs / members))));
+  if (members == 1) return fit_ranking_member(train, num_users, num_movies, seed_, epochs);
+  // Each member's vectors side by side, the users' divided by the count: a
+  // score is the members' mean logit, for the one kernel as for one member.
+  Factors all;
+  TrainReport report;
+  for (int e = 0; e < members; ++e) {
+    log::info("deep: ensemble member " + std::to_string(e + 1) + " of " + std::to_string(members));
+    report = fit_ranking_member(train, num_users, num_movies, seed_ + static_cast<std::uint64_t>(e),
+                                epochs);
+    const auto d = factors_.users.cols();
+    if (e == 0) {
+      all.users.resize(num_users, d * members);
+      all.movies.resize(num_movies, d * members);
+    }
+    all.users.middleCols(d * e, d) = factors_.users / static_cast<float>(members);
+    all.movies.middleCols(d * e, d) = factors_.movies;
+  }
+  factors_ = std::move(all);
+  return report;
+}
+
+TrainReport DeepModel::fit_ranking_member(const Triplets& train, int num_users, int num_movies,
+                                          std::uint64_t seed, int epochs) {
   const bool softmax = config_.loss == "softmax";
   std::vector<Example> positives;
   for (std::size_t i = 0; i < train.size(); ++i) {
@@ -665,7 +710,7 @@ TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num
   const int max_rows = softmax ? b + sampled : 2 * b;
   const auto steps_per_epoch = static_cast<std::int64_t>((n + batch - 1) / batch);
 
-  TwoTowers t(num_users, num_movies, f, hidden, relu, max_rows, seed_, config_.init_scale);
+  TwoTowers t(num_users, num_movies, f, hidden, relu, max_rows, seed, config_.init_scale);
   // Lazy Adam on the embedding tables: only the rows of a batch move (their
   // moments too); the towers are updated densely.
   Table users(t.user_emb.data(), num_users, f);
@@ -703,7 +748,7 @@ TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num
     log::info(msg.str());
   }
 
-  random::Rng shuffle_rng(seed_, random::Stream::kShuffle);
+  random::Rng shuffle_rng(seed, random::Stream::kShuffle);
   RowMatrix eu(max_rows, f);
   RowMatrix em(max_rows, f);
   std::vector<float> log_q(static_cast<std::size_t>(max_rows));
@@ -790,11 +835,7 @@ TrainReport DeepModel::fit_ranking(const Triplets& train, int num_users, int num
     return loss_sum / static_cast<double>(n);
   };
   EpochLoop loop;
-  loop.epochs =
-      config_.epochs > 0
-          ? config_.epochs
-          : static_cast<int>(std::clamp(std::round(kRankExamples / static_cast<double>(n)), 1.0,
-                                        static_cast<double>(kRankEpochs)));
+  loop.epochs = epochs;
   TrainReport report;
   tbb::task_arena arena(threads_ > 0 ? threads_ : tbb::task_arena::automatic);
   arena.execute([&] { report = train_epochs(loop, cb); });
@@ -865,8 +906,8 @@ const ModelType& deep_model_type() {
                    "embedding dimensions; 0 = the loss's default (mse 5, softmax and bpr 128)")
               .add("epochs", &P::epochs, 0, 10000,
                    "passes over the training ratings (positives for softmax and bpr); 0 = the "
-                   "loss's default (mse 3; softmax and bpr about 1.5e6 positives in all, 1 to 30 "
-                   "passes)")
+                   "loss's default (mse 3; softmax and bpr about 1.5e6 positives in all, shared by "
+                   "the members: 1 to 30 / members passes each)")
               .add("learning_rate", &P::learning_rate, 0.0, 10.0,
                    "Adam step size; 0 = the loss's default (mse 0.001, softmax and bpr 0.002)")
               .add("batch_size", &P::batch_size, 0, 1 << 20,
@@ -903,7 +944,11 @@ const ModelType& deep_model_type() {
                    "softmax, bpr: scores are cosines of the tower outputs over this (plus the "
                    "movie bias)")
               .add("positive_threshold", &P::positive_threshold, -1e9, 1e9,
-                   "softmax, bpr: a (mapped) rating >= this is a positive interaction"),
+                   "softmax, bpr: a (mapped) rating >= this is a positive interaction")
+              .add("members", &P::members, 0, 64,
+                   "softmax, bpr: towers trained from consecutive seeds, exported side by side "
+                   "so a score is their mean logit; 0 = the loss's default (softmax 2, mse and "
+                   "bpr 1)"),
       .make = make,
       .fold_in = fold_in,
       .signal = signal,

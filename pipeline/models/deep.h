@@ -39,6 +39,9 @@ struct DeepParams : DotParams {
   int negatives = 0;                // softmax: uniform negatives per batch beside the in-batch ones
   double temperature = 0.2;         // softmax: logits are cosines / temperature
   double positive_threshold = 3.5;  // softmax, bpr: a (mapped) rating >= this is a positive
+  // softmax, bpr: towers trained from consecutive seeds, exported side by side
+  // so a score is their mean logit; 0 = the loss's default (softmax 2, else 1).
+  int members = 0;
 };
 
 namespace deep {
@@ -46,8 +49,8 @@ namespace deep {
 // The parameters with every loss-dependent key that holds its "auto" value
 // (0; -1 for l2, "auto" for activation) replaced by the loss's default: mse the
 // tutorial's (factors 5, epochs 3, learning_rate 0.001, batch_size 32,
-// hidden 100, linear, l2 0), softmax and bpr their measured ones (deep.cpp; their
-// epochs stay 0, resolved by data size when training).
+// hidden 100, linear, l2 0, members 1), softmax and bpr their measured ones
+// (deep.cpp; their epochs stay 0, resolved by data size when training).
 DeepParams resolve_defaults(DeepParams params);
 
 bool ranking_loss(const DeepParams& params);
@@ -167,6 +170,10 @@ class DeepModel : public Model {
  private:
   // softmax and bpr: trains on the positives of `train`.
   TrainReport fit_ranking(const Triplets& train, int num_users, int num_movies);
+  // One member of the ranking ensemble: its towers from `seed`, trained for
+  // `epochs` passes; leaves its vectors in factors_.
+  TrainReport fit_ranking_member(const Triplets& train, int num_users, int num_movies,
+                                 std::uint64_t seed, int epochs);
 
   DeepParams config_;  // resolved (deep::resolve_defaults)
   std::uint64_t seed_ = 42;
