@@ -1,13 +1,12 @@
-// Implicit-feedback ALS (Hu, Koren, Volinsky 2008), optionally with graded
+// Implicit-feedback ALS (Hu, Koren, Volinsky 2008) with graded or binary
 // preferences. A rated (user, movie) pair is an interaction with confidence
 // c = 1 + alpha r and preference p; every other pair has confidence 1 and
-// preference 0. model.preference picks which and p: `binary` keeps only
-// positives (r > 0 and r >= the positive threshold) with p = 1
-// and leaves the lower ratings unobserved; `graded` makes every rating
-// r > 0 an interaction with p = r / the top training rating (the default),
-// so a movie the
-// user saw and rated low counts as a weak preference, not as one never seen
-// (better ranking, more interactions to fit: see README). The objective
+// preference 0. model.preference picks which and p: `graded` (the default)
+// makes every rating r > 0 an interaction with p = r / the top training
+// rating, so a movie the user saw and rated low counts as a weak preference,
+// not as one never seen (better ranking, more interactions to fit: see
+// README); `binary` keeps only positives (r > 0 and r >= the positive
+// threshold) with p = 1 and leaves the lower ratings unobserved. The objective
 //   sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + sum_u l2_u |x_u|^2 + sum_i l2_i |y_i|^2
 // (l2_r: model.l2 scaled by the row's share of the confidence, see
 // row_penalties) is minimised by alternating users and movies. Each row's
