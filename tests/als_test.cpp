@@ -8,8 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <random>
 #include <set>
@@ -120,6 +122,51 @@ TEST(Als, ExportedShapes) {
   // Users and movies without interactions shrink towards zero.
   EXPECT_LT(f.users.row(p.num_users).norm(), 1e-3);
   EXPECT_LT(f.movies.row(p.num_movies).norm(), 1e-3);
+}
+
+// Each movie row is the last half-iteration's solve, so with enough CG steps
+// it satisfies its normal equations against the final user vectors:
+//   (X^T X + l2 I + sum_u alpha r_ui x_u x_u^T) y_i = sum_u (1 + alpha r_ui) p_ui x_u
+// with p = r / the top rating (graded, flat l2). Checked in double for
+// widths the fixed-width product takes (multiples of the vector width up to
+// 128) and for widths it leaves to the general one.
+TEST(Als, MovieRowsSolveTheirNormalEquations) {
+  const Planted p = planted(7);
+  std::map<std::pair<int, int>, double> rating;  // repeated pairs add
+  for (std::size_t i = 0; i < p.train.size(); ++i) {
+    rating[{p.train.movie[i], p.train.user[i]}] += p.train.value[i];
+  }
+  double top = 0;
+  for (const auto& [key, r] : rating) top = std::max(top, r);
+  for (const int k : {12, 16, 40, 64, 128, 136}) {
+    AlsParams c = config();
+    c.factors = k;
+    c.epochs = 2;
+    c.tolerance = 0;
+    c.cg_steps = 100;
+    c.l2 = 5.0;
+    c.l2_frequency_exponent = 0;
+    c.preference = "graded";
+    auto model = make_als_model(c, threads(2));
+    model->fit(p.train, {}, p.num_users, p.num_movies);
+    const Factors f = model->factors();
+    const Eigen::MatrixXd x = f.users.cast<double>();
+    const Eigen::MatrixXd gram = x.transpose() * x;
+    double worst = 0;
+    for (int m = 0; m < p.num_movies; ++m) {
+      Eigen::MatrixXd a = gram + c.l2 * Eigen::MatrixXd::Identity(k, k);
+      Eigen::VectorXd b = Eigen::VectorXd::Zero(k);
+      for (auto it = rating.lower_bound({m, 0}); it != rating.end() && it->first.first == m; ++it) {
+        const Eigen::VectorXd xu = x.row(it->first.second).transpose();
+        const double r = it->second;
+        a += c.alpha * r * xu * xu.transpose();
+        b += (1 + c.alpha * r) * std::min(1.0, r / top) * xu;
+      }
+      const Eigen::VectorXd y = f.movies.row(m).transpose().cast<double>();
+      worst = std::max(worst, (a * y - b).norm() / std::max(b.norm(), 1e-12));
+    }
+    EXPECT_LT(worst, 1e-3) << k << " factors";
+  }
 }
 
 TEST(Als, DeterministicForSeedAndThreads) {
