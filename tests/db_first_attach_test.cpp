@@ -98,5 +98,39 @@ TEST_F(FirstAttach, UnderTheGuardAReaderWaitsForTheRebuildAndReads) {
   ::close(fd);
 }
 
+// A reader that finds the write lock busy probes the recovery lock (to tell
+// a rebuild from a writer). Had it the recovery lock while the rebuild
+// wanted it, the rebuild would back off, releasing the write lock (and with
+// it the guard's: POSIX locks are the process's), and a reader probing then
+// would fail as above. So under the guard another process can take neither
+// the write lock nor the checkpoint and recovery locks beside it.
+TEST_F(FirstAttach, UnderTheGuardAProbeOfTheRecoveryLockFindsItHeld) {
+  auto probe = [&](off_t byte) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      const int fd = ::open((db_.string() + "-shm").c_str(), O_RDONLY | O_CLOEXEC);
+      struct flock lock {};
+      lock.l_type = F_RDLCK;
+      lock.l_whence = SEEK_SET;
+      lock.l_start = byte;
+      lock.l_len = 1;
+      ::_exit(fd >= 0 && ::fcntl(fd, F_SETLK, &lock) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;  // true: the probe got the lock
+  };
+  ASSERT_TRUE(probe(122));  // nothing holds it outside the guard
+  auto db = db::open_first_attach_safe(db_, [&] {
+    for (const off_t byte : {120, 121, 122}) EXPECT_FALSE(probe(byte)) << "byte " << byte;
+    EXPECT_TRUE(probe(123));  // the read marks stay free
+    auto c = std::make_unique<SQLite::Database>(db_.string(), SQLite::OPEN_READWRITE);
+    c->setBusyTimeout(db::kBusyTimeoutMs);
+    EXPECT_EQ(c->execAndGet("SELECT count(*) FROM t").getInt(), 2);
+    return c;
+  });
+  EXPECT_TRUE(probe(122));  // dropped once the open is done
+}
+
 }  // namespace
 }  // namespace recs

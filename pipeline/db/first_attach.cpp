@@ -15,19 +15,36 @@ namespace recs::db {
 
 namespace {
 
-// The byte of -shm that SQLite's unix VFS locks as the WAL write lock: its
-// locks start at (22 + SQLITE_SHM_NLOCK) * 4 = 120, and the write lock is
-// the first (WAL_WRITE_LOCK = 0). The layout is part of SQLite's file
-// format; every SQLite 3.7.0 and later on unix agrees on it.
+// The bytes of -shm that SQLite's unix VFS locks as the WAL write,
+// checkpoint and recovery locks: its locks start at (22 + SQLITE_SHM_NLOCK)
+// * 4 = 120, in that order (WAL_WRITE_LOCK 0, WAL_CKPT_LOCK 1,
+// WAL_RECOVER_LOCK 2). The layout is part of SQLite's file format; every
+// SQLite 3.7.0 and later on unix agrees on it.
 constexpr off_t kWalWriteLockByte = 120;
+constexpr off_t kWalLocksThroughRecover = 3;
 
-bool set_write_lock(int fd, short type) {
+bool set_lock(int fd, short type, off_t len) {
   struct flock lock {};
   lock.l_type = type;
   lock.l_whence = SEEK_SET;
   lock.l_start = kWalWriteLockByte;
-  lock.l_len = 1;
+  lock.l_len = len;
   return ::fcntl(fd, F_SETLK, &lock) == 0;
+}
+
+// The rebuild takes the checkpoint and recovery locks after the write lock,
+// and when another process holds either (a reader that found the write lock
+// busy probes the recovery lock to tell a rebuild from a writer) it backs
+// off: it releases the write lock and tries again. POSIX locks being the
+// process's, that release drops ours too, and a reader probing the write
+// lock in that gap found the index unbuilt and the lock free. Holding all
+// three bytes from before the open leaves a reader's probe nothing to take,
+// so the rebuild never backs off. Returns whether the lock was taken: false
+// when another process holds any of the bytes (then it has -shm attached and
+// this open does not rebuild the index); then the write lock alone, as a
+// second best.
+bool lock_for_rebuild(int fd) {
+  return set_lock(fd, F_WRLCK, kWalLocksThroughRecover) || set_lock(fd, F_WRLCK, 1);
 }
 
 // POSIX record locks belong to the process, not to a descriptor, so
@@ -132,20 +149,18 @@ std::unique_ptr<SQLite::Database> open_first_attach_safe(
   int held = -1;
   if (first) {
     const int fd = shm_descriptor(key);
-    // Fails only when another process is writing: it has -shm attached,
-    // so this open will not rebuild the index.
-    if (fd >= 0 && set_write_lock(fd, F_WRLCK)) held = fd;
+    if (fd >= 0 && lock_for_rebuild(fd)) held = fd;
   }
   std::unique_ptr<SQLite::Database> db;
   try {
     db = open();
   } catch (...) {
-    if (held >= 0) set_write_lock(held, F_UNLCK);
+    if (held >= 0) set_lock(held, F_UNLCK, kWalLocksThroughRecover);
     throw;
   }
-  // Nothing of this process holds the write lock now (no other connection
-  // is open, and `open` committed what it wrote), so this drops only ours.
-  if (held >= 0) set_write_lock(held, F_UNLCK);
+  // Nothing of this process holds these locks now (no other connection is
+  // open, and `open` committed what it wrote), so this drops only ours.
+  if (held >= 0) set_lock(held, F_UNLCK, kWalLocksThroughRecover);
 
   // SQLite destroys a function's user data when it closes the connection:
   // that is when the connection stops counting.

@@ -8,9 +8,11 @@
 // index with the write lock free, and fails at once with
 // SQLITE_READONLY_RECOVERY ("attempt to write a readonly database") instead
 // of waiting. So while this process has no connection open on the database,
-// an open takes that write lock itself first and drops it once the
-// connection's first read has rebuilt the index: a reader in between sees a
-// writer at work and waits, as its busy timeout allows.
+// an open takes that write lock itself first (with the checkpoint and
+// recovery locks beside it, so a reader's probe cannot make the rebuild back
+// off and drop it: first_attach.cpp) and drops them once the connection's
+// first read has rebuilt the index: a reader in between sees a writer at
+// work and waits, as its busy timeout allows.
 #pragma once
 
 #include <SQLiteCpp/SQLiteCpp.h>
