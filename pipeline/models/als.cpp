@@ -48,15 +48,12 @@
 #include <utility>
 #include <vector>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
-
 #include "models/registry.h"
 #include "models/train_loop.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/random.h"
+#include "util/simd.h"
 
 namespace recs {
 namespace {
@@ -191,61 +188,39 @@ struct Scratch {
 // where two matrix-vector products read them twice. Where k is a multiple of
 // the vector width, at most kMaxChunks vectors, v and out stay in registers
 // across the rows (project_rows_fixed: about a fifth off an ML-25M-size
-// iteration at 128 factors, README "Speed"); any other k takes the Eigen
-// form. Either is a fixed order of operations per row, so the factors stay
-// bit-identical whatever the thread count.
-#if defined(__AVX512F__)
-constexpr int kLanes = 16;
-using Lane = __m512;
-inline Lane lane_load(const float* p) { return _mm512_loadu_ps(p); }
-inline void lane_store(float* p, Lane v) { _mm512_storeu_ps(p, v); }
-inline Lane lane_mul(Lane a, Lane b) { return _mm512_mul_ps(a, b); }
-inline Lane lane_fma(Lane a, Lane b, Lane c) { return _mm512_fmadd_ps(a, b, c); }
-inline Lane lane_set(float x) { return _mm512_set1_ps(x); }
-inline float lane_sum(Lane a, Lane b) { return _mm512_reduce_add_ps(_mm512_add_ps(a, b)); }
-constexpr int kMaxChunks = 8;  // k <= 128: v, out and a row in 24 of the 32 registers
-#elif defined(__AVX2__) && defined(__FMA__)
-constexpr int kLanes = 8;
-using Lane = __m256;
-inline Lane lane_load(const float* p) { return _mm256_loadu_ps(p); }
-inline void lane_store(float* p, Lane v) { _mm256_storeu_ps(p, v); }
-inline Lane lane_mul(Lane a, Lane b) { return _mm256_mul_ps(a, b); }
-inline Lane lane_fma(Lane a, Lane b, Lane c) { return _mm256_fmadd_ps(a, b, c); }
-inline Lane lane_set(float x) { return _mm256_set1_ps(x); }
-inline float lane_sum(Lane a, Lane b) {
-  const __m256 s = _mm256_add_ps(a, b);
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  return _mm_cvtss_f32(h);
-}
-constexpr int kMaxChunks = 8;  // k <= 64
-#endif  // otherwise every k takes the Eigen form
+// iteration at 128 factors, README "Speed"; the width is util/simd.h's);
+// any other k takes the Eigen form. Either is a fixed order of operations
+// per row, so the factors stay bit-identical whatever the thread count.
+//
+// Vectors of project_rows_fixed's k: 8 holds v, out and a row in 24 of
+// AVX-512's 32 registers (128 factors); with AVX2 (16 registers) 64 factors,
+// some of v read back from L1. None for a scalar build.
+constexpr int kMaxChunks = simd::kLanes > 1 ? 8 : 0;
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 template <int C>
 void project_rows_fixed(const float* ys, Eigen::Index n, const float* base, const float* w,
                         float sign, const float* v_data, float* out_data) {
-  Lane v[C], out[C];
+  constexpr int L = simd::kLanes;
+  simd::Vec v[C], out[C];
   for (int c = 0; c < C; ++c) {
-    v[c] = lane_load(v_data + c * kLanes);
-    out[c] = lane_load(out_data + c * kLanes);
+    v[c] = simd::load(v_data + c * L);
+    out[c] = simd::load(out_data + c * L);
   }
   for (Eigen::Index j = 0; j < n; ++j) {
-    const float* y = ys + j * C * kLanes;
+    const float* y = ys + j * C * L;
     // Two accumulators: half the dependency chain of one.
-    Lane a0 = lane_mul(lane_load(y), v[0]);
-    Lane a1 = lane_set(0.0f);
-    if constexpr (C > 1) a1 = lane_mul(lane_load(y + kLanes), v[1]);
+    simd::Vec a0 = simd::mul(simd::load(y), v[0]);
+    simd::Vec a1 = simd::zero();
+    if constexpr (C > 1) a1 = simd::mul(simd::load(y + L), v[1]);
     for (int c = 2; c < C; c += 2) {
-      a0 = lane_fma(lane_load(y + c * kLanes), v[c], a0);
-      if (c + 1 < C) a1 = lane_fma(lane_load(y + (c + 1) * kLanes), v[c + 1], a1);
+      a0 = simd::fma(simd::load(y + c * L), v[c], a0);
+      if (c + 1 < C) a1 = simd::fma(simd::load(y + (c + 1) * L), v[c + 1], a1);
     }
-    const float coef = (base ? base[j] : 0.0f) + sign * w[j] * lane_sum(a0, a1);
-    const Lane cv = lane_set(coef);
-    for (int c = 0; c < C; ++c) out[c] = lane_fma(cv, lane_load(y + c * kLanes), out[c]);
+    const float coef = (base ? base[j] : 0.0f) + sign * w[j] * simd::sum(simd::add(a0, a1));
+    const simd::Vec cv = simd::set(coef);
+    for (int c = 0; c < C; ++c) out[c] = simd::fma(cv, simd::load(y + c * L), out[c]);
   }
-  for (int c = 0; c < C; ++c) lane_store(out_data + c * kLanes, out[c]);
+  for (int c = 0; c < C; ++c) simd::store(out_data + c * L, out[c]);
 }
 
 template <int... C>
@@ -256,17 +231,16 @@ bool project_rows_dispatch(std::integer_sequence<int, C...>, int chunks, const f
       (chunks == C + 1 ? (project_rows_fixed<C + 1>(ys, n, base, w, sign, v, out), true) : false) ||
       ...);
 }
-#endif
 
 void project_rows(const float* ys, Eigen::Index n, int k, const float* base, const float* w,
                   float sign, const float* v, float* out) {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-  if (k % kLanes == 0 && k / kLanes <= kMaxChunks &&
-      project_rows_dispatch(std::make_integer_sequence<int, kMaxChunks>{}, k / kLanes, ys, n, base,
-                            w, sign, v, out)) {
-    return;
+  if constexpr (kMaxChunks > 0) {
+    if (k % simd::kLanes == 0 && k / simd::kLanes <= kMaxChunks &&
+        project_rows_dispatch(std::make_integer_sequence<int, kMaxChunks>{}, k / simd::kLanes, ys,
+                              n, base, w, sign, v, out)) {
+      return;
+    }
   }
-#endif
   const Eigen::Map<const RowMatrix> rows(ys, n, k);
   const ConstRow vv(v, k);
   Row o(out, k);

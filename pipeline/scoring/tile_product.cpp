@@ -7,44 +7,24 @@
 #include <new>
 #include <utility>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
+#include "util/simd.h"
 
 namespace recs {
 namespace {
 
-// One vector register's worth of movies, and the three operations the
-// kernel needs. Every lane does the same fused multiply-add a scalar
-// std::fma does (single rounding), so the width changes speed, not scores.
-#if defined(__AVX512F__)
-constexpr int kLanes = 16;
-constexpr int kRows = 12;  // users per micro-tile: 12 x 2 accumulators of 32
-using Vec = __m512;
-inline Vec vzero() { return _mm512_setzero_ps(); }
-inline Vec vload(const float* p) { return _mm512_load_ps(p); }
-inline Vec vbroadcast(const float* p) { return _mm512_set1_ps(*p); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-inline void vstore(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-#elif defined(__AVX2__) && defined(__FMA__)
-constexpr int kLanes = 8;
-constexpr int kRows = 6;  // 6 x 2 accumulators of 8 of the 16 registers
-using Vec = __m256;
-inline Vec vzero() { return _mm256_setzero_ps(); }
-inline Vec vload(const float* p) { return _mm256_load_ps(p); }
-inline Vec vbroadcast(const float* p) { return _mm256_broadcast_ss(p); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-inline void vstore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-#else
-constexpr int kLanes = 1;
-constexpr int kRows = 4;
-using Vec = float;
-inline Vec vzero() { return 0.0f; }
-inline Vec vload(const float* p) { return *p; }
-inline Vec vbroadcast(const float* p) { return *p; }
-inline Vec vfma(Vec a, Vec b, Vec c) { return std::fma(a, b, c); }
-inline void vstore(float* p, Vec v) { *p = v; }
-#endif
+// One vector register's worth of movies (util/simd.h), and the three
+// operations the kernel needs. Every lane does the same fused multiply-add a
+// scalar std::fma does (single rounding), so the width changes speed, not
+// scores.
+using simd::kLanes;
+using simd::Vec;
+// Users per micro-tile: R x 2 accumulators in (most of) the registers.
+constexpr int kRows = kLanes == 16 ? 12 : kLanes == 8 ? 6 : 4;
+inline Vec vzero() { return simd::zero(); }
+inline Vec vload(const float* p) { return simd::load_aligned(p); }
+inline Vec vbroadcast(const float* p) { return simd::set(*p); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return simd::fma(a, b, c); }
+inline void vstore(float* p, Vec v) { simd::store(p, v); }
 
 constexpr int kWidth = 2 * kLanes;  // movies per panel
 constexpr std::size_t kAlign = 64;
