@@ -1,13 +1,22 @@
 #include "io/csv.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "test_util.h"
 #include "util/error.h"
 
 namespace recs {
 namespace {
 
 using Rows = std::vector<std::vector<std::string>>;
+using test::TempDir;
+using test::write_file;
 
 Rows parse(std::string_view text) {
   CsvReader csv(text, "t.csv");
@@ -124,6 +133,132 @@ TEST(Csv, HeaderCheck) {
   }
   CsvReader empty("", "t.csv");
   EXPECT_THROW(empty.expect_header({"a"}), InputError);
+}
+
+// A file bigger than the reader's 4 MiB block, with quoted fields holding
+// line breaks and commas that fall across the blocks' ends.
+std::string big_text() {
+  std::string text = "id,title,n\n";
+  for (int i = 0; text.size() < (std::size_t{11} << 20); ++i) {
+    text += std::to_string(i) + ",";
+    if (i % 7 == 0) {
+      text += "\"line\nbreak, \"\"quoted\"\" " + std::string(i % 300, 'x') + "\"";
+    } else {
+      text += "plain" + std::to_string(i * 31);
+    }
+    text += i % 5 == 0 ? ",9\r\n" : ",9\n";
+  }
+  return text;
+}
+
+TEST(CsvFile, ReadsBlocksAsTheWholeText) {
+  TempDir dir;
+  const std::string text = "\xEF\xBB\xBF" + big_text() + "last,\"no\nnewline\",1";
+  write_file(dir / "a.csv", text);
+  CsvReader csv(dir / "a.csv");
+  EXPECT_EQ(csv.size(), text.size());
+  Rows rows;
+  std::vector<std::int64_t> lines;
+  std::vector<std::string_view> f;
+  while (csv.next(f)) {
+    rows.emplace_back(f.begin(), f.end());
+    lines.push_back(csv.line());
+  }
+  EXPECT_EQ(csv.offset(), text.size());
+  CsvReader whole(text, "a.csv");
+  EXPECT_EQ(whole.size(), text.size());
+  Rows want;
+  std::size_t i = 0;
+  while (whole.next(f)) {
+    want.emplace_back(f.begin(), f.end());
+    ASSERT_LT(i, lines.size());
+    EXPECT_EQ(lines[i++], whole.line());
+  }
+  EXPECT_GT(want.size(), 100000u);
+  EXPECT_EQ(rows, want);
+}
+
+TEST(CsvFile, RecordLongerThanABlock) {
+  TempDir dir;
+  const std::string title(9 << 20, 't');
+  write_file(dir / "a.csv", "a,b\n1,\"" + title + "\n" + title + "\"\n2,z\n");
+  CsvReader csv(dir / "a.csv");
+  std::vector<std::string_view> f;
+  ASSERT_TRUE(csv.next(f));
+  ASSERT_TRUE(csv.next(f));
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[1], title + "\n" + title);
+  ASSERT_TRUE(csv.next(f));
+  EXPECT_EQ(csv.line(), 4);
+  EXPECT_FALSE(csv.next(f));
+}
+
+// What an export job rewriting the file during the import does to it: each
+// is refused with the file's name, never read as a shorter or mixed file.
+std::string error_reading_after(const std::filesystem::path& path,
+                                const std::function<void()>& change) {
+  try {
+    CsvReader csv(path);  // the first block is read here
+    change();
+    std::vector<std::string_view> f;
+    while (csv.next(f)) {
+    }
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(CsvFile, FileChangedWhileReadIsRefused) {
+  TempDir dir;
+  const auto path = dir / "ratings.csv";
+  const std::string text = big_text();
+  write_file(path, text);
+  EXPECT_EQ(error_reading_after(path, [] {}), "(no error)");
+
+  std::string e = error_reading_after(path, [&] { std::filesystem::resize_file(path, 5 << 20); });
+  EXPECT_NE(e.find(path.string() + ": changed while it was being read (it ended after"),
+            std::string::npos)
+      << e;
+
+  write_file(path, text);
+  e = error_reading_after(path, [&] { std::ofstream(path, std::ios::app) << "1,2,3\n"; });
+  EXPECT_NE(e.find("changed while it was being read (it grew past"), std::string::npos) << e;
+
+  write_file(path, text);
+  e = error_reading_after(path, [&] {
+    // The same size, bytes rewritten in place past the first block.
+    const int fd = ::open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    const char row[] = "7";
+    ASSERT_EQ(::pwrite(fd, row, 1, 9 << 20), 1);
+    ::close(fd);
+  });
+  EXPECT_NE(e.find("changed while it was being read (it was modified"), std::string::npos) << e;
+
+  // Replaced by rename, as the message advises: the reader keeps the file it
+  // opened and reads it whole.
+  write_file(path, text);
+  e = error_reading_after(path, [&] {
+    write_file(dir / "new.csv", "id,title,n\n");
+    std::filesystem::rename(dir / "new.csv", path);
+  });
+  EXPECT_EQ(e, "(no error)");
+}
+
+TEST(CsvFile, EmptyAndMissingFiles) {
+  TempDir dir;
+  write_file(dir / "empty.csv", "");
+  CsvReader csv(dir / "empty.csv");
+  std::vector<std::string_view> f;
+  EXPECT_FALSE(csv.next(f));
+  try {
+    CsvReader missing(dir / "missing.csv");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.csv: cannot open"), std::string::npos);
+  }
+  EXPECT_THROW(CsvReader{dir.path()}, InputError);  // a folder
 }
 
 TEST(Utf8, Validation) {

@@ -106,8 +106,7 @@ std::optional<OnUnknown> parse_on_unknown(std::string_view text) {
 
 void predict_pairs(const db::StoredModel& m, const std::filesystem::path& pairs, std::ostream& out,
                    OnUnknown on_unknown) {
-  MappedFile file(pairs);
-  CsvReader csv(file.data(), pairs.string());
+  CsvReader csv(pairs);
   csv.expect_header({"userId", "movieId"});
   std::vector<std::string_view> f;
   std::string text = "userId,movieId,score\n";

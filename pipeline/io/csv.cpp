@@ -1,7 +1,6 @@
 #include "io/csv.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,43 +12,95 @@
 
 namespace recs {
 
-MappedFile::MappedFile(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw InputError(path.string() + ": cannot open: " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
+// The file behind a CsvReader: read in blocks into `buffer`, whose bytes up
+// to its last line feed are the reader's text (a record may not go past a
+// block's last line feed unless a quoted field holds it, which the parser
+// reports as needing more).
+struct CsvReader::File {
+  static constexpr std::size_t kBlock = std::size_t{4} << 20;
+  std::filesystem::path path;
+  int fd = -1;
+  struct stat opened {};
+  std::string buffer;
+  std::size_t read = 0;  // bytes read from the file so far
+  ~File() {
+    if (fd >= 0) ::close(fd);
+  }
+  [[noreturn]] void changed(const std::string& how) const {
+    throw InputError(path.string() + ": changed while it was being read (" + how +
+                     "): is an export still writing it? Write the export to a new file and " +
+                     "rename it into place");
+  }
+};
+
+CsvReader::CsvReader(const std::filesystem::path& path)
+    : file_(std::make_unique<File>()), final_(false), name_(path.string()) {
+  file_->path = path;
+  file_->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (file_->fd < 0) throw InputError(path.string() + ": cannot open: " + std::strerror(errno));
+  if (::fstat(file_->fd, &file_->opened) != 0 || !S_ISREG(file_->opened.st_mode)) {
     throw InputError(path.string() + ": not a regular file");
   }
-  size_ = static_cast<std::size_t>(st.st_size);
-  if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      throw InputError(path.string() + ": cannot map: " + std::strerror(err));
+  size_ = static_cast<std::size_t>(file_->opened.st_size);
+  ::posix_fadvise(file_->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  refill();
+  if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
+}
+
+CsvReader::~CsvReader() = default;
+
+bool CsvReader::refill() {
+  File& f = *file_;
+  if (final_) return false;
+  f.buffer.erase(0, pos_);
+  base_ += pos_;
+  pos_ = 0;
+  for (;;) {
+    const std::size_t have = f.buffer.size();
+    // A record longer than a block (a quoted field with line breaks) makes
+    // the next read larger, so each record costs reads in proportion to it.
+    const std::size_t want = std::max(File::kBlock, have);
+    f.buffer.resize(have + want);
+    ssize_t got;
+    do {
+      got = ::read(f.fd, f.buffer.data() + have, want);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      const int err = errno;
+      f.buffer.resize(have);
+      throw InputError(f.path.string() + ": cannot read: " + std::strerror(err));
     }
-    ::madvise(p, size_, MADV_SEQUENTIAL | MADV_WILLNEED);
-    data_ = static_cast<const char*>(p);
+    f.buffer.resize(have + static_cast<std::size_t>(got));
+    f.read += static_cast<std::size_t>(got);
+    if (f.read > size_) {
+      f.changed("it grew past the " + std::to_string(size_) + " bytes it had when opened");
+    }
+    if (got == 0) {
+      struct stat now {};
+      if (f.read < size_) {
+        f.changed("it ended after " + std::to_string(f.read) + " of the " + std::to_string(size_) +
+                  " bytes it had when opened");
+      }
+      if (::fstat(f.fd, &now) != 0 || now.st_size != f.opened.st_size ||
+          now.st_mtim.tv_sec != f.opened.st_mtim.tv_sec ||
+          now.st_mtim.tv_nsec != f.opened.st_mtim.tv_nsec) {
+        f.changed("it was modified after it was opened");
+      }
+      final_ = true;
+      text_ = f.buffer;
+      return false;
+    }
+    // The text ends at the last line feed read so far; the rest waits for
+    // the next block.
+    const std::size_t lf = f.buffer.rfind('\n');
+    if (lf == std::string::npos) continue;  // no line end yet: read on
+    text_ = std::string_view(f.buffer).substr(0, lf + 1);
+    return true;
   }
-  ::close(fd);
-}
-
-void MappedFile::release_before(std::size_t offset) {
-  static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  const std::size_t end = std::min(offset, size_) / page * page;
-  if (!data_ || end <= released_) return;
-  // Best effort: a failure only leaves the pages resident.
-  ::madvise(const_cast<char*>(data_) + released_, end - released_, MADV_DONTNEED);
-  released_ = end;
-}
-
-MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<char*>(data_), size_);
 }
 
 CsvReader::CsvReader(std::string_view text, std::string display_name)
-    : text_(text), name_(std::move(display_name)) {
+    : size_(text.size()), text_(text), name_(std::move(display_name)) {
   if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
 }
 
@@ -58,6 +109,15 @@ void CsvReader::fail(const std::string& reason) const {
 }
 
 bool CsvReader::next(std::vector<std::string_view>& fields) {
+  for (;;) {
+    if (parse(fields)) return true;
+    if (!need_more_) return false;
+    need_more_ = false;
+    refill();
+  }
+}
+
+bool CsvReader::parse(std::vector<std::string_view>& fields) {
   fields.clear();
   const char* s = text_.data();
   const std::size_t n = text_.size();
@@ -67,8 +127,13 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
     pos_ += s[pos_] == '\r' ? 2 : 1;
     ++next_line_;
   }
-  if (pos_ >= n) return false;
+  if (pos_ >= n) {
+    need_more_ = !final_;
+    return false;
+  }
   record_line_ = next_line_;
+  const std::size_t record_start = pos_;
+  const std::int64_t record_start_line = next_line_;
 
   // Fields that needed unquoting live in unquoted_; record their spans as
   // offsets first, since unquoted_ may reallocate while the record is read.
@@ -98,6 +163,14 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
       std::int64_t open_line = next_line_;
       for (;;) {
         const void* q = std::memchr(s + pos_, '"', n - pos_);
+        if (!q && !final_) {
+          // The field may close in the next block: parse the record again
+          // from its start once it is read.
+          pos_ = record_start;
+          next_line_ = record_start_line;
+          need_more_ = true;
+          return false;
+        }
         if (!q) {
           record_line_ = open_line;
           fail("unterminated quoted field");

@@ -1,40 +1,31 @@
-// An RFC 4180 CSV reader over a memory-mapped file: quoted fields with commas,
-// doubled quotes and line breaks, CRLF or LF, an optional UTF-8 BOM. Errors
-// are InputErrors carrying "file:line: reason".
+// An RFC 4180 CSV reader over a text or a file read in blocks: quoted fields
+// with commas, doubled quotes and line breaks, CRLF or LF, an optional UTF-8
+// BOM. Errors are InputErrors carrying "file:line: reason".
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace recs {
 
-// A read-only view of a whole file (mmap; empty files need no mapping).
-class MappedFile {
- public:
-  explicit MappedFile(const std::filesystem::path& path);
-  ~MappedFile();
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  std::string_view data() const { return {data_, size_}; }
-
-  // Gives the pages wholly before `offset` back to the kernel (they are read
-  // from the file again if touched), so a file parsed front to back holds
-  // only its unparsed tail in memory, not the whole file.
-  void release_before(std::size_t offset);
-
- private:
-  const char* data_ = nullptr;
-  std::size_t size_ = 0;
-  std::size_t released_ = 0;  // bytes given back from the start
-};
-
 class CsvReader {
  public:
   // `display_name` is used in error messages (usually the path as given).
   CsvReader(std::string_view text, std::string display_name);
+  // Reads the file at `path` front to back in blocks, so memory holds one
+  // block, never the whole file. A file that is not the same from the first
+  // read to the last (cut short, grown, rewritten in place: an export job
+  // still writing it) is an InputError naming it, never a crash or a
+  // silently partial read: an export replaced by rename is read whole, as
+  // it was when opened.
+  explicit CsvReader(const std::filesystem::path& path);
+  ~CsvReader();
+  CsvReader(const CsvReader&) = delete;
+  CsvReader& operator=(const CsvReader&) = delete;
 
   // Reads the next record into `fields` (views valid until the next call).
   // Blank lines are skipped. Returns false at end of input.
@@ -44,7 +35,9 @@ class CsvReader {
   std::int64_t line() const { return record_line_; }
   const std::string& name() const { return name_; }
   // Bytes of the text consumed so far (just past the last record read).
-  std::size_t offset() const { return pos_; }
+  std::size_t offset() const { return base_ + pos_; }
+  // Bytes of the whole input (of a file: its size when it was opened).
+  std::size_t size() const { return size_; }
 
   // Reads the header and checks it equals `expected` field by field.
   void expect_header(const std::vector<std::string_view>& expected);
@@ -52,6 +45,18 @@ class CsvReader {
   [[noreturn]] void fail(const std::string& reason) const;
 
  private:
+  struct File;
+  // Parses one record from text_; false at its end (need_more_ set when the
+  // text is only a block of a file and the record may go on past it).
+  bool parse(std::vector<std::string_view>& fields);
+  // Drops the parsed bytes and reads the next block; false at the file's end.
+  bool refill();
+
+  std::unique_ptr<File> file_;
+  bool final_ = true;       // text_ ends where the input ends
+  bool need_more_ = false;  // the last parse() ran into a block's end
+  std::size_t base_ = 0;    // offset of text_ in the input
+  std::size_t size_ = 0;
   std::string_view text_;
   std::string name_;
   std::size_t pos_ = 0;

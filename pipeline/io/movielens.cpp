@@ -114,8 +114,7 @@ void RatingsReader::parse() {
     ready_.notify_one();
   };
   try {
-    MappedFile file(path_);
-    CsvReader csv(file.data(), path_.string());
+    CsvReader csv(path_);
     csv.expect_header({"userId", "movieId", "rating", "timestamp"});
     std::vector<std::string_view> f;
     std::string why;
@@ -204,16 +203,15 @@ void RatingsReader::parse() {
         if (cancelled_) return;
         chunk->sorted = sorted;
         chunk->end_byte = csv.offset();
-        chunk->file_bytes = file.data().size();
+        chunk->file_bytes = csv.size();
         publish(std::move(chunk));
-        file.release_before(csv.offset());  // parsed: only the chunks hold it now
         chunk = std::make_unique<Chunk>();
         chunk->rows.reserve(kChunkRows);
       }
     }
     if (!chunk->rows.empty()) {
       chunk->sorted = sorted;
-      chunk->end_byte = chunk->file_bytes = file.data().size();
+      chunk->end_byte = chunk->file_bytes = csv.size();
       publish(std::move(chunk));
     }
   } catch (...) {
@@ -234,8 +232,7 @@ void RatingsReader::release_consumed() {
 void RatingsReader::duplicate_error(const RatingRow& dup) const {
   // Finding the duplicate's lines means one more pass over the file, which
   // only happens when there is a duplicate.
-  MappedFile file(path_);
-  CsvReader again(file.data(), path_.string());
+  CsvReader again(path_);
   std::vector<std::string_view> g;
   std::vector<std::int64_t> lines;
   std::int64_t u, m;
@@ -372,8 +369,7 @@ RatingsFile read_ratings(const std::filesystem::path& path, const ImportConfig& 
 }
 
 MoviesFile read_movies(const std::filesystem::path& path, const ImportConfig& config) {
-  MappedFile file(path);
-  CsvReader csv(file.data(), path.string());
+  CsvReader csv(path);
   csv.expect_header({"movieId", "title", "genres"});
   MoviesFile out;
   std::vector<std::string_view> f;
