@@ -255,6 +255,59 @@ TEST(ExtrasE2E, BusinessFiltersApplyBeforeSelection) {
             0);
 }
 
+TEST(ExtrasE2E, MoviesAnImportRemovedAreNeverPublished) {
+  // The model was trained with every movie; a later import drops the three
+  // most recommended from the catalog and their ratings, and `score` (no
+  // retraining) must not publish them anywhere the web app reads.
+  Nightly s("score:\n  top_n: 20\n");
+  ASSERT_EQ(s.run().exit_code, 0);
+  const auto db = s.db();
+  const std::vector<std::string> gone = lines(sqlite(
+      db, "SELECT movie_id FROM recommendations GROUP BY movie_id ORDER BY count(*) DESC LIMIT 3"));
+  ASSERT_EQ(gone.size(), 3u);
+  const std::string in = "(" + gone[0] + "," + gone[1] + "," + gone[2] + ")";
+  ASSERT_GT(count(db, "SELECT count(*) FROM similar_movies WHERE similar_movie_id IN " + in), 0);
+  auto drop = [&](const std::filesystem::path& file, int column) {
+    std::string out;
+    for (const std::string& l : lines(read_file(file))) {
+      std::string id = l;
+      for (int c = 0; c < column; ++c) id = id.substr(id.find(',') + 1);
+      id = id.substr(0, id.find(','));
+      if (std::count(gone.begin(), gone.end(), id) == 0) out += l + "\n";
+    }
+    write_file(file, out);
+  };
+  drop(s.dir / "data" / "ratings.csv", 1);
+  drop(s.dir / "data" / "movies.csv", 0);
+  auto imp = run_pipeline("import --config " + quoted(s.config));
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  const long long models = count(db, "SELECT count(*) FROM models");
+
+  auto sc = run_pipeline("score --config " + quoted(s.config));
+  ASSERT_EQ(sc.exit_code, 0) << sc.err;
+  EXPECT_NE(sc.err.find("3 movie(s) of model"), std::string::npos) << sc.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM models"), models);
+  for (const char* where :
+       {"recommendations WHERE movie_id IN ", "similar_movies WHERE similar_movie_id IN ",
+        "similar_movies WHERE movie_id IN ", "movie_clusters WHERE movie_id IN ",
+        "cluster_popular WHERE movie_id IN "}) {
+    EXPECT_EQ(count(db, std::string("SELECT count(*) FROM ") + where + in), 0) << where;
+  }
+  // Every published movie has its catalog row, and the lists are still full.
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM recommendations WHERE movie_id NOT IN (SELECT movie_id "
+                  "FROM movies)"),
+            0);
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM (SELECT user_id FROM recommendations GROUP BY user_id "
+                  "HAVING count(*) <> 20)"),
+            0);
+  // publish of the kept model does the same.
+  auto pub = run_pipeline("publish --config " + quoted(s.config) + " --model latest");
+  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE movie_id IN " + in), 0);
+}
+
 TEST(ExtrasE2E, FiltersThatLeaveNothingAreRefusedAndKeepTheLiveSet) {
   Nightly s;
   ASSERT_EQ(s.run().exit_code, 0);
@@ -264,6 +317,19 @@ TEST(ExtrasE2E, FiltersThatLeaveNothingAreRefusedAndKeepTheLiveSet) {
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("score.allow_movies"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("nothing published"), std::string::npos) << r.err;
+  EXPECT_EQ(sqlite(s.db(), "SELECT count(*), sum(score) FROM recommendations"), before);
+  // Every genre excluded: the message names that key, not another.
+  const std::string genres = sqlite(
+      s.db(),
+      "WITH RECURSIVE split(g, rest) AS (SELECT '', genres || '|' FROM movies UNION ALL SELECT "
+      "substr(rest, 1, instr(rest, '|') - 1), substr(rest, instr(rest, '|') + 1) FROM split "
+      "WHERE rest <> '') SELECT group_concat(DISTINCT '\"' || g || '\"') FROM split WHERE g <> ''");
+  r = run_pipeline("score --config " + quoted(s.config) + " --set 'score.exclude_genres=[" +
+                   genres + "]'");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(last_log_line(r.err).message.find("score.exclude_genres: the business filters"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(sqlite(s.db(), "SELECT count(*), sum(score) FROM recommendations"), before);
 }
 

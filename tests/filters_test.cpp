@@ -35,6 +35,22 @@ TEST(Filters, GenresMatchWholeNamesAndOnlyWhenAsked) {
   EXPECT_EQ(candidate_movies(kMovies, f, catalog).movies, (std::vector<std::int32_t>{1, 2, 3}));
 }
 
+TEST(Filters, MoviesTheDatabaseNoLongerKnowsAreNeverCandidates) {
+  const std::vector<std::int64_t> known = {3, 42, 99, 5000};
+  MovieFilters f;
+  f.known = &known;
+  CandidateMovies c = candidate_movies(kMovies, f, {});
+  EXPECT_EQ(c.movies, (std::vector<std::int32_t>{0, 2, 3}));
+  EXPECT_EQ(c.removed, (std::vector<std::int32_t>{1, 4}));
+  // With the business filters: an excluded movie that is also gone counts
+  // as removed; allow_movies cannot bring one back.
+  f.exclude_movies = {10};
+  f.allow_movies = {1000, 42};
+  c = candidate_movies(kMovies, f, {});
+  EXPECT_EQ(c.movies, (std::vector<std::int32_t>{2}));
+  EXPECT_EQ(c.removed, (std::vector<std::int32_t>{1, 4}));
+}
+
 TEST(Filters, RatedSetsRestrictedToTheCandidatesIndexSpace) {
   UserItems rated;
   rated.indptr = {0, 3, 3, 5};

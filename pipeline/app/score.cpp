@@ -199,17 +199,43 @@ std::int64_t keep_users(Audience& a, const std::vector<char>& keep) {
   return removed;
 }
 
+// Publishing would empty every user's list: names the filter that left no
+// candidate (the one most likely to have, when several are set).
+[[noreturn]] void no_candidates(const Config& config, const db::StoredModel& model) {
+  const ScoreConfig& f = config.score;
+  if (f.allow_movies.empty() && f.exclude_movies.empty() && f.exclude_genres.empty()) {
+    throw InputError("no movie of model " + std::to_string(model.model_id) +
+                     " is still in the catalog or rated (imports removed them all since it was "
+                     "trained); train again; nothing published");
+  }
+  const char* key = !f.allow_movies.empty()     ? "score.allow_movies"
+                    : !f.exclude_genres.empty() ? "score.exclude_genres"
+                                                : "score.exclude_movies";
+  throw ConfigError(config.where(key) +
+                    ": the business filters leave no movie of the model to recommend; nothing "
+                    "published");
+}
+
 // The movies anyone may be recommended (model indices, ascending) after the
 // business filters, warning about filtered ids the model does not know.
-std::vector<std::int32_t> filter_candidates(SQLite::Database& db, const Config& config,
-                                            const db::StoredModel& model) {
+CandidateMovies filter_candidates(SQLite::Database& db, const Config& config,
+                                  const db::StoredModel& model) {
   MovieFilters filters;
   filters.allow_movies = config.score.allow_movies;
   filters.exclude_movies = config.score.exclude_movies;
   filters.exclude_genres = config.score.exclude_genres;
+  const auto repository = db::sqlite_catalog(db);
+  const std::vector<std::int64_t> known = repository->known_movie_ids();
+  filters.known = &known;
   std::vector<MovieGenres> catalog;
-  if (!filters.exclude_genres.empty()) catalog = db::sqlite_catalog(db)->movie_genres();
+  if (!filters.exclude_genres.empty()) catalog = repository->movie_genres();
   CandidateMovies c = candidate_movies(model.movie_ids, filters, catalog);
+  if (!c.removed.empty()) {
+    log::warn(std::to_string(c.removed.size()) + " movie(s) of model " +
+              std::to_string(model.model_id) +
+              " are no longer in the catalog nor rated (an import removed them after it was " +
+              "trained); never recommended");
+  }
   auto unknown = [&](const char* key, std::int64_t count) {
     if (count > 0) {
       log::warn(config.where(key) + ": " + std::to_string(count) +
@@ -218,7 +244,31 @@ std::vector<std::int32_t> filter_candidates(SQLite::Database& db, const Config& 
   };
   unknown("score.allow_movies", c.unknown_allowed);
   unknown("score.exclude_movies", c.unknown_excluded);
-  return std::move(c.movies);
+  return c;
+}
+
+// Leaves out the rows of the movies an import removed after the model was
+// trained (CandidateMovies::removed): their similar movies, their cluster.
+void drop_removed(TopNBlock& similar, const std::vector<std::int32_t>& removed) {
+  for (std::int32_t m : removed) {
+    if (m >= similar.user_begin && m < similar.user_end) similar.counts[m - similar.user_begin] = 0;
+  }
+}
+
+void drop_removed(ClusterRows& rows, const std::vector<std::int32_t>& removed) {
+  if (removed.empty()) return;
+  ClusterRows kept;
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < rows.ids.size(); ++i) {
+    if (next < removed.size() && static_cast<std::size_t>(removed[next]) == i) {
+      ++next;
+      continue;
+    }
+    kept.ids.push_back(rows.ids[i]);
+    kept.cluster.push_back(rows.cluster[i]);
+    kept.distance.push_back(rows.distance[i]);
+  }
+  rows = std::move(kept);
 }
 
 struct Clusters {
@@ -262,6 +312,7 @@ struct Prepared {
   std::int64_t no_positive = 0;
   std::vector<std::int32_t> candidates;
   std::vector<std::int64_t> candidate_ids;
+  std::vector<std::int32_t> removed;  // model movies an import removed since training
   bool filtered = false;
   RowMatrix candidate_vectors;
   UserItems candidate_rated;
@@ -303,15 +354,12 @@ Prepared prepare(SQLite::Database& db, const Config& config, const db::StoredMod
                                          " more have no usable rating and get the fallback"
                                    : std::string()));
   }
-  p.candidates = filter_candidates(db, config, model);
+  CandidateMovies filtered = filter_candidates(db, config, model);
+  p.candidates = std::move(filtered.movies);
+  p.removed = std::move(filtered.removed);
   const std::vector<std::int32_t>& candidates = p.candidates;
-  if (candidates.empty() && !model.movie_ids.empty()) {
-    // Publishing would empty every user's list; keep the live set instead.
-    throw ConfigError(
-        config.where(config.score.allow_movies.empty() ? "score.exclude_movies"
-                                                       : "score.allow_movies") +
-        ": the business filters leave no movie of the model to recommend; nothing published");
-  }
+  // Publishing would empty every user's list; keep the live set instead.
+  if (candidates.empty() && !model.movie_ids.empty()) no_candidates(config, model);
   p.filtered = candidates.size() != model.movie_ids.size();
   p.candidate_ids.reserve(candidates.size());
   for (std::int32_t m : candidates)
@@ -462,6 +510,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     log::Stopwatch clock;
     similar =
         similar_movies(model.movies, taste, candidates, config.similar.top_k, config.score.threads);
+    drop_removed(similar, prepared.removed);
     similar_seconds = clock.seconds();
     extras.similar_k = config.similar.top_k;
     log::info("similar movies: top " + std::to_string(config.similar.top_k) + " for " +
@@ -473,6 +522,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   if (config.clusters.enabled) {
     log::Stopwatch clock;
     clusters = make_clusters(audience, model, taste, candidates, config);
+    drop_removed(clusters.movies, prepared.removed);
     cluster_seconds = clock.seconds();
     extras.user_clusters = clusters.user_k;
     extras.movie_clusters = clusters.movie_k;
@@ -642,13 +692,9 @@ ShardScoreSummary run_score_shard(SQLite::Database& db, const Config& config, co
 
 MovieSide movie_side(SQLite::Database& db, const Config& config, const db::StoredModel& model) {
   MovieSide m;
-  const std::vector<std::int32_t> candidates = filter_candidates(db, config, model);
-  if (candidates.empty() && !model.movie_ids.empty()) {
-    throw ConfigError(
-        config.where(config.score.allow_movies.empty() ? "score.exclude_movies"
-                                                       : "score.allow_movies") +
-        ": the business filters leave no movie of the model to recommend; nothing published");
-  }
+  const CandidateMovies filtered = filter_candidates(db, config, model);
+  const std::vector<std::int32_t>& candidates = filtered.movies;
+  if (candidates.empty() && !model.movie_ids.empty()) no_candidates(config, model);
   for (std::int32_t c : candidates)
     m.candidate_ids.push_back(model.movie_ids[static_cast<std::size_t>(c)]);
   const std::vector<int> taste = taste_columns(model.users, model.movies);
@@ -656,6 +702,7 @@ MovieSide movie_side(SQLite::Database& db, const Config& config, const db::Store
     log::Stopwatch clock;
     m.similar =
         similar_movies(model.movies, taste, candidates, config.similar.top_k, config.score.threads);
+    drop_removed(m.similar, filtered.removed);
     m.extras.similar_k = config.similar.top_k;
     m.similar_seconds = clock.seconds();
   }
@@ -664,6 +711,7 @@ MovieSide movie_side(SQLite::Database& db, const Config& config, const db::Store
     int movie_k = 0;
     m.movie_clusters = cluster_rows(unit_rows(model.movies, taste), model.movie_ids,
                                     config.clusters.movies, config, movie_k);
+    drop_removed(m.movie_clusters, filtered.removed);
     m.extras.movie_clusters = movie_k;
     m.extras.user_clusters =
         std::min<int>(config.clusters.users, static_cast<int>(model.users.rows()));

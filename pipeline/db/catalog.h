@@ -18,6 +18,12 @@ class CatalogRepository {
 
   // Every catalog movie with its genres, in no particular order.
   virtual std::vector<MovieGenres> movie_genres() = 0;
+
+  // The movies the database still knows, ascending: those in the catalog
+  // and those rated (with import.movies '' a rated movie may have no
+  // catalog row). A movie an import removed since a model was trained is
+  // in neither.
+  virtual std::vector<std::int64_t> known_movie_ids() = 0;
 };
 
 }  // namespace recs::db

@@ -27,6 +27,17 @@ class SqliteCatalog final : public CatalogRepository {
     });
   }
 
+  std::vector<std::int64_t> known_movie_ids() override {
+    return translate_errors(db_, [&] {
+      std::vector<std::int64_t> out;
+      SQLite::Statement q(db_,
+                          "SELECT movie_id FROM movies UNION SELECT movie_id FROM movie_stats "
+                          "ORDER BY movie_id");
+      while (q.executeStep()) out.push_back(q.getColumn(0).getInt64());
+      return out;
+    });
+  }
+
  private:
   SQLite::Database& db_;
 };

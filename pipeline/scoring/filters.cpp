@@ -50,6 +50,14 @@ CandidateMovies candidate_movies(const std::vector<std::int64_t>& movie_ids, con
       }
     }
   }
+  if (f.known) {
+    for (std::size_t m = 0; m < n; ++m) {
+      if (!std::binary_search(f.known->begin(), f.known->end(), movie_ids[m])) {
+        out.removed.push_back(static_cast<std::int32_t>(m));
+        keep[m] = 0;
+      }
+    }
+  }
   for (std::size_t m = 0; m < n; ++m) {
     if (keep[m]) out.movies.push_back(static_cast<std::int32_t>(m));
   }

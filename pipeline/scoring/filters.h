@@ -16,12 +16,17 @@ struct MovieFilters {
   std::vector<std::int64_t> allow_movies;    // non-empty: only these movies are candidates
   std::vector<std::int64_t> exclude_movies;  // never these
   std::vector<std::string> exclude_genres;   // never a movie with any of these genres
+  // Given: only these ids (ascending) are candidates, the movies the
+  // database still knows; a model movie an import removed since training
+  // (out of the catalog and no longer rated) is never recommended.
+  const std::vector<std::int64_t>* known = nullptr;
 };
 
 struct CandidateMovies {
   std::vector<std::int32_t> movies;   // model movie indices, ascending
   std::int64_t unknown_allowed = 0;   // ids in allow_movies the model does not know (ignored)
   std::int64_t unknown_excluded = 0;  // ids in exclude_movies the model does not know (ignored)
+  std::vector<std::int32_t> removed;  // model movie indices left out as not in `known`, ascending
 };
 
 // `movie_ids` maps the model's movie indices to external ids (ascending).
