@@ -510,5 +510,37 @@ TEST(Config, FiltersSimilarAndClusters) {
   EXPECT_NE(config_error({}, {"score.method=fast"}).find("score.method"), std::string::npos);
 }
 
+// A check across keys names the one a --set gave and is a bad command line
+// (exit 2); from the file alone it names the file's line (exit 3).
+TEST(Config, ChecksAcrossKeysBlameTheSetThatBrokeThem) {
+  TempDir dir;
+  write_file(dir / "c.yaml", "import:\n  rating_min: 1\n  rating_max: 5\n");
+  auto code_and_message = [&](std::vector<std::string> sets) -> std::pair<int, std::string> {
+    try {
+      load_config(dir / "c.yaml", sets);
+    } catch (const Error& e) {
+      return {static_cast<int>(e.code()), e.what()};
+    }
+    return {0, "(no error)"};
+  };
+  auto [code, message] = code_and_message({"import.rating_max=0.5"});
+  EXPECT_EQ(code, 2) << message;
+  EXPECT_EQ(message.rfind("--set: import.rating_max: import.rating_min (1) must not exceed", 0), 0u)
+      << message;
+  std::tie(code, message) = code_and_message({"import.rating_min=6"});
+  EXPECT_EQ(code, 2) << message;
+  EXPECT_EQ(message.rfind("--set: import.rating_min: ", 0), 0u) << message;
+  std::tie(code, message) = code_and_message({"import.rating_map={9: 1}"});
+  EXPECT_EQ(code, 2) << message;
+  EXPECT_EQ(message.rfind("--set: import.rating_map: rating 9 lies outside", 0), 0u) << message;
+
+  write_file(dir / "c.yaml", "import:\n  rating_min: 4\n  rating_max: 3\n");
+  std::tie(code, message) = code_and_message({});
+  EXPECT_EQ(code, 3) << message;
+  EXPECT_NE(message.find("c.yaml:2: import.rating_min: import.rating_min (4) must not exceed"),
+            std::string::npos)
+      << message;
+}
+
 }  // namespace
 }  // namespace recs

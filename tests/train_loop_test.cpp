@@ -102,7 +102,7 @@ TEST(TrainLoop, NonFiniteLossOrValidationIsDivergence) {
     train_epochs(l, s.callbacks());
     FAIL() << "diverged training accepted";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ExitCode::kConfig);
+    EXPECT_EQ(e.code(), ExitCode::kGate);
     EXPECT_EQ(std::string(e.what()),
               "training diverged at iteration 2 (loss is not finite); raise model.l2");
   }

@@ -703,15 +703,27 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
     c.origin[key] = "--set";
   }
   loader.resolve_model();
+  // Checks across keys: when a --set gave one of them, it is the bad command
+  // line (exit 2) and is the one named; otherwise the file's line is.
+  auto across = [&](const std::vector<std::string>& keys, const std::string& why) {
+    for (const std::string& k : keys) {
+      auto it = c.origin.find(k);
+      if (it != c.origin.end() && it->second == "--set")
+        throw UsageError("--set: " + k + ": " + why);
+    }
+    throw ConfigError(c.where(keys.front()) + ": " + why);
+  };
   if (c.import.rating_min > c.import.rating_max) {
-    throw ConfigError(c.where("import.rating_min") + ": must not exceed import.rating_max (" +
-                      fmt_real(c.import.rating_max) + ")");
+    across({"import.rating_min", "import.rating_max"},
+           "import.rating_min (" + fmt_real(c.import.rating_min) +
+               ") must not exceed import.rating_max (" + fmt_real(c.import.rating_max) + ")");
   }
   for (const auto& [from, to] : c.import.rating_map) {
     if (from < c.import.rating_min || from > c.import.rating_max) {
-      throw ConfigError(c.where("import.rating_map") + ": rating " + fmt_real(from) +
-                        " lies outside [import.rating_min, import.rating_max] = [" +
-                        fmt_real(c.import.rating_min) + ", " + fmt_real(c.import.rating_max) + "]");
+      across({"import.rating_map", "import.rating_min", "import.rating_max"},
+             "rating " + fmt_real(from) +
+                 " lies outside [import.rating_min, import.rating_max] = [" +
+                 fmt_real(c.import.rating_min) + ", " + fmt_real(c.import.rating_max) + "]");
     }
   }
   return c;

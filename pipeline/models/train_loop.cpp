@@ -47,9 +47,10 @@ TrainReport train_epochs(const EpochLoop& loop, const EpochCallbacks& cb) {
     progress.set(epoch);
     report.epochs.push_back(e);
     if (!std::isfinite(e.loss) || (validate && !std::isfinite(e.val_mse))) {
-      throw Error(ExitCode::kConfig, "training diverged at " + loop.unit + " " +
-                                         std::to_string(epoch) + " (loss is not finite); " +
-                                         loop.divergence_hint);
+      // A model with non-finite values is refused (exit 6), as the vectors
+      // check after training refuses one.
+      throw GateError("training diverged at " + loop.unit + " " + std::to_string(epoch) +
+                      " (loss is not finite); " + loop.divergence_hint);
     }
     if (track) {
       if (e.val_mse < best_mse) {
