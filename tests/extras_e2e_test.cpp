@@ -331,6 +331,17 @@ TEST(ExtrasE2E, FiltersThatLeaveNothingAreRefusedAndKeepTheLiveSet) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(sqlite(s.db(), "SELECT count(*), sum(score) FROM recommendations"), before);
+  // A genre no movie has excludes nothing, and says so (matching is exact).
+  r = run_pipeline("score --config " + quoted(s.config) +
+                   " --set 'score.exclude_genres=[horror, Nosuchgenre]'");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("no catalog movie has the genre 'horror'; it excludes nothing (genres are "
+                       "case-sensitive: did you mean 'Horror'?)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("no catalog movie has the genre 'Nosuchgenre'; it excludes nothing\n"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(ExtrasE2E, AnnScoringAgreesWithExact) {

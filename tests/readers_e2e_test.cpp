@@ -285,6 +285,28 @@ TEST(Readers, PollingReadersNeverFailWhilePipelineCommandsOpenTheDatabase) {
   EXPECT_GT(reads, 100u) << "the readers hardly ran while the pipeline opened the database";
 }
 
+TEST(Readers, APipelineCommandThatCannotWriteTheDatabaseNamesIt) {
+  if (geteuid() != 0) GTEST_SKIP() << kNeedsRoot;
+  // An operator's mistake: `score` run as a user who may take the lock but
+  // not write root's database. One line naming the file,
+  // exit 5, the live set untouched.
+  TempDir dir;
+  auto config = make_dataset(dir, 100, 80, 3000);
+  ASSERT_EQ(run_pipeline("run --config " + quoted(config)).exit_code, 0);
+  const std::string before =
+      sqlite_readonly(dir / "recs.db", "SELECT count(*), sum(score) FROM recommendations;");
+  open_for_reading(dir.path(), fs::perms(0777));
+  fs::permissions(dir / "recs.db.lock", fs::perms(0666), fs::perm_options::replace);
+  auto r = run_command("runuser -u nobody -- '" + pipeline_binary().string() + "' score --config " +
+                       quoted(config));
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(last_log_line(r.err).message.find("recs.db: attempt to write a readonly database"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(sqlite_readonly(dir / "recs.db", "SELECT count(*), sum(score) FROM recommendations;"),
+            before);
+}
+
 TEST(Readers, TheFilesAreReadableByTheirGroupUnderAStrictUmask) {
   if (geteuid() != 0) GTEST_SKIP() << kNeedsRoot;
   // A folder of the readers' group, setgid so new files get that group, and

@@ -1,6 +1,7 @@
 #include "app/run.h"
 
 #include <exception>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -65,8 +66,18 @@ void recorded_run(const Config& config, std::string_view command, std::ostream* 
   db::RunLock lock(config.database);
   auto database = db::open(config.database);
   log::Stopwatch clock;
-  db::RunRecord run(*database, std::string(command), describe_config(config, false));
-  log::set_run(run.id());
+  // SQLite's own exceptions name no file: the database's path goes first.
+  auto database_error = [&](const SQLite::Exception& e) {
+    return DatabaseError(config.database.string() + ": " + e.what());
+  };
+  std::optional<db::RunRecord> recorded;
+  try {
+    recorded.emplace(*database, std::string(command), describe_config(config, false));
+    log::set_run(recorded->id());  // the run's row is written here
+  } catch (const SQLite::Exception& e) {
+    throw database_error(e);
+  }
+  db::RunRecord& run = *recorded;
   log::info("{} on {}", command, config.database.string());
   RunSummary summary;
   try {
@@ -87,11 +98,13 @@ void recorded_run(const Config& config, std::string_view command, std::ostream* 
     }
     throw;
   } catch (const std::exception& e) {
-    // main() maps these as it does (SQLite's own exceptions are database errors).
-    const ExitCode code =
-        dynamic_cast<const SQLite::Exception*>(&e) ? ExitCode::kDatabase : ExitCode::kInternal;
-    close_run(run, summary, command, "failed", clock, json, code, e.what());
-    run.fail(e.what());
+    // main() maps the rest as it does; SQLite's own are database errors.
+    const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&e);
+    const ExitCode code = sqlite ? ExitCode::kDatabase : ExitCode::kInternal;
+    const std::string message = sqlite ? database_error(*sqlite).what() : e.what();
+    close_run(run, summary, command, "failed", clock, json, code, message);
+    run.fail(message);
+    if (sqlite) throw database_error(*sqlite);
     throw;
   }
 }

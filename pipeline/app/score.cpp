@@ -1,12 +1,14 @@
 #include "app/score.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -216,6 +218,35 @@ std::int64_t keep_users(Audience& a, const std::vector<char>& keep) {
                     "published");
 }
 
+// Genres match whole names, case and all: an excluded genre no catalog
+// movie has (a typo, "horror" for "Horror") would filter nothing silently.
+void warn_unknown_genres(const Config& config, const std::vector<MovieGenres>& catalog) {
+  std::set<std::string> present;
+  for (const MovieGenres& movie : catalog) {
+    std::size_t begin = 0;
+    for (;;) {
+      const std::size_t bar = movie.genres.find('|', begin);
+      present.insert(movie.genres.substr(begin, bar - begin));
+      if (bar == std::string::npos) break;
+      begin = bar + 1;
+    }
+  }
+  auto lower = [](std::string text) {
+    for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return text;
+  };
+  for (const std::string& genre : config.score.exclude_genres) {
+    if (present.count(genre)) continue;
+    std::string hint;
+    for (const std::string& p : present) {
+      if (lower(p) == lower(genre))
+        hint = " (genres are case-sensitive: did you mean '" + p + "'?)";
+    }
+    log::warn(config.where("score.exclude_genres") + ": no catalog movie has the genre '" + genre +
+              "'; it excludes nothing" + hint);
+  }
+}
+
 // The movies anyone may be recommended (model indices, ascending) after the
 // business filters, warning about filtered ids the model does not know.
 CandidateMovies filter_candidates(SQLite::Database& db, const Config& config,
@@ -228,7 +259,10 @@ CandidateMovies filter_candidates(SQLite::Database& db, const Config& config,
   const std::vector<std::int64_t> known = repository->known_movie_ids();
   filters.known = &known;
   std::vector<MovieGenres> catalog;
-  if (!filters.exclude_genres.empty()) catalog = repository->movie_genres();
+  if (!filters.exclude_genres.empty()) {
+    catalog = repository->movie_genres();
+    warn_unknown_genres(config, catalog);
+  }
   CandidateMovies c = candidate_movies(model.movie_ids, filters, catalog);
   if (!c.removed.empty()) {
     log::warn(std::to_string(c.removed.size()) + " movie(s) of model " +

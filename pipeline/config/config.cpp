@@ -311,7 +311,9 @@ const std::vector<Field>& fields() {
                    for (const auto& kv : n) {
                      std::string sub = k + "." + (kv.first.IsScalar() ? kv.first.Scalar() : "?");
                      Source at = s;
-                     if (kv.first.Mark().line >= 0 && s.origin.find(':') != std::string::npos) {
+                     // In a file, the entry's own line; a --set's origin is its text.
+                     if (!s.command_line && kv.first.Mark().line >= 0 &&
+                         s.origin.find(':') != std::string::npos) {
                        at.origin = s.origin.substr(0, s.origin.rfind(':')) + ":" +
                                    std::to_string(kv.first.Mark().line + 1);
                      }

@@ -129,7 +129,7 @@ void migrate(SQLite::Database& db) {
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   int current = schema_version(db);
   if (current > latest) {
-    throw DatabaseError("database schema version " + std::to_string(current) +
+    throw DatabaseError(db.getFilename() + ": database schema version " + std::to_string(current) +
                         " is newer than this pipeline's " + std::to_string(latest));
   }
   for (const auto& m : all) {
@@ -137,7 +137,7 @@ void migrate(SQLite::Database& db) {
     try {
       db.exec(m.sql);
     } catch (const SQLite::Exception& e) {
-      throw DatabaseError(std::string("migration ") + m.name + " failed: " + e.what());
+      throw DatabaseError(db.getFilename() + ": migration " + m.name + " failed: " + e.what());
     }
     db.exec("PRAGMA user_version = " + std::to_string(m.version));
   }
