@@ -234,6 +234,12 @@ TEST(CliHabits, DryRunWritesNothingAndExitsAsTheRunWould) {
     run_command("sleep 0.05");
   }
   EXPECT_EQ(s.run("run", "--dry-run").exit_code, 7);
+  // The database was not looked at: its findings are null, not "missing".
+  auto locked = s.run("run", "--dry-run --json");
+  EXPECT_EQ(locked.exit_code, 7);
+  EXPECT_EQ(json_field(s.dir, locked.out, "$.exit_code"), "7");
+  EXPECT_NE(locked.out.find("\"database_exists\":null,\"schema_version\":null"), std::string::npos)
+      << locked.out;
   EXPECT_EQ(s.run("run").exit_code, 7);
   run_command("kill " + std::to_string(holder));
   wait_exit(holder);

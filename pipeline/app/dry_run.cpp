@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -19,10 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// What a check did not reach (an earlier one failed) stays unset: null in
+// the JSON, never a guess.
 struct Findings {
-  bool database_exists = false;
-  int schema_version = 0;
-  int migrations_pending = 0;
+  std::optional<bool> database_exists;
+  std::optional<int> schema_version;
+  std::optional<int> migrations_pending;
   std::int64_t ratings = -1, users = -1, movies = -1, bad_rows = 0;
 };
 
@@ -32,13 +35,14 @@ void check_database(const Config& config, Findings& f) {
   const int latest = db::migrations().empty() ? 0 : db::migrations().back().version;
   std::error_code ec;
   f.database_exists = fs::exists(config.database, ec);
-  if (!f.database_exists) {
+  if (!*f.database_exists) {
     const fs::path folder =
         config.database.parent_path().empty() ? fs::path(".") : config.database.parent_path();
     if (::access(folder.c_str(), W_OK) != 0) {
       throw DatabaseError(config.database.string() +
                           ": cannot create the database: the folder is not writable");
     }
+    f.schema_version = 0;
     f.migrations_pending = static_cast<int>(db::migrations().size());
     log::info("database {} does not exist yet; the run would create it (schema version {})",
               config.database.string(), latest);
@@ -53,14 +57,17 @@ void check_database(const Config& config, Findings& f) {
   } catch (const SQLite::Exception& e) {
     throw DatabaseError(config.database.string() + ": " + e.what());
   }
-  if (f.schema_version > latest) {
+  const int version = *f.schema_version;
+  if (version > latest) {
     throw DatabaseError(config.database.string() + ": database schema version " +
-                        std::to_string(f.schema_version) + " is newer than this pipeline's " +
+                        std::to_string(version) + " is newer than this pipeline's " +
                         std::to_string(latest));
   }
-  for (const auto& m : db::migrations()) f.migrations_pending += m.version > f.schema_version;
+  int pending = 0;
+  for (const auto& m : db::migrations()) pending += m.version > version;
+  f.migrations_pending = pending;
   log::info("database {}: schema version {}, {} migration{} to apply", config.database.string(),
-            f.schema_version, f.migrations_pending, f.migrations_pending == 1 ? "" : "s");
+            version, pending, pending == 1 ? "" : "s");
 }
 
 // Parses the import files as the import does, keeping nothing.
@@ -102,8 +109,20 @@ std::string findings_json(std::string_view command, const Findings& f, ExitCode 
   } else {
     out.add("message", message);
   }
-  out.add_raw("database_exists", f.database_exists ? "true" : "false");
-  out.add("schema_version", f.schema_version).add("migrations_pending", f.migrations_pending);
+  if (f.database_exists) {
+    out.add_raw("database_exists", *f.database_exists ? "true" : "false");
+  } else {
+    out.add_raw("database_exists", "null");
+  }
+  auto optional = [&](std::string_view key, const std::optional<int>& v) {
+    if (v) {
+      out.add(key, *v);
+    } else {
+      out.add_raw(key, "null");
+    }
+  };
+  optional("schema_version", f.schema_version);
+  optional("migrations_pending", f.migrations_pending);
   auto count = [&](std::string_view key, std::int64_t v) {
     if (v < 0) {
       out.add_raw(key, "null");
