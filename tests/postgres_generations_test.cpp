@@ -98,5 +98,56 @@ TEST(PostgresGenerations, StagedInPartsRestagedPartReplacesItselfLiveAtOnce) {
   EXPECT_EQ(pg.psql("SELECT count(*) FROM recs.recommendations"), "440\n");
 }
 
+// A reader idle in a transaction makes dropping an old generation time out,
+// leaving its partitions detach-pending; PostgreSQL then refuses to detach
+// any other partition of those tables until that one is finished. After a
+// rollback the pending generation is not the oldest, so the next publish
+// must finish it first, or old generations pile up for good.
+TEST(PostgresGenerations, ADetachLeftPendingByAnIdleReaderIsFinishedByTheNextPublish) {
+  PgServer pg;
+  std::vector<std::int64_t> users, movies;
+  for (int i = 0; i < 100; ++i) users.push_back(1000 + i);
+  for (int i = 0; i < 50; ++i) movies.push_back(10 * i + 1);
+  db::PostgresOptions o{pg.conninfo(), "", 0.2, 1.0};
+  const auto gens = db::postgres_generations(o);
+  std::int64_t run = 0;
+  auto publish = [&] {
+    const std::int64_t g = gens->create(7, std::nullopt);
+    auto w = gens->stage_part(g, 0);
+    EXPECT_TRUE(w->add(block(0, 100, 3, static_cast<int>(g)), users, movies, {}));
+    w->commit();
+    gens->make_live(g, ++run, 3, {});
+    return g;
+  };
+  const std::int64_t g1 = publish();
+  const std::int64_t g2 = publish();
+  gens->restore();  // live g1, previous g2
+  ASSERT_EQ(gens->live(), g1);
+
+  TempDir tmp;
+  write_file(tmp / "reader.sql",
+             "BEGIN;\nSELECT count(*) FROM recs.recommendations;\nSELECT pg_sleep(4);\nCOMMIT;\n");
+  const int reader =
+      spawn("psql -X -q '" + pg.conninfo() + "' -f " + test::quoted(tmp / "reader.sql"));
+  for (int i = 0; i < 200 && pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                                     "'%pg_sleep(4)%' AND pid <> pg_backend_pid()") == "0\n";
+       ++i) {
+    run_command("sleep 0.02");
+  }
+  const std::int64_t g3 = publish();  // retires g2, whose detach times out behind the reader
+  EXPECT_EQ(pg.psql("SELECT count(*) > 0 FROM pg_inherits WHERE inhdetachpending"), "t\n");
+  EXPECT_EQ(wait_exit(reader), 0);
+
+  const std::int64_t g4 = publish();  // retires g1 too: both go, g2's detach finished first
+  EXPECT_EQ(pg.psql("SELECT string_agg(generation::text, ',' ORDER BY generation) FROM "
+                    "recs_store.generations"),
+            std::to_string(g3) + "," + std::to_string(g4) + "\n");
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM pg_inherits WHERE inhdetachpending"), "0\n");
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM pg_class WHERE relname ~ '_g(" + std::to_string(g1) +
+                    "|" + std::to_string(g2) + ")$'"),
+            "0\n");
+  EXPECT_EQ(pg.psql("SELECT count(*) FROM recs.recommendations"), "300\n");
+}
+
 }  // namespace
 }  // namespace recs::test

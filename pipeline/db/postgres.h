@@ -26,6 +26,10 @@ struct PostgresOptions {
   // How long make_live() waits for transactions that were open when the
   // generation's partitions were attached (then it goes ahead).
   double attach_wait_seconds = 30;
+  // How long dropping an old generation waits for the transactions that may
+  // still see it (a client idle in a transaction) before it is left, with a
+  // warning, to the next publish.
+  double detach_wait_seconds = 60;
 };
 
 // Connects, and creates or migrates the serving schema (and the reader

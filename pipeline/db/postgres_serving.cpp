@@ -236,7 +236,9 @@ class PgGenerations final : public ServingGenerations {
  public:
   // `migrated`: another connection of this process already migrated.
   explicit PgGenerations(const PostgresOptions& o, bool migrated = false)
-      : c_(o.conninfo, kPublishContext), attach_wait_(o.attach_wait_seconds) {
+      : c_(o.conninfo, kPublishContext),
+        attach_wait_(o.attach_wait_seconds),
+        detach_wait_(o.detach_wait_seconds) {
     if (!migrated) migrate(c_, o.reader_role);
   }
 
@@ -678,10 +680,30 @@ class PgGenerations final : public ServingGenerations {
   // here is a warning: the next publish finishes it.
   std::vector<std::int64_t> drop_old(std::int64_t live) {
     std::vector<std::int64_t> dropped;
+    // The new set is live by now: a failure here names itself, not the
+    // publish.
+    const std::string context = c_.context();
+    c_.set_context(
+        "dropping old generations stopped (the new set is live; the next publish "
+        "goes on)");
     try {
       // A detach waits for every transaction that may see the partition: a
-      // client idle in a transaction for a minute makes it a warning instead.
-      c_.exec("SET lock_timeout = '60s'");
+      // client idle in a transaction that long makes it a warning instead.
+      c_.exec("SET lock_timeout = '" + std::to_string(static_cast<long long>(detach_wait_ * 1000)) +
+              "ms'");
+      // A detach stopped that way leaves its partition pending, and while
+      // one is, PostgreSQL refuses to detach any other partition of that
+      // table: finish those first.
+      const pg::Result pending = c_.exec(
+          "SELECT parent.relname, child.relname FROM pg_inherits AS i JOIN pg_class AS child ON "
+          "child.oid = i.inhrelid JOIN pg_class AS parent ON parent.oid = i.inhparent JOIN "
+          "pg_namespace AS n ON n.oid = parent.relnamespace WHERE n.nspname = 'recs_store' AND "
+          "i.inhdetachpending ORDER BY 2");
+      for (int i = 0; i < pending.rows(); ++i) {
+        c_.exec("ALTER TABLE recs_store." + pg::quote_ident(pending.text(i, 0)) +
+                " DETACH PARTITION recs_store." + pg::quote_ident(pending.text(i, 1)) +
+                " FINALIZE");
+      }
       const pg::Result old = c_.exec(
           "SELECT generation FROM recs_store.generations WHERE state = 'retired' OR (state = "
           "'staging' AND generation < " +
@@ -708,16 +730,20 @@ class PgGenerations final : public ServingGenerations {
                 "; DELETE FROM recs_store.generations WHERE generation = " + gs);
         dropped.push_back(g);
       }
-      c_.exec("RESET lock_timeout");
     } catch (const Error& e) {
-      log::warn("{}: dropping old generations stopped, the next publish goes on: {}", c_.server(),
-                e.what());
+      log::warn("{}", e.what());
     }
+    try {
+      c_.exec("RESET lock_timeout");
+    } catch (const Error&) {
+    }
+    c_.set_context(context);
     return dropped;
   }
 
   pg::Connection c_;
   double attach_wait_;
+  double detach_wait_;
 };
 
 class PgPublisher final : public GenerationPublisher {
