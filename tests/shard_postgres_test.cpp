@@ -66,6 +66,20 @@ TEST_F(ShardPostgres, OneTwoAndFourShardsEqualTheSqliteRun) {
   CommandResult r = pipeline("publish");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_same_lists(want_, postgres_lists(pg_.conninfo()), "1 shard");
+  // The publish measures the lists as the one process does: the same
+  // coverage; no churn on the server's first set, then 0 for the same lists.
+  auto last_publish = [&](const std::string& fields) {
+    return sqlite("SELECT " + fields +
+                  " FROM runs WHERE command = 'publish' ORDER BY run_id DESC LIMIT 1");
+  };
+  const std::string coverage = sqlite(
+      "SELECT json_extract(metrics, '$.coverage') || '|' || json_extract(counts, "
+      "'$.movies_covered') FROM runs WHERE command = 'run' ORDER BY run_id DESC LIMIT 1");
+  ASSERT_NE(coverage, "|");
+  EXPECT_EQ(last_publish("json_extract(metrics, '$.coverage') || '|' || json_extract(counts, "
+                         "'$.movies_covered')"),
+            coverage);
+  EXPECT_EQ(last_publish("json_type(metrics, '$.churn') IS NULL"), "1");
   // N = 2, the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job).
   for (int i = 0; i < 2; ++i) {
     r = pipeline("score --shards 2", "JOB_COMPLETION_INDEX=" + std::to_string(i));
@@ -73,6 +87,9 @@ TEST_F(ShardPostgres, OneTwoAndFourShardsEqualTheSqliteRun) {
   }
   ASSERT_EQ(pipeline("publish").exit_code, 0);
   expect_same_lists(want_, postgres_lists(pg_.conninfo()), "2 shards");
+  EXPECT_EQ(last_publish("json_extract(metrics, '$.churn') || '|' || json_extract(counts, "
+                         "'$.churn_users')"),
+            "0|" + sqlite("SELECT count(DISTINCT user_id) FROM recommendations"));
   // N = 4, shard 2 run twice: its second run replaces its rows.
   for (const char* s : {"3/4", "2/4", "0/4", "2/4", "1/4"}) shard(s);
   r = pipeline("publish");

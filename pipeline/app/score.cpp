@@ -524,6 +524,21 @@ constexpr UserIdSpan kEveryone{std::numeric_limits<std::int64_t>::min(),
 
 }  // namespace
 
+void take_changes(const eval::PublicationChanges& changes, ScoreSummary& s) {
+  s.churn = changes.churn();
+  s.churn_users = changes.users_compared();
+  s.new_users = changes.users_new();
+  s.coverage = changes.coverage();
+  s.movies_covered = changes.movies_covered();
+}
+
+void record_changes(const ScoreSummary& s, db::RunRecord& run) {
+  if (s.churn) run.metric("churn", *s.churn);
+  run.count("churn_users", s.churn_users);
+  run.metric("coverage", s.coverage);
+  run.count("movies_covered", s.movies_covered);
+}
+
 ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
                        std::optional<std::int64_t> model_id, const LoadedRatings* loaded) {
   log::Stopwatch total;
@@ -605,11 +620,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     s.rows = publisher->rows();
     s.users = static_cast<std::int64_t>(audience.ids.size()) - scored.below_floor;
     s.users_published = publisher->users();
-    s.churn = changes.churn();
-    s.churn_users = changes.users_compared();
-    s.new_users = changes.users_new();
-    s.coverage = changes.coverage();
-    s.movies_covered = changes.movies_covered();
+    take_changes(changes, s);
     for (const db::KeptSet& gone : publisher->removed()) {
       log::info("removed {}: keep.sets is {}", describe_set(gone), config.keep.sets);
     }
@@ -638,10 +649,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     run.count("user_clusters", clusters.user_k);
     run.count("movie_clusters", clusters.movie_k);
   }
-  if (s.churn) run.metric("churn", *s.churn);
-  run.count("churn_users", s.churn_users);
-  run.metric("coverage", s.coverage);
-  run.count("movies_covered", s.movies_covered);
+  record_changes(s, run);
   run.model_type(model.type);
   run.timing("score_load", load_seconds);
   if (config.score.explain) run.timing("explain", explain_seconds);

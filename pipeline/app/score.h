@@ -20,6 +20,7 @@
 #include "db/publish.h"
 #include "db/runs.h"
 #include "db/shards.h"
+#include "eval/churn.h"
 
 namespace recs {
 
@@ -39,6 +40,11 @@ struct ScoreSummary {
   std::int64_t movies_covered = 0;
   std::int64_t candidate_movies = 0;
 };
+
+// The churn and coverage of a publication (eval/churn.h) into its summary,
+// and from the summary into the run's record (runs.metrics, runs.counts).
+void take_changes(const eval::PublicationChanges& changes, ScoreSummary& s);
+void record_changes(const ScoreSummary& s, db::RunRecord& run);
 
 // Scores with model `model_id` (empty: the newest) and publishes in one
 // write transaction: the old set is kept for rollback (keep.sets >= 2) or

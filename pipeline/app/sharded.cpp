@@ -167,6 +167,32 @@ void run_shard_stage(const Config& config, const ShardSpec& spec) {
   }
 }
 
+namespace {
+
+// Feeds every list of `lists` (external movie ids) to `changes`, one user at
+// a time, in the candidates' index space (`candidate_ids` ascending).
+void measure_lists(db::ListStream& lists, const std::vector<std::int64_t>& candidate_ids,
+                   eval::PublicationChanges& changes) {
+  std::vector<std::int64_t> user(1), movies;
+  TopNBlock one;
+  one.user_end = 1;
+  one.counts.resize(1);
+  while (lists.next(user[0], movies)) {
+    one.items.clear();
+    for (const std::int64_t m : movies) {
+      const auto it = std::lower_bound(candidate_ids.begin(), candidate_ids.end(), m);
+      if (it != candidate_ids.end() && *it == m) {
+        one.items.push_back(static_cast<std::int32_t>(it - candidate_ids.begin()));
+      }
+    }
+    one.top_n = static_cast<int>(one.items.size());
+    one.counts[0] = one.top_n;
+    changes.add(one, user, candidate_ids);
+  }
+}
+
+}  // namespace
+
 void run_publish_staged(const Config& config) {
   log::set_stage("publish");
   require_shard_store(config, "publish without --model");
@@ -259,6 +285,22 @@ void run_publish_staged(const Config& config) {
                                                           config.clusters.popular_n));
           run.timing("clusters", side.cluster_seconds);
         }
+        // Churn and coverage as a one-process publish measures them: the
+        // staged lists read back against the live ones. Both readers'
+        // transactions end before the make-live (dropping old generations
+        // waits for them).
+        ScoreSummary s;
+        {
+          const db::PostgresOptions options = postgres_options(config);
+          auto live_lists = db::postgres_live_lists(options);
+          eval::PublicationChanges::PreviousLists previous;
+          if (live_lists) {
+            previous = [&](std::int64_t user, auto& out) { live_lists->list_of(user, out); };
+          }
+          eval::PublicationChanges changes(side.candidate_ids.size(), std::move(previous));
+          measure_lists(*db::postgres_generation_lists(options, *g), side.candidate_ids, changes);
+          take_changes(changes, s);
+        }
         const db::LiveSwitch live =
             generations->make_live(*g, run.id(), config.score.top_n, side.extras);
         log::info(
@@ -269,7 +311,6 @@ void run_publish_staged(const Config& config) {
                           : std::string(),
             live.rows, live.users, count, model.model_id);
         for (std::int64_t old : live.dropped) log::info("dropped generation {}", old);
-        ScoreSummary s;
         s.rows = live.rows;
         s.users = live.users;
         s.users_published = live.users;
@@ -282,6 +323,8 @@ void run_publish_staged(const Config& config) {
         run.count("published_model_id", model.model_id);
         run.count("recommendations", live.rows);
         run.count("users_scored", live.users);
+        run.count("candidate_movies", s.candidate_movies);
+        record_changes(s, run);
         if (config.clusters.enabled) run.count("users_clustered", clustered);
         run.timing("publish", total.seconds());
       });

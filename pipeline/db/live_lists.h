@@ -19,4 +19,14 @@ class LiveLists {
   virtual void list_of(std::int64_t user, std::vector<std::int64_t>& movies) = 0;
 };
 
+// Every list of one set in user order: what a publish of staged shards reads
+// back to measure the set it is about to make live.
+class ListStream {
+ public:
+  virtual ~ListStream() = default;
+
+  // The next user's list, best first; false after the last.
+  virtual bool next(std::int64_t& user, std::vector<std::int64_t>& movies) = 0;
+};
+
 }  // namespace recs::db

@@ -60,6 +60,12 @@ std::unique_ptr<GenerationPublisher> postgres_publisher(const PostgresOptions& o
 // nothing is live or the serving schema does not exist yet.
 std::unique_ptr<LiveLists> postgres_live_lists(const PostgresOptions& options);
 
+// The lists of generation `generation` (a staged one too), streamed in user
+// order from one snapshot on a connection of its own; destroy it before the
+// generation is made live.
+std::unique_ptr<ListStream> postgres_generation_lists(const PostgresOptions& options,
+                                                      std::int64_t generation);
+
 // What is live on the server (recs.publication), with the metrics its run
 // recorded in the pipeline's SQLite run history (`runs`). Empty answers when
 // nothing is published there yet.

@@ -838,6 +838,45 @@ class PgPublisher final : public GenerationPublisher {
   std::vector<KeptSet> removed_;
 };
 
+// The rows of a cursor named `lists` over (user_id, movie_ids), in user
+// order, fetched in batches.
+class ListCursor {
+ public:
+  explicit ListCursor(pg::Connection& c) : c_(c) {}
+
+  // The user of the row at the cursor; false past the last row.
+  bool peek(std::int64_t& user) {
+    while (!done_ && (!batch_ || at_ >= batch_->rows())) {
+      batch_.emplace(c_.exec("FETCH 2000 FROM lists"));
+      at_ = 0;
+      done_ = batch_->rows() == 0;
+    }
+    if (done_) return false;
+    user = batch_->int64(at_, 0);
+    return true;
+  }
+
+  // The list of the row at the cursor ("{1,2,3}").
+  void movies(std::vector<std::int64_t>& out) const {
+    out.clear();
+    const std::string text = batch_->text(at_, 1);
+    std::size_t i = 1;
+    while (i < text.size() && text[i] != '}') {
+      std::size_t end = text.find_first_of(",}", i);
+      out.push_back(std::stoll(text.substr(i, end - i)));
+      i = end + (text[end] == ',' ? 1 : 0);
+    }
+  }
+
+  void advance() { ++at_; }
+
+ private:
+  pg::Connection& c_;
+  std::optional<pg::Result> batch_;
+  int at_ = 0;
+  bool done_ = false;
+};
+
 class PgLiveLists final : public LiveLists {
  public:
   explicit PgLiveLists(const std::string& conninfo) : c_(conninfo, kPublishContext) {}
@@ -856,31 +895,35 @@ class PgLiveLists final : public LiveLists {
 
   void list_of(std::int64_t user, std::vector<std::int64_t>& movies) override {
     movies.clear();
-    while (!done_ && (!batch_ || at_ >= batch_->rows() || batch_->int64(at_, 0) < user)) {
-      if (batch_ && at_ < batch_->rows()) {
-        ++at_;
-        continue;
-      }
-      batch_.emplace(c_.exec("FETCH 2000 FROM lists"));
-      at_ = 0;
-      done_ = batch_->rows() == 0;
-    }
-    if (done_ || batch_->int64(at_, 0) != user) return;
-    // "{1,2,3}"
-    const std::string text = batch_->text(at_, 1);
-    std::size_t i = 1;
-    while (i < text.size() && text[i] != '}') {
-      std::size_t end = text.find_first_of(",}", i);
-      movies.push_back(std::stoll(text.substr(i, end - i)));
-      i = end + (text[end] == ',' ? 1 : 0);
-    }
+    std::int64_t at = 0;
+    while (cursor_.peek(at) && at < user) cursor_.advance();
+    if (cursor_.peek(at) && at == user) cursor_.movies(movies);
   }
 
  private:
   pg::Connection c_;
-  std::optional<pg::Result> batch_;
-  int at_ = 0;
-  bool done_ = false;
+  ListCursor cursor_{c_};
+};
+
+class PgGenerationLists final : public ListStream {
+ public:
+  PgGenerationLists(const std::string& conninfo, std::int64_t generation)
+      : c_(conninfo, kPublishContext) {
+    c_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    c_.exec("DECLARE lists NO SCROLL CURSOR FOR SELECT user_id, movie_ids FROM " +
+            partition("rec_lists", generation) + " ORDER BY user_id");
+  }
+
+  bool next(std::int64_t& user, std::vector<std::int64_t>& movies) override {
+    if (!cursor_.peek(user)) return false;
+    cursor_.movies(movies);
+    cursor_.advance();
+    return true;
+  }
+
+ private:
+  pg::Connection c_;
+  ListCursor cursor_{c_};
 };
 
 class PgPublished final : public PublishedSet {
@@ -941,6 +984,11 @@ std::unique_ptr<LiveLists> postgres_live_lists(const PostgresOptions& options) {
   auto lists = std::make_unique<PgLiveLists>(options.conninfo);
   if (!lists->open()) return nullptr;
   return lists;
+}
+
+std::unique_ptr<ListStream> postgres_generation_lists(const PostgresOptions& options,
+                                                      std::int64_t generation) {
+  return std::make_unique<PgGenerationLists>(options.conninfo, generation);
 }
 
 std::unique_ptr<PublishedSet> postgres_published(const PostgresOptions& options,
