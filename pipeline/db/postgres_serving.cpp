@@ -10,6 +10,7 @@
 // (readers never wait) and then dropped.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -860,11 +861,14 @@ class ListCursor {
   void movies(std::vector<std::int64_t>& out) const {
     out.clear();
     const std::string text = batch_->text(at_, 1);
-    std::size_t i = 1;
-    while (i < text.size() && text[i] != '}') {
-      std::size_t end = text.find_first_of(",}", i);
-      out.push_back(std::stoll(text.substr(i, end - i)));
-      i = end + (text[end] == ',' ? 1 : 0);
+    const char* p = text.data() + 1;
+    const char* end = text.data() + text.size();
+    while (p < end && *p != '}') {
+      std::int64_t id = 0;
+      const auto [next, ec] = std::from_chars(p, end, id);
+      if (ec != std::errc()) throw DatabaseError("recs_store.rec_lists: a bad movie_ids array");
+      out.push_back(id);
+      p = next + (next < end && *next == ',' ? 1 : 0);
     }
   }
 
