@@ -542,17 +542,5 @@ TEST(Config, ChecksAcrossKeysBlameTheSetThatBrokeThem) {
       << message;
 }
 
-TEST(Config, ASecondYamlDocumentIsAnError) {
-  TempDir dir;
-  write_file(dir / "c.yaml", "score:\n  top_n: 7\n---\ndatabase: other.db\n");
-  EXPECT_NE(config_error(dir / "c.yaml").find("c.yaml:4: a second YAML document"),
-            std::string::npos)
-      << config_error(dir / "c.yaml");
-  write_file(dir / "c.yaml", "---\nscore:\n  top_n: 7\n");  // a leading marker is one document
-  EXPECT_EQ(config_error(dir / "c.yaml"), "(no error)");
-  write_file(dir / "c.yaml", "");
-  EXPECT_EQ(config_error(dir / "c.yaml"), "(no error)");
-}
-
 }  // namespace
 }  // namespace recs

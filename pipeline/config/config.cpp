@@ -660,14 +660,7 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
     c.database = src.base_dir / "recs.db";
     YAML::Node root;
     try {
-      // Every document, so a second one (after `---`) is an error, not
-      // silently ignored keys.
-      const std::vector<YAML::Node> documents = YAML::LoadAllFromFile(file.string());
-      if (documents.size() > 1) {
-        throw ConfigError(file.string() + ":" + std::to_string(documents[1].Mark().line + 1) +
-                          ": a second YAML document; a config file holds one");
-      }
-      if (!documents.empty()) root = documents.front();
+      root = YAML::LoadFile(file.string());
     } catch (const YAML::ParserException& e) {
       throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) +
                         ": YAML syntax error: " + e.msg);
