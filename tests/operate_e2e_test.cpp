@@ -249,6 +249,19 @@ TEST(CliHabits, DryRunWritesNothingAndExitsAsTheRunWould) {
   auto broken = s.run("run", "--dry-run --set database=" + quoted(s.dir / "other.db"));
   EXPECT_EQ(broken.exit_code, 5) << broken.err;
   EXPECT_EQ(s.run("run", "--set database=" + quoted(s.dir / "other.db")).exit_code, 5);
+
+  // A copy of the database without its -wal and -shm (a backup, a file
+  // moved elsewhere): looked at, and nothing created beside it, even under
+  // a name a file: URI must escape.
+  const TempDir copies;
+  const fs::path copy = copies.path() / "copy#1 ?%.db";
+  fs::copy_file(s.dir / "recs.db", copy);
+  const auto copied = listing(copies.path());
+  auto looked = s.run("run", "--dry-run --json --set database=" + quoted(copy));
+  EXPECT_EQ(looked.exit_code, 0) << looked.err;
+  EXPECT_EQ(json_field(s.dir, looked.out, "$.schema_version"),
+            value(s.db(), "PRAGMA user_version;"));
+  EXPECT_EQ(listing(copies.path()), copied);
 }
 
 TEST(Predict, OnUnknownErrorSkipOrNan) {

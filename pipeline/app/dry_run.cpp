@@ -51,7 +51,7 @@ void check_database(const Config& config, Findings& f) {
   if (::access(config.database.c_str(), R_OK | W_OK) != 0) {
     throw DatabaseError(config.database.string() + ": not readable and writable by this user");
   }
-  auto database = db::open_read_only(config.database, db::SchemaCheck::kAnyVersion);
+  auto database = db::open_for_inspection(config.database);
   try {
     f.schema_version = db::schema_version(*database);
   } catch (const SQLite::Exception& e) {

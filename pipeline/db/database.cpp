@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -113,6 +114,44 @@ std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& pa
                           ", this pipeline expects " + std::to_string(latest) +
                           " (run 'pipeline import' to migrate)");
     }
+    return db;
+  } catch (const SQLite::Exception& e) {
+    throw DatabaseError(path.string() + ": " + e.what());
+  }
+}
+
+namespace {
+
+// RFC 3986 percent-encoding of a path for a file: URI (SQLite decodes it).
+std::string file_uri(const std::filesystem::path& path) {
+  std::string uri = "file:";
+  for (unsigned char c : std::filesystem::absolute(path).string()) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      uri += '%';
+      uri += kHex[c >> 4];
+      uri += kHex[c & 15];
+    }
+  }
+  return uri;
+}
+
+}  // namespace
+
+std::unique_ptr<SQLite::Database> open_for_inspection(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::path wal = path;
+  wal += "-wal";
+  const bool has_wal = std::filesystem::exists(wal, ec) || ec;
+  if (has_wal || !std::filesystem::exists(path, ec)) {
+    return open_read_only(path, SchemaCheck::kAnyVersion);
+  }
+  try {
+    auto db = std::make_unique<SQLite::Database>(file_uri(path) + "?immutable=1",
+                                                 SQLite::OPEN_READONLY | SQLite::OPEN_URI);
+    schema_version(*db);  // the first read: a file that is no database fails here
     return db;
   } catch (const SQLite::Exception& e) {
     throw DatabaseError(path.string() + ": " + e.what());

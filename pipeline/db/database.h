@@ -29,6 +29,14 @@ enum class SchemaCheck {
 std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path,
                                                  SchemaCheck check = SchemaCheck::kCurrent);
 
+// Opens an existing database to look at it and leave no trace (the dry run).
+// A WAL database with no -wal file has everything in the main file and no
+// connection open on it: it is read as immutable, so SQLite creates no
+// -wal/-shm beside it (a read-only WAL connection otherwise would, and
+// cannot remove them on close). Otherwise as open_read_only. Throws
+// DatabaseError.
+std::unique_ptr<SQLite::Database> open_for_inspection(const std::filesystem::path& path);
+
 // The schema version recorded in the database (PRAGMA user_version).
 int schema_version(SQLite::Database& db);
 
