@@ -122,6 +122,16 @@ TEST(Config, ErrorsNameKeyAndLine) {
   EXPECT_NE(config_error(f).find("YAML syntax error"), std::string::npos);
   write_file(f, "- a\n- b\n");
   EXPECT_NE(config_error(f).find("must be a mapping"), std::string::npos);
+  // A second document would be ignored by a plain load: refused, at its line.
+  write_file(f, "score:\n  top_n: 5\n---\nscore:\n  top_n: 6\n");
+  EXPECT_EQ(config_error(f), f.string() +
+                                 ":3: a second YAML document starts here; the config is one "
+                                 "document (remove this '---' line or what follows it)");
+  write_file(f, "score:\n  top_n: 5\n---\n");
+  EXPECT_NE(config_error(f).find(":3: a second YAML document"), std::string::npos);
+  // One document with its optional markers loads.
+  write_file(f, "---\nscore:\n  top_n: 7\n...\n");
+  EXPECT_EQ(load_config(f, {}).score.top_n, 7);
   EXPECT_EQ(config_error(dir / "missing.yaml"),
             (dir / "missing.yaml").string() + ": config file not found");
   EXPECT_NE(config_error(dir.path()).find("is a directory"), std::string::npos);

@@ -1,10 +1,12 @@
 #include "config/config.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -638,6 +640,48 @@ struct Loader {
   }
 };
 
+// yaml-cpp's Load reads a file's first document and ignores the rest, so a
+// config with a second one (after a '---' line) would be half read. Its
+// events are walked without building nodes and stopped where the second
+// document starts: bounded memory whatever the file holds.
+class SecondDocumentFinder final : public YAML::EventHandler {
+ public:
+  struct Found {
+    YAML::Mark mark;
+  };
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2) throw Found{mark};
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  int documents_ = 0;
+};
+
+void refuse_second_document(const fs::path& file, const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  SecondDocumentFinder finder;
+  try {
+    while (parser.HandleNextDocument(finder)) {
+    }
+  } catch (const SecondDocumentFinder::Found& found) {
+    throw ConfigError(file.string() + ":" + std::to_string(found.mark.line + 1) +
+                      ": a second YAML document starts here; the config is one document "
+                      "(remove this '---' line or what follows it)");
+  }
+}
+
 }  // namespace
 
 std::string Config::where(const std::string& key) const {
@@ -658,14 +702,21 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
     c.file = fs::absolute(file).lexically_normal();
     src = {file.string(), c.file.parent_path()};
     c.database = src.base_dir / "recs.db";
+    std::string text;
+    {
+      std::ifstream in(file, std::ios::binary);
+      std::ostringstream all;
+      if (in) all << in.rdbuf();
+      if (!in || in.bad()) throw ConfigError(file.string() + ": cannot read config file");
+      text = std::move(all).str();
+    }
     YAML::Node root;
     try {
-      root = YAML::LoadFile(file.string());
+      root = YAML::Load(text);
+      refuse_second_document(file, text);
     } catch (const YAML::ParserException& e) {
       throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) +
                         ": YAML syntax error: " + e.msg);
-    } catch (const YAML::BadFile&) {
-      throw ConfigError(file.string() + ": cannot read config file");
     }
     if (root.IsDefined() && !root.IsNull()) {
       if (!root.IsMap()) {
