@@ -217,6 +217,31 @@ TEST(Import, DuplicatesAcrossChunksOfAnUnsortedFile) {
                    "SELECT rating FROM ratings WHERE user_id = " + pair.substr(0, pair.find(',')) +
                        " AND movie_id = " + pair.substr(pair.find(',') + 1) + ";"),
       rating + ".0\n");
+  // The log names the skipped row's line, as for a sorted file.
+  const RatingsFile read = read_ratings(skip.config.import.ratings, skip.config.import, nullptr);
+  ASSERT_EQ(read.bad.count, 1);
+  EXPECT_EQ(read.bad.first,
+            std::vector<std::string>{skip.config.import.ratings.string() + ":" +
+                                     std::to_string(at + 2) + ": duplicate rating for user " +
+                                     pair.substr(0, pair.find(',')) + " and movie " +
+                                     pair.substr(pair.find(',') + 1) + " (first at line 12)"});
+}
+
+TEST(ReadRatings, EachSkippedDuplicateOfAnUnsortedFileNamesItsLine) {
+  Fixture f;
+  f.config.import.skip_bad_rows = true;
+  const std::string file = f.config.import.ratings.string();
+  write_file(f.config.import.ratings,
+             kHeader + "2,4,4,1\n1,1,4,1\n2,4,3,1\n1,11,4,1\n2,4,2,1\n1,1,5,1\n");
+  const RatingsFile read = read_ratings(f.config.import.ratings, f.config.import, nullptr);
+  EXPECT_EQ(read.bad.count, 3);
+  EXPECT_EQ(read.bad.first,
+            (std::vector<std::string>{
+                file + ":7: duplicate rating for user 1 and movie 1 (first at line 3)",
+                file + ":4: duplicate rating for user 2 and movie 4 (first at line 2)",
+                file + ":6: duplicate rating for user 2 and movie 4 (first at line 2)"}));
+  ASSERT_EQ(read.rows.size(), 3u);
+  EXPECT_EQ(read.rows[2].rating, 4);  // the first of the three is kept
 }
 
 // Sorted for its first chunks, out of order after them: the first pass has

@@ -50,6 +50,11 @@ std::string fmt(double v) {
   return o.str();
 }
 
+std::string duplicate_message(const RatingRow& dup, std::int64_t first_line) {
+  return "duplicate rating for user " + std::to_string(dup.user) + " and movie " +
+         std::to_string(dup.movie) + " (first at line " + std::to_string(first_line) + ")";
+}
+
 }  // namespace
 
 void BadRows::add(std::string message) {
@@ -190,8 +195,7 @@ void RatingsReader::parse() {
       }
       if (sorted && prev_line != 0 && !key_less(prev, r)) {
         if (prev.user == r.user && prev.movie == r.movie) {
-          bad("duplicate rating for user " + std::to_string(r.user) + " and movie " +
-              std::to_string(r.movie) + " (first at line " + std::to_string(prev_line) + ")");
+          bad(duplicate_message(r, prev_line));
           continue;
         }
         sorted = false;
@@ -229,24 +233,27 @@ void RatingsReader::release_consumed() {
   released_ = released_ || consumed_ > 0;
 }
 
-void RatingsReader::duplicate_error(const RatingRow& dup) const {
-  // Finding the duplicate's lines means one more pass over the file, which
-  // only happens when there is a duplicate.
+std::map<std::pair<std::int64_t, std::int64_t>, std::vector<std::int64_t>> RatingsReader::lines_of(
+    const std::vector<RatingRow>& keys) const {
+  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<std::int64_t>> lines;
+  for (const RatingRow& k : keys) lines[{k.user, k.movie}];
   CsvReader again(path_);
   std::vector<std::string_view> g;
-  std::vector<std::int64_t> lines;
   std::int64_t u, m;
   std::string ignored;
-  while (again.next(g) && lines.size() < 2) {
-    if (g.size() == 4 && parse_id(g[0], "", u, ignored) && parse_id(g[1], "", m, ignored) &&
-        u == dup.user && m == dup.movie) {
-      lines.push_back(again.line());
+  while (again.next(g)) {
+    if (g.size() == 4 && parse_id(g[0], "", u, ignored) && parse_id(g[1], "", m, ignored)) {
+      auto it = lines.find({u, m});
+      if (it != lines.end()) it->second.push_back(again.line());
     }
   }
+  return lines;
+}
+
+void RatingsReader::duplicate_error(const RatingRow& dup) const {
+  const std::vector<std::int64_t> lines = lines_of({dup}).begin()->second;
   throw InputError(path_.string(), lines.size() > 1 ? lines[1] : 0,
-                   "duplicate rating for user " + std::to_string(dup.user) + " and movie " +
-                       std::to_string(dup.movie) + " (first at line " +
-                       std::to_string(lines.empty() ? 0 : lines[0]) + ")");
+                   duplicate_message(dup, lines.empty() ? 0 : lines[0]));
 }
 
 void RatingsReader::for_each_sorted(const std::function<void(const RatingRow&)>& visit) {
@@ -316,6 +323,7 @@ void RatingsReader::for_each_sorted(const std::function<void(const RatingRow&)>&
   // stages, so the writer never waits for the merge's comparisons.
   bool any = false;
   RatingRow prev{};
+  std::vector<RatingRow> skipped;  // the first duplicates skipped, for the log
   auto merge_block = [&](tbb::flow_control& control) {
     std::vector<RatingRow> block;
     if (heap.empty()) {
@@ -328,8 +336,11 @@ void RatingsReader::for_each_sorted(const std::function<void(const RatingRow&)>&
       const RatingRow& r = *top.at;
       if (any && prev.user == r.user && prev.movie == r.movie) {
         if (!config_.skip_bad_rows) duplicate_error(r);
-        bad_.add(path_.string() + ": duplicate rating for user " + std::to_string(r.user) +
-                 " and movie " + std::to_string(r.movie) + " skipped");
+        if (bad_.first.size() + skipped.size() < kBadRowSamples) {
+          skipped.push_back(r);  // its line is looked up once the merge is done
+        } else {
+          ++bad_.count;  // past the messages the log shows
+        }
       } else {
         block.push_back(r);
         prev = r;
@@ -351,6 +362,18 @@ void RatingsReader::for_each_sorted(const std::function<void(const RatingRow&)>&
                                                     [&](const std::vector<RatingRow>& block) {
                                                       for (const RatingRow& r : block) visit(r);
                                                     }));
+  if (skipped.empty()) return;
+  // The i-th skip of a pair is its (i+1)-th line in the file: the merge kept
+  // the first occurrence.
+  auto lines = lines_of(skipped);
+  std::map<std::pair<std::int64_t, std::int64_t>, std::size_t> seen;
+  for (const RatingRow& r : skipped) {
+    const std::vector<std::int64_t>& at = lines[{r.user, r.movie}];
+    const std::size_t i = ++seen[{r.user, r.movie}];
+    const std::int64_t line = i < at.size() ? at[i] : 0;
+    bad_.add(path_.string() + ":" + std::to_string(line) + ": " +
+             duplicate_message(r, at.empty() ? 0 : at[0]));
+  }
 }
 
 std::vector<RatingRow> RatingsReader::sorted_rows() {

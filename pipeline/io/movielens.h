@@ -9,6 +9,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -96,6 +97,10 @@ class RatingsReader {
  private:
   void parse();
   [[noreturn]] void duplicate_error(const RatingRow& dup) const;
+  // The lines of every occurrence of each (user, movie) of `keys` in the
+  // file, in file order: one more pass, made only when there are duplicates.
+  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<std::int64_t>> lines_of(
+      const std::vector<RatingRow>& keys) const;
 
   std::filesystem::path path_;
   const ImportConfig& config_;
