@@ -158,7 +158,7 @@ class SqliteModels final : public ModelRepository {
     return translate_errors(db_, [&] {
       auto m = read_one(db_, "ORDER BY model_id DESC LIMIT 1");
       if (!m) {
-        throw DatabaseError(db_.getFilename() + ": no trained model (run 'pipeline train' first)");
+        throw NotFoundError(db_.getFilename() + ": no trained model (run 'pipeline train' first)");
       }
       return std::move(*m);
     });
