@@ -170,6 +170,30 @@ TEST_F(ShardPostgres, PublishRefusesWhileAShardIsMissingOrFromAnotherModel) {
   EXPECT_EQ(chomp(sqlite_readonly(dir_ / "recs.db", "SELECT model_id FROM publication")), "1");
 }
 
+// The publication records the top_n the shards scored with: shards that
+// disagree are refused (their users' lists would differ in length), shards
+// that agree with each other but not with the publish config win.
+TEST_F(ShardPostgres, PublishRecordsTheShardsTopNAndRefusesShardsThatDisagree) {
+  shard("0/2");
+  ASSERT_EQ(pipeline("score --shard 1/2 --set score.top_n=10").exit_code, 0);
+  CommandResult r = pipeline("publish");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(last_log_line(r.err).message.find(
+                "its shards were scored with different score.top_n (shard 1 with 10; shard 0 "
+                "with 20)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(live(), "");
+  ASSERT_EQ(pipeline("score --shard 0/2 --set score.top_n=10").exit_code, 0);
+  r = pipeline("publish");  // its config says 20
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("its shards were scored with score.top_n 10, not this config's 20"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(pg("SELECT top_n FROM recs.publication"), "10");
+  EXPECT_EQ(pg("SELECT max(rank) FROM recs.recommendations"), "10");
+}
+
 // Every shard process leaves a row in recs_store.shard_runs (the SQLite
 // file is read-only to them): its shard, status, timings and counts; input
 // it refuses ends 'refused' with the error line's message, a failure

@@ -78,6 +78,34 @@ std::string shard_list(const std::vector<int>& shards, int count) {
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
+// The top_n a generation's lists were scored with, which its publication
+// records: the shards' own (their latest successful runs), all alike, or
+// the publish config's for shards run before they recorded it.
+int shards_top_n(const Config& config, const std::map<int, int>& by_shard, std::int64_t g) {
+  std::map<int, std::vector<int>> shards_of;
+  for (const auto& [shard, top_n] : by_shard) shards_of[top_n].push_back(shard);
+  if (shards_of.size() > 1) {
+    std::vector<std::string> each;
+    for (const auto& [top_n, shards] : shards_of) {
+      each.push_back(fmt::format("{} {} with {}", shards.size() == 1 ? "shard" : "shards",
+                                 fmt::join(shards, ", "), top_n));
+    }
+    throw ConfigError(fmt::format(
+        "generation {}: its shards were scored with different score.top_n ({}); score every "
+        "shard again with one config; nothing published, the live set stays in place",
+        g, fmt::join(each, "; ")));
+  }
+  if (shards_of.empty()) return config.score.top_n;
+  const int top_n = shards_of.begin()->first;
+  if (top_n != config.score.top_n) {
+    log::warn(
+        "generation {}: its shards were scored with score.top_n {}, not this config's {}; "
+        "the publication records {}",
+        g, top_n, config.score.top_n, top_n);
+  }
+  return top_n;
+}
+
 }  // namespace
 
 void require_shard_store(const Config& config, const char* what) {
@@ -142,7 +170,8 @@ void run_shard_stage(const Config& config, const ShardSpec& spec) {
         .add("users_folded_in", s.folded_in)
         .add("users_without_signal", s.without_signal)
         .add("first_user", s.span.first)
-        .add("last_user", s.span.last);
+        .add("last_user", s.span.last)
+        .add("top_n", config.score.top_n);  // what publish records for the generation
     timings.add("score_load", s.load_seconds).add("score_stage", s.seconds);
     if (config.clusters.enabled) timings.add("clusters", s.cluster_seconds);
     if (s.ann.used) {
@@ -248,6 +277,7 @@ void run_publish_staged(const Config& config) {
         }
         log::info("generation {}: all {} shards of model {} staged ({} rows for {} users)", *g,
                   count, model.model_id, totals.rows, totals.users);
+        const int top_n = shards_top_n(config, generations->shard_top_ns(*g), *g);
         // The quality gate, as pipeline run keeps it (evaluate.in_run): the
         // configured model evaluated on a hold-out split, fitted from its
         // own seed on the training part only, against the popularity
@@ -301,8 +331,7 @@ void run_publish_staged(const Config& config) {
           measure_lists(*db::postgres_generation_lists(options, *g), side.candidate_ids, changes);
           take_changes(changes, s);
         }
-        const db::LiveSwitch live =
-            generations->make_live(*g, run.id(), config.score.top_n, side.extras);
+        const db::LiveSwitch live = generations->make_live(*g, run.id(), top_n, side.extras);
         log::info(
             "generation {} is live on the PostgreSQL server{}: {} recommendations for {} users "
             "from {} shards of model {}",

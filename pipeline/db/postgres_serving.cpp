@@ -395,6 +395,19 @@ class PgGenerations final : public ServingGenerations {
     return r.int64(0, 0);
   }
 
+  std::map<int, int> shard_top_ns(std::int64_t generation) override {
+    const pg::Result r = c_.exec(
+        "SELECT DISTINCT ON (shard) shard, (counts->>'top_n')::integer FROM "
+        "recs_store.shard_runs WHERE generation = $1 AND status = 'succeeded' ORDER BY shard, "
+        "run_id DESC",
+        {std::to_string(generation)});
+    std::map<int, int> out;
+    for (int i = 0; i < r.rows(); ++i) {
+      if (!r.null(i, 1)) out[static_cast<int>(r.int64(i, 0))] = static_cast<int>(r.int64(i, 1));
+    }
+    return out;
+  }
+
   void end_shard_run(std::int64_t run_id, const ShardRunEnd& end) override {
     c_.exec(
         "UPDATE recs_store.shard_runs SET status = $2, message = $3, model_id = $4, generation = "

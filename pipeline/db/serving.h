@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -111,6 +112,9 @@ class ServingGenerations {
                                                        bool create) = 0;
   // Every shard part of every staging generation, by generation and part.
   virtual std::vector<StagedPart> staged_parts() = 0;
+  // The score.top_n each shard of `generation` was scored with (its latest
+  // successful run), by shard; shards run before it was recorded are absent.
+  virtual std::map<int, int> shard_top_ns(std::int64_t generation) = 0;
   // What the shards of `generation` staged beside their lists: every
   // user's cluster (by user id) and the cluster counts of every part.
   virtual void staged_clusters(std::int64_t generation, ClusterRows& users,
