@@ -142,6 +142,13 @@ TEST(Config, OverrideErrors) {
             "--set score.top_n=abc: score.top_n: expected an integer, got 'abc'");
   EXPECT_EQ(config_error({}, {"score.nope=1"}), "--set score.nope=1: score.nope: unknown key");
   EXPECT_EQ(config_error({}, {"novalue"}), "--set novalue: expected key.path=value");
+  // A '#' YAML would read as a comment is refused, not dropped with what follows.
+  EXPECT_EQ(config_error({}, {"database=a copy #2.db"}),
+            "--set database=a copy #2.db: database: YAML would read the value from its '#' on "
+            "as a comment; quote the value (--set 'database=\"a copy #2.db\"')");
+  EXPECT_NE(config_error({}, {"score.top_n=#5"}).find("as a comment"), std::string::npos);
+  EXPECT_EQ(load_config({}, {"database=\"a copy #2.db\""}).database.filename(), "a copy #2.db");
+  EXPECT_EQ(load_config({}, {"database=copy#2.db"}).database.filename(), "copy#2.db");
 }
 
 TEST(Config, SplitSeedKeepsTheValidationSetWhileModelSeedVaries) {

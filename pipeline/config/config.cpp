@@ -741,9 +741,23 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
       }
       throw UsageError("--set " + o + ": " + key + ": unknown key");
     }
+    // YAML reads a '#' at the start or after a blank as a comment: on the
+    // command line that would silently cut the value ("a copy #2.db" is
+    // "a copy"), so an unquoted one is refused.
+    const std::string text = o.substr(eq + 1);
+    if (text.empty() || (text.front() != '"' && text.front() != '\'')) {
+      for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t')) {
+          throw UsageError("--set " + o + ": " + key +
+                           ": YAML would read the value from its '#' on as a comment; quote "
+                           "the value (--set '" +
+                           key + "=\"" + text + "\"')");
+        }
+      }
+    }
     YAML::Node value;
     try {
-      value = YAML::Load(o.substr(eq + 1));
+      value = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       throw UsageError("--set " + o + ": " + key + ": cannot parse value: " + e.msg);
     }
