@@ -6,6 +6,7 @@
 // terminal only, and sql/latest_run.sql with column names.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <filesystem>
@@ -262,6 +263,40 @@ TEST(CliHabits, DryRunWritesNothingAndExitsAsTheRunWould) {
   EXPECT_EQ(json_field(s.dir, looked.out, "$.schema_version"),
             value(s.db(), "PRAGMA user_version;"));
   EXPECT_EQ(listing(copies.path()), copied);
+}
+
+// A read-only copy of the database without -wal/-shm (a snapshot in a
+// folder the reader cannot write): the read-only commands read it, where
+// SQLite's read-only WAL open fails for want of -shm, and create nothing.
+TEST(CliHabits, ReadOnlyCommandsReadACopyInAFolderTheyCannotWrite) {
+  ASSERT_EQ(geteuid(), 0u) << "switches to nobody with runuser";
+  Job s;
+  ASSERT_EQ(s.run("run", "-q").exit_code, 0);
+  const TempDir copies;
+  fs::permissions(copies.path(), fs::perms(0755), fs::perm_options::replace);
+  fs::copy_file(s.db(), copies / "recs.db");
+  fs::permissions(copies / "recs.db", fs::perms(0644), fs::perm_options::replace);
+  write_file(copies / "c.yaml", read_file(s.config));  // database: recs.db, beside it
+  fs::copy(s.dir / "data", copies / "data");
+  run_command("chmod -R a+rX " + quoted(copies / "data"));
+  fs::permissions(copies / "c.yaml", fs::perms(0644), fs::perm_options::replace);
+  const auto before = listing(copies.path());
+  auto as_nobody = [&](const std::string& command) {
+    return run_command("cd / && runuser -u nobody -- " + quoted(pipeline_binary()) + " " + command +
+                       " -q --config " + quoted(copies / "c.yaml"));
+  };
+  // What SQLite alone does there.
+  EXPECT_NE(run_command("runuser -u nobody -- sqlite3 -readonly " + quoted(copies / "recs.db") +
+                        " 'SELECT count(*) FROM ratings'")
+                .exit_code,
+            0);
+  auto evaluated = as_nobody("evaluate");
+  EXPECT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  EXPECT_NE(evaluated.out.find("\"users_evaluated\""), std::string::npos) << evaluated.out;
+  auto dry = as_nobody("run --dry-run");
+  EXPECT_EQ(dry.exit_code, 5) << dry.err;  // a run could not write it, so neither would it
+  EXPECT_EQ(listing(copies.path()), before);
+  EXPECT_FALSE(fs::exists(copies / "recs.db-shm"));
 }
 
 TEST(Predict, OnUnknownErrorSkipOrNan) {

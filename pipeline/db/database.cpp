@@ -93,33 +93,6 @@ std::unique_ptr<SQLite::Database> open(const std::filesystem::path& path) {
   return open_first_attach_safe(path, [&] { return open_unguarded(path); });
 }
 
-std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path,
-                                                 SchemaCheck check) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    throw DatabaseError(path.string() + ": database not found (run 'pipeline import' first)");
-  }
-  try {
-    auto db = open_first_attach_safe(path, [&] {
-      auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READONLY);
-      db->setBusyTimeout(kBusyTimeoutMs);
-      schema_version(*db);  // the first read, which attaches to -shm
-      return db;
-    });
-    if (check == SchemaCheck::kAnyVersion) return db;
-    int version = schema_version(*db);
-    int latest = migrations().empty() ? 0 : migrations().back().version;
-    if (version != latest) {
-      throw DatabaseError(path.string() + ": schema version " + std::to_string(version) +
-                          ", this pipeline expects " + std::to_string(latest) +
-                          " (run 'pipeline import' to migrate)");
-    }
-    return db;
-  } catch (const SQLite::Exception& e) {
-    throw DatabaseError(path.string() + ": " + e.what());
-  }
-}
-
 namespace {
 
 // RFC 3986 percent-encoding of a path for a file: URI (SQLite decodes it).
@@ -140,19 +113,78 @@ std::string file_uri(const std::filesystem::path& path) {
 
 }  // namespace
 
-std::unique_ptr<SQLite::Database> open_for_inspection(const std::filesystem::path& path) {
+std::string immutable_uri(const std::filesystem::path& path) {
+  return file_uri(path) + "?immutable=1";
+}
+
+namespace {
+
+// No -wal beside the database: everything is in the main file and no
+// connection has it open (every read-write connection keeps -wal).
+bool without_wal(const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::path wal = path;
   wal += "-wal";
-  const bool has_wal = std::filesystem::exists(wal, ec) || ec;
-  if (has_wal || !std::filesystem::exists(path, ec)) {
+  return !std::filesystem::exists(wal, ec) && !ec;
+}
+
+bool folder_writable(const std::filesystem::path& path) {
+  const std::filesystem::path folder = path.parent_path().empty() ? "." : path.parent_path();
+  return ::access(folder.c_str(), W_OK) == 0;
+}
+
+// Read as immutable: SQLite takes no lock and creates no -wal or -shm.
+std::unique_ptr<SQLite::Database> open_immutable(const std::filesystem::path& path) {
+  auto db = std::make_unique<SQLite::Database>(immutable_uri(path),
+                                               SQLite::OPEN_READONLY | SQLite::OPEN_URI);
+  schema_version(*db);  // the first read: a file that is no database fails here
+  return db;
+}
+
+}  // namespace
+
+std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& path,
+                                                 SchemaCheck check) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw DatabaseError(path.string() + ": database not found (run 'pipeline import' first)");
+  }
+  try {
+    std::unique_ptr<SQLite::Database> db;
+    if (without_wal(path) && !folder_writable(path)) {
+      // A read-only copy (a snapshot, a read-only mount) without -wal/-shm:
+      // SQLite cannot create them there, and a read-only WAL connection
+      // needs them; nothing can be writing it either.
+      db = open_immutable(path);
+    } else {
+      db = open_first_attach_safe(path, [&] {
+        auto db = std::make_unique<SQLite::Database>(path.string(), SQLite::OPEN_READONLY);
+        db->setBusyTimeout(kBusyTimeoutMs);
+        schema_version(*db);  // the first read, which attaches to -shm
+        return db;
+      });
+    }
+    if (check == SchemaCheck::kAnyVersion) return db;
+    int version = schema_version(*db);
+    int latest = migrations().empty() ? 0 : migrations().back().version;
+    if (version != latest) {
+      throw DatabaseError(path.string() + ": schema version " + std::to_string(version) +
+                          ", this pipeline expects " + std::to_string(latest) +
+                          " (run 'pipeline import' to migrate)");
+    }
+    return db;
+  } catch (const SQLite::Exception& e) {
+    throw DatabaseError(path.string() + ": " + e.what());
+  }
+}
+
+std::unique_ptr<SQLite::Database> open_for_inspection(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) || !without_wal(path)) {
     return open_read_only(path, SchemaCheck::kAnyVersion);
   }
   try {
-    auto db = std::make_unique<SQLite::Database>(file_uri(path) + "?immutable=1",
-                                                 SQLite::OPEN_READONLY | SQLite::OPEN_URI);
-    schema_version(*db);  // the first read: a file that is no database fails here
-    return db;
+    return open_immutable(path);
   } catch (const SQLite::Exception& e) {
     throw DatabaseError(path.string() + ": " + e.what());
   }

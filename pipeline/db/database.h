@@ -37,6 +37,10 @@ std::unique_ptr<SQLite::Database> open_read_only(const std::filesystem::path& pa
 // DatabaseError.
 std::unique_ptr<SQLite::Database> open_for_inspection(const std::filesystem::path& path);
 
+// The file: URI that opens `path` as immutable (SQLite takes no lock and
+// creates no -wal/-shm; open with SQLITE_OPEN_URI).
+std::string immutable_uri(const std::filesystem::path& path);
+
 // The schema version recorded in the database (PRAGMA user_version).
 int schema_version(SQLite::Database& db);
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "db/database.h"
 #include "db/sqlite.h"
 #include "db/sqlite_error.h"
 #include "util/error.h"
@@ -133,10 +134,14 @@ void exec(sqlite3* handle, const std::string& name, const char* sql) {
   }
 }
 
-Connection open_reader(const char* file, const std::string& name) {
+// Opens another connection as `main` was opened: a database read as
+// immutable (db::open_read_only on a read-only copy) again as immutable.
+Connection open_reader(const char* file, const std::string& name, bool immutable) {
   sqlite3* handle = nullptr;
-  const int rc =
-      sqlite3_open_v2(file, &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  const std::string uri = immutable ? db::immutable_uri(file) : std::string(file);
+  const int rc = sqlite3_open_v2(
+      uri.c_str(), &handle,
+      SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0), nullptr);
   Connection owner(handle, sqlite3_close_v2);
   if (rc != SQLITE_OK) {
     throw DatabaseError(
@@ -156,6 +161,7 @@ bool read_parallel(SQLite::Database& db, const Want& want, Columns& c) {
   sqlite3* handle = db.getHandle();
   const char* file = sqlite3_db_filename(handle, "main");
   if (sqlite3_get_autocommit(handle) == 0 || file == nullptr || *file == '\0') return false;
+  const bool immutable = sqlite3_uri_boolean(file, "immutable", 0) != 0;
   const std::string name = db.getFilename();
   const std::string where = name + ": table ratings";
   // Two statements: SQLite answers a lone min() or max() from the b-tree's
@@ -182,7 +188,7 @@ bool read_parallel(SQLite::Database& db, const Want& want, Columns& c) {
   std::vector<Connection> readers;
   for (std::size_t i = 0; i < ranges.size(); ++i) readers.emplace_back(nullptr, sqlite3_close_v2);
   tbb::parallel_for(std::size_t{0}, ranges.size(), [&](std::size_t i) {
-    readers[i] = open_reader(file, name);
+    readers[i] = open_reader(file, name, immutable);
     // The count and the read below share one read transaction (snapshot).
     exec(readers[i].get(), name, "BEGIN");
     Statement count = prepare(readers[i].get(), where,
