@@ -18,7 +18,7 @@ enum class ExitCode : int {
   kDatabase = 5,  // the database cannot be opened, read or written
   kGate = 6,      // the quality gate refused to publish
   kLocked = 7,    // another run holds the database
-  kNotFound = 8,  // nothing to roll back to, or the model asked for is not kept
+  kNotFound = 8,  // nothing to roll back to, no model yet, or the model asked for is not kept
 };
 
 // What each exit code means, in one place: `pipeline --help` prints this
@@ -38,7 +38,8 @@ inline constexpr ExitCodeMeaning kExitCodeMeanings[] = {
      "refused to publish: the quality gate, or a model with non-finite vectors or scores"},
     {ExitCode::kLocked, "another run holds the database (`<database>.lock`)"},
     {ExitCode::kNotFound,
-     "not found: nothing to roll back to, the model asked for (`--model N`) is not kept, or "
+     "not found: nothing to roll back to, no model trained yet (`score`, `predict`, a shard), the "
+     "model asked for (`--model N`) is not kept, or "
      "(`publish` without `--model`) a shard of the newest model is not staged; nothing "
      "changed"},
 };
