@@ -155,7 +155,7 @@ db::StoredModel model(int users, int movies, int dims, float seed) {
 TEST(DbModels, RoundTripBitForBit) {
   Fixture f;
   auto models = db::sqlite_models(*f.db);
-  EXPECT_THROW(models->latest(), DatabaseError);
+  EXPECT_THROW(models->latest(), NotFoundError);
   const db::StoredModel saved = model(5, 4, 3, 1.0f);
   const std::int64_t id =
       models->save(f.new_run(), saved, "{\"train_loss\":1}", kKeepModels, {}).model_id;
