@@ -4,6 +4,7 @@
 //   2026-12-01T20:00:00.123Z error [run 42] import: ratings.csv:17: ...
 #include <SQLiteCpp/Exception.h>
 
+#include <csignal>
 #include <exception>
 #include <new>
 
@@ -12,6 +13,10 @@
 #include "util/log.h"
 
 int main(int argc, char** argv) {
+  // A log read through a pipe whose reader went away (`| logger`, `| head`)
+  // must not kill a run mid-way: writes then fail with EPIPE, which the log
+  // ignores (util/log.cpp).
+  std::signal(SIGPIPE, SIG_IGN);
   auto report = [](const char* kind, const char* what) { recs::log::error("{}{}", kind, what); };
   try {
     return recs::run_cli(argc, argv);

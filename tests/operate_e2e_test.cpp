@@ -299,6 +299,21 @@ TEST(CliHabits, ReadOnlyCommandsReadACopyInAFolderTheyCannotWrite) {
   EXPECT_FALSE(fs::exists(copies / "recs.db-shm"));
 }
 
+// A log that cannot be written (the cron line's `2>>file` on a full disk,
+// a pipe whose reader went away) does not stop the night's run.
+TEST(CliHabits, ARunWhoseLogCannotBeWrittenStillRuns) {
+  Job s;
+  const std::string run = quoted(pipeline_binary()) + " run --config " + quoted(s.config);
+  auto full = run_command(run + " 2>/dev/full");
+  EXPECT_EQ(full.exit_code, 0);
+  EXPECT_EQ(value(s.db(), "SELECT group_concat(status) FROM runs;"), "succeeded");
+  // The reader reads one byte and leaves; the run's later lines meet EPIPE.
+  run_command("sh -c '" + run + " -v; echo $? > " + (s.dir / "rc").string() +
+              "' 2>&1 | head -c 1 > /dev/null");
+  EXPECT_EQ(read_file(s.dir / "rc"), "0\n");
+  EXPECT_EQ(value(s.db(), "SELECT group_concat(status) FROM runs;"), "succeeded,succeeded");
+}
+
 TEST(Predict, OnUnknownErrorSkipOrNan) {
   Job s;
   ASSERT_EQ(s.run("run", "-q").exit_code, 0);

@@ -53,8 +53,12 @@ void write(Level level, std::string_view message) {
   if (static_cast<int>(level) < g_level) return;
   std::lock_guard lock(g_mutex);
   if (auto* hook = g_before_line.load()) hook();
-  // One write per line, so lines from threads never interleave.
-  fmt::print(stderr, "{}\n", line_locked(level, message));
+  // One write per line, so lines from threads never interleave. A log that
+  // cannot be written (its disk full, a closed pipe) must not stop the run:
+  // the run history in the database still records it, so the error is
+  // dropped here (fmt::print would throw, and from a noexcept path abort).
+  const std::string line = line_locked(level, message) + "\n";
+  if (std::fwrite(line.data(), 1, line.size(), stderr) != line.size()) std::clearerr(stderr);
 }
 
 }  // namespace recs::log
