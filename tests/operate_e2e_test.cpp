@@ -314,6 +314,29 @@ TEST(CliHabits, ARunWhoseLogCannotBeWrittenStillRuns) {
   EXPECT_EQ(value(s.db(), "SELECT group_concat(status) FROM runs;"), "succeeded,succeeded");
 }
 
+// A database the run's user cannot write is refused (5) without touching
+// its -wal, so the night after the operator fixes the mode runs.
+TEST(CliHabits, AReadOnlyDatabaseIsRefusedAndTheNextRunAfterTheFixWorks) {
+  ASSERT_EQ(geteuid(), 0u) << "runs as nobody with runuser";
+  Job s;
+  run_command("chown -R nobody " + quoted(s.dir.path()));
+  const std::string run =
+      "runuser -u nobody -- " + quoted(pipeline_binary()) + " run -q --config " + quoted(s.config);
+  ASSERT_EQ(run_command(run).exit_code, 0);
+  const fs::path wal = s.dir / "recs.db-wal";
+  const auto wal_mode = fs::status(wal).permissions();
+  fs::permissions(s.db(), fs::perms(0444), fs::perm_options::replace);
+  auto refused = run_command(run);
+  EXPECT_EQ(refused.exit_code, 5) << refused.err;
+  EXPECT_NE(last_log_line(refused.err).message.find("not readable and writable by this user"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(fs::status(wal).permissions(), wal_mode);
+  fs::permissions(s.db(), fs::perms(0644), fs::perm_options::replace);
+  auto fixed = run_command(run);
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
+}
+
 TEST(Predict, OnUnknownErrorSkipOrNan) {
   Job s;
   ASSERT_EQ(s.run("run", "-q").exit_code, 0);

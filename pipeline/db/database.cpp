@@ -58,6 +58,14 @@ std::unique_ptr<SQLite::Database> open_unguarded(const std::filesystem::path& pa
   try {
     std::error_code ec;
     const bool created = !std::filesystem::exists(path, ec);
+    // A database this user cannot write is refused before SQLite opens it:
+    // SQLite would open it read-only and, on the way, give the empty -wal
+    // the database's read-only mode, so the first run after the mode is
+    // fixed would fail too.
+    if (!created && ::access(path.c_str(), R_OK | W_OK) != 0) {
+      throw DatabaseError(path.string() + ": not readable and writable by this user (" +
+                          std::strerror(errno) + ")");
+    }
     db = std::make_unique<SQLite::Database>(
         path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
     // Before the first write creates -wal and -shm, which take this mode.
