@@ -146,6 +146,70 @@ TEST_F(Faults, FullDiskDuringPublishFailsCleanly) {
   EXPECT_EQ(sqlite(db(), "SELECT count(*) FROM recommendations;"), "160000\n");
 }
 
+// The disk fills at every point of a publish, found by bisecting a file-size
+// limit: wherever it fails, the error line says what happened. Either
+// nothing was published and the previous set is whole, or the set was
+// published and only the run's own record failed, which the line says
+// instead of "nothing published".
+TEST(FullDisk, EveryFailurePointSaysWhetherTheSetWasPublished) {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  const fs::path config = make_dataset(dir, 200, 300, 5000, "model: {type: als, epochs: 2}\n");
+  const fs::path db = dir / "recs.db";
+  ASSERT_EQ(run_pipeline("run -q --config " + quoted(config)).exit_code, 0);
+  ASSERT_EQ(run_pipeline("score -q --config " + quoted(config)).exit_code, 0);  // -wal emptied
+  ASSERT_EQ(fs::file_size(dir / "recs.db-wal"), 0u);
+  fs::copy_file(db, dir / "saved.db");
+  const std::string before = sqlite(db, "SELECT run_id FROM publication;");
+  // One score at a file-size limit of `kb` KiB, from the saved database.
+  struct Outcome {
+    int exit_code;
+    std::string message;
+    bool published;
+  };
+  auto at = [&](std::uintmax_t kb) {
+    fs::remove(dir / "recs.db-wal");
+    fs::remove(dir / "recs.db-shm");
+    fs::copy_file(dir / "saved.db", db, fs::copy_options::overwrite_existing);
+    const CommandResult r =
+        run_command("sh -c \"trap '' XFSZ; ulimit -f " + std::to_string(kb) + "; exec '" +
+                    pipeline_binary().string() + "' score --config " + quoted(config) +
+                    " --set score.top_n=60\"");
+    return Outcome{r.exit_code, last_log_line(r.err).message,
+                   sqlite(db, "SELECT run_id FROM publication;") != before};
+  };
+  // The limit applies to each file: the publish's WAL writes meet it first.
+  std::uintmax_t lo = 8, hi = 16384;  // fails at lo, publishes at hi
+  ASSERT_FALSE(at(lo).published);
+  ASSERT_EQ(at(hi).exit_code, 0);
+  while (hi - lo > 1) {
+    const std::uintmax_t mid = (lo + hi) / 2;
+    (at(mid).published ? hi : lo) = mid;
+  }
+  // Around the point where the set first goes live, every outcome says so.
+  int committed_but_unrecorded = 0;
+  for (std::uintmax_t kb = lo - 4; kb <= hi + 24; ++kb) {
+    const Outcome o = at(kb);
+    if (o.exit_code == 0) {
+      EXPECT_TRUE(o.published) << kb;
+      continue;
+    }
+    EXPECT_EQ(o.exit_code, 5) << kb << ": " << o.message;
+    if (o.published) {
+      ++committed_but_unrecorded;
+      EXPECT_NE(o.message.find("the score's work is committed, but the run history could not "
+                               "record it as succeeded"),
+                std::string::npos)
+          << kb << ": " << o.message;
+    } else {
+      EXPECT_NE(o.message.find("the previous recommendations stay in place"), std::string::npos)
+          << kb << ": " << o.message;
+    }
+    EXPECT_EQ(sqlite(db, "PRAGMA integrity_check;"), "ok\n") << kb;
+  }
+  EXPECT_GT(committed_but_unrecorded, 0) << "the window between the publish and its record";
+}
+
 TEST_F(Faults, SecondRunIsRefusedWhileOneRuns) {
   int first = spawn(cmd("run --config " + quoted(config_)), "/dev/null", dir_ / "first.err");
   // Wait until the first run holds the lock (its first log line).

@@ -25,15 +25,19 @@ bool is_refusal(const Error& e) {
   return e.code() == ExitCode::kInput || e.code() == ExitCode::kConfig;
 }
 
-// The closing paragraph and its figures in the run's row, and with `json`
-// the result document. Never throws: it also runs while an error propagates.
+// The closing paragraph and its figures in the run's row (unless `record`
+// is off: they were given already), and with `json` the result document.
+// Never throws: it also runs while an error propagates.
 void close_run(db::RunRecord& run, const RunSummary& summary, std::string_view command,
                std::string_view status, const log::Stopwatch& clock, std::ostream* json,
-               ExitCode code = ExitCode::kOk, std::string_view message = {}) noexcept {
+               ExitCode code = ExitCode::kOk, std::string_view message = {},
+               bool record = true) noexcept {
   try {
     const std::string figures = summary_json(summary);
-    run.summary(figures);
-    log::info(summary_paragraph(summary, status, clock.seconds(), command));
+    if (record) {
+      run.summary(figures);
+      log::info(summary_paragraph(summary, status, clock.seconds(), command));
+    }
     if (json) {
       *json << run_result_json(run.id(), command, status, static_cast<int>(code), clock.seconds(),
                                message, figures)
@@ -82,11 +86,6 @@ void recorded_run(const Config& config, std::string_view command, std::ostream* 
   RunSummary summary;
   try {
     body(*database, run, summary);
-    log::Stopwatch checkpoint;
-    db::checkpoint(*database);
-    run.timing("checkpoint", checkpoint.seconds());
-    close_run(run, summary, command, "succeeded", clock, json);
-    run.succeed();
   } catch (const Error& e) {
     const bool refused = is_refusal(e);
     close_run(run, summary, command, refused ? "refused" : "failed", clock, json, e.code(),
@@ -107,6 +106,31 @@ void recorded_run(const Config& config, std::string_view command, std::ostream* 
     if (sqlite) throw database_error(*sqlite);
     throw;
   }
+  // The body's work is committed. A closing checkpoint that fails (the disk
+  // full as the main file grows) loses nothing: the next run's copies the
+  // rest.
+  log::Stopwatch checkpoint;
+  try {
+    db::checkpoint(*database);
+    run.timing("checkpoint", checkpoint.seconds());
+  } catch (const SQLite::Exception& e) {
+    log::warn("{}: the closing checkpoint failed: {}; the next run's checkpoint copies the rest",
+              config.database.string(), e.what());
+  }
+  close_run(run, summary, command, "succeeded", clock, nullptr);
+  try {
+    run.succeed();
+  } catch (const std::exception& e) {
+    // Only the run's own row could not be written: say what was done.
+    const std::string message = config.database.string() + ": the " + std::string(command) +
+                                "'s work is committed, but the run history could not record it "
+                                "as succeeded: " +
+                                e.what();
+    run.fail(message);
+    close_run(run, summary, command, "failed", clock, json, ExitCode::kDatabase, message, false);
+    throw DatabaseError(message);
+  }
+  close_run(run, summary, command, "succeeded", clock, json, ExitCode::kOk, {}, false);
 }
 
 void run_nightly(const Config& config, std::ostream* json) {

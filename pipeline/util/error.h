@@ -33,7 +33,9 @@ inline constexpr ExitCodeMeaning kExitCodeMeanings[] = {
     {ExitCode::kUsage, "bad command line, a bad `--set` value included"},
     {ExitCode::kConfig, "bad configuration (the message names `file:line: key`)"},
     {ExitCode::kInput, "bad input data (the message names `file:line: reason`)"},
-    {ExitCode::kDatabase, "database error (cannot open, read or write; nothing published)"},
+    {ExitCode::kDatabase,
+     "database error (cannot open, read or write; nothing published, unless the line says the "
+     "work is committed and only the run history could not record it)"},
     {ExitCode::kGate,
      "refused to publish: the quality gate, or a model with non-finite vectors or scores"},
     {ExitCode::kLocked, "another run holds the database (`<database>.lock`)"},
