@@ -347,6 +347,43 @@ TEST(Train, RankingModelsTrainOnEveryRatingRatingModelsHoldOut) {
                 total.substr(0, total.size() - 1) + "|1\n");
 }
 
+// An import after which no user has a positive rating: scoring would publish
+// an empty set over the live one; refused (6), the live set kept, with
+// clusters on (k-means had no user to cluster) or off.
+TEST(Publish, AnEmptySetIsRefusedAndTheLiveOneStays) {
+  TempDir dir;
+  auto config = make_dataset(dir, 50, 60, 500, "model: {type: als, factors: 8}\n");
+  ASSERT_EQ(run_pipeline("run -q --config " + quoted(config)).exit_code, 0);
+  const std::string live =
+      sqlite(dir / "recs.db", "SELECT count(*), max(run_id) FROM recommendations, publication;");
+  ASSERT_NE(live.substr(0, 2), "0|");
+  // Every rating 2 (in the scale, below the positive threshold 3.5).
+  std::string csv = read_file(dir / "data" / "ratings.csv"), low;
+  std::istringstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  low = line + "\n";
+  while (std::getline(in, line)) {
+    const auto second = line.find(',', line.find(',') + 1);
+    low += line.substr(0, second) + ",2.0" + line.substr(line.find(',', second + 1)) + "\n";
+  }
+  write_file(dir / "data" / "ratings.csv", low);
+  ASSERT_EQ(run_pipeline("import -q --config " + quoted(config)).exit_code, 0);
+  for (const char* clusters : {"true", "false"}) {
+    auto r =
+        run_pipeline("score --config " + quoted(config) + " --set clusters.enabled=" + clusters);
+    EXPECT_EQ(r.exit_code, 6) << r.err;
+    EXPECT_NE(last_log_line(r.err).message.find(
+                  "no user would get a recommendation from model 1 (50 user(s) without a rating "
+                  "at or above 3.5"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(
+        sqlite(dir / "recs.db", "SELECT count(*), max(run_id) FROM recommendations, publication;"),
+        live);
+  }
+}
+
 TEST(Publish, ScoreWithoutAModelIsAClearError) {
   TempDir dir;
   auto config = make_dataset(dir, 50, 60, 500);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 
@@ -216,6 +217,24 @@ std::int64_t keep_users(Audience& a, const std::vector<char>& keep) {
   throw ConfigError(config.where(key) +
                     ": the business filters leave no movie of the model to recommend; nothing "
                     "published");
+}
+
+// No user would get a row (none has a rating the model counts as positive,
+// or every score is below the type's floor): publishing would empty the
+// table the web app reads, so the live set stays.
+[[noreturn]] void empty_set(const db::StoredModel& model, const SignalRule& signal,
+                            std::int64_t no_positive) {
+  std::string why;
+  if (signal.needs_positive) {
+    std::ostringstream threshold;
+    threshold << signal.positive_threshold;
+    why = " (" + std::to_string(no_positive) + " user(s) without a rating at or above " +
+          threshold.str() + ", the model's positive_threshold, or every score below its floor)";
+  }
+  throw GateError("no user would get a recommendation from model " +
+                  std::to_string(model.model_id) + why +
+                  "; refusing to publish an empty set, the previous recommendations stay in "
+                  "place");
 }
 
 // Genres match whole names, case and all: an excluded genre no catalog
@@ -547,6 +566,8 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   check_finite(model);
   const Prepared prepared = prepare(db, config, model, kEveryone, loaded);
   const Audience& audience = prepared.audience;
+  // A set with no row would empty the web app's table: the live one stays.
+  if (audience.ids.empty()) empty_set(model, prepared.signal, prepared.no_positive);
   const std::vector<std::int32_t>& candidates = prepared.candidates;
   const std::vector<std::int64_t>& candidate_ids = prepared.candidate_ids;
   const std::vector<int>& taste = prepared.taste;
@@ -614,6 +635,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     if (config.similar.enabled)
       finite &= publisher->replace_similar(similar, model.movie_ids, candidate_ids);
     if (!finite) throw GateError("scores are not finite; refusing to publish");
+    if (publisher->rows() == 0) empty_set(model, prepared.signal, prepared.no_positive);
     if (config.clusters.enabled)
       publisher->replace_clusters(clusters.users, clusters.movies, clusters.popular);
     publisher->commit(run_id, model.model_id, config.score.top_n, extras);

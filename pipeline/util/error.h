@@ -37,7 +37,8 @@ inline constexpr ExitCodeMeaning kExitCodeMeanings[] = {
      "database error (cannot open, read or write; nothing published, unless the line says the "
      "work is committed and only the run history could not record it)"},
     {ExitCode::kGate,
-     "refused to publish: the quality gate, or a model with non-finite vectors or scores"},
+     "refused to publish: the quality gate, a model with non-finite vectors or scores, or an "
+     "empty set (no user would get a row)"},
     {ExitCode::kLocked, "another run holds the database (`<database>.lock`)"},
     {ExitCode::kNotFound,
      "not found: nothing to roll back to, no model trained yet (`score`, `predict`, a shard), the "
