@@ -337,6 +337,45 @@ TEST(CliHabits, AReadOnlyDatabaseIsRefusedAndTheNextRunAfterTheFixWorks) {
   EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
 }
 
+// A user who rated after training: score folds them in and publishes rows;
+// predict scores them the same way, so it agrees with what the web app shows.
+TEST(Predict, AFoldedInUserScoresAsTheirPublishedRows) {
+  Job s;
+  ASSERT_EQ(s.run("run", "-q").exit_code, 0);
+  const std::string movies =
+      value(s.db(),
+            "SELECT group_concat(movie_id) FROM (SELECT movie_id FROM movie_stats "
+            "ORDER BY popularity_rank LIMIT 3);");
+  std::string extra;
+  std::size_t at = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::size_t comma = movies.find(',', at);
+    extra += "999999," + movies.substr(at, comma - at) + ",5,1700000000\n";
+    at = comma + 1;
+  }
+  write_file(s.dir / "data" / "ratings.csv", read_file(s.dir / "data" / "ratings.csv") + extra);
+  ASSERT_EQ(s.run("import", "-q").exit_code, 0);
+  ASSERT_EQ(s.run("score", "-q").exit_code, 0);
+  const std::string row =
+      value(s.db(),
+            "SELECT movie_id || ' ' || score FROM recommendations WHERE user_id = 999999 "
+            "AND rank = 1;");
+  ASSERT_NE(row, "");
+  const std::string movie = row.substr(0, row.find(' '));
+  const double published = std::stod(row.substr(row.find(' ') + 1));
+  auto one = s.run("predict", "-q --user 999999 --movie " + movie);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NEAR(std::stod(one.out), published, 1e-6);
+  write_file(s.dir / "pairs.csv", "userId,movieId\n999999," + movie + "\n");
+  auto pairs = s.run("predict", "-q --pairs " + quoted(s.dir / "pairs.csv"));
+  ASSERT_EQ(pairs.exit_code, 0) << pairs.err;
+  EXPECT_NEAR(std::stod(pairs.out.substr(pairs.out.rfind(',') + 1)), published, 1e-6);
+  // Without fold-in, score would not have published them either: unknown.
+  EXPECT_EQ(s.run("predict", "-q --user 999999 --movie " + movie + " --set score.fold_in=false")
+                .exit_code,
+            4);
+}
+
 TEST(Predict, OnUnknownErrorSkipOrNan) {
   Job s;
   ASSERT_EQ(s.run("run", "-q").exit_code, 0);

@@ -104,6 +104,18 @@ std::optional<OnUnknown> parse_on_unknown(std::string_view text) {
   return std::nullopt;
 }
 
+bool any_user_unknown(const db::StoredModel& m, const std::filesystem::path& pairs) {
+  CsvReader csv(pairs);
+  std::vector<std::string_view> f;
+  while (csv.next(f)) {
+    if (csv.line() == 1 || f.empty()) continue;  // the header
+    std::int64_t user = 0;
+    auto [p, ec] = std::from_chars(f[0].data(), f[0].data() + f[0].size(), user);
+    if (ec == std::errc() && p == f[0].data() + f[0].size() && m.user_index(user) < 0) return true;
+  }
+  return false;
+}
+
 void predict_pairs(const db::StoredModel& m, const std::filesystem::path& pairs, std::ostream& out,
                    OnUnknown on_unknown) {
   CsvReader csv(pairs);

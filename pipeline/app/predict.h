@@ -53,6 +53,10 @@ std::optional<OnUnknown> parse_on_unknown(std::string_view text);
 
 // Reads a CSV "userId,movieId" and writes "userId,movieId,score" rows. With
 // kSkip or kNan one warning line on stderr counts the unknown pairs.
+// Whether a well-formed row of the pairs file names a user `model` lacks
+// (malformed rows are predict_pairs' to report).
+bool any_user_unknown(const db::StoredModel& model, const std::filesystem::path& pairs);
+
 void predict_pairs(const db::StoredModel& model, const std::filesystem::path& pairs,
                    std::ostream& out, OnUnknown on_unknown = OnUnknown::kError);
 

@@ -558,6 +558,18 @@ void record_changes(const ScoreSummary& s, db::RunRecord& run) {
   run.count("movies_covered", s.movies_covered);
 }
 
+db::StoredModel with_folded_in_users(SQLite::Database& db, const Config& config,
+                                     db::StoredModel model) {
+  if (!config.score.fold_in) return model;
+  Audience a = build_audience(db, config, model, kEveryone, nullptr);
+  if (a.folded_in == 0) return model;
+  log::info("folded in {} user(s) who rated after model {} was trained, as score does", a.folded_in,
+            model.model_id);
+  model.user_ids = std::move(a.ids);
+  model.users = std::move(a.users);
+  return model;
+}
+
 ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord& run,
                        std::optional<std::int64_t> model_id, const LoadedRatings* loaded) {
   log::Stopwatch total;

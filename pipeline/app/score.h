@@ -66,6 +66,12 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
                        std::optional<std::int64_t> model_id = std::nullopt,
                        const LoadedRatings* loaded = nullptr);
 
+// `model` with the users the next score would fold in (score.fold_in: users
+// who rated after it was trained) added beside the trained ones, solved as
+// score solves them, so predict agrees with the rows the web app shows.
+db::StoredModel with_folded_in_users(SQLite::Database& db, const Config& config,
+                                     db::StoredModel model);
+
 // score.method: ann's plan as the run history records it (app/ann_plan.h).
 struct AnnFigures {
   bool used = false;

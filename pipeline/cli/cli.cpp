@@ -466,7 +466,12 @@ int run_cli(int argc, char** argv) {
     log::set_stage("predict");
     auto db = db::open_read_only(config.database);
     const auto live = live_publication(config, *db);
-    const db::StoredModel model = choose_model(*db, *live, *parse_model_choice(predict_model));
+    db::StoredModel model = choose_model(*db, *live, *parse_model_choice(predict_model));
+    // A user who rated after training is scored as score folds them in.
+    if (!pairs_file.empty() ? any_user_unknown(model, pairs_file)
+                            : model.user_index(predict_user) < 0) {
+      model = with_folded_in_users(*db, config, std::move(model));
+    }
     if (!pairs_file.empty()) {
       predict_pairs(model, pairs_file, std::cout, *parse_on_unknown(on_unknown));
     } else {
