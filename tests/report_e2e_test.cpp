@@ -140,6 +140,16 @@ TEST(Report, SaysWhatIsMissingAndNeedsADatabase) {
   EXPECT_NE(page.find("no training recorded yet"), std::string::npos);
   EXPECT_NE(page.find("class=\"s-refused\">refused"), std::string::npos);
   EXPECT_EQ(run_pipeline("report --config " + quoted(config)).exit_code, 2);  // --out required
+  // An --out that cannot be written is a bad command line, named, not a bug.
+  for (const fs::path& out : {dir / "nofolder" / "r.html", dir.path()}) {
+    auto bad = run_pipeline("report --config " + quoted(config) + " --out " + quoted(out));
+    EXPECT_EQ(bad.exit_code, 2) << bad.err;
+    EXPECT_NE(last_log_line(bad.err).message.find("--out " + out.string() +
+                                                  ": cannot write the report: "),
+              std::string::npos)
+        << bad.err;
+  }
+  EXPECT_FALSE(fs::exists(dir.path().string() + ".tmp"));
 }
 
 }  // namespace

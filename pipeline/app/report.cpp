@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -370,16 +372,25 @@ void write_report(const Config& config, const std::filesystem::path& out,
       runs.size(), kWidth, runs.size(), escape(config.database.string()), html, latest, table);
 
   const std::filesystem::path tmp = out.string() + ".tmp";
+  std::error_code ignored;
   {
     std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
     file << page;
     file.close();
-    if (!file) throw Error(ExitCode::kInternal, out.string() + ": cannot write the report");
+    if (!file) {
+      // A folder that is missing or not writable, --out naming a folder, a
+      // full disk: the command line asked for what cannot be written.
+      std::filesystem::remove(tmp, ignored);
+      throw UsageError("--out " + out.string() +
+                       ": cannot write the report: " + std::strerror(errno));
+    }
   }
   std::error_code ec;
   std::filesystem::rename(tmp, out, ec);
-  if (ec)
-    throw Error(ExitCode::kInternal, out.string() + ": cannot write the report: " + ec.message());
+  if (ec) {
+    std::filesystem::remove(tmp, ignored);
+    throw UsageError("--out " + out.string() + ": cannot write the report: " + ec.message());
+  }
   log::info("wrote {} ({} runs, {} bytes)", out.string(), runs.size(), page.size());
 }
 
