@@ -300,7 +300,7 @@ TEST(Readers, APipelineCommandThatCannotWriteTheDatabaseNamesIt) {
   auto r = run_command("runuser -u nobody -- '" + pipeline_binary().string() + "' score --config " +
                        quoted(config));
   EXPECT_EQ(r.exit_code, 5) << r.err;
-  EXPECT_NE(last_log_line(r.err).message.find("recs.db: attempt to write a readonly database"),
+  EXPECT_NE(last_log_line(r.err).message.find("recs.db: not readable and writable by this user"),
             std::string::npos)
       << r.err;
   EXPECT_EQ(sqlite_readonly(dir / "recs.db", "SELECT count(*), sum(score) FROM recommendations;"),

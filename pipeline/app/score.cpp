@@ -635,8 +635,10 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     } else {
       publisher = db::sqlite_publisher(db, config.keep.sets);
     }
+    std::int64_t rows_added = 0;
     scored = score_audience(db, config, model, prepared,
                             [&](const TopNBlock& b, std::span<const std::int64_t> because) {
+                              for (std::int32_t c : b.counts) rows_added += c;
                               changes.add(b, audience.ids, candidate_ids);
                               return publisher->add(b, audience.ids, candidate_ids, because);
                             });
@@ -647,7 +649,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     if (config.similar.enabled)
       finite &= publisher->replace_similar(similar, model.movie_ids, candidate_ids);
     if (!finite) throw GateError("scores are not finite; refusing to publish");
-    if (publisher->rows() == 0) empty_set(model, prepared.signal, prepared.no_positive);
+    if (rows_added == 0) empty_set(model, prepared.signal, prepared.no_positive);
     if (config.clusters.enabled)
       publisher->replace_clusters(clusters.users, clusters.movies, clusters.popular);
     publisher->commit(run_id, model.model_id, config.score.top_n, extras);
