@@ -88,6 +88,7 @@ void recorded_run(const Config& config, std::string_view command, std::ostream* 
     body(*database, run, summary);
   } catch (const Error& e) {
     const bool refused = is_refusal(e);
+    run.timing("total", clock.seconds());
     close_run(run, summary, command, refused ? "refused" : "failed", clock, json, e.code(),
               e.what());
     if (refused) {
@@ -101,6 +102,7 @@ void recorded_run(const Config& config, std::string_view command, std::ostream* 
     const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&e);
     const ExitCode code = sqlite ? ExitCode::kDatabase : ExitCode::kInternal;
     const std::string message = sqlite ? database_error(*sqlite).what() : e.what();
+    run.timing("total", clock.seconds());
     close_run(run, summary, command, "failed", clock, json, code, message);
     run.fail(message);
     if (sqlite) throw database_error(*sqlite);
@@ -117,6 +119,7 @@ void recorded_run(const Config& config, std::string_view command, std::ostream* 
     log::warn("{}: the closing checkpoint failed: {}; the next run's checkpoint copies the rest",
               config.database.string(), e.what());
   }
+  run.timing("total", clock.seconds());  // every recorded command's, as the report shows
   close_run(run, summary, command, "succeeded", clock, nullptr);
   try {
     run.succeed();
@@ -185,7 +188,6 @@ void run_nightly(const Config& config, std::ostream* json) {
     const LoadedRatings loaded{&data.ratings, &data.raw, [&data] { data = eval::EvalData{}; }};
     summary.publish = run_score(db, config, run, std::nullopt, &loaded);
     run.timing("import_checkpoint", import_pages.wait());
-    run.timing("total", clock.seconds());
     log::set_stage("run");
     log::info("done in {:.3f} s", clock.seconds());
   };
