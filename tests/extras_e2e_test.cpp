@@ -308,6 +308,37 @@ TEST(ExtrasE2E, MoviesAnImportRemovedAreNeverPublished) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE movie_id IN " + in), 0);
 }
 
+// Users an import removed (every rating of theirs gone from the export) get
+// no rows from a model trained before, whatever its type: `dot` scores
+// every trained user, so it would publish lists for them.
+TEST(ExtrasE2E, UsersAnImportRemovedGetNoRows) {
+  Nightly s("score:\n  top_n: 20\n");  // the default type, dot
+  ASSERT_EQ(s.run().exit_code, 0);
+  const auto db = s.db();
+  const std::vector<std::string> gone =
+      lines(sqlite(db, "SELECT user_id FROM recommendations GROUP BY user_id LIMIT 2"));
+  ASSERT_EQ(gone.size(), 2u);
+  std::string out;
+  for (const std::string& l : lines(read_file(s.dir / "data" / "ratings.csv"))) {
+    const std::string user = l.substr(0, l.find(','));
+    if (user != gone[0] && user != gone[1]) out += l + "\n";
+  }
+  write_file(s.dir / "data" / "ratings.csv", out);
+  ASSERT_EQ(run_pipeline("import -q --config " + quoted(s.config)).exit_code, 0);
+  const std::string in = "(" + gone[0] + "," + gone[1] + ")";
+  for (const char* command : {"score", "publish --model latest"}) {
+    auto r = run_pipeline(std::string(command) + " --config " + quoted(s.config));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("2 user(s) of model 1 have no rating left"), std::string::npos) << r.err;
+    EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE user_id IN " + in), 0);
+    EXPECT_EQ(count(db, "SELECT count(*) FROM user_clusters WHERE user_id IN " + in), 0);
+    EXPECT_EQ(count(db,
+                    "SELECT count(*) FROM recommendations WHERE user_id NOT IN (SELECT user_id "
+                    "FROM ratings)"),
+              0);
+  }
+}
+
 TEST(ExtrasE2E, FiltersThatLeaveNothingAreRefusedAndKeepTheLiveSet) {
   Nightly s;
   ASSERT_EQ(s.run().exit_code, 0);

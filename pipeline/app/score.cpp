@@ -51,6 +51,7 @@ struct Audience {
   std::vector<float> value;  // its mapped (trained-scale) value
   std::int64_t folded_in = 0;
   std::int64_t not_folded = 0;  // new users with nothing to solve from
+  std::int64_t removed = 0;     // trained users with no rating left in the database
 };
 
 // Only users first_user..last_user (a shard's, app/shard.h); the default
@@ -123,11 +124,16 @@ Audience build_audience(SQLite::Database& db, const Config& config, const db::St
   };
   std::vector<Source> all;
   all.reserve(model.user_ids.size() + new_users.size());
-  for (std::size_t i = 0; i < model.user_ids.size(); ++i) {
-    if (span.contains(model.user_ids[i]))
-      all.push_back({model.user_ids[i], static_cast<int>(i), -1});
-  }
   Audience a;
+  for (std::size_t i = 0; i < model.user_ids.size(); ++i) {
+    if (!span.contains(model.user_ids[i])) continue;
+    // A trained user the imports since removed (no rating left) gets no rows.
+    if (!std::binary_search(r.user_ids.begin(), r.user_ids.end(), model.user_ids[i])) {
+      ++a.removed;
+      continue;
+    }
+    all.push_back({model.user_ids[i], static_cast<int>(i), -1});
+  }
   for (std::size_t j = 0; j < new_users.size(); ++j) {
     if (!folded.solved[j]) {
       ++a.not_folded;
@@ -400,6 +406,12 @@ Prepared prepare(SQLite::Database& db, const Config& config, const db::StoredMod
   p.signal = signal_rule(config.model, model.type);
   p.no_positive =
       keep_users(audience, users_with_positive(p.signal, audience.rated.indptr, audience.value));
+  if (audience.removed > 0) {
+    log::warn(
+        "{} user(s) of model {} have no rating left (removed by an import since it was "
+        "trained) and get no rows",
+        audience.removed, model.model_id);
+  }
   if (audience.folded_in + audience.not_folded > 0) {
     log::info("folded in " + std::to_string(audience.folded_in) +
               " user(s) who rated after training" +
