@@ -227,6 +227,14 @@ TEST_F(Rollback, KeepModelsPrunesWithALogLineButNeverASetsModel) {
                    "SELECT group_concat(model_id) FROM (SELECT model_id FROM models "
                    "ORDER BY model_id);"),
             "1,2,4\n");
+  // A publish that removes the last sets naming models 1 and 2 prunes them
+  // at once, not at the next training.
+  auto publish = pipeline("score", " --set keep.models=1 --set keep.sets=1");
+  ASSERT_EQ(publish.exit_code, 0) << publish.err;
+  EXPECT_NE(publish.err.find("removed model 1 (dot, trained "), std::string::npos) << publish.err;
+  EXPECT_NE(publish.err.find("removed model 2 (dot, trained "), std::string::npos) << publish.err;
+  EXPECT_EQ(sqlite(db(), "SELECT group_concat(model_id) FROM models;"), "4\n");
+  EXPECT_EQ(sqlite(db(), "SELECT model_id FROM publication;"), "4\n");
 }
 
 TEST(RollbackFresh, PredictBeforeAnyPublishUsesTheNewestModelAndSaysSo) {

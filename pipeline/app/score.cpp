@@ -16,6 +16,7 @@
 
 #include "app/ann_plan.h"
 #include "app/rollback.h"
+#include "app/serving.h"
 #include "app/train.h"
 #include "cluster/kmeans.h"
 #include "cluster/popular.h"
@@ -673,6 +674,15 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
       log::info("removed {}: keep.sets is {}", describe_set(gone), config.keep.sets);
     }
     run.count("kept_sets_removed", static_cast<std::int64_t>(publisher->removed().size()));
+  }
+  // The set this publish retired or removed may have been the last to name
+  // a model beyond keep.models: pruned now, not at the next training. The
+  // publish is committed; a failure here only postpones that.
+  try {
+    prune_models(db, config);
+  } catch (const std::exception& e) {
+    log::warn("could not remove the models no set names any more: {}; the next train does",
+              e.what());
   }
   const std::int64_t no_positive = prepared.no_positive;
   const std::int64_t below_floor = scored.below_floor;

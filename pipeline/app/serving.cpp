@@ -1,7 +1,11 @@
 #include "app/serving.h"
 
+#include <limits>
+
 #include "db/postgres.h"
 #include "db/sqlite.h"
+#include "util/error.h"
+#include "util/log.h"
 
 namespace recs {
 
@@ -13,6 +17,29 @@ std::unique_ptr<db::PublishedSet> live_publication(const Config& config, SQLite:
 std::vector<std::int64_t> served_models(const Config& config) {
   if (config.serve.postgres.empty()) return {};
   return db::postgres_served_models({config.serve.postgres, config.serve.reader_role});
+}
+
+ModelKeep model_keep(const Config& config) {
+  ModelKeep k{config.keep.models, {}};
+  try {
+    k.served = served_models(config);
+  } catch (const DatabaseError& e) {
+    log::warn("{}; no model is removed this time", e.what());
+    k.keep = std::numeric_limits<int>::max();
+  }
+  return k;
+}
+
+void log_removed_model(const db::ModelInfo& gone, const Config& config) {
+  log::info("removed model {} ({}, trained {}): keep.models is {}", gone.model_id, gone.type,
+            gone.created_at, config.keep.models);
+}
+
+void prune_models(SQLite::Database& db, const Config& config) {
+  const ModelKeep k = model_keep(config);
+  for (const db::ModelInfo& gone : db::sqlite_models(db)->prune(k.keep, k.served)) {
+    log_removed_model(gone, config);
+  }
 }
 
 }  // namespace recs

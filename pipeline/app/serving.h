@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "db/model_store.h"
 #include "db/publish.h"
 
 namespace recs {
@@ -23,5 +24,21 @@ std::unique_ptr<db::PublishedSet> live_publication(const Config& config, SQLite:
 // live, previous and staging generations; empty otherwise. Throws
 // DatabaseError when the server cannot be read.
 std::vector<std::int64_t> served_models(const Config& config);
+
+// What keep.models keeps: the newest `keep` and every model a set or the
+// serving side names. When the server cannot be read, nothing is pruned
+// (keep is unbounded) and a warning says so.
+struct ModelKeep {
+  int keep = 0;
+  std::vector<std::int64_t> served;
+};
+ModelKeep model_keep(const Config& config);
+
+// Prunes the models no set names any more (a publish retired the last set
+// of one), logging each removed one.
+void prune_models(SQLite::Database& db, const Config& config);
+
+// The log line of a model keep.models removed.
+void log_removed_model(const db::ModelInfo& gone, const Config& config);
 
 }  // namespace recs

@@ -233,22 +233,12 @@ TrainSummary run_train(SQLite::Database& db, const Config& config, db::RunRecord
   {
     // A model the serving server's generations still name stays, whatever
     // keep.models says; when the server cannot be read, nothing is pruned.
-    int keep = config.keep.models;
-    std::vector<std::int64_t> served;
-    try {
-      served = served_models(config);
-    } catch (const DatabaseError& e) {
-      log::warn("{}; no model is removed this time", e.what());
-      keep = std::numeric_limits<int>::max();
-    }
+    const ModelKeep k = model_keep(config);
     std::int64_t run_id = run.id();  // records the run first: it cannot nest in the save
     const db::SavedModel saved =
-        db::sqlite_models(db)->save(run_id, stored, metrics.str(), keep, served);
+        db::sqlite_models(db)->save(run_id, stored, metrics.str(), k.keep, k.served);
     s.model_id = saved.model_id;
-    for (const db::ModelInfo& gone : saved.removed) {
-      log::info("removed model {} ({}, trained {}): keep.models is {}", gone.model_id, gone.type,
-                gone.created_at, config.keep.models);
-    }
+    for (const db::ModelInfo& gone : saved.removed) log_removed_model(gone, config);
   }
   s.type = model->type();
   s.train_ratings = static_cast<std::int64_t>(train_size);

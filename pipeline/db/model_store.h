@@ -52,7 +52,12 @@ class ModelRepository {
                           const std::string& metrics_json, int keep,
                           const std::vector<std::int64_t>& served) = 0;
 
-  // The newest model; throws DatabaseError when there is none.
+  // Removes, in a write transaction of its own, what save() would: every
+  // model beyond the newest `keep` that no set and nothing in `served`
+  // names (a publish retires the set that kept one). Returns the removed.
+  virtual std::vector<ModelInfo> prune(int keep, const std::vector<std::int64_t>& served) = 0;
+
+  // The newest model; throws NotFoundError when there is none.
   virtual StoredModel latest() = 0;
 
   // Model `model_id`; throws NotFoundError naming the kept ones when it is

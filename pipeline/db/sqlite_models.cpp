@@ -66,6 +66,23 @@ std::string json_ids(const std::vector<std::int64_t>& ids) {
   return out + "]";
 }
 
+std::vector<ModelInfo> prune_models(SQLite::Database& db, int keep,
+                                    const std::vector<std::int64_t>& served) {
+  std::vector<ModelInfo> removed;
+  {
+    SQLite::Statement doomed(
+        db, std::string("SELECT ") + kInfoColumns + " " + kPrunable + " ORDER BY model_id");
+    doomed.bind(1, keep);
+    doomed.bind(2, json_ids(served));
+    removed = read_infos(doomed);
+  }
+  SQLite::Statement prune(db, std::string("DELETE ") + kPrunable);
+  prune.bind(1, keep);
+  prune.bind(2, json_ids(served));
+  prune.exec();
+  return removed;
+}
+
 SavedModel insert_model(SQLite::Database& db, std::int64_t run_id, const StoredModel& m,
                         const std::string& metrics_json, int keep,
                         const std::vector<std::int64_t>& served) {
@@ -88,17 +105,7 @@ SavedModel insert_model(SQLite::Database& db, std::int64_t run_id, const StoredM
   insert.exec();
   SavedModel saved;
   saved.model_id = db.getLastInsertRowid();
-  {
-    SQLite::Statement doomed(
-        db, std::string("SELECT ") + kInfoColumns + " " + kPrunable + " ORDER BY model_id");
-    doomed.bind(1, keep);
-    doomed.bind(2, json_ids(served));
-    saved.removed = read_infos(doomed);
-  }
-  SQLite::Statement prune(db, std::string("DELETE ") + kPrunable);
-  prune.bind(1, keep);
-  prune.bind(2, json_ids(served));
-  prune.exec();
+  saved.removed = prune_models(db, keep, served);
   return saved;
 }
 
@@ -151,6 +158,15 @@ class SqliteModels final : public ModelRepository {
       SavedModel saved = insert_model(db_, run_id, model, metrics_json, keep, served);
       tx.commit();
       return saved;
+    });
+  }
+
+  std::vector<ModelInfo> prune(int keep, const std::vector<std::int64_t>& served) override {
+    return translate_errors(db_, [&] {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      std::vector<ModelInfo> removed = prune_models(db_, keep, served);
+      tx.commit();
+      return removed;
     });
   }
 
