@@ -9,10 +9,10 @@ SELECT p.published_at, p.run_id, p.model_id, p.user_count AS users, p.row_count 
        p.top_n
 FROM publication AS p;
 
--- The first three users' top five, best first.
+-- The first three users' top five, best first (title NULL without a catalog).
 SELECT r.user_id, r.rank, r.movie_id, m.title, round(r.score, 4) AS score
 FROM recommendations AS r
-JOIN movies AS m ON m.movie_id = r.movie_id
+LEFT JOIN movies AS m ON m.movie_id = r.movie_id
 WHERE r.user_id IN (SELECT DISTINCT user_id FROM recommendations ORDER BY user_id LIMIT 3)
   AND r.rank <= 5
 ORDER BY r.user_id, r.rank;

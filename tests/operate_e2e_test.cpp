@@ -454,6 +454,18 @@ TEST(LatestRun, PrintsColumnNamesTitlesAndTheSummary) {
             "SELECT m.title FROM recommendations r JOIN movies m USING (movie_id) "
             "WHERE r.user_id = (SELECT min(user_id) FROM recommendations) AND r.rank = 1;");
   EXPECT_NE(r.out.find(title), std::string::npos) << r.out;
+  // Without a catalog (import.movies: ''), the users' lists still show.
+  Job uncatalogued;
+  ASSERT_EQ(uncatalogued.run("run", "-q --set \"import.movies=''\"").exit_code, 0);
+  ASSERT_EQ(value(uncatalogued.db(), "SELECT count(*) FROM movies;"), "0");
+  auto bare = run_command("sqlite3 -readonly -list " + quoted(uncatalogued.db()) + " < " +
+                          quoted(source_dir() / "sql/latest_run.sql"));
+  ASSERT_EQ(bare.exit_code, 0) << bare.err;
+  const std::string first =
+      value(uncatalogued.db(),
+            "SELECT user_id || '|1|' || movie_id || '||' FROM recommendations "
+            "WHERE user_id = (SELECT min(user_id) FROM recommendations) AND rank = 1;");
+  EXPECT_NE(bare.out.find(first), std::string::npos) << first << "\n" << bare.out;
 }
 
 }  // namespace
