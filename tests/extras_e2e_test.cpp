@@ -339,6 +339,99 @@ TEST(ExtrasE2E, UsersAnImportRemovedGetNoRows) {
   }
 }
 
+// An import that removes users (every rating gone) and movies (gone from
+// the catalog and the ratings) takes them out of the live set and the kept
+// ones in its own transaction: between the import and the next publish, and
+// after a rollback, the web app reads no row of theirs, and every list it
+// reads still runs from rank 1 without a gap.
+TEST(ExtrasE2E, AnImportTakesRemovedUsersAndMoviesOutOfEveryPublishedSet) {
+  Nightly s("score:\n  top_n: 20\n");
+  ASSERT_EQ(s.run().exit_code, 0);
+  ASSERT_EQ(s.run().exit_code, 0);  // the first set is kept
+  const auto db = s.db();
+  ASSERT_EQ(count(db, "SELECT count(*) FROM kept_sets"), 1);
+  const std::vector<std::string> users =
+      lines(sqlite(db, "SELECT user_id FROM recommendations GROUP BY user_id LIMIT 2"));
+  const std::vector<std::string> movies = lines(sqlite(
+      db, "SELECT movie_id FROM recommendations GROUP BY movie_id ORDER BY count(*) DESC LIMIT 2"));
+  ASSERT_EQ(users.size(), 2u);
+  ASSERT_EQ(movies.size(), 2u);
+  auto drop = [&](const std::filesystem::path& file, bool ratings) {
+    std::string out;
+    for (const std::string& l : lines(read_file(file))) {
+      const std::string first = l.substr(0, l.find(','));
+      const std::string second =
+          l.substr(first.size() + 1, l.find(',', first.size() + 1) - first.size() - 1);
+      const std::string& movie = ratings ? second : first;
+      const bool gone = std::count(movies.begin(), movies.end(), movie) > 0 ||
+                        (ratings && std::count(users.begin(), users.end(), first) > 0);
+      if (!gone) out += l + "\n";
+    }
+    write_file(file, out);
+  };
+  drop(s.dir / "data" / "ratings.csv", true);
+  drop(s.dir / "data" / "movies.csv", false);
+  const std::string user_in = "(" + users[0] + "," + users[1] + ")";
+  const std::string movie_in = "(" + movies[0] + "," + movies[1] + ")";
+  ASSERT_GT(count(db, "SELECT count(*) FROM recommendations_kept1 WHERE movie_id IN " + movie_in),
+            0);
+  // What the web app must not read, and lists that must be whole.
+  auto check = [&](const std::string& when) {
+    for (const std::string& where : std::vector<std::string>{
+             "recommendations WHERE user_id IN " + user_in,
+             "recommendations WHERE movie_id IN " + movie_in,
+             "recommendations WHERE because_movie_id IN " + movie_in,
+             "user_clusters WHERE user_id IN " + user_in,
+             "similar_movies WHERE movie_id IN " + movie_in,
+             "similar_movies WHERE similar_movie_id IN " + movie_in,
+             "movie_clusters WHERE movie_id IN " + movie_in,
+             "cluster_popular WHERE movie_id IN " + movie_in,
+             "(SELECT user_id FROM recommendations GROUP BY user_id HAVING min(rank) <> 1 OR "
+             "max(rank) <> count(*))",
+             "(SELECT movie_id FROM similar_movies GROUP BY movie_id HAVING min(rank) <> 1 OR "
+             "max(rank) <> count(*))",
+             "(SELECT cluster FROM cluster_popular GROUP BY cluster HAVING min(rank) <> 1 OR "
+             "max(rank) <> count(*))",
+             "publication WHERE row_count <> (SELECT count(*) FROM recommendations) OR "
+             "user_count <> (SELECT count(DISTINCT user_id) FROM recommendations)"}) {
+      EXPECT_EQ(count(db, "SELECT count(*) FROM " + where), 0) << when << ": " << where;
+    }
+    EXPECT_GT(count(db, "SELECT count(*) FROM recommendations"), 0) << when;
+  };
+  // The lists that lost a movie keep the others in their order.
+  sqlite(db, "CREATE TABLE before_import AS SELECT user_id, rank, movie_id FROM recommendations");
+  const std::string in_order = " WHERE user_id NOT IN " + user_in + " AND movie_id NOT IN " +
+                               movie_in + " ORDER BY user_id, rank) GROUP BY user_id";
+  auto imp = run_pipeline("import --config " + quoted(s.config));
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM (SELECT user_id, group_concat(movie_id) AS l FROM (SELECT "
+                  "* FROM before_import" +
+                      in_order +
+                      ") b LEFT JOIN (SELECT user_id, group_concat(movie_id) AS l FROM "
+                      "(SELECT * FROM recommendations" +
+                      in_order + ") a USING (user_id) WHERE a.l IS NOT b.l"),
+            0);
+  EXPECT_NE(imp.err.find("the import removed 2 user(s) (no rating left) and 2 movie(s) (neither "
+                         "in the catalog nor rated): took them out of 2 published set(s)"),
+            std::string::npos)
+      << imp.err;
+  check("after the import");
+  EXPECT_EQ(sqlite(db,
+                   "SELECT json_extract(counts, '$.users_removed'), json_extract(counts, "
+                   "'$.movies_removed'), json_extract(counts, '$.served_rows_removed') > 40 FROM "
+                   "runs ORDER BY run_id DESC LIMIT 1"),
+            "2|2|1\n");
+  // The kept set was pruned too: rolled back to, it serves none of them.
+  auto back = run_pipeline("rollback --config " + quoted(s.config));
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  check("after the rollback");
+  // Importing the same files again removes nothing more.
+  imp = run_pipeline("import --config " + quoted(s.config));
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_EQ(imp.err.find("the import removed"), std::string::npos) << imp.err;
+}
+
 TEST(ExtrasE2E, FiltersThatLeaveNothingAreRefusedAndKeepTheLiveSet) {
   Nightly s;
   ASSERT_EQ(s.run().exit_code, 0);

@@ -161,6 +161,28 @@ void rebuild_movie_stats(db::ImportWriter& out, const RatingsSync& sync, ImportS
   s.rated_movies = static_cast<std::int64_t>(sorted.size());
 }
 
+// The users and movies the import removed are out of the published sets
+// already (the live one and the kept ones): says so, when any held them.
+void log_removed_from_served(const db::ServedRemoval& r, db::RunRecord& run) {
+  run.count("users_removed", r.users);
+  run.count("movies_removed", r.movies);
+  run.count("served_rows_removed", r.rows);
+  if (r.users == 0 && r.movies == 0) return;
+  std::string what;
+  if (r.users) what = std::to_string(r.users) + " user(s) (no rating left)";
+  if (r.movies) {
+    what += std::string(what.empty() ? "" : " and ") + std::to_string(r.movies) +
+            " movie(s) (neither in the catalog nor rated)";
+  }
+  if (r.sets == 0) {
+    log::info("the import removed " + what + "; no published set listed them");
+  } else {
+    log::info("the import removed " + what + ": took them out of " + std::to_string(r.sets) +
+              " published set(s) (the live one and the kept ones), " + std::to_string(r.rows) +
+              " recommendation rows, the lists renumbered");
+  }
+}
+
 }  // namespace
 
 ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunRecord& run,
@@ -234,6 +256,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
     }
     sync.finish();
     rebuild_movie_stats(*out, sync, s);
+    s.removed = out->remove_from_served();
     out->commit();
     if (keep && pass == 0) keep->kept = true;
     break;
@@ -255,6 +278,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
   run.count("ratings_updated", s.updated);
   run.count("ratings_deleted", s.deleted);
   run.count("bad_rows", s.bad_rows);
+  log_removed_from_served(s.removed, run);
   run.timing("import", total.seconds());
   return s;
 }

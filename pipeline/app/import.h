@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "config/config.h"
+#include "db/import.h"
 #include "db/ratings.h"
 #include "db/runs.h"
 
@@ -19,6 +20,7 @@ struct ImportSummary {
   std::int64_t movies = 0;  // rows in the movies table afterwards
   std::int64_t inserted = 0, updated = 0, deleted = 0;
   std::int64_t bad_rows = 0;
+  db::ServedRemoval removed;  // what the import took out of the published sets
 };
 
 // The rows an import leaves in the ratings table, kept in memory for the

@@ -18,6 +18,14 @@ struct MovieStat {
   std::int64_t popularity_rank = 0;  // 1 = most rated
 };
 
+// What remove_from_served() took out.
+struct ServedRemoval {
+  std::int64_t users = 0;   // users the import removed
+  std::int64_t movies = 0;  // movies it removed
+  std::int64_t rows = 0;    // recommendation rows dropped, over every set
+  std::int64_t sets = 0;    // published sets (live and kept) that held any of them
+};
+
 class ImportWriter {
  public:
   // Destroyed without commit(), everything written is rolled back.
@@ -38,6 +46,13 @@ class ImportWriter {
 
   // Replaces movie_stats as a whole.
   virtual void replace_movie_stats(const std::vector<MovieStat>& stats) = 0;
+
+  // Called last, before commit(): takes the users and movies this import
+  // removed (a user with no rating left, a movie neither in the catalog nor
+  // rated any more) out of every published set, the live one and the kept
+  // ones, so that no reader or rollback serves them. Lists are renumbered
+  // from rank 1 and the sets' counts follow. Cheap when nothing was removed.
+  virtual ServedRemoval remove_from_served() = 0;
 
   // Writes what is pending and commits.
   virtual void commit() = 0;

@@ -3,12 +3,15 @@
 // re-import changes.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
 #include <optional>
+#include <vector>
 
 #include "db/bulk.h"
 #include "db/import.h"
 #include "db/sqlite.h"
 #include "db/sqlite_error.h"
+#include "db/sqlite_publish_sets.h"
 
 namespace recs::db {
 namespace {
@@ -23,6 +26,12 @@ class SqliteImportWriter final : public ImportWriter {
       update_.emplace(
           db_, "UPDATE ratings SET rating = ?, rated_at = ? WHERE user_id = ? AND movie_id = ?");
       remove_.emplace(db_, "DELETE FROM ratings WHERE user_id = ? AND movie_id = ?");
+      // Every movie the database knows before the import: the ones it
+      // removes are those not known after it.
+      SQLite::Statement known(db_,
+                              "SELECT movie_id FROM movies UNION SELECT movie_id FROM "
+                              "movie_stats");
+      while (known.executeStep()) known_movies_.push_back(known.getColumn(0).getInt64());
     });
   }
 
@@ -60,6 +69,9 @@ class SqliteImportWriter final : public ImportWriter {
 
   void delete_rating(std::int64_t user_id, std::int64_t movie_id) override {
     guard([&] {
+      if (lost_ratings_.empty() || lost_ratings_.back() != user_id) {
+        lost_ratings_.push_back(user_id);
+      }
       remove_->bind(1, user_id);
       remove_->bind(2, movie_id);
       remove_->exec();
@@ -77,6 +89,40 @@ class SqliteImportWriter final : public ImportWriter {
       }
       insert.flush();
     });
+  }
+
+  ServedRemoval remove_from_served() override {
+    ServedRemoval r;
+    guard([&] {
+      if (movies_) movies_->flush();
+      ratings_->flush();
+      std::vector<std::int64_t> users, movies;
+      std::sort(lost_ratings_.begin(), lost_ratings_.end());
+      lost_ratings_.erase(std::unique(lost_ratings_.begin(), lost_ratings_.end()),
+                          lost_ratings_.end());
+      {
+        SQLite::Statement rated(db_, "SELECT 1 FROM ratings WHERE user_id = ? LIMIT 1");
+        for (std::int64_t user : lost_ratings_) {
+          rated.bind(1, user);
+          if (!rated.executeStep()) users.push_back(user);
+          rated.reset();
+        }
+        SQLite::Statement known(db_,
+                                "SELECT 1 FROM movies WHERE movie_id = ?1 UNION ALL SELECT 1 "
+                                "FROM movie_stats WHERE movie_id = ?1");
+        for (std::int64_t movie : known_movies_) {
+          known.bind(1, movie);
+          if (!known.executeStep()) movies.push_back(movie);
+          known.reset();
+        }
+      }
+      r.users = static_cast<std::int64_t>(users.size());
+      r.movies = static_cast<std::int64_t>(movies.size());
+      const sets::Removed removed = sets::remove_gone(db_, users, movies);
+      r.rows = removed.rows;
+      r.sets = removed.sets;
+    });
+    return r;
   }
 
   void commit() override {
@@ -102,6 +148,8 @@ class SqliteImportWriter final : public ImportWriter {
   std::optional<BulkInserter<std::int64_t, std::string, std::string>> movies_;
   std::optional<SQLite::Statement> update_;
   std::optional<SQLite::Statement> remove_;
+  std::vector<std::int64_t> known_movies_;  // before the import
+  std::vector<std::int64_t> lost_ratings_;  // users who lost a rating
 };
 
 }  // namespace

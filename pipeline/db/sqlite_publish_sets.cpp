@@ -81,6 +81,109 @@ void drop_set(SQLite::Database& db, std::int64_t set_id) {
   del.exec();
 }
 
+// The temporary tables remove_gone() works from, dropped when it is done.
+constexpr const char* kGoneUsers = "temp.recs_gone_users";
+constexpr const char* kGoneMovies = "temp.recs_gone_movies";
+
+void fill_gone(SQLite::Database& db, const char* table, const char* column,
+               const std::vector<std::int64_t>& ids) {
+  db.exec(fmt::format("CREATE TEMP TABLE {} ({} INTEGER PRIMARY KEY)",
+                      std::string_view(table).substr(5), column));
+  SQLite::Statement insert(db, fmt::format("INSERT OR IGNORE INTO {} VALUES (?)", table));
+  for (std::int64_t id : ids) {
+    insert.bind(1, id);
+    insert.exec();
+    insert.reset();
+  }
+}
+
+// Deletes the rows of ranked table `table` (key (`key`, rank)) that match
+// `where`, and renumbers the lists that lost one from rank 1, in their
+// order. Returns the rows deleted and how many of those lists are now empty.
+std::pair<std::int64_t, std::int64_t> delete_and_renumber(SQLite::Database& db,
+                                                          const std::string& table,
+                                                          std::string_view key,
+                                                          const std::string& where) {
+  db.exec(fmt::format("CREATE TEMP TABLE recs_touched AS SELECT DISTINCT {} AS k FROM {} WHERE {}",
+                      key, table, where));
+  const std::int64_t deleted = db.exec(fmt::format("DELETE FROM {} WHERE {}", table, where));
+  std::int64_t emptied = 0;
+  if (deleted > 0) {
+    const std::string touched = fmt::format("{} IN (SELECT k FROM temp.recs_touched)", key);
+    db.exec(fmt::format(
+        "CREATE TEMP TABLE recs_renumber AS SELECT {0} AS k, rank AS old, row_number() OVER "
+        "(PARTITION BY {0} ORDER BY rank) AS new FROM {1} WHERE {2}",
+        key, table, touched));
+    db.exec("CREATE UNIQUE INDEX temp.recs_renumber_key ON recs_renumber (k, old)");
+    // Moved out of the way first, so that no new rank meets an old one.
+    constexpr std::int64_t kAside = 1'000'000'000;
+    db.exec(fmt::format("UPDATE {} SET rank = rank + {} WHERE {}", table, kAside, touched));
+    db.exec(fmt::format(
+        "UPDATE {0} SET rank = (SELECT new FROM temp.recs_renumber r WHERE r.k = {0}.{1} AND "
+        "r.old = {0}.rank - {2}) WHERE rank > {2}",
+        table, key, kAside));
+    db.exec("DROP TABLE temp.recs_renumber");
+    emptied = db.execAndGet(fmt::format("SELECT count(*) FROM temp.recs_touched t WHERE NOT "
+                                        "EXISTS (SELECT 1 FROM {} WHERE {} = t.k)",
+                                        table, key))
+                  .getInt64();
+  }
+  db.exec("DROP TABLE temp.recs_touched");
+  return {deleted, emptied};
+}
+
+// remove_gone() on one set: the live one (no id) or kept set `set_id`.
+// Returns its recommendation rows dropped and its users left without any.
+std::pair<std::int64_t, std::int64_t> remove_gone_from(SQLite::Database& db,
+                                                       std::optional<std::int64_t> set_id,
+                                                       bool users, bool movies) {
+  auto name = [&](std::string_view table) {
+    return set_id ? kept_name(table, *set_id) : std::string(table);
+  };
+  auto exists = [&](std::string_view table) { return db.tableExists(name(table)); };
+  const std::string gone_users = fmt::format("user_id IN (SELECT user_id FROM {})", kGoneUsers);
+  auto gone_movies = [&](std::string_view column) {
+    return fmt::format("{} IN (SELECT movie_id FROM {})", column, kGoneMovies);
+  };
+  std::int64_t rows = 0, emptied = 0;
+  if (exists("recommendations")) {
+    const std::string rec = quote(name("recommendations"));
+    if (users) {
+      emptied += db.execAndGet(fmt::format("SELECT count(*) FROM {} g WHERE EXISTS (SELECT 1 "
+                                           "FROM {} WHERE user_id = g.user_id)",
+                                           kGoneUsers, rec))
+                     .getInt64();
+      rows += db.exec(fmt::format("DELETE FROM {} WHERE {}", rec, gone_users));
+    }
+    if (movies) {
+      const auto [deleted, empty] =
+          delete_and_renumber(db, rec, "user_id", gone_movies("movie_id"));
+      rows += deleted;
+      emptied += empty;
+      db.exec(fmt::format("UPDATE {} SET because_movie_id = NULL WHERE {}", rec,
+                          gone_movies("because_movie_id")));
+    }
+  }
+  if (users && exists("user_clusters")) {
+    db.exec(fmt::format("DELETE FROM {} WHERE {}", quote(name("user_clusters")), gone_users));
+  }
+  if (movies) {
+    if (exists("similar_movies")) {
+      const std::string similar = quote(name("similar_movies"));
+      db.exec(fmt::format("DELETE FROM {} WHERE {}", similar, gone_movies("movie_id")));
+      delete_and_renumber(db, similar, "movie_id", gone_movies("similar_movie_id"));
+    }
+    if (exists("movie_clusters")) {
+      db.exec(fmt::format("DELETE FROM {} WHERE {}", quote(name("movie_clusters")),
+                          gone_movies("movie_id")));
+    }
+    if (exists("cluster_popular")) {
+      delete_and_renumber(db, quote(name("cluster_popular")), "cluster", gone_movies("movie_id"));
+    }
+  }
+  return {rows, emptied};
+}
+
 }  // namespace
 
 LiveDdl live_ddl(SQLite::Database& db) {
@@ -165,6 +268,41 @@ KeptSet restore(SQLite::Database& db, const LiveDdl& ddl, std::int64_t set_id) {
   del.bind(1, set_id);
   del.exec();
   return k;
+}
+
+Removed remove_gone(SQLite::Database& db, const std::vector<std::int64_t>& users,
+                    const std::vector<std::int64_t>& movies) {
+  Removed removed;
+  if (users.empty() && movies.empty()) return removed;
+  fill_gone(db, kGoneUsers, "user_id", users);
+  fill_gone(db, kGoneMovies, "movie_id", movies);
+  auto note = [&](std::int64_t rows, std::int64_t emptied, SQLite::Statement& counts) {
+    if (rows == 0 && emptied == 0) return;
+    removed.rows += rows;
+    ++removed.sets;
+    counts.bind(1, rows);
+    counts.bind(2, emptied);
+    counts.exec();
+    counts.reset();
+  };
+  if (db.execAndGet("SELECT count(*) FROM publication").getInt64() > 0) {
+    const auto [rows, emptied] =
+        remove_gone_from(db, std::nullopt, !users.empty(), !movies.empty());
+    SQLite::Statement counts(
+        db, "UPDATE publication SET row_count = row_count - ?, user_count = user_count - ?");
+    note(rows, emptied, counts);
+  }
+  for (const KeptSet& k : list(db)) {
+    const auto [rows, emptied] = remove_gone_from(db, k.set_id, !users.empty(), !movies.empty());
+    SQLite::Statement counts(db,
+                             "UPDATE kept_sets SET row_count = row_count - ?, user_count = "
+                             "user_count - ? WHERE set_id = ?");
+    counts.bind(3, k.set_id);
+    note(rows, emptied, counts);
+  }
+  db.exec(fmt::format("DROP TABLE {}", kGoneUsers));
+  db.exec(fmt::format("DROP TABLE {}", kGoneMovies));
+  return removed;
 }
 
 void drop_live(SQLite::Database& db) {

@@ -48,6 +48,18 @@ void create_live(SQLite::Database& db, const LiveDdl& ddl);
 // the live one and removes it from kept_sets. The live names must be free.
 KeptSet restore(SQLite::Database& db, const LiveDdl& ddl, std::int64_t set_id);
 
+// Takes `users` and `movies` out of the live set and every kept set: their
+// lists, cluster rows and similar-movie rows, and every row recommending or
+// listing a removed movie (a "because" naming one becomes NULL). The lists
+// that lost a row are renumbered from 1; each set's user and row counts
+// follow. Returns the recommendation rows dropped and the sets touched.
+struct Removed {
+  std::int64_t rows = 0;
+  std::int64_t sets = 0;
+};
+Removed remove_gone(SQLite::Database& db, const std::vector<std::int64_t>& users,
+                    const std::vector<std::int64_t>& movies);
+
 // Drops the live tables (used when nothing is published, so nothing is kept).
 void drop_live(SQLite::Database& db);
 
