@@ -1,5 +1,7 @@
 -- For a user with no recommendations (new, or unknown to the last model):
--- the most popular movies (most ratings) the user has not rated, in order.
+-- the most popular movies (most ratings) the user has not rated, in order,
+-- leaving out the movies the published set's business filters exclude
+-- (score.exclude_movies, exclude_genres, allow_movies: excluded_movies).
 -- sql/login.sql serves this itself when the user has no recommendations.
 -- rank runs 1..N over the rows returned and continues across pages (with
 -- :offset 10 the first row has rank 11). Walks movie_stats by its
@@ -15,6 +17,7 @@ FROM (
   WHERE NOT EXISTS (
     SELECT 1 FROM ratings AS r WHERE r.user_id = :user_id AND r.movie_id = s.movie_id
   )
+  AND NOT EXISTS (SELECT 1 FROM excluded_movies AS e WHERE e.movie_id = s.movie_id)
   ORDER BY s.popularity_rank
   LIMIT :limit OFFSET max(coalesce(:offset, 0), 0)
 ) AS p

@@ -1,7 +1,9 @@
 -- Recommendations at login, in one query: the user's published top-N with
 -- titles and genres, best first, or, for a user with none (new, or unknown
 -- to the last model), the fallback: the most popular movies (most ratings)
--- the user has not rated. `source` says which: 'personal' or 'popular'.
+-- the user has not rated, without the movies the published set's business
+-- filters exclude (excluded_movies). `source` says which: 'personal' or
+-- 'popular'.
 -- rank runs 1..N over the rows returned and continues across pages: with
 -- :offset 10 the first row has rank 11. score is NULL on 'popular' rows.
 -- A user with recommendations never gets popular rows, also past the end
@@ -35,6 +37,7 @@ FROM (
   WHERE NOT EXISTS (
     SELECT 1 FROM ratings AS x WHERE x.user_id = :user_id AND x.movie_id = s.movie_id
   )
+  AND NOT EXISTS (SELECT 1 FROM excluded_movies AS e WHERE e.movie_id = s.movie_id)
   ORDER BY s.popularity_rank
   LIMIT CASE WHEN EXISTS (SELECT 1 FROM recommendations AS y WHERE y.user_id = :user_id)
              THEN 0 ELSE :limit END

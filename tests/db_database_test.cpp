@@ -37,7 +37,8 @@ TEST(DbMigrations, AFreshDatabaseGetsEveryMigrationAndRecordsTheVersion) {
   }
   // Tables of the first migration and of the last one.
   EXPECT_EQ(tables(dir / "a.db"),
-            "cluster_popular kept_sets models movie_clusters movie_stats movies publication "
+            "cluster_popular excluded_movies kept_sets models movie_clusters movie_stats movies "
+            "publication "
             "ratings recommendations runs similar_movies user_clusters\n");
   EXPECT_EQ(test::sqlite(dir / "a.db", "PRAGMA user_version;"),
             std::to_string(latest_version()) + "\n");

@@ -158,11 +158,11 @@ TEST(DbKeptSets, KeepsKeepSetsMinusOneAndRemovesTheOldest) {
   ASSERT_EQ(kept.size(), 2u);
   EXPECT_EQ(kept[0].run_id, runs[2]);  // most recently retired first
   EXPECT_EQ(kept[1].run_id, runs[1]);
-  // Five tables per kept set, no index on them, nothing left of the removed one.
+  // Six tables per kept set, no index on them, nothing left of the removed one.
   EXPECT_EQ(test::sqlite(f.dir / "recs.db",
                          "SELECT type, count(*) FROM sqlite_schema WHERE tbl_name LIKE "
                          "'%_kept%' GROUP BY type;"),
-            "table|10\n");
+            "table|12\n");
 }
 
 TEST(DbKeptSets, RollbackToTheSetARunPublished) {

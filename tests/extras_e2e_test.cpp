@@ -344,7 +344,10 @@ TEST(ExtrasE2E, UsersAnImportRemovedGetNoRows) {
 // ones in its own transaction: between the import and the next publish, and
 // after a rollback, the web app reads no row of theirs, and every list it
 // reads still runs from rank 1 without a gap.
-TEST(ExtrasE2E, AnImportTakesRemovedUsersAndMoviesOutOfEveryPublishedSet) {
+// `most`: the two movies removed are the most recommended ones (most lists
+// lose a row, and the table is written again), else the least recommended
+// (a few lists lose a row and only they are rewritten).
+void removed_users_and_movies_leave_every_set(bool most) {
   Nightly s("score:\n  top_n: 20\n");
   ASSERT_EQ(s.run().exit_code, 0);
   ASSERT_EQ(s.run().exit_code, 0);  // the first set is kept
@@ -353,7 +356,9 @@ TEST(ExtrasE2E, AnImportTakesRemovedUsersAndMoviesOutOfEveryPublishedSet) {
   const std::vector<std::string> users =
       lines(sqlite(db, "SELECT user_id FROM recommendations GROUP BY user_id LIMIT 2"));
   const std::vector<std::string> movies = lines(sqlite(
-      db, "SELECT movie_id FROM recommendations GROUP BY movie_id ORDER BY count(*) DESC LIMIT 2"));
+      db, std::string("SELECT movie_id FROM recommendations_kept1 GROUP BY movie_id ORDER BY "
+                      "count(*) ") +
+              (most ? "DESC" : "ASC") + ", movie_id LIMIT 2"));
   ASSERT_EQ(users.size(), 2u);
   ASSERT_EQ(movies.size(), 2u);
   auto drop = [&](const std::filesystem::path& file, bool ratings) {
@@ -430,6 +435,76 @@ TEST(ExtrasE2E, AnImportTakesRemovedUsersAndMoviesOutOfEveryPublishedSet) {
   imp = run_pipeline("import --config " + quoted(s.config));
   ASSERT_EQ(imp.exit_code, 0) << imp.err;
   EXPECT_EQ(imp.err.find("the import removed"), std::string::npos) << imp.err;
+}
+
+TEST(ExtrasE2E, AnImportTakesRemovedUsersAndMoviesOutOfEveryPublishedSet) {
+  removed_users_and_movies_leave_every_set(true);
+}
+
+TEST(ExtrasE2E, AnImportTakesRemovedRarelyListedMoviesOutOfEveryPublishedSet) {
+  removed_users_and_movies_leave_every_set(false);
+}
+
+// The business filters reach the fallback too: a user without rows (here
+// one who never rated) is never shown, by sql/fallback.sql or login.sql's
+// popular rows, a movie the published set's filters exclude. The exclusions
+// belong to the set: the next publish without filters lifts them, and a
+// rollback to the filtered set brings them back.
+TEST(ExtrasE2E, TheFallbackLeavesOutWhatTheFiltersExclude) {
+  Nightly s;
+  const auto db = s.db();
+  ASSERT_EQ(s.run().exit_code, 0);
+  const std::string top =
+      sqlite(db, "SELECT movie_id FROM movie_stats ORDER BY popularity_rank LIMIT 1");
+  const std::string most_popular = top.substr(0, top.find('\n'));
+  auto r =
+      s.run("--set score.exclude_genres=[Drama] --set score.exclude_movies=[" + most_popular + "]");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("known movies out of the lists and of the fallback"), std::string::npos)
+      << r.err;
+  const std::string excluded_sql =
+      "SELECT count(*) FROM (SELECT movie_id FROM movies UNION SELECT movie_id FROM movie_stats) k "
+      "LEFT JOIN movies m USING (movie_id) WHERE k.movie_id = " +
+      most_popular + " OR '|' || m.genres || '|' LIKE '%|Drama|%'";
+  ASSERT_GT(count(db, excluded_sql), 1);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM excluded_movies"), count(db, excluded_sql));
+  // The movie ids of a query's rows (second column), and whether any is excluded.
+  auto movies_of = [&](const std::string& file, const std::string& source) {
+    std::vector<std::string> ids;
+    for (const std::string& l :
+         lines(query_file(db, file, ".param set :user_id 999999\n.param set :limit 30\n"))) {
+      const auto a = l.find('|');
+      ids.push_back(l.substr(a + 1, l.find('|', a + 1) - a - 1));
+      EXPECT_EQ(l.substr(0, a), std::to_string(ids.size())) << file << ": " << l;
+      if (!source.empty()) {
+        EXPECT_NE(l.find(source), std::string::npos) << l;
+      }
+    }
+    return ids;
+  };
+  auto drama_or_top = [&](const std::vector<std::string>& ids) {
+    std::string in;
+    for (const std::string& id : ids) in += (in.empty() ? "" : ",") + id;
+    return count(db, "SELECT count(*) FROM movies WHERE movie_id IN (" + in + ") AND (movie_id = " +
+                         most_popular + " OR '|' || genres || '|' LIKE '%|Drama|%')");
+  };
+  for (const auto& [file, source] :
+       {std::pair<std::string, std::string>{"fallback.sql", ""}, {"login.sql", "|popular|"}}) {
+    const std::vector<std::string> ids = movies_of(file, source);
+    EXPECT_EQ(ids.size(), 30u) << file;
+    EXPECT_EQ(drama_or_top(ids), 0) << file;
+  }
+  // Published without filters, the fallback shows them again.
+  ASSERT_EQ(s.run().exit_code, 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM excluded_movies"), 0);
+  std::vector<std::string> ids = movies_of("fallback.sql", "");
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids[0], most_popular);
+  EXPECT_GT(drama_or_top(ids), 1);
+  // Rolled back to the filtered set, its exclusions are back.
+  auto back = run_pipeline("rollback --config " + quoted(s.config));
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_EQ(drama_or_top(movies_of("login.sql", "|popular|")), 0);
 }
 
 TEST(ExtrasE2E, FiltersThatLeaveNothingAreRefusedAndKeepTheLiveSet) {

@@ -198,6 +198,43 @@ TEST_F(PostgresPublish, QueriesMatchTheirSqliteCounterparts) {
 
 // predict scores with the model of the set that serves: the server's live
 // generation with serve.postgres, SQLite's publication without it.
+// The business filters reach the fallback on the server as in SQLite: the
+// generation's movie_stats holds no movie they exclude, so both backends'
+// fallback and login queries leave out the three most popular movies here.
+TEST_F(PostgresPublish, TheFallbackLeavesOutWhatTheFiltersExcludeAsInSqlite) {
+  const fs::path sql = source_dir() / "sql";
+  const std::string conn = pg_.conninfo();
+  std::string top = chomp(sqlite_readonly(
+      db_,
+      "SELECT group_concat(movie_id) FROM (SELECT movie_id FROM movie_stats ORDER BY "
+      "popularity_rank LIMIT 3)"));
+  const std::string filters = " --set score.exclude_movies=[" + top + "]";
+  CommandResult r =
+      run_pipeline("publish -q --config " + quoted(config_) + " --model latest" + filters);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_pipeline("publish -q --config " + quoted(config_) + " --model latest" + filters + " " +
+                   serve_postgres(pg_.conninfo()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string& offset : {std::string("0"), std::string("4")}) {
+    const std::string lite = sqlite_query_file(db_, sql / "fallback.sql",
+                                               {"user_id 999999", "limit 6", "offset " + offset});
+    expect_same_rows(lite,
+                     psql_query_file(conn, sql / "postgres" / "fallback.sql",
+                                     {"user_id=999999", "limit=6", "offset=" + offset}),
+                     99, "fallback.sql offset " + offset);
+    expect_same_rows(sqlite_query_file(db_, sql / "login.sql",
+                                       {"user_id 999999", "limit 6", "offset " + offset}),
+                     psql_query_file(conn, sql / "postgres" / "login.sql",
+                                     {"user_id=999999", "limit=6", "offset=" + offset}),
+                     4, "login.sql offset " + offset);
+    for (const auto& row : tsv_rows(lite)) {
+      EXPECT_EQ(("," + top + ",").find("," + row[1] + ","), std::string::npos) << row[1];
+    }
+  }
+  EXPECT_EQ(chomp(pg_tsv("SELECT count(*) FROM recs.movie_stats WHERE movie_id IN (" + top + ")")),
+            "0");
+}
+
 TEST_F(PostgresPublish, PredictUsesTheModelOfTheLiveGenerationOnTheServer) {
   const std::string pg = serve_postgres(pg_.conninfo());
   CommandResult r = run_pipeline("train -q --config " + quoted(config_));

@@ -273,10 +273,17 @@ void warn_unknown_genres(const Config& config, const std::vector<MovieGenres>& c
   }
 }
 
+// What the business filters leave: the model's candidate movies, and the
+// known movies they keep out (for the fallback, model or not).
+struct Filtered {
+  CandidateMovies candidates;
+  std::vector<std::int64_t> excluded;
+};
+
 // The movies anyone may be recommended (model indices, ascending) after the
 // business filters, warning about filtered ids the model does not know.
-CandidateMovies filter_candidates(SQLite::Database& db, const Config& config,
-                                  const db::StoredModel& model) {
+Filtered filter_candidates(SQLite::Database& db, const Config& config,
+                           const db::StoredModel& model) {
   MovieFilters filters;
   filters.allow_movies = config.score.allow_movies;
   filters.exclude_movies = config.score.exclude_movies;
@@ -304,7 +311,13 @@ CandidateMovies filter_candidates(SQLite::Database& db, const Config& config,
   };
   unknown("score.allow_movies", c.unknown_allowed);
   unknown("score.exclude_movies", c.unknown_excluded);
-  return c;
+  Filtered out{std::move(c), excluded_movies(known, filters, catalog)};
+  if (!out.excluded.empty()) {
+    log::info("business filters keep " + std::to_string(out.excluded.size()) + " of " +
+              std::to_string(known.size()) +
+              " known movies out of the lists and of the fallback for users without rows");
+  }
+  return out;
 }
 
 // Leaves out the rows of the movies an import removed after the model was
@@ -372,7 +385,8 @@ struct Prepared {
   std::int64_t no_positive = 0;
   std::vector<std::int32_t> candidates;
   std::vector<std::int64_t> candidate_ids;
-  std::vector<std::int32_t> removed;  // model movies an import removed since training
+  std::vector<std::int32_t> removed;   // model movies an import removed since training
+  std::vector<std::int64_t> excluded;  // known movies the filters keep out (external ids)
   bool filtered = false;
   RowMatrix candidate_vectors;
   UserItems candidate_rated;
@@ -420,9 +434,10 @@ Prepared prepare(SQLite::Database& db, const Config& config, const db::StoredMod
                                          " more have no usable rating and get the fallback"
                                    : std::string()));
   }
-  CandidateMovies filtered = filter_candidates(db, config, model);
-  p.candidates = std::move(filtered.movies);
-  p.removed = std::move(filtered.removed);
+  Filtered filtered = filter_candidates(db, config, model);
+  p.candidates = std::move(filtered.candidates.movies);
+  p.removed = std::move(filtered.candidates.removed);
+  p.excluded = std::move(filtered.excluded);
   const std::vector<std::int32_t>& candidates = p.candidates;
   // Publishing would empty every user's list; keep the live set instead.
   if (candidates.empty() && !model.movie_ids.empty()) no_candidates(config, model);
@@ -599,6 +614,7 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
   double load_seconds = total.seconds();
 
   db::PublicationExtras extras;
+  extras.excluded_movies = prepared.excluded;
   TopNBlock similar;
   double similar_seconds = 0;
   if (config.similar.enabled) {
@@ -792,7 +808,9 @@ ShardScoreSummary run_score_shard(SQLite::Database& db, const Config& config, co
 
 MovieSide movie_side(SQLite::Database& db, const Config& config, const db::StoredModel& model) {
   MovieSide m;
-  const CandidateMovies filtered = filter_candidates(db, config, model);
+  Filtered f = filter_candidates(db, config, model);
+  const CandidateMovies& filtered = f.candidates;
+  m.extras.excluded_movies = std::move(f.excluded);
   const std::vector<std::int32_t>& candidates = filtered.movies;
   if (candidates.empty() && !model.movie_ids.empty()) no_candidates(config, model);
   for (std::int32_t c : candidates)

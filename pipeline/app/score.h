@@ -125,7 +125,8 @@ struct MovieSide {
   std::vector<std::int64_t> candidate_ids;  // the similar table's items index these
   TopNBlock similar;
   ClusterRows movie_clusters;
-  db::PublicationExtras extras;  // similar_k, user_clusters, movie_clusters when computed
+  db::PublicationExtras extras;  // similar_k, user_clusters, movie_clusters when computed;
+                                 // excluded_movies
   double similar_seconds = 0;
   double cluster_seconds = 0;
 };

@@ -557,6 +557,17 @@ class PgGenerations final : public ServingGenerations {
       throw NotFoundError(c_.server() + ": generation " + gs +
                           " is not a staged generation; the live set stays in place");
     }
+    if (!extras.excluded_movies.empty()) {
+      // The fallback reads the generation's own movie_stats: the movies the
+      // business filters keep out of the set leave it too.
+      std::string ids = "{";
+      for (std::int64_t movie : extras.excluded_movies) {
+        if (ids.size() > 1) ids += ',';
+        ids += std::to_string(movie);
+      }
+      c_.exec("DELETE FROM " + partition("movie_stats", g) + " WHERE movie_id = ANY ('" + ids +
+              "}'::bigint[])");
+    }
     s.previous =
         c_.exec("SELECT live FROM recs_store.serving WHERE id = 1 FOR UPDATE").optional_int64(0, 0);
     const pg::Result sums = c_.exec(

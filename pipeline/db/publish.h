@@ -26,6 +26,9 @@ struct PublicationExtras {
   std::optional<int> similar_k;
   std::optional<int> user_clusters;
   std::optional<int> movie_clusters;
+  // The known movies (external ids, ascending) the business filters keep
+  // out: the fallback for users without rows skips them too.
+  std::vector<std::int64_t> excluded_movies;
 };
 
 // A published set that is kept but not live, as its publication row was.

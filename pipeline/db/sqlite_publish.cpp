@@ -178,6 +178,12 @@ void SqlitePublisher::write_publication(std::int64_t run_id, std::optional<std::
     db_.exec("DELETE FROM movie_clusters");
     db_.exec("DELETE FROM cluster_popular");
   }
+  db_.exec("DELETE FROM excluded_movies");
+  if (!extras.excluded_movies.empty()) {
+    BulkInserter<std::int64_t> excluded(db_, "excluded_movies(movie_id)");
+    for (std::int64_t movie : extras.excluded_movies) excluded.row(movie);
+    excluded.flush();
+  }
   SQLite::Statement pub(db_,
                         "INSERT OR REPLACE INTO publication (id, run_id, model_id, published_at, "
                         "user_count, row_count, top_n, similar_k, user_clusters, "

@@ -1,5 +1,5 @@
 // Inside the SQLite publication backend: the kept sets. A published set is
-// five tables; keeping one renames them to <table>_kept<set_id> and copies
+// six tables; keeping one renames them to <table>_kept<set_id> and copies
 // its publication row into kept_sets (schema/004_kept_sets.sql), so neither
 // keeping nor restoring a set copies a row. Every function here runs inside
 // the caller's write transaction and throws SQLite::Exception.

@@ -64,6 +64,27 @@ CandidateMovies candidate_movies(const std::vector<std::int64_t>& movie_ids, con
   return out;
 }
 
+std::vector<std::int64_t> excluded_movies(const std::vector<std::int64_t>& known,
+                                          MovieFilters filters,
+                                          const std::vector<MovieGenres>& catalog) {
+  std::vector<std::int64_t> out;
+  if (filters.allow_movies.empty() && filters.exclude_movies.empty() &&
+      filters.exclude_genres.empty()) {
+    return out;
+  }
+  filters.known = nullptr;
+  const CandidateMovies kept = candidate_movies(known, filters, catalog);
+  std::size_t next = 0;
+  for (std::size_t m = 0; m < known.size(); ++m) {
+    if (next < kept.movies.size() && static_cast<std::size_t>(kept.movies[next]) == m) {
+      ++next;
+    } else {
+      out.push_back(known[m]);
+    }
+  }
+  return out;
+}
+
 std::vector<std::int32_t> candidate_positions(const std::vector<std::int32_t>& candidates,
                                               std::size_t movies) {
   std::vector<std::int32_t> position(movies, -1);

@@ -37,6 +37,13 @@ CandidateMovies candidate_movies(const std::vector<std::int64_t>& movie_ids,
                                  const MovieFilters& filters,
                                  const std::vector<MovieGenres>& catalog);
 
+// The ids of `known` (ascending) that the filters keep out (`known` and
+// the returned ids external, ascending); empty when no filter is set. The
+// fallback for users without rows skips these, as the lists do.
+std::vector<std::int64_t> excluded_movies(const std::vector<std::int64_t>& known,
+                                          MovieFilters filters,
+                                          const std::vector<MovieGenres>& catalog);
+
 // For each movie index, its position among `candidates` (ascending movie
 // indices), or -1; `movies` is the number of movie indices.
 std::vector<std::int32_t> candidate_positions(const std::vector<std::int32_t>& candidates,

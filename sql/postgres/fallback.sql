@@ -1,6 +1,7 @@
 -- PostgreSQL: as sql/fallback.sql, for a user with no recommendations: the
 -- most popular movies (most ratings) the user has not rated, in order, with
--- rating_count. rank runs 1..N and continues across pages (offset 10: the
+-- rating_count; the live generation's movie_stats holds no movie its
+-- business filters exclude. rank runs 1..N and continues across pages (offset 10: the
 -- first row has rank 11). Walks the live movie_stats by its popularity
 -- index and stops after offset + limit unrated movies.
 -- psql variables: user_id, limit, offset (optional; unset, NULL or negative

@@ -1,7 +1,8 @@
 -- PostgreSQL: recommendations at login, as sql/login.sql does for SQLite:
 -- the user's published top-N with titles and genres, best first, or, for a
 -- user with none (new, or unknown to the last model), the most popular
--- movies the user has not rated. `source` says which: 'personal' or
+-- movies the user has not rated (the live generation's movie_stats holds
+-- no movie its business filters exclude). `source` says which: 'personal' or
 -- 'popular'. rank runs 1..N over the rows returned and continues across
 -- pages (offset 10: the first row has rank 11); score is NULL on 'popular'
 -- rows; a user with recommendations never gets popular rows.
