@@ -445,6 +445,53 @@ TEST(ExtrasE2E, AnImportTakesRemovedRarelyListedMoviesOutOfEveryPublishedSet) {
   removed_users_and_movies_leave_every_set(false);
 }
 
+// An export cut short deletes most of the stored ratings: believed, its
+// removals would reach the live set and the kept one a rollback restores.
+// The run refuses it and changes nothing; the operator can still roll back,
+// and import it on purpose.
+TEST(ExtrasE2E, AnExportCutShortIsRefusedAndEveryPublishedSetStaysAsItWas) {
+  Nightly s("score:\n  top_n: 20\n");
+  ASSERT_EQ(s.run().exit_code, 0);
+  ASSERT_EQ(s.run().exit_code, 0);  // the first set is kept
+  const auto db = s.db();
+  auto state = [&] {
+    return sqlite(db,
+                  "SELECT count(*), sum(user_id * 7 + rank * 13 + movie_id) FROM recommendations;"
+                  "SELECT count(*), sum(user_id * 7 + rank * 13 + movie_id) FROM "
+                  "recommendations_kept1; SELECT count(*), sum(user_id * 3 + movie_id) FROM "
+                  "ratings; SELECT run_id, user_count FROM publication;");
+  };
+  const std::string before = state();
+  const long long stored = count(db, "SELECT count(*) FROM ratings");
+  const std::filesystem::path ratings = s.dir / "data" / "ratings.csv";
+  const std::vector<std::string> all = lines(read_file(ratings));
+  std::string cut;
+  for (std::size_t i = 0; i < all.size() * 7 / 10; ++i) cut += all[i] + "\n";
+  write_file(ratings, cut);
+
+  const auto refused = s.run();
+  EXPECT_EQ(refused.exit_code, 4) << refused.err;
+  EXPECT_NE(refused.err.find("of the " + std::to_string(stored) + " stored ratings"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("more than import.max_removed_share (0.2) allows"), std::string::npos)
+      << refused.err;
+  EXPECT_EQ(state(), before);
+  EXPECT_EQ(sqlite(db, "SELECT status FROM runs ORDER BY run_id DESC LIMIT 1"), "refused\n");
+
+  // Meant: imported once with the limit lifted, its users leave every set.
+  const auto meant =
+      run_pipeline("import --config " + quoted(s.config) + " --set import.max_removed_share=1");
+  ASSERT_EQ(meant.exit_code, 0) << meant.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM ratings"),
+            static_cast<long long>(all.size() * 7 / 10 - 1));
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM (SELECT user_id FROM recommendations UNION SELECT user_id "
+                  "FROM recommendations_kept1) WHERE user_id NOT IN (SELECT user_id FROM ratings)"),
+            0);
+  EXPECT_GT(count(db, "SELECT count(*) FROM recommendations"), 0);
+}
+
 // The business filters reach the fallback too: a user without rows (here
 // one who never rated) is never shown, by sql/fallback.sql or login.sql's
 // popular rows, a movie the published set's filters exclude. The exclusions

@@ -346,6 +346,7 @@ TEST(Import, SameFilesTwiceLeaveTheSameContents) {
 
 TEST(Import, NewerExportAddsChangesAndRemoves) {
   Fixture f;
+  f.config.import.max_removed_share = 0.5;  // one of three stored ratings deleted
   f.import(kHeader + "1,1,4,1\n1,11,3.5,2\n2,4,1,3\n");
   auto s = f.import(kHeader + "1,1,5,9\n2,4,1,3\n3,193609,2,4\n");
   EXPECT_EQ(s.inserted, 1);
@@ -365,6 +366,38 @@ TEST(Import, FailedImportLeavesTheDatabaseUnchanged) {
   std::string before = f.dump();
   EXPECT_NE(f.error(kHeader + "1,1,5,1\n2,4,1,1\n2,4,1,1\n"), "(no error)");
   EXPECT_EQ(f.dump(), before);
+}
+
+// A full export that would delete more than import.max_removed_share of the
+// stored ratings (cut short, or the wrong file) is refused with the figures,
+// and nothing changes; at the share exactly, or with the limit lifted, it
+// imports.
+TEST(Import, AnExportDeletingMoreThanTheAllowedShareIsRefusedAndChangesNothing) {
+  Fixture f;
+  std::string ten = kHeader;
+  for (int u = 1; u <= 10; ++u) ten += std::to_string(u) + ",1,4," + std::to_string(u) + "\n";
+  f.import(ten);
+  const std::string before = f.dump();
+  auto first = [&](int n) {
+    std::string out = kHeader;
+    for (int u = 1; u <= n; ++u) out += std::to_string(u) + ",1,4," + std::to_string(u) + "\n";
+    return out + "11,4,3,11\n";  // and one new rating: deletions count, not the size
+  };
+  EXPECT_EQ(f.error(first(7)),
+            f.config.import.ratings.string() +
+                ": this export would delete 3 of the 10 stored ratings (30.0 %), more than "
+                "import.max_removed_share (0.2) allows: is it cut short or the wrong file? "
+                "Nothing was imported; the ratings and the published recommendations stay as "
+                "they were. If the removal is meant, import it once with --set "
+                "import.max_removed_share=1");
+  EXPECT_EQ(f.dump(), before);
+  f.config.import.max_removed_share = 0;  // no deletion at all allowed
+  EXPECT_NE(f.error(first(9)), "(no error)");
+  EXPECT_EQ(f.dump(), before);
+  f.config.import.max_removed_share = 0.2;
+  EXPECT_EQ(f.import(first(8)).deleted, 2);  // 20 %: allowed
+  f.config.import.max_removed_share = 1;
+  EXPECT_EQ(f.import(kHeader + "20,4,3,1\n").deleted, 9);  // a wholly new export, meant
 }
 
 TEST(Import, KeptRowsEqualTheTableOnAFirstImportOfManyChunks) {
@@ -387,6 +420,7 @@ TEST(Import, KeptRowsEqualTheTableOnAFirstImportOfManyChunks) {
 
 TEST(Import, KeptRowsEqualTheTableAfterInsertsUpdatesAndDeletes) {
   Fixture f;
+  f.config.import.max_removed_share = 0.5;  // two of four stored ratings deleted
   f.import(kHeader + "1,1,4,1\n1,11,3.5,2\n2,4,1,3\n5,4,2,7\n");
   ImportedRows keep;  // no timestamps asked for: none kept
   const auto s = f.import(kHeader + "1,1,5,9\n2,4,1,3\n3,4,4.5,5\n3,193609,2,4\n", &keep);

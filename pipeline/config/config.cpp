@@ -338,6 +338,10 @@ const std::vector<Field>& fields() {
                            1e9, "largest valid raw rating"));
     f.push_back(bool_field("import.skip_bad_rows", &Config::import, &ImportConfig::skip_bad_rows,
                            "skip and count malformed rows instead of failing the import"));
+    f.push_back(real_field("import.max_removed_share", &Config::import,
+                           &ImportConfig::max_removed_share, 0.0, 1.0,
+                           "largest share of the stored ratings one import may delete (a "
+                           "truncated or wrong export is refused, nothing changed); 1 = no limit"));
     f.push_back(choice_field("model.type", &Config::model, &ModelConfig::type, model_type_names(),
                              "model to train; dot is the tutorial's embedding dot product; its "
                              "keys are model.<type>.* (or flat, model.<key>)"));

@@ -24,6 +24,9 @@ struct ImportConfig {
   double rating_min = 0.5;              // the scale raw ratings must lie in
   double rating_max = 5.0;
   bool skip_bad_rows = false;  // skip and count malformed rows instead of failing
+  // The largest share of the stored ratings one import may delete: a
+  // truncated or wrong export is refused, the database unchanged. 1 = none.
+  double max_removed_share = 0.2;
 };
 
 // model: the common keys, and each model type's own section. A type's keys
