@@ -144,7 +144,7 @@ TEST_F(PostgresPublish, RunHistoryRecordsThePublishAndThePublicationNamesIt) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("vs last published 0."), std::string::npos) << r.err;
   // The schema is recorded and the config the run stored names the server.
-  EXPECT_EQ(chomp(pg_tsv("SELECT max(version) FROM recs_store.schema_version")), "3");
+  EXPECT_EQ(chomp(pg_tsv("SELECT max(version) FROM recs_store.schema_version")), "4");
 }
 
 TEST_F(PostgresPublish, QueriesMatchTheirSqliteCounterparts) {
@@ -231,8 +231,19 @@ TEST_F(PostgresPublish, TheFallbackLeavesOutWhatTheFiltersExcludeAsInSqlite) {
       EXPECT_EQ(("," + top + ",").find("," + row[1] + ","), std::string::npos) << row[1];
     }
   }
-  EXPECT_EQ(chomp(pg_tsv("SELECT count(*) FROM recs.movie_stats WHERE movie_id IN (" + top + ")")),
-            "0");
+  // The excluded movies are the set's, apart: movie_stats is the SQLite
+  // table's, every row.
+  EXPECT_EQ(chomp(pg_tsv("SELECT string_agg(movie_id::text, ',' ORDER BY movie_id) FROM "
+                         "recs.excluded_movies")),
+            chomp(sqlite_readonly(db_,
+                                  "SELECT group_concat(movie_id) FROM (SELECT movie_id FROM "
+                                  "excluded_movies ORDER BY movie_id)")));
+  EXPECT_EQ(chomp(pg_tsv("SELECT count(*) FROM recs.excluded_movies")), "3");
+  EXPECT_EQ(chomp(pg_tsv("SELECT count(*), sum(rating_count), sum(popularity_rank) FROM "
+                         "recs.movie_stats")),
+            chomp(sqlite_readonly(db_,
+                                  "SELECT count(*) || '\t' || sum(rating_count) || '\t' || "
+                                  "sum(popularity_rank) FROM movie_stats")));
 }
 
 TEST_F(PostgresPublish, PredictUsesTheModelOfTheLiveGenerationOnTheServer) {
@@ -300,7 +311,7 @@ TEST_F(PostgresPublish, KeepsThePreviousGenerationAndDropsOlderOnes) {
   EXPECT_EQ(
       chomp(pg_tsv("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
                    "c.relnamespace WHERE n.nspname = 'recs_store' AND c.relname LIKE '%_g2'")),
-      "8");
+      "9");
 }
 
 // keep.models never prunes a model the server's generations still name,

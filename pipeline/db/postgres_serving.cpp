@@ -31,7 +31,7 @@ namespace {
 // The per-generation tables, parents in recs_store.
 constexpr const char* kTables[] = {"rec_lists",      "similar_lists",   "user_clusters",
                                    "movie_clusters", "cluster_popular", "movies",
-                                   "movie_stats",    "rated_lists"};
+                                   "movie_stats",    "rated_lists",     "excluded_movies"};
 
 // Serialises schema changes and generation switches among publishers.
 constexpr const char* kLock = "SELECT pg_advisory_xact_lock(7310414151)";
@@ -558,15 +558,15 @@ class PgGenerations final : public ServingGenerations {
                           " is not a staged generation; the live set stays in place");
     }
     if (!extras.excluded_movies.empty()) {
-      // The fallback reads the generation's own movie_stats: the movies the
-      // business filters keep out of the set leave it too.
+      // The movies the business filters keep out of the set, for the
+      // fallback queries.
       std::string ids = "{";
       for (std::int64_t movie : extras.excluded_movies) {
         if (ids.size() > 1) ids += ',';
         ids += std::to_string(movie);
       }
-      c_.exec("DELETE FROM " + partition("movie_stats", g) + " WHERE movie_id = ANY ('" + ids +
-              "}'::bigint[])");
+      c_.exec("INSERT INTO " + partition("excluded_movies", g) + " (generation, movie_id) SELECT " +
+              gs + ", unnest('" + ids + "}'::bigint[]) ON CONFLICT DO NOTHING");
     }
     s.previous =
         c_.exec("SELECT live FROM recs_store.serving WHERE id = 1 FOR UPDATE").optional_int64(0, 0);

@@ -17,6 +17,7 @@
 #include "db/sqlite.h"
 #include "db/sqlite_error.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace recs::db::sets {
 namespace {
@@ -164,10 +165,13 @@ std::pair<std::int64_t, std::int64_t> delete_and_renumber(SQLite::Database& db,
   const std::int64_t touched = db.execAndGet("SELECT count(*) FROM temp.recs_touched").getInt64();
   std::int64_t deleted = 0;
   if (touched > 0 && lists > 0 && touched * 4 > lists) {
+    log::debug("{}: {} of its {} lists lose a row: written again without them", table, touched,
+               lists);
     const std::int64_t before = db.execAndGet("SELECT count(*) FROM " + quote(table)).getInt64();
     rebuild_without(db, table, key, where);
     deleted = before - db.execAndGet("SELECT count(*) FROM " + quote(table)).getInt64();
   } else if (touched > 0) {
+    log::debug("{}: {} list(s) lose a row: renumbered in place", table, touched);
     // The touched lists, renumbered, aside; then written back in key order.
     const std::string in_touched = fmt::format("{} IN (SELECT k FROM temp.recs_touched)", key);
     db.exec(fmt::format(

@@ -1,8 +1,8 @@
 -- PostgreSQL: recommendations at login, as sql/login.sql does for SQLite:
 -- the user's published top-N with titles and genres, best first, or, for a
 -- user with none (new, or unknown to the last model), the most popular
--- movies the user has not rated (the live generation's movie_stats holds
--- no movie its business filters exclude). `source` says which: 'personal' or
+-- movies the user has not rated and the live generation's business filters
+-- do not exclude (recs.excluded_movies). `source` says which: 'personal' or
 -- 'popular'. rank runs 1..N over the rows returned and continues across
 -- pages (offset 10: the first row has rank 11); score is NULL on 'popular'
 -- rows; a user with recommendations never gets popular rows.
@@ -35,6 +35,7 @@ FROM (
   WHERE s.movie_id <> ALL (coalesce(
     (SELECT array_agg(x.movie_id) FROM recs.rated_movies AS x WHERE x.user_id = :user_id),
     '{}'))
+    AND NOT EXISTS (SELECT 1 FROM recs.excluded_movies AS e WHERE e.movie_id = s.movie_id)
   ORDER BY s.popularity_rank
   LIMIT CASE WHEN EXISTS (SELECT 1 FROM recs.recommendations AS y WHERE y.user_id = :user_id)
              THEN 0 ELSE :limit END
