@@ -450,6 +450,72 @@ TEST(ExtrasE2E, AnImportTakesRemovedRarelyListedMoviesOutOfEveryPublishedSet) {
   removed_users_and_movies_leave_every_set(false);
 }
 
+// A database from before imports pruned the published sets (schema version
+// 5) still serves users and movies earlier imports removed, in its live set
+// and its kept ones. The migration to version 6 takes them out, once.
+TEST(ExtrasE2E, TheMigrationTakesWhatEarlierImportsRemovedOutOfEverySet) {
+  Nightly s("score:\n  top_n: 20\n");
+  ASSERT_EQ(s.run().exit_code, 0);
+  ASSERT_EQ(s.run().exit_code, 0);  // the first set is kept
+  const auto db = s.db();
+  const std::string user =
+      lines(sqlite(db, "SELECT user_id FROM recommendations_kept1 ORDER BY user_id LIMIT 1"))[0];
+  const std::string movie = lines(sqlite(db,
+                                         "SELECT movie_id FROM recommendations GROUP BY movie_id "
+                                         "ORDER BY count(*) DESC, movie_id LIMIT 1"))[0];
+  // What an import of schema version 5 left: the ratings, the catalog and
+  // the statistics without them, the sets as they were.
+  sqlite(db, "DELETE FROM ratings WHERE user_id = " + user + " OR movie_id = " + movie +
+                 "; DELETE FROM movies WHERE movie_id = " + movie +
+                 "; DELETE FROM movie_stats WHERE movie_id = " + movie +
+                 "; DROP TABLE excluded_movies; DROP TABLE excluded_movies_kept1; PRAGMA "
+                 "user_version = 5;");
+  auto stale = [&](const std::string& table, const std::string& where) {
+    return count(db, "SELECT count(*) FROM " + table + " WHERE " + where);
+  };
+  ASSERT_GT(stale("recommendations", "movie_id = " + movie), 0);
+  ASSERT_GT(stale("recommendations_kept1", "user_id = " + user), 0);
+
+  auto r = run_pipeline("train --config " + quoted(s.config));  // opens and migrates
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("migration to version 6 took 1 user(s) and 1 movie(s) that earlier "
+                       "imports removed out of 2 published set(s)"),
+            std::string::npos)
+      << r.err;
+  for (const std::string set : {"", "_kept1"}) {
+    const std::string rec = "recommendations" + set;
+    EXPECT_EQ(stale(rec, "user_id = " + user + " OR movie_id = " + movie +
+                             " OR because_movie_id = " + movie),
+              0)
+        << set;
+    EXPECT_EQ(stale("user_clusters" + set, "user_id = " + user), 0) << set;
+    EXPECT_EQ(
+        stale("similar_movies" + set, "movie_id = " + movie + " OR similar_movie_id = " + movie), 0)
+        << set;
+    EXPECT_EQ(stale("(SELECT user_id FROM " + rec +
+                        " GROUP BY user_id HAVING min(rank) <> 1 OR max(rank) <> count(*))",
+                    "1"),
+              0)
+        << set;
+  }
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM publication WHERE row_count <> (SELECT count(*) FROM "
+                  "recommendations) OR user_count <> (SELECT count(DISTINCT user_id) FROM "
+                  "recommendations)"),
+            0);
+  EXPECT_EQ(count(db,
+                  "SELECT count(*) FROM kept_sets WHERE row_count <> (SELECT count(*) FROM "
+                  "recommendations_kept1) OR user_count <> (SELECT count(DISTINCT user_id) FROM "
+                  "recommendations_kept1)"),
+            0);
+  // Once: the next command finds nothing to migrate.
+  r = run_pipeline("rollback --config " + quoted(s.config));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("migration to version"), std::string::npos) << r.err;
+  EXPECT_EQ(stale("recommendations", "user_id = " + user), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM excluded_movies"), 0);
+}
+
 // An export cut short deletes most of the stored ratings: believed, its
 // removals would reach the live set and the kept one a rollback restores.
 // The run refuses it and changes nothing; the operator can still roll back,

@@ -18,12 +18,17 @@
 #include "db/bulk.h"
 #include "db/first_attach.h"
 #include "db/schema.h"
+#include "db/sqlite_publish_sets.h"
 #include "util/error.h"
 #include "util/log.h"
 
 namespace recs::db {
 
 namespace {
+
+// The schema version (006_excluded_movies) from which imports prune the
+// published sets of what they remove.
+constexpr int kPrunedSetsVersion = 6;
 
 // A read-only reader (SQLITE_OPEN_READONLY, "?mode=ro") of a WAL database
 // cannot create the -wal and -shm files itself, and without write access to
@@ -219,6 +224,18 @@ void migrate(SQLite::Database& db) {
       throw DatabaseError(db.getFilename() + ": migration " + m.name + " failed: " + e.what());
     }
     db.exec("PRAGMA user_version = " + std::to_string(m.version));
+  }
+  // From version 6 on, an import takes the users and movies it removes out
+  // of every published set; what earlier imports left there goes now.
+  if (current < kPrunedSetsVersion && latest >= kPrunedSetsVersion) {
+    std::int64_t users = 0, movies = 0;
+    const sets::Removed r = sets::remove_stale(db, &users, &movies);
+    if (r.sets > 0 || users > 0 || movies > 0) {
+      log::info(
+          "{}: migration to version {} took {} user(s) and {} movie(s) that earlier imports "
+          "removed out of {} published set(s), {} recommendation rows",
+          db.getFilename(), kPrunedSetsVersion, users, movies, r.sets, r.rows);
+    }
   }
   tx.commit();
 }

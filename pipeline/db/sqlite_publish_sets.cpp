@@ -372,6 +372,47 @@ Removed remove_gone(SQLite::Database& db, const std::vector<std::int64_t>& users
   return removed;
 }
 
+Removed remove_stale(SQLite::Database& db, std::int64_t* users, std::int64_t* movies) {
+  std::vector<std::string> user_ids, movie_ids;  // SELECTs of one id column
+  auto add = [&](std::optional<std::int64_t> set_id) {
+    auto from = [&](std::string_view table, std::string_view column,
+                    std::vector<std::string>& out) {
+      const std::string name = set_id ? kept_name(table, *set_id) : std::string(table);
+      if (!db.tableExists(name)) return;
+      out.push_back(fmt::format("SELECT {} AS id FROM {}", column, quote(name)));
+    };
+    from("recommendations", "user_id", user_ids);
+    from("user_clusters", "user_id", user_ids);
+    from("recommendations", "movie_id", movie_ids);
+    from("recommendations", "because_movie_id", movie_ids);
+    from("similar_movies", "movie_id", movie_ids);
+    from("similar_movies", "similar_movie_id", movie_ids);
+    from("movie_clusters", "movie_id", movie_ids);
+    from("cluster_popular", "movie_id", movie_ids);
+  };
+  add(std::nullopt);
+  for (const KeptSet& k : list(db)) add(k.set_id);
+  auto gone = [&](const std::vector<std::string>& sources, const std::string& unknown) {
+    std::vector<std::int64_t> ids;
+    if (sources.empty()) return ids;
+    std::string all;
+    for (const std::string& s : sources) all += (all.empty() ? "" : " UNION ") + s;
+    SQLite::Statement q(
+        db, fmt::format("SELECT id FROM ({}) AS t WHERE id IS NOT NULL AND {}", all, unknown));
+    while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+    return ids;
+  };
+  const std::vector<std::int64_t> u =
+      gone(user_ids, "NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = t.id)");
+  const std::vector<std::int64_t> m =
+      gone(movie_ids,
+           "NOT EXISTS (SELECT 1 FROM movies c WHERE c.movie_id = t.id) AND NOT EXISTS (SELECT 1 "
+           "FROM movie_stats s WHERE s.movie_id = t.id)");
+  *users = static_cast<std::int64_t>(u.size());
+  *movies = static_cast<std::int64_t>(m.size());
+  return remove_gone(db, u, m);
+}
+
 void drop_live(SQLite::Database& db) {
   for (std::string_view table : kTables) db.exec("DROP TABLE " + quote(table));
 }

@@ -60,6 +60,12 @@ struct Removed {
 Removed remove_gone(SQLite::Database& db, const std::vector<std::int64_t>& users,
                     const std::vector<std::int64_t>& movies);
 
+// remove_gone() for every user and movie the sets still hold that the
+// database no longer knows (a user without a rating; a movie neither in
+// `movies` nor in `movie_stats`): what imports before they pruned the sets
+// (schema version 6) left in them. Run once, by that migration.
+Removed remove_stale(SQLite::Database& db, std::int64_t* users, std::int64_t* movies);
+
 // Drops the live tables (used when nothing is published, so nothing is kept).
 void drop_live(SQLite::Database& db);
 
