@@ -310,18 +310,31 @@ TEST(ExtrasE2E, MoviesAnImportRemovedAreNeverPublished) {
 
 // Users an import removed (every rating of theirs gone from the export) get
 // no rows from a model trained before, whatever its type: `dot` scores
-// every trained user, so it would publish lists for them.
-TEST(ExtrasE2E, UsersAnImportRemovedGetNoRows) {
-  Nightly s("score:\n  top_n: 20\n");  // the default type, dot
+// every trained user, so it would publish lists for them; `als` leaves out
+// users without a positive rating too (here one whose ratings all fell to
+// 0.5), and the warning still counts the removed ones.
+void users_an_import_removed_get_no_rows(bool als) {
+  Nightly s("score:\n  top_n: 20\n");
+  if (als) {
+    write_file(s.config,
+               "database: recs.db\nimport:\n  ratings: data/ratings.csv\n  movies: "
+               "data/movies.csv\nmodel:\n  type: als\n  factors: 8\nscore:\n  top_n: 20\n");
+  }
   ASSERT_EQ(s.run().exit_code, 0);
   const auto db = s.db();
   const std::vector<std::string> gone =
-      lines(sqlite(db, "SELECT user_id FROM recommendations GROUP BY user_id LIMIT 2"));
-  ASSERT_EQ(gone.size(), 2u);
+      lines(sqlite(db, "SELECT user_id FROM recommendations GROUP BY user_id LIMIT 3"));
+  ASSERT_EQ(gone.size(), 3u);
+  // The first two leave the export; the third stays, every rating now 0.5.
   std::string out;
   for (const std::string& l : lines(read_file(s.dir / "data" / "ratings.csv"))) {
     const std::string user = l.substr(0, l.find(','));
-    if (user != gone[0] && user != gone[1]) out += l + "\n";
+    if (user == gone[2]) {
+      const auto third = l.find(',', user.size() + 1);
+      out += l.substr(0, third) + ",0.5" + l.substr(l.find(',', third + 1)) + "\n";
+    } else if (user != gone[0] && user != gone[1]) {
+      out += l + "\n";
+    }
   }
   write_file(s.dir / "data" / "ratings.csv", out);
   ASSERT_EQ(run_pipeline("import -q --config " + quoted(s.config)).exit_code, 0);
@@ -330,6 +343,9 @@ TEST(ExtrasE2E, UsersAnImportRemovedGetNoRows) {
     auto r = run_pipeline(std::string(command) + " --config " + quoted(s.config));
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.err.find("2 user(s) of model 1 have no rating left"), std::string::npos) << r.err;
+    if (als) {
+      EXPECT_NE(r.err.find("(1 without a positive rating"), std::string::npos) << r.err;
+    }
     EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE user_id IN " + in), 0);
     EXPECT_EQ(count(db, "SELECT count(*) FROM user_clusters WHERE user_id IN " + in), 0);
     EXPECT_EQ(count(db,
@@ -337,6 +353,14 @@ TEST(ExtrasE2E, UsersAnImportRemovedGetNoRows) {
                     "FROM ratings)"),
               0);
   }
+}
+
+TEST(ExtrasE2E, UsersAnImportRemovedGetNoRows) {
+  users_an_import_removed_get_no_rows(false);  // the default type, dot
+}
+
+TEST(ExtrasE2E, UsersAnImportRemovedGetNoRowsAndAreCountedBesideThoseWithoutSignal) {
+  users_an_import_removed_get_no_rows(true);
 }
 
 // An import that removes users (every rating gone) and movies (gone from

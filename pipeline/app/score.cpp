@@ -205,6 +205,7 @@ std::int64_t keep_users(Audience& a, const std::vector<char>& keep) {
     out.users.row(static_cast<Eigen::Index>(j)) = a.users.row(rows[j]);
   out.folded_in = a.folded_in;
   out.not_folded = a.not_folded;
+  out.removed = a.removed;
   a = std::move(out);
   return removed;
 }
