@@ -564,9 +564,21 @@ TEST(ExtrasE2E, AnExportCutShortIsRefusedAndEveryPublishedSetStaysAsItWas) {
   for (std::size_t i = 0; i < all.size() * 7 / 10; ++i) cut += all[i] + "\n";
   write_file(ratings, cut);
 
+  // The dry run says so first, from the same figures.
+  const auto dry = s.run("--dry-run --json");
+  EXPECT_EQ(dry.exit_code, 4) << dry.err;
+  EXPECT_NE(dry.out.find("\"valid\":false"), std::string::npos) << dry.out;
+  const long long deleted = stored - static_cast<long long>(all.size() * 7 / 10 - 1);
+  EXPECT_NE(dry.out.find("\"ratings_deleted\":" + std::to_string(deleted)), std::string::npos)
+      << dry.out;
+  EXPECT_NE(dry.err.find("more than import.max_removed_share (0.2) allows"), std::string::npos)
+      << dry.err;
+  EXPECT_EQ(state(), before);
+
   const auto refused = s.run();
   EXPECT_EQ(refused.exit_code, 4) << refused.err;
-  EXPECT_NE(refused.err.find("of the " + std::to_string(stored) + " stored ratings"),
+  EXPECT_NE(refused.err.find("would delete " + std::to_string(deleted) + " of the " +
+                             std::to_string(stored) + " stored ratings"),
             std::string::npos)
       << refused.err;
   EXPECT_NE(refused.err.find("more than import.max_removed_share (0.2) allows"), std::string::npos)

@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "app/import.h"
 #include "db/database.h"
 #include "db/schema.h"
 #include "io/movielens.h"
@@ -27,6 +28,7 @@ struct Findings {
   std::optional<int> schema_version;
   std::optional<int> migrations_pending;
   std::int64_t ratings = -1, users = -1, movies = -1, bad_rows = 0;
+  std::int64_t ratings_deleted = -1;  // stored ratings the export lacks
 };
 
 // The database `run` would open: an existing one must open and carry a schema
@@ -96,6 +98,32 @@ void check_inputs(const Config& config, Findings& f) {
   f.bad_rows += ratings.bad.count;
   log::info("inputs: {} ratings from {} users{}, {} bad rows skipped", f.ratings, f.users,
             with_movies ? fmt::format(", {} movies", f.movies) : std::string(), f.bad_rows);
+  if (!f.database_exists.value_or(false)) return;
+  // The stored ratings the export lacks, as the import would delete them:
+  // both sides in (user, movie) order, merged.
+  std::int64_t stored = 0, deleted = 0;
+  try {
+    auto database = db::open_for_inspection(config.database);
+    SQLite::Statement q(*database,
+                        "SELECT user_id, movie_id FROM ratings ORDER BY user_id, movie_id");
+    std::size_t i = 0;
+    const auto& rows = ratings.rows;
+    while (q.executeStep()) {
+      const std::int64_t user = q.getColumn(0).getInt64();
+      const std::int64_t movie = q.getColumn(1).getInt64();
+      ++stored;
+      while (i < rows.size() &&
+             (rows[i].user < user || (rows[i].user == user && rows[i].movie < movie))) {
+        ++i;
+      }
+      if (i == rows.size() || rows[i].user != user || rows[i].movie != movie) ++deleted;
+    }
+  } catch (const SQLite::Exception& e) {
+    throw DatabaseError(config.database.string() + ": " + e.what());
+  }
+  f.ratings_deleted = deleted;
+  log::info("the import would delete {} of the {} stored ratings", deleted, stored);
+  refuse_mass_removal(config, stored, deleted);
 }
 
 std::string findings_json(std::string_view command, const Findings& f, ExitCode code,
@@ -134,6 +162,7 @@ std::string findings_json(std::string_view command, const Findings& f, ExitCode 
   count("users", f.users);
   count("movies", f.movies);
   out.add("bad_rows", f.bad_rows);
+  count("ratings_deleted", f.ratings_deleted);
   return out.str();
 }
 

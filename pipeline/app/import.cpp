@@ -163,23 +163,6 @@ void rebuild_movie_stats(db::ImportWriter& out, const RatingsSync& sync, ImportS
   s.rated_movies = static_cast<std::int64_t>(sorted.size());
 }
 
-// A full export that deletes most of what is stored is far more often cut
-// short, or the wrong file, than the truth: its removals would reach every
-// published set, the kept ones a rollback restores included. Refused before
-// anything is committed.
-void refuse_mass_removal(const Config& config, const ImportSummary& s) {
-  const std::int64_t stored = s.ratings - s.inserted + s.deleted;
-  const double share = config.import.max_removed_share;
-  if (stored == 0 || static_cast<double>(s.deleted) <= share * static_cast<double>(stored)) return;
-  throw InputError(fmt::format(
-      "{}: this export would delete {} of the {} stored ratings ({:.1f} %), more than "
-      "import.max_removed_share ({}) allows: is it cut short or the wrong file? Nothing was "
-      "imported; the ratings and the published recommendations stay as they were. If the "
-      "removal is meant, import it once with --set import.max_removed_share=1",
-      config.import.ratings.string(), s.deleted, stored,
-      100.0 * static_cast<double>(s.deleted) / static_cast<double>(stored), share));
-}
-
 // The users and movies the import removed are out of the published sets
 // already (the live one and the kept ones): says so, when any held them.
 void log_removed_from_served(const db::ServedRemoval& r, db::RunRecord& run) {
@@ -203,6 +186,18 @@ void log_removed_from_served(const db::ServedRemoval& r, db::RunRecord& run) {
 }
 
 }  // namespace
+
+void refuse_mass_removal(const Config& config, std::int64_t stored, std::int64_t deleted) {
+  const double share = config.import.max_removed_share;
+  if (stored == 0 || static_cast<double>(deleted) <= share * static_cast<double>(stored)) return;
+  throw InputError(fmt::format(
+      "{}: this export would delete {} of the {} stored ratings ({:.1f} %), more than "
+      "import.max_removed_share ({}) allows: is it cut short or the wrong file? Nothing was "
+      "imported; the ratings and the published recommendations stay as they were. If the "
+      "removal is meant, import it once with --set import.max_removed_share=1",
+      config.import.ratings.string(), deleted, stored,
+      100.0 * static_cast<double>(deleted) / static_cast<double>(stored), share));
+}
 
 ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunRecord& run,
                          ImportedRows* keep) {
@@ -274,7 +269,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
       throw InputError(config.import.ratings.string() + ": no ratings to import");
     }
     sync.finish();
-    refuse_mass_removal(config, s);
+    refuse_mass_removal(config, s.ratings - s.inserted + s.deleted, s.deleted);
     rebuild_movie_stats(*out, sync, s);
     s.removed = out->remove_from_served();
     out->commit();

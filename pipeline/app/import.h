@@ -34,6 +34,13 @@ struct ImportedRows {
   db::StoredRatings rows;  // user_ids, user, movie, rating (and rated_at); no value
 };
 
+// A full export that would delete more than import.max_removed_share of the
+// `stored` ratings is far more often cut short, or the wrong file, than the
+// truth: its removals would reach every published set, the kept ones a
+// rollback restores included. Throws InputError with the figures (the
+// import refuses it before anything is committed; the dry run reports it).
+void refuse_mass_removal(const Config& config, std::int64_t stored, std::int64_t deleted);
+
 // Validates everything before writing; on any error the database is exactly
 // as before. Adds counts and timings to `run`. With `keep`, fills it (see
 // ImportedRows) once the import has committed.
