@@ -75,6 +75,8 @@ void check_database(const Config& config, Findings& f) {
 // Parses the import files as the import does, keeping nothing.
 void check_inputs(const Config& config, Findings& f) {
   check_import_inputs(config);
+  warn_unterminated(config.import.ratings);
+  if (!config.import.movies.empty()) warn_unterminated(config.import.movies);
   std::unordered_set<std::int64_t> movie_ids;
   const bool with_movies = !config.import.movies.empty();
   if (with_movies) {

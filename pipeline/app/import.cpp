@@ -11,6 +11,7 @@
 #include "db/import.h"
 #include "db/ratings.h"
 #include "db/sqlite.h"
+#include "io/csv.h"
 #include "io/movielens.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -187,6 +188,14 @@ void log_removed_from_served(const db::ServedRemoval& r, db::RunRecord& run) {
 
 }  // namespace
 
+void warn_unterminated(const std::filesystem::path& file) {
+  if (ends_with_line_break(file)) return;
+  log::warn(
+      "{}: does not end with a line break, so its last row may have been cut short (a shortened "
+      "number or genre list still parses); imported as it is: compare it with the export's source",
+      file.string());
+}
+
 void refuse_mass_removal(const Config& config, std::int64_t stored, std::int64_t deleted) {
   const double share = config.import.max_removed_share;
   if (stored == 0 || static_cast<double>(deleted) <= share * static_cast<double>(stored)) return;
@@ -202,6 +211,8 @@ void refuse_mass_removal(const Config& config, std::int64_t stored, std::int64_t
 ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunRecord& run,
                          ImportedRows* keep) {
   log::Stopwatch total;
+  warn_unterminated(config.import.ratings);
+  if (!config.import.movies.empty()) warn_unterminated(config.import.movies);
   std::optional<MoviesFile> movies;
   std::unordered_set<std::int64_t> movie_ids;
   if (!config.import.movies.empty()) {

@@ -5,6 +5,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdint>
+#include <filesystem>
 
 #include "config/config.h"
 #include "db/import.h"
@@ -40,6 +41,11 @@ struct ImportedRows {
 // rollback restores included. Throws InputError with the figures (the
 // import refuses it before anything is committed; the dry run reports it).
 void refuse_mass_removal(const Config& config, std::int64_t stored, std::int64_t deleted);
+
+// Warns when an import file does not end with a line break: its last row
+// may have been cut short mid-field (a timestamp or a genre list shortened
+// still parses), which no later check can tell.
+void warn_unterminated(const std::filesystem::path& file);
 
 // Validates everything before writing; on any error the database is exactly
 // as before. Adds counts and timings to `run`. With `keep`, fills it (see

@@ -99,6 +99,24 @@ bool CsvReader::refill() {
   }
 }
 
+bool ends_with_line_break(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(path.string() + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  char last = '\n';
+  ssize_t got = 0;
+  const bool ok = ::fstat(fd, &st) == 0;
+  if (ok && st.st_size > 0) {
+    do {
+      got = ::pread(fd, &last, 1, st.st_size - 1);
+    } while (got < 0 && errno == EINTR);
+  }
+  const int err = errno;
+  ::close(fd);
+  if (!ok || got < 0) throw InputError(path.string() + ": cannot read: " + std::strerror(err));
+  return last == '\n';
+}
+
 CsvReader::CsvReader(std::string_view text, std::string display_name)
     : size_(text.size()), text_(text), name_(std::move(display_name)) {
   if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;

@@ -65,6 +65,12 @@ class CsvReader {
   std::string unquoted_;  // storage for fields whose quotes had to be undone
 };
 
+// Whether the file at `path` is empty or its last byte is a line feed. An
+// export cut short mid-row usually is not; RFC 4180 lets the last record
+// end without one, so this is for a warning, never a refusal. Throws
+// InputError when the file cannot be read.
+bool ends_with_line_break(const std::filesystem::path& path);
+
 // True when `s` is well-formed UTF-8.
 bool is_valid_utf8(std::string_view s);
 
