@@ -474,6 +474,57 @@ TEST(ExtrasE2E, AnImportTakesRemovedRarelyListedMoviesOutOfEveryPublishedSet) {
   removed_users_and_movies_leave_every_set(false);
 }
 
+// A user who removed a rating is not told "because you rated" that movie:
+// the import clears those explanations in the live set and the kept one,
+// and leaves every other row as it was.
+TEST(ExtrasE2E, AnImportClearsTheBecauseOfARatingTheUserRemoved) {
+  Nightly s("score:\n  top_n: 20\n");
+  ASSERT_EQ(s.run().exit_code, 0);
+  ASSERT_EQ(s.run().exit_code, 0);  // the first set is kept
+  const auto db = s.db();
+  // A (user, movie) that both sets explain rows by.
+  const std::vector<std::string> pair =
+      lines(sqlite(db,
+                   "SELECT a.user_id || ',' || a.because_movie_id FROM recommendations a JOIN "
+                   "recommendations_kept1 b ON b.user_id = a.user_id AND b.because_movie_id = "
+                   "a.because_movie_id GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"));
+  ASSERT_EQ(pair.size(), 1u);
+  const std::string user = pair[0].substr(0, pair[0].find(','));
+  const std::string movie = pair[0].substr(pair[0].find(',') + 1);
+  const std::string named = "user_id = " + user + " AND because_movie_id = " + movie;
+  const long long live = count(db, "SELECT count(*) FROM recommendations WHERE " + named);
+  const long long kept = count(db, "SELECT count(*) FROM recommendations_kept1 WHERE " + named);
+  ASSERT_GT(live, 0);
+  ASSERT_GT(kept, 0);
+  const std::string others =
+      "SELECT count(*), sum(coalesce(because_movie_id, 0)), sum(movie_id * rank) FROM "
+      "recommendations WHERE NOT (" +
+      named + ")";
+  const std::string before = sqlite(db, others);
+  std::string out;
+  for (const std::string& l : lines(read_file(s.dir / "data" / "ratings.csv"))) {
+    if (l.rfind(user + "," + movie + ",", 0) != 0) out += l + "\n";
+  }
+  write_file(s.dir / "data" / "ratings.csv", out);
+  auto imp = run_pipeline("import --config " + quoted(s.config));
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_NE(imp.err.find(std::to_string(live + kept) +
+                         " published row(s) (live and kept sets) no longer say \"because you "
+                         "rated\" a movie whose rating the import deleted"),
+            std::string::npos)
+      << imp.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE " + named), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations_kept1 WHERE " + named), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM recommendations WHERE user_id = " + user +
+                          " AND because_movie_id IS NULL"),
+            live);
+  EXPECT_EQ(sqlite(db, others), before);
+  EXPECT_EQ(sqlite(db,
+                   "SELECT json_extract(counts, '$.because_cleared') FROM runs ORDER BY run_id "
+                   "DESC LIMIT 1"),
+            std::to_string(live + kept) + "\n");
+}
+
 // A database from before imports pruned the published sets (schema version
 // 5) still serves users and movies earlier imports removed, in its live set
 // and its kept ones. The migration to version 6 takes them out, once.

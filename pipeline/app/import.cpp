@@ -170,6 +170,13 @@ void log_removed_from_served(const db::ServedRemoval& r, db::RunRecord& run) {
   run.count("users_removed", r.users);
   run.count("movies_removed", r.movies);
   run.count("served_rows_removed", r.rows);
+  run.count("because_cleared", r.because_cleared);
+  if (r.because_cleared > 0) {
+    log::info(
+        "{} published row(s) (live and kept sets) no longer say \"because you rated\" a "
+        "movie whose rating the import deleted (because_movie_id is NULL)",
+        r.because_cleared);
+  }
   if (r.users == 0 && r.movies == 0) return;
   std::string what;
   if (r.users) what = std::to_string(r.users) + " user(s) (no rating left)";

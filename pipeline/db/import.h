@@ -24,6 +24,9 @@ struct ServedRemoval {
   std::int64_t movies = 0;  // movies it removed
   std::int64_t rows = 0;    // recommendation rows dropped, over every set
   std::int64_t sets = 0;    // published sets (live and kept) that held any of them
+  // Rows whose "because" named a movie whose rating by that user the import
+  // deleted: that explanation is cleared (NULL), over every set.
+  std::int64_t because_cleared = 0;
 };
 
 class ImportWriter {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "db/bulk.h"
@@ -72,6 +73,7 @@ class SqliteImportWriter final : public ImportWriter {
       if (lost_ratings_.empty() || lost_ratings_.back() != user_id) {
         lost_ratings_.push_back(user_id);
       }
+      lost_pairs_.emplace_back(user_id, movie_id);
       remove_->bind(1, user_id);
       remove_->bind(2, movie_id);
       remove_->exec();
@@ -121,6 +123,12 @@ class SqliteImportWriter final : public ImportWriter {
       const sets::Removed removed = sets::remove_gone(db_, users, movies);
       r.rows = removed.rows;
       r.sets = removed.sets;
+      // A "because" naming a rating the user no longer has: the users the
+      // import removed are gone already.
+      std::erase_if(lost_pairs_, [&](const std::pair<std::int64_t, std::int64_t>& p) {
+        return std::binary_search(users.begin(), users.end(), p.first);
+      });
+      r.because_cleared = sets::clear_because(db_, lost_pairs_);
     });
     return r;
   }
@@ -148,8 +156,9 @@ class SqliteImportWriter final : public ImportWriter {
   std::optional<BulkInserter<std::int64_t, std::string, std::string>> movies_;
   std::optional<SQLite::Statement> update_;
   std::optional<SQLite::Statement> remove_;
-  std::vector<std::int64_t> known_movies_;  // before the import
-  std::vector<std::int64_t> lost_ratings_;  // users who lost a rating
+  std::vector<std::int64_t> known_movies_;                         // before the import
+  std::vector<std::pair<std::int64_t, std::int64_t>> lost_pairs_;  // deleted (user, movie)
+  std::vector<std::int64_t> lost_ratings_;                         // users who lost a rating
 };
 
 }  // namespace

@@ -372,6 +372,31 @@ Removed remove_gone(SQLite::Database& db, const std::vector<std::int64_t>& users
   return removed;
 }
 
+std::int64_t clear_because(SQLite::Database& db,
+                           const std::vector<std::pair<std::int64_t, std::int64_t>>& pairs) {
+  if (pairs.empty()) return 0;
+  std::vector<std::string> tables;
+  if (db.execAndGet("SELECT count(*) FROM publication").getInt64() > 0) {
+    tables.emplace_back("recommendations");
+  }
+  for (const KeptSet& k : list(db)) tables.push_back(kept_name("recommendations", k.set_id));
+  std::int64_t changed = 0;
+  for (const std::string& table : tables) {
+    if (!db.tableExists(table)) continue;
+    // An index search on the user's list (the key's prefix) per pair.
+    SQLite::Statement clear(db, fmt::format("UPDATE {} SET because_movie_id = NULL WHERE user_id "
+                                            "= ? AND because_movie_id = ?",
+                                            quote(table)));
+    for (const auto& [user, movie] : pairs) {
+      clear.bind(1, user);
+      clear.bind(2, movie);
+      changed += clear.exec();
+      clear.reset();
+    }
+  }
+  return changed;
+}
+
 Removed remove_stale(SQLite::Database& db, std::int64_t* users, std::int64_t* movies) {
   std::vector<std::string> user_ids, movie_ids;  // SELECTs of one id column
   auto add = [&](std::optional<std::int64_t> set_id) {

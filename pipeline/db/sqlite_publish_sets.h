@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "db/publish.h"
@@ -59,6 +60,12 @@ struct Removed {
 };
 Removed remove_gone(SQLite::Database& db, const std::vector<std::int64_t>& users,
                     const std::vector<std::int64_t>& movies);
+
+// Clears (NULL) the "because" of every row, in the live set and every kept
+// set, whose user and because_movie_id are one of `pairs` (ratings an import
+// deleted). Returns the rows changed.
+std::int64_t clear_because(SQLite::Database& db,
+                           const std::vector<std::pair<std::int64_t, std::int64_t>>& pairs);
 
 // remove_gone() for every user and movie the sets still hold that the
 // database no longer knows (a user without a rating; a movie neither in
