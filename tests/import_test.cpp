@@ -360,6 +360,35 @@ TEST(Import, NewerExportAddsChangesAndRemoves) {
       "1|1|1\n4|1|2\n193609|1|3\n");
 }
 
+// The import says how the catalog changed: movies added, given a new title
+// or genres, and no longer in the file; nothing on a first import or when
+// the file is the same.
+TEST(Import, CountsWhatChangedInTheCatalog) {
+  Fixture f;
+  const std::string ratings = kHeader + "1,1,4,1\n2,4,1,3\n";
+  auto first = f.import(ratings);
+  EXPECT_EQ(first.catalog.before, 0);
+  EXPECT_EQ(first.catalog.added, 4);
+  EXPECT_EQ(catalog_changes(first.catalog), "");
+  auto same = f.import(ratings);
+  EXPECT_EQ(catalog_changes(same.catalog), "");
+  write_file(f.config.import.movies,
+             "movieId,title,genres\n"
+             "1,Toy Story (1995),Adventure|Animation|Children\n"  // new genres
+             "4,\"11'09\"\"01 - September 11 (2002)\",Drama\n"
+             "7,Sabrina (1995),Comedy|Romance\n"                      // new
+             "193609,Andrew Dice Clay: Dice Rules (1991),Comedy\n");  // 11 is gone
+  auto changed = f.import(ratings);
+  EXPECT_EQ(changed.catalog.before, 4);
+  EXPECT_EQ(changed.catalog.added, 1);
+  EXPECT_EQ(changed.catalog.changed, 1);
+  EXPECT_EQ(changed.catalog.removed, 1);
+  EXPECT_EQ(catalog_changes(changed.catalog),
+            " (1 added, 1 with a new title or genres, 1 removed)");
+  EXPECT_EQ(test::sqlite(f.config.database, "SELECT movie_id, genres FROM movies ORDER BY 1;"),
+            "1|Adventure|Animation|Children\n4|Drama\n7|Comedy|Romance\n193609|Comedy\n");
+}
+
 TEST(Import, FailedImportLeavesTheDatabaseUnchanged) {
   Fixture f;
   f.import(kHeader + "1,1,4,1\n1,11,3.5,2\n");

@@ -203,6 +203,12 @@ void warn_unterminated(const std::filesystem::path& file) {
       file.string());
 }
 
+std::string catalog_changes(const db::CatalogChanges& c) {
+  if (c.before == 0 || c.added + c.changed + c.removed == 0) return {};
+  return fmt::format(" ({} added, {} with a new title or genres, {} removed)", c.added, c.changed,
+                     c.removed);
+}
+
 void refuse_mass_removal(const Config& config, std::int64_t stored, std::int64_t deleted) {
   const double share = config.import.max_removed_share;
   if (stored == 0 || static_cast<double>(deleted) <= share * static_cast<double>(stored)) return;
@@ -249,6 +255,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
     if (movies) {
       out->clear_movies();
       for (const auto& m : movies->rows) out->add_movie(m.movie, m.title, m.genres);
+      s.catalog = out->catalog_changes();
     }
     if (keep) {
       keep->kept = false;
@@ -301,7 +308,8 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
             " users on " + std::to_string(s.rated_movies) + " movies (" +
             std::to_string(s.inserted) + " inserted, " + std::to_string(s.updated) + " updated, " +
             std::to_string(s.deleted) + " deleted); " + std::to_string(s.movies) +
-            " movies in the catalog; " + std::to_string(total.seconds()) + " s");
+            " movies in the catalog" + catalog_changes(s.catalog) + "; " +
+            std::to_string(total.seconds()) + " s");
 
   run.count("ratings", s.ratings);
   run.count("users", s.users);
@@ -311,6 +319,11 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
   run.count("ratings_updated", s.updated);
   run.count("ratings_deleted", s.deleted);
   run.count("bad_rows", s.bad_rows);
+  if (movies) {
+    run.count("movies_added", s.catalog.added);
+    run.count("movies_changed", s.catalog.changed);
+    run.count("movies_removed_from_catalog", s.catalog.removed);
+  }
   log_removed_from_served(s.removed, run);
   run.timing("import", total.seconds());
   return s;

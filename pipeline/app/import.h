@@ -21,7 +21,8 @@ struct ImportSummary {
   std::int64_t movies = 0;  // rows in the movies table afterwards
   std::int64_t inserted = 0, updated = 0, deleted = 0;
   std::int64_t bad_rows = 0;
-  db::ServedRemoval removed;  // what the import took out of the published sets
+  db::ServedRemoval removed;   // what the import took out of the published sets
+  db::CatalogChanges catalog;  // with import.movies: how the catalog changed
 };
 
 // The rows an import leaves in the ratings table, kept in memory for the
@@ -46,6 +47,11 @@ void refuse_mass_removal(const Config& config, std::int64_t stored, std::int64_t
 // may have been cut short mid-field (a timestamp or a genre list shortened
 // still parses), which no later check can tell.
 void warn_unterminated(const std::filesystem::path& file);
+
+// " (3 added, 1 with a new title or genres, 2 removed)" when an import
+// changed a catalog the database had; empty otherwise (a first import, or
+// no change).
+std::string catalog_changes(const db::CatalogChanges& changes);
 
 // Validates everything before writing; on any error the database is exactly
 // as before. Adds counts and timings to `run`. With `keep`, fills it (see

@@ -16,9 +16,10 @@ std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.4g}", v) :
 std::string imported(const ImportSummary& s) {
   return fmt::format(
       "imported {} ratings from {} users ({} new, {} updated, {} removed{}), {} movies in the "
-      "catalogue",
+      "catalogue{}",
       s.ratings, s.users, s.inserted, s.updated, s.deleted,
-      s.bad_rows ? fmt::format(", {} bad rows skipped", s.bad_rows) : "", s.movies);
+      s.bad_rows ? fmt::format(", {} bad rows skipped", s.bad_rows) : "", s.movies,
+      catalog_changes(s.catalog));
 }
 
 // The epoch the model kept (early stopping may restore an earlier one).

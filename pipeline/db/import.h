@@ -29,6 +29,12 @@ struct ServedRemoval {
   std::int64_t because_cleared = 0;
 };
 
+// How an import changed the catalog (the movies table).
+struct CatalogChanges {
+  std::int64_t before = 0;  // movies in the catalog before the import
+  std::int64_t added = 0, changed = 0, removed = 0;
+};
+
 class ImportWriter {
  public:
   // Destroyed without commit(), everything written is rolled back.
@@ -38,6 +44,10 @@ class ImportWriter {
   virtual void clear_movies() = 0;
   virtual void add_movie(std::int64_t movie_id, const std::string& title,
                          const std::string& genres) = 0;
+  // What the add_movie() calls since clear_movies() changed against the
+  // catalog it emptied: movies new to it, with another title or genres, and
+  // not given again.
+  virtual CatalogChanges catalog_changes() const = 0;
 
   // The ratings merge: the caller pushes only what changed. Inserts come in
   // increasing (user, movie) order, so a first import is an append.

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -39,6 +41,14 @@ class SqliteImportWriter final : public ImportWriter {
   void clear_movies() override {
     guard([&] {
       if (movies_) movies_->flush();
+      old_catalog_.clear();
+      SQLite::Statement q(db_, "SELECT movie_id, title, genres FROM movies");
+      while (q.executeStep()) {
+        old_catalog_.emplace(q.getColumn(0).getInt64(), std::make_pair(q.getColumn(1).getString(),
+                                                                       q.getColumn(2).getString()));
+      }
+      catalog_ = CatalogChanges{};
+      catalog_.before = static_cast<std::int64_t>(old_catalog_.size());
       db_.exec("DELETE FROM movies");
     });
   }
@@ -49,6 +59,19 @@ class SqliteImportWriter final : public ImportWriter {
       if (!movies_) movies_.emplace(db_, "movies(movie_id, title, genres)");
       movies_->row(movie_id, title, genres);
     });
+    const auto it = old_catalog_.find(movie_id);
+    if (it == old_catalog_.end()) {
+      ++catalog_.added;
+      return;
+    }
+    if (it->second.first != title || it->second.second != genres) ++catalog_.changed;
+    old_catalog_.erase(it);
+  }
+
+  CatalogChanges catalog_changes() const override {
+    CatalogChanges c = catalog_;
+    c.removed = static_cast<std::int64_t>(old_catalog_.size());
+    return c;
   }
 
   void insert_rating(std::int64_t user_id, std::int64_t movie_id, double rating,
@@ -158,7 +181,10 @@ class SqliteImportWriter final : public ImportWriter {
   std::optional<SQLite::Statement> remove_;
   std::vector<std::int64_t> known_movies_;                         // before the import
   std::vector<std::pair<std::int64_t, std::int64_t>> lost_pairs_;  // deleted (user, movie)
-  std::vector<std::int64_t> lost_ratings_;                         // users who lost a rating
+  // The catalog clear_movies() emptied, less the movies added again since.
+  std::unordered_map<std::int64_t, std::pair<std::string, std::string>> old_catalog_;
+  CatalogChanges catalog_;
+  std::vector<std::int64_t> lost_ratings_;  // users who lost a rating
 };
 
 }  // namespace
