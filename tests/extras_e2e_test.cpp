@@ -538,6 +538,16 @@ TEST(ExtrasE2E, TheMigrationTakesWhatEarlierImportsRemovedOutOfEverySet) {
   const std::string movie = lines(sqlite(db,
                                          "SELECT movie_id FROM recommendations GROUP BY movie_id "
                                          "ORDER BY count(*) DESC, movie_id LIMIT 1"))[0];
+  // And a rating an import of version 5 deleted that a kept row explains by.
+  const std::vector<std::string> because =
+      lines(sqlite(db,
+                   "SELECT user_id || ' AND because_movie_id = ' || because_movie_id FROM "
+                   "recommendations_kept1 WHERE because_movie_id IS NOT NULL AND user_id <> " +
+                       user + " AND because_movie_id <> " + movie + " LIMIT 1"));
+  ASSERT_EQ(because.size(), 1u);
+  const std::string unrated = "user_id = " + because[0];
+  sqlite(db, "DELETE FROM ratings WHERE " +
+                 std::string(unrated).replace(unrated.find("because_movie_id"), 16, "movie_id"));
   // What an import of schema version 5 left: the ratings, the catalog and
   // the statistics without them, the sets as they were.
   sqlite(db, "DELETE FROM ratings WHERE user_id = " + user + " OR movie_id = " + movie +
@@ -557,6 +567,8 @@ TEST(ExtrasE2E, TheMigrationTakesWhatEarlierImportsRemovedOutOfEverySet) {
                        "imports removed out of 2 published set(s)"),
             std::string::npos)
       << r.err;
+  EXPECT_NE(r.err.find("\"because\" naming a movie its user no longer rates"), std::string::npos)
+      << r.err;
   for (const std::string set : {"", "_kept1"}) {
     const std::string rec = "recommendations" + set;
     EXPECT_EQ(stale(rec, "user_id = " + user + " OR movie_id = " + movie +
@@ -564,6 +576,7 @@ TEST(ExtrasE2E, TheMigrationTakesWhatEarlierImportsRemovedOutOfEverySet) {
               0)
         << set;
     EXPECT_EQ(stale("user_clusters" + set, "user_id = " + user), 0) << set;
+    EXPECT_EQ(stale(rec, unrated), 0) << set;
     EXPECT_EQ(
         stale("similar_movies" + set, "movie_id = " + movie + " OR similar_movie_id = " + movie), 0)
         << set;
@@ -597,6 +610,9 @@ TEST(ExtrasE2E, TheMigrationTakesWhatEarlierImportsRemovedOutOfEverySet) {
 // too); a file that ends with one gets none.
 TEST(ExtrasE2E, AnExportWithoutAFinalLineBreakIsImportedWithAWarning) {
   Nightly s;
+  write_file(s.db(), "");  // an empty file, as `touch` leaves it: no database yet
+  auto dry = run_pipeline("import --dry-run --config " + quoted(s.config));
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
   auto imp = run_pipeline("import --config " + quoted(s.config));
   ASSERT_EQ(imp.exit_code, 0) << imp.err;
   EXPECT_EQ(imp.err.find("line break"), std::string::npos) << imp.err;

@@ -194,6 +194,27 @@ TEST_F(ShardPostgres, PublishRecordsTheShardsTopNAndRefusesShardsThatDisagree) {
   EXPECT_EQ(pg("SELECT max(rank) FROM recs.recommendations"), "10");
 }
 
+// A generation staged by a pipeline from before PostgreSQL migration 4 has
+// no partition for the filters' excluded movies: publishing it makes one,
+// and the fallback leaves them out.
+TEST_F(ShardPostgres, AGenerationStagedBeforeMigrationFourIsPublishedWithItsFilters) {
+  const std::string top = sqlite(
+      "SELECT group_concat(movie_id) FROM (SELECT movie_id FROM movie_stats ORDER BY "
+      "popularity_rank LIMIT 2)");
+  const std::string filters = " --set score.exclude_movies=[" + top + "]";
+  ASSERT_EQ(pipeline("score --shard 0/1" + filters).exit_code, 0);
+  const std::string g = pg("SELECT generation FROM recs_store.generations WHERE state = 'staging'");
+  ASSERT_FALSE(g.empty());
+  pg("ALTER TABLE recs_store.excluded_movies DETACH PARTITION recs_store.excluded_movies_g" + g +
+     "; DROP TABLE recs_store.excluded_movies_g" + g);
+  const CommandResult r = pipeline("publish" + filters);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(live(), g);
+  EXPECT_EQ(
+      pg("SELECT string_agg(movie_id::text, ',' ORDER BY movie_id) FROM recs.excluded_movies"),
+      pg("SELECT string_agg(x::text, ',' ORDER BY x) FROM unnest('{" + top + "}'::bigint[]) AS x"));
+}
+
 // Every shard process leaves a row in recs_store.shard_runs (the SQLite
 // file is read-only to them): its shard, status, timings and counts; input
 // it refuses ends 'refused' with the error line's message, a failure

@@ -100,7 +100,8 @@ void check_inputs(const Config& config, Findings& f) {
   f.bad_rows += ratings.bad.count;
   log::info("inputs: {} ratings from {} users{}, {} bad rows skipped", f.ratings, f.users,
             with_movies ? fmt::format(", {} movies", f.movies) : std::string(), f.bad_rows);
-  if (!f.database_exists.value_or(false)) return;
+  // No stored rating to lose: no database yet, or an empty one (schema 0).
+  if (!f.database_exists.value_or(false) || f.schema_version.value_or(0) == 0) return;
   // The stored ratings the export lacks, as the import would delete them:
   // both sides in (user, movie) order, merged.
   std::int64_t stored = 0, deleted = 0;

@@ -226,15 +226,17 @@ void migrate(SQLite::Database& db) {
     db.exec("PRAGMA user_version = " + std::to_string(m.version));
   }
   // From version 6 on, an import takes the users and movies it removes out
-  // of every published set; what earlier imports left there goes now.
+  // of every published set and clears the "because" of ratings it deletes;
+  // what earlier imports left there goes now.
   if (current < kPrunedSetsVersion && latest >= kPrunedSetsVersion) {
     std::int64_t users = 0, movies = 0;
     const sets::Removed r = sets::remove_stale(db, &users, &movies);
-    if (r.sets > 0 || users > 0 || movies > 0) {
+    if (r.sets > 0 || users > 0 || movies > 0 || r.because_cleared > 0) {
       log::info(
           "{}: migration to version {} took {} user(s) and {} movie(s) that earlier imports "
-          "removed out of {} published set(s), {} recommendation rows",
-          db.getFilename(), kPrunedSetsVersion, users, movies, r.sets, r.rows);
+          "removed out of {} published set(s), {} recommendation rows, and cleared {} "
+          "\"because\" naming a movie its user no longer rates",
+          db.getFilename(), kPrunedSetsVersion, users, movies, r.sets, r.rows, r.because_cleared);
     }
   }
   tx.commit();

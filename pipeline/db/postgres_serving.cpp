@@ -565,6 +565,12 @@ class PgGenerations final : public ServingGenerations {
         if (ids.size() > 1) ids += ',';
         ids += std::to_string(movie);
       }
+      // A generation staged before migration 4 has no such partition yet.
+      if (c_.exec("SELECT to_regclass(" + pg::quote_literal(partition("excluded_movies", g)) +
+                  ") IS NULL")
+              .text(0, 0) == "t") {
+        create_partition("excluded_movies", g);
+      }
       c_.exec("INSERT INTO " + partition("excluded_movies", g) + " (generation, movie_id) SELECT " +
               gs + ", unnest('" + ids + "}'::bigint[]) ON CONFLICT DO NOTHING");
     }
@@ -630,15 +636,18 @@ class PgGenerations final : public ServingGenerations {
     const std::int64_t g = c_.exec("SELECT nextval('recs_store.generation_ids')").int64(0, 0);
     c_.exec("INSERT INTO recs_store.generations (generation, model_id, run_id, state) VALUES (" +
             std::to_string(g) + ", " + opt(model_id) + ", " + opt(run_id) + ", 'staging')");
-    const std::string gs = std::to_string(g);
-    for (const char* t : kTables) {
-      const std::string p = partition(t, g);
-      c_.exec("CREATE TABLE " + p + " (LIKE recs_store." + t + " INCLUDING ALL); ALTER TABLE " + p +
-              " ADD CONSTRAINT " + t + "_g" + gs + "_generation CHECK (generation = " + gs +
-              "); ALTER TABLE recs_store." + t + " ATTACH PARTITION " + p + " FOR VALUES IN (" +
-              gs + ")");
-    }
+    for (const char* t : kTables) create_partition(t, g);
     return g;
+  }
+
+  // Generation g's partition of table `t`, made and attached.
+  void create_partition(const std::string& t, std::int64_t g) {
+    const std::string gs = std::to_string(g);
+    const std::string p = partition(t, g);
+    c_.exec("CREATE TABLE " + p + " (LIKE recs_store." + t + " INCLUDING ALL); ALTER TABLE " + p +
+            " ADD CONSTRAINT " + t + "_g" + gs + "_generation CHECK (generation = " + gs +
+            "); ALTER TABLE recs_store." + t + " ATTACH PARTITION " + p + " FOR VALUES IN (" + gs +
+            ")");
   }
 
   // Whoever was in a transaction as the partitions were attached may hold

@@ -435,7 +435,20 @@ Removed remove_stale(SQLite::Database& db, std::int64_t* users, std::int64_t* mo
            "FROM movie_stats s WHERE s.movie_id = t.id)");
   *users = static_cast<std::int64_t>(u.size());
   *movies = static_cast<std::int64_t>(m.size());
-  return remove_gone(db, u, m);
+  Removed removed = remove_gone(db, u, m);
+  // A "because" naming a movie the user no longer rates (a rating an
+  // earlier import deleted), as an import now clears it.
+  std::vector<std::string> tables{"recommendations"};
+  for (const KeptSet& k : list(db)) tables.push_back(kept_name("recommendations", k.set_id));
+  for (const std::string& table : tables) {
+    if (!db.tableExists(table)) continue;
+    removed.because_cleared += db.exec(
+        fmt::format("UPDATE {} SET because_movie_id = NULL WHERE because_movie_id IS NOT NULL AND "
+                    "NOT EXISTS (SELECT 1 FROM ratings r WHERE r.user_id = {}.user_id AND "
+                    "r.movie_id = {}.because_movie_id)",
+                    quote(table), quote(table), quote(table)));
+  }
+  return removed;
 }
 
 void drop_live(SQLite::Database& db) {

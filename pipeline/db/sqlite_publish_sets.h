@@ -57,6 +57,7 @@ KeptSet restore(SQLite::Database& db, const LiveDdl& ddl, std::int64_t set_id);
 struct Removed {
   std::int64_t rows = 0;
   std::int64_t sets = 0;
+  std::int64_t because_cleared = 0;  // remove_stale() only
 };
 Removed remove_gone(SQLite::Database& db, const std::vector<std::int64_t>& users,
                     const std::vector<std::int64_t>& movies);
@@ -70,7 +71,8 @@ std::int64_t clear_because(SQLite::Database& db,
 // remove_gone() for every user and movie the sets still hold that the
 // database no longer knows (a user without a rating; a movie neither in
 // `movies` nor in `movie_stats`): what imports before they pruned the sets
-// (schema version 6) left in them. Run once, by that migration.
+// (schema version 6) left in them, and clears (NULL) every "because" naming
+// a movie its user no longer rates. Run once, by that migration.
 Removed remove_stale(SQLite::Database& db, std::int64_t* users, std::int64_t* movies);
 
 // Drops the live tables (used when nothing is published, so nothing is kept).
