@@ -127,6 +127,26 @@ TEST(DbRatings, StoredRowsAsTheTableHoldsThemParallelOrNot) {
   EXPECT_EQ(i, parallel.size());
 }
 
+// What a shard knows of the ratings it does not hold: the users and the
+// count of every value, ascending, as GROUP BY would give them.
+TEST(DbRatings, TheCensusCountsEveryValueAndUserOnce) {
+  test::TempDir dir;
+  auto db = db::open(dir / "recs.db");
+  auto ratings = db::sqlite_ratings(*db);
+  const auto none = ratings->census();
+  EXPECT_EQ(none.users, 0);
+  EXPECT_TRUE(none.counts.empty());
+  fill(*db, 5);
+  const auto c = ratings->census();
+  EXPECT_EQ(c.users, db->execAndGet("SELECT count(DISTINCT user_id) FROM ratings").getInt64());
+  std::vector<std::pair<double, std::int64_t>> expected;
+  SQLite::Statement q(*db, "SELECT rating, count(*) FROM ratings GROUP BY rating ORDER BY rating");
+  while (q.executeStep())
+    expected.emplace_back(q.getColumn(0).getDouble(), q.getColumn(1).getInt64());
+  ASSERT_EQ(expected.size(), 10u);
+  EXPECT_EQ(c.counts, expected);
+}
+
 TEST(DbRatings, RowsReadAheadAreReadAgainOnlyAfterAnotherConnectionCommits) {
   test::TempDir dir;
   auto db = db::open(dir / "recs.db");

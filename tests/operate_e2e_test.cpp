@@ -351,6 +351,7 @@ TEST(Predict, AFoldedInUserScoresAsTheirPublishedRows) {
   for (int i = 0; i < 3; ++i) {
     const std::size_t comma = movies.find(',', at);
     extra += "999999," + movies.substr(at, comma - at) + ",5,1700000000\n";
+    if (i < 2) extra += "999998," + movies.substr(at, comma - at) + ",4,1700000000\n";
     at = comma + 1;
   }
   write_file(s.dir / "data" / "ratings.csv", read_file(s.dir / "data" / "ratings.csv") + extra);
@@ -363,13 +364,27 @@ TEST(Predict, AFoldedInUserScoresAsTheirPublishedRows) {
   ASSERT_NE(row, "");
   const std::string movie = row.substr(0, row.find(' '));
   const double published = std::stod(row.substr(row.find(' ') + 1));
-  auto one = s.run("predict", "-q --user 999999 --movie " + movie);
+  auto one = s.run("predict", "--user 999999 --movie " + movie);
   ASSERT_EQ(one.exit_code, 0) << one.err;
   EXPECT_NEAR(std::stod(one.out), published, 1e-6);
-  write_file(s.dir / "pairs.csv", "userId,movieId\n999999," + movie + "\n");
-  auto pairs = s.run("predict", "-q --pairs " + quoted(s.dir / "pairs.csv"));
+  // Only the user asked about is solved, not every new one.
+  EXPECT_NE(one.err.find("folded in 1 user(s)"), std::string::npos) << one.err;
+  const std::string other =
+      value(s.db(),
+            "SELECT movie_id || ' ' || score FROM recommendations WHERE user_id = 999998 "
+            "AND rank = 1;");
+  ASSERT_NE(other, "");
+  const std::string known = value(s.db(), "SELECT min(user_id) FROM recommendations;");
+  write_file(s.dir / "pairs.csv", "userId,movieId\n999999," + movie + "\n" + known + "," + movie +
+                                      "\n999998," + other.substr(0, other.find(' ')) + "\n");
+  auto pairs = s.run("predict", "--pairs " + quoted(s.dir / "pairs.csv"));
   ASSERT_EQ(pairs.exit_code, 0) << pairs.err;
-  EXPECT_NEAR(std::stod(pairs.out.substr(pairs.out.rfind(',') + 1)), published, 1e-6);
+  EXPECT_NE(pairs.err.find("folded in 2 user(s)"), std::string::npos) << pairs.err;
+  const std::string first = pairs.out.substr(0, pairs.out.find('\n', 21));
+  EXPECT_NEAR(std::stod(first.substr(first.rfind(',') + 1)), published, 1e-6) << pairs.out;
+  EXPECT_NEAR(std::stod(pairs.out.substr(pairs.out.rfind(',') + 1)),
+              std::stod(other.substr(other.find(' ') + 1)), 1e-6)
+      << pairs.out;
   // Without fold-in, score would not have published them either: unknown.
   EXPECT_EQ(s.run("predict", "-q --user 999999 --movie " + movie + " --set score.fold_in=false")
                 .exit_code,

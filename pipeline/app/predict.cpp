@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -104,16 +105,19 @@ std::optional<OnUnknown> parse_on_unknown(std::string_view text) {
   return std::nullopt;
 }
 
-bool any_user_unknown(const db::StoredModel& m, const std::filesystem::path& pairs) {
+std::vector<std::int64_t> users_in_pairs(const std::filesystem::path& pairs) {
   CsvReader csv(pairs);
   std::vector<std::string_view> f;
+  std::vector<std::int64_t> users;
   while (csv.next(f)) {
     if (csv.line() == 1 || f.empty()) continue;  // the header
     std::int64_t user = 0;
     auto [p, ec] = std::from_chars(f[0].data(), f[0].data() + f[0].size(), user);
-    if (ec == std::errc() && p == f[0].data() + f[0].size() && m.user_index(user) < 0) return true;
+    if (ec == std::errc() && p == f[0].data() + f[0].size() && user > 0) users.push_back(user);
   }
-  return false;
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  return users;
 }
 
 void predict_pairs(const db::StoredModel& m, const std::filesystem::path& pairs, std::ostream& out,

@@ -10,6 +10,7 @@
 #include <optional>
 #include <ostream>
 #include <string_view>
+#include <vector>
 
 #include "db/model_store.h"
 #include "db/publish.h"
@@ -53,9 +54,9 @@ std::optional<OnUnknown> parse_on_unknown(std::string_view text);
 
 // Reads a CSV "userId,movieId" and writes "userId,movieId,score" rows. With
 // kSkip or kNan one warning line on stderr counts the unknown pairs.
-// Whether a well-formed row of the pairs file names a user `model` lacks
-// (malformed rows are predict_pairs' to report).
-bool any_user_unknown(const db::StoredModel& model, const std::filesystem::path& pairs);
+// The users that well-formed rows of the pairs file name (malformed rows are
+// predict_pairs' to report), ascending, each once.
+std::vector<std::int64_t> users_in_pairs(const std::filesystem::path& pairs);
 
 void predict_pairs(const db::StoredModel& model, const std::filesystem::path& pairs,
                    std::ostream& out, OnUnknown on_unknown = OnUnknown::kError);

@@ -588,14 +588,38 @@ void record_changes(const ScoreSummary& s, db::RunRecord& run) {
 }
 
 db::StoredModel with_folded_in_users(SQLite::Database& db, const Config& config,
-                                     db::StoredModel model) {
+                                     db::StoredModel model, std::vector<std::int64_t> wanted) {
   if (!config.score.fold_in) return model;
-  Audience a = build_audience(db, config, model, kEveryone, nullptr);
+  std::erase_if(wanted, [&](std::int64_t id) { return model.user_index(id) >= 0; });
+  if (wanted.empty()) return model;
+  const auto [lo, hi] = std::minmax_element(wanted.begin(), wanted.end());
+  Audience a = build_audience(db, config, model, UserIdSpan{*lo, *hi}, nullptr);
   if (a.folded_in == 0) return model;
   log::info("folded in {} user(s) who rated after model {} was trained, as score does", a.folded_in,
             model.model_id);
-  model.user_ids = std::move(a.ids);
-  model.users = std::move(a.users);
+  // The trained users and the folded-in ones (the audience's users the model
+  // lacks), merged by id.
+  std::vector<std::int64_t> ids;
+  ids.reserve(model.user_ids.size() + static_cast<std::size_t>(a.folded_in));
+  RowMatrix users(static_cast<Eigen::Index>(model.user_ids.size()) + a.folded_in,
+                  model.users.cols());
+  std::size_t t = 0;
+  const auto take = [&](std::int64_t id, const auto& row) {
+    users.row(static_cast<Eigen::Index>(ids.size())) = row;
+    ids.push_back(id);
+  };
+  for (std::size_t i = 0; i < a.ids.size(); ++i) {
+    if (model.user_index(a.ids[i]) >= 0) continue;
+    while (t < model.user_ids.size() && model.user_ids[t] < a.ids[i]) {
+      take(model.user_ids[t], model.users.row(static_cast<Eigen::Index>(t)));
+      ++t;
+    }
+    take(a.ids[i], a.users.row(static_cast<Eigen::Index>(i)));
+  }
+  for (; t < model.user_ids.size(); ++t)
+    take(model.user_ids[t], model.users.row(static_cast<Eigen::Index>(t)));
+  model.user_ids = std::move(ids);
+  model.users = std::move(users);
   return model;
 }
 

@@ -66,11 +66,14 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
                        std::optional<std::int64_t> model_id = std::nullopt,
                        const LoadedRatings* loaded = nullptr);
 
-// `model` with the users the next score would fold in (score.fold_in: users
-// who rated after it was trained) added beside the trained ones, solved as
-// score solves them, so predict agrees with the rows the web app shows.
+// `model` with those of `wanted` (user ids, any order) that the next score
+// would fold in (score.fold_in: users who rated after it was trained) added
+// beside the trained ones, solved as score solves them, so predict agrees
+// with the rows the web app shows. Only the ratings of users between the
+// least and the greatest new id of `wanted` are read, with the census of the
+// rest, as a shard folds in.
 db::StoredModel with_folded_in_users(SQLite::Database& db, const Config& config,
-                                     db::StoredModel model);
+                                     db::StoredModel model, std::vector<std::int64_t> wanted);
 
 // score.method: ann's plan as the run history records it (app/ann_plan.h).
 struct AnnFigures {

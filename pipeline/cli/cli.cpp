@@ -468,10 +468,9 @@ int run_cli(int argc, char** argv) {
     const auto live = live_publication(config, *db);
     db::StoredModel model = choose_model(*db, *live, *parse_model_choice(predict_model));
     // A user who rated after training is scored as score folds them in.
-    if (!pairs_file.empty() ? any_user_unknown(model, pairs_file)
-                            : model.user_index(predict_user) < 0) {
-      model = with_folded_in_users(*db, config, std::move(model));
-    }
+    model = with_folded_in_users(
+        *db, config, std::move(model),
+        !pairs_file.empty() ? users_in_pairs(pairs_file) : std::vector{predict_user});
     if (!pairs_file.empty()) {
       predict_pairs(model, pairs_file, std::cout, *parse_on_unknown(on_unknown));
     } else {
