@@ -391,6 +391,55 @@ TEST(Predict, AFoldedInUserScoresAsTheirPublishedRows) {
             4);
 }
 
+// Without a line each for the export's rows: those not naming `movie` in
+// their `column` (0-based).
+std::string without_movie(const std::string& csv, const std::string& movie, int column) {
+  std::string out;
+  std::size_t at = 0;
+  while (at < csv.size()) {
+    std::size_t end = csv.find('\n', at);
+    if (end == std::string::npos) end = csv.size();
+    const std::string line = csv.substr(at, end - at);
+    std::size_t from = 0;
+    for (int c = 0; c < column; ++c) from = line.find(',', from) + 1;
+    if (line.substr(from, line.find(',', from) - from) != movie) out += line + "\n";
+    at = end + 1;
+  }
+  return out;
+}
+
+// A movie an import removed after the model was trained still has a vector,
+// so predict scores it, and says that no published list shows it.
+TEST(Predict, AMovieRemovedSinceTrainingIsScoredWithAWarning) {
+  Job s;
+  ASSERT_EQ(s.run("run", "-q").exit_code, 0);
+  const std::string user = value(s.db(), "SELECT min(user_id) FROM recommendations;");
+  const std::string movie = value(
+      s.db(), "SELECT movie_id FROM recommendations WHERE user_id = " + user + " AND rank = 1;");
+  auto before = s.run("predict", "--user " + user + " --movie " + movie);
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(before.err.find("no longer in the database"), std::string::npos) << before.err;
+
+  const fs::path data = s.dir / "data";
+  write_file(data / "ratings.csv", without_movie(read_file(data / "ratings.csv"), movie, 1));
+  write_file(data / "movies.csv", without_movie(read_file(data / "movies.csv"), movie, 0));
+  ASSERT_EQ(s.run("import", "-q --set import.max_removed_share=1").exit_code, 0);
+  ASSERT_EQ(value(s.db(), "SELECT count(*) FROM recommendations WHERE movie_id = " + movie + ";"),
+            "0");
+  auto after = s.run("predict", "--user " + user + " --movie " + movie);
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(after.out, before.out);
+  EXPECT_NE(after.err.find("warn"), std::string::npos) << after.err;
+  EXPECT_NE(
+      after.err.find("1 movie asked about (first: " + movie + ") is no longer in the database"),
+      std::string::npos)
+      << after.err;
+  write_file(s.dir / "pairs.csv", "userId,movieId\n" + user + "," + movie + "\n");
+  auto pairs = s.run("predict", "--pairs " + quoted(s.dir / "pairs.csv"));
+  ASSERT_EQ(pairs.exit_code, 0) << pairs.err;
+  EXPECT_NE(pairs.err.find("is no longer in the database"), std::string::npos) << pairs.err;
+}
+
 TEST(Predict, OnUnknownErrorSkipOrNan) {
   Job s;
   ASSERT_EQ(s.run("run", "-q").exit_code, 0);

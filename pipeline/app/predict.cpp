@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <iterator>
 
+#include "db/catalog.h"
 #include "db/model_store.h"
 #include "db/sqlite.h"
 #include "io/csv.h"
@@ -105,19 +107,45 @@ std::optional<OnUnknown> parse_on_unknown(std::string_view text) {
   return std::nullopt;
 }
 
-std::vector<std::int64_t> users_in_pairs(const std::filesystem::path& pairs) {
+PairIds ids_in_pairs(const std::filesystem::path& pairs) {
   CsvReader csv(pairs);
   std::vector<std::string_view> f;
-  std::vector<std::int64_t> users;
+  PairIds ids;
+  const auto add = [](std::string_view text, std::vector<std::int64_t>& to) {
+    std::int64_t id = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec == std::errc() && p == text.data() + text.size() && id > 0) to.push_back(id);
+  };
   while (csv.next(f)) {
-    if (csv.line() == 1 || f.empty()) continue;  // the header
-    std::int64_t user = 0;
-    auto [p, ec] = std::from_chars(f[0].data(), f[0].data() + f[0].size(), user);
-    if (ec == std::errc() && p == f[0].data() + f[0].size() && user > 0) users.push_back(user);
+    if (csv.line() == 1 || f.size() != 2) continue;  // the header, or malformed
+    add(f[0], ids.users);
+    add(f[1], ids.movies);
   }
-  std::sort(users.begin(), users.end());
-  users.erase(std::unique(users.begin(), users.end()), users.end());
-  return users;
+  for (auto* v : {&ids.users, &ids.movies}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  return ids;
+}
+
+void warn_removed_movies(SQLite::Database& db, const db::StoredModel& m,
+                         const std::vector<std::int64_t>& movies) {
+  std::vector<std::int64_t> scored;
+  for (std::int64_t id : movies)
+    if (m.movie_index(id) >= 0) scored.push_back(id);
+  if (scored.empty()) return;
+  std::sort(scored.begin(), scored.end());
+  const std::vector<std::int64_t> known = db::sqlite_catalog(db)->known_movie_ids();
+  std::vector<std::int64_t> removed;
+  std::set_difference(scored.begin(), scored.end(), known.begin(), known.end(),
+                      std::back_inserter(removed));
+  if (removed.empty()) return;
+  log::warn(
+      "{} movie{} asked about (first: {}) {} no longer in the database: an import removed {} "
+      "since model {} was trained, so no published list shows {}",
+      removed.size(), removed.size() == 1 ? "" : "s", removed.front(),
+      removed.size() == 1 ? "is" : "are", removed.size() == 1 ? "it" : "them", m.model_id,
+      removed.size() == 1 ? "it" : "them");
 }
 
 void predict_pairs(const db::StoredModel& m, const std::filesystem::path& pairs, std::ostream& out,

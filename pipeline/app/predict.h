@@ -52,11 +52,22 @@ enum class OnUnknown { kError, kSkip, kNan };
 // "error", "skip" or "nan"; empty for anything else.
 std::optional<OnUnknown> parse_on_unknown(std::string_view text);
 
+// The users and the movies that well-formed rows of the pairs file name
+// (malformed rows are predict_pairs' to report), ascending, each once.
+struct PairIds {
+  std::vector<std::int64_t> users;
+  std::vector<std::int64_t> movies;
+};
+PairIds ids_in_pairs(const std::filesystem::path& pairs);
+
+// One warning line when `model` has a vector for movies of `movies` that the
+// database no longer knows (an import removed them since it was trained):
+// their scores are the model's, but no published list shows them.
+void warn_removed_movies(SQLite::Database& db, const db::StoredModel& model,
+                         const std::vector<std::int64_t>& movies);
+
 // Reads a CSV "userId,movieId" and writes "userId,movieId,score" rows. With
 // kSkip or kNan one warning line on stderr counts the unknown pairs.
-// The users that well-formed rows of the pairs file name (malformed rows are
-// predict_pairs' to report), ascending, each once.
-std::vector<std::int64_t> users_in_pairs(const std::filesystem::path& pairs);
 
 void predict_pairs(const db::StoredModel& model, const std::filesystem::path& pairs,
                    std::ostream& out, OnUnknown on_unknown = OnUnknown::kError);

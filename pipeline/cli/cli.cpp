@@ -468,9 +468,10 @@ int run_cli(int argc, char** argv) {
     const auto live = live_publication(config, *db);
     db::StoredModel model = choose_model(*db, *live, *parse_model_choice(predict_model));
     // A user who rated after training is scored as score folds them in.
-    model = with_folded_in_users(
-        *db, config, std::move(model),
-        !pairs_file.empty() ? users_in_pairs(pairs_file) : std::vector{predict_user});
+    const PairIds asked =
+        !pairs_file.empty() ? ids_in_pairs(pairs_file) : PairIds{{predict_user}, {predict_movie}};
+    model = with_folded_in_users(*db, config, std::move(model), asked.users);
+    warn_removed_movies(*db, model, asked.movies);
     if (!pairs_file.empty()) {
       predict_pairs(model, pairs_file, std::cout, *parse_on_unknown(on_unknown));
     } else {
