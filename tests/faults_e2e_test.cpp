@@ -268,6 +268,37 @@ TEST(QualityGate, RefusesAModelWorseThanPopularityAndKeepsTheOldSet) {
 namespace recs::test {
 namespace {
 
+// A changed evaluate.k still compares with the live set's run at a cut-off
+// both measured; with none in common the run says it cannot compare.
+TEST(QualityGate, TheDropIsJudgedAtACutOffBothRunsMeasured) {
+  TempDir dir;
+  auto data = shared_data();
+  auto config = dir / "c.yaml";
+  write_file(config, "database: recs.db\nimport:\n  ratings: " + (data / "ratings.csv").string() +
+                         "\n  movies: " + (data / "movies.csv").string() +
+                         "\nevaluate:\n  in_run: true\n  k: [10, 20]\nscore:\n  top_n: 10\n");
+  const std::string run = "run --config " + quoted(config) + " --set model.type=als";
+  ASSERT_EQ(run_pipeline(run).exit_code, 0);
+  auto db = dir / "recs.db";
+  const std::string before = sqlite(db, "SELECT run_id FROM publication;");
+  const std::string worse = run + " --set model.als.factors=2";
+
+  auto other_k = run_pipeline(worse + " --set 'evaluate.k=[5, 20]' --json");
+  EXPECT_EQ(other_k.exit_code, 6) << other_k.err;
+  EXPECT_NE(last_log_line(other_k.err).message.find("NDCG@20 "), std::string::npos) << other_k.err;
+  EXPECT_NE(last_log_line(other_k.err).message.find("dropped more than gate.max_drop"),
+            std::string::npos)
+      << other_k.err;
+  EXPECT_NE(other_k.out.find("\"published_k\":20"), std::string::npos) << other_k.out;
+  EXPECT_EQ(sqlite(db, "SELECT run_id FROM publication;"), before);
+
+  auto none = run_pipeline(worse + " --set 'evaluate.k=[5]'");
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_NE(none.err.find("the live set's run measured ndcg@10, ndcg@20 but none of evaluate.k"),
+            std::string::npos)
+      << none.err;
+}
+
 TEST(QualityGate, GeneratedDataRanksLikeRealData) {
   // Which movies a generated user rates follows taste, not only popularity,
   // so a ranking model beats the popularity baseline on it as on MovieLens

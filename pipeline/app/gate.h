@@ -19,8 +19,13 @@ struct GateVerdict {
   int k = 0;
   double ndcg = 0;        // the evaluated model's
   double popularity = 0;  // the popularity baseline's, same split
-  double published = 0;   // the live set's run's; NaN when it did not evaluate
-  std::string refusal;    // why it refuses; empty = publish
+  // The drop check's cut-off: the first of evaluate.k the live set's run
+  // measured NDCG at (0 when it measured none), this evaluation's NDCG there
+  // and the run's.
+  int published_k = 0;
+  double drop_ndcg = 0;
+  double published = 0;  // the live set's run's NDCG@published_k; NaN when none
+  std::string refusal;   // why it refuses; empty = publish
 };
 
 // Judges the evaluation against the baseline and the live set's run.

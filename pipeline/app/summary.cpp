@@ -47,8 +47,14 @@ std::string trained(const TrainSummary& s) {
 }
 
 std::string gate(const GateVerdict& g) {
-  std::string figures = fmt::format("NDCG@{} {} vs popularity {} vs last published {}", g.k,
-                                    num(g.ndcg), num(g.popularity), num(g.published));
+  std::string figures = fmt::format("NDCG@{} {} vs popularity {} vs last published ", g.k,
+                                    num(g.ndcg), num(g.popularity));
+  if (g.published_k == 0 || g.published_k == g.k) {
+    figures += num(g.published);
+  } else {
+    figures += fmt::format("{} at NDCG@{} (this run {})", num(g.published), g.published_k,
+                           num(g.drop_ndcg));
+  }
   if (!g.enabled) return "evaluated (quality gate off): " + figures;
   return (g.refusal.empty() ? "quality gate passed: " : "quality gate refused: ") + figures;
 }
@@ -141,6 +147,7 @@ std::string summary_json(const RunSummary& s) {
         .add("ndcg", g.ndcg)
         .add("popularity_ndcg", g.popularity)
         .add("published_ndcg", g.published);
+    if (g.published_k != 0) o.add("published_k", g.published_k);
     if (g.enabled) o.add("passed", g.refusal.empty() ? std::int64_t{1} : std::int64_t{0});
     out.add_raw("gate", o.str());
   }

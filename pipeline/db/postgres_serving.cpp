@@ -988,6 +988,20 @@ class PgPublished final : public PublishedSet {
     });
   }
 
+  std::map<std::string, double> run_metrics() override {
+    std::map<std::string, double> out;
+    const auto run = run_id();
+    if (!run) return out;
+    return translate_errors(runs_, [&] {
+      SQLite::Statement q(runs_,
+                          "SELECT j.key, j.value FROM runs r, json_each(r.metrics) j "
+                          "WHERE r.run_id = ? AND j.type IN ('integer', 'real')");
+      q.bind(1, *run);
+      while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getDouble();
+      return out;
+    });
+  }
+
  private:
   std::optional<std::int64_t> column(const std::string& name) {
     if (c_.exec("SELECT to_regclass('recs.publication') IS NULL").text(0, 0) == "t")

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -93,6 +94,8 @@ class PublishedSet {
   // Metric `key` the live set's run recorded (e.g. "eval_ndcg@10"); empty
   // when nothing was published or that run did not record it.
   virtual std::optional<double> run_metric(const std::string& key) = 0;
+  // Every numeric metric that run recorded, by key; empty as above.
+  virtual std::map<std::string, double> run_metrics() = 0;
 
   // The run that published the live set and the model it was scored with;
   // empty when nothing was published or the publication names none.

@@ -235,6 +235,18 @@ class SqlitePublished final : public PublishedSet {
     });
   }
 
+  std::map<std::string, double> run_metrics() override {
+    return translate_errors(db_, [&] {
+      std::map<std::string, double> out;
+      SQLite::Statement q(db_,
+                          "SELECT j.key, j.value FROM publication p "
+                          "JOIN runs r ON r.run_id = p.run_id, json_each(r.metrics) j "
+                          "WHERE j.type IN ('integer', 'real')");
+      while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getDouble();
+      return out;
+    });
+  }
+
   std::optional<std::int64_t> run_id() override { return id_column("run_id"); }
   std::optional<std::int64_t> model_id() override { return id_column("model_id"); }
 
