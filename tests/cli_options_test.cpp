@@ -153,6 +153,10 @@ TEST(CliOptions, NumbersAreParsedStrictly) {
                      "--rated-fraction: expected a number, got '0.5.1'", "bench score");
   expect_usage_error("predict --config c.yaml --user 1x --movie 1",
                      "--user: expected an integer, got '1x'", "predict");
+  expect_usage_error("predict --config c.yaml --user -1 --movie 1",
+                     "--user: expected a positive id, got '-1'", "predict");
+  expect_usage_error("predict --config c.yaml --user 1 --movie 0",
+                     "--movie: expected a positive id, got '0'", "predict");
   expect_usage_error("rollback --config c.yaml --run 1x", "--run: expected an integer, got '1x'",
                      "rollback");
 }

@@ -220,6 +220,21 @@ TEST(Config, DescribeListsEveryKeyWithDocs) {
   EXPECT_NE(text.find("# embedding dimensions [1..1024]"), std::string::npos);
 }
 
+// A printed range is the one checked: Adam's beta2 stops short of 1, and
+// its bound says so instead of rounding to 1.
+TEST(Config, PrintedRangesAreTheCheckedOnes) {
+  const std::string text = describe_config(load_config({}, {"model.type=dot"}), true);
+  EXPECT_NE(text.find("Adam second-moment decay [0..0.99999999]"), std::string::npos) << text;
+  EXPECT_NO_THROW(load_config({}, {"model.dot.beta2=0.99999999"}));
+  try {
+    load_config({}, {"model.dot.beta2=1"});
+    FAIL() << "beta2 1 must be refused";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("must be in [0, 0.99999999], got 1"), std::string::npos)
+        << e.what();
+  }
+}
+
 // `pipeline config` lists the keys that apply: the chosen type's, with
 // their values, ranges and docs, and no other type's.
 TEST(Config, DescribeShowsOnlyTheChosenTypesKeys) {
@@ -229,7 +244,7 @@ TEST(Config, DescribeShowsOnlyTheChosenTypesKeys) {
   EXPECT_NE(text.find("\n    factors: 128"), std::string::npos) << text;
   EXPECT_NE(text.find("\n    l2: 5 "), std::string::npos) << text;
   EXPECT_NE(text.find("(default 17.5)"), std::string::npos) << text;
-  EXPECT_NE(text.find("confidence 1 + alpha * rating [0..1e+06]"), std::string::npos) << text;
+  EXPECT_NE(text.find("confidence 1 + alpha * rating [0..1000000]"), std::string::npos) << text;
   for (const char* other : {"learning_rate", "batch_size", "negatives", "  bpr:", "  dot:"}) {
     EXPECT_EQ(text.find(other), std::string::npos) << other << " listed for als:\n" << text;
   }

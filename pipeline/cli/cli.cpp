@@ -74,6 +74,17 @@ CLI::Option* add_option(CLI::App& cmd, const std::string& names, T& target,
   return option;
 }
 
+// A user or movie id: positive, as in the exports (checked after
+// strict_number, so the text is a decimal integer).
+CLI::Validator positive_id() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (!text.empty() && text[0] != '-' && text != "0") return {};
+        return fmt::format("expected a positive id, got '{}'", text);
+      },
+      "");
+}
+
 // --model: one of the given kinds of ModelChoice ("published", "latest", an id).
 CLI::Validator model_choice(std::vector<ModelChoice::Kind> kinds) {
   return CLI::Validator(
@@ -262,8 +273,10 @@ int run_cli(int argc, char** argv) {
   add_config_args(*predict_cmd, predict_args);
   std::int64_t predict_user = 0, predict_movie = 0;
   std::string pairs_file;
-  CLI::Option* user_opt = add_option(*predict_cmd, "--user", predict_user, "external user id");
-  CLI::Option* movie_opt = add_option(*predict_cmd, "--movie", predict_movie, "external movie id");
+  CLI::Option* user_opt =
+      add_option(*predict_cmd, "--user", predict_user, "external user id")->check(positive_id());
+  CLI::Option* movie_opt =
+      add_option(*predict_cmd, "--movie", predict_movie, "external movie id")->check(positive_id());
   CLI::Option* pairs_opt = add_option(*predict_cmd, "--pairs", pairs_file,
                                       "CSV of userId,movieId; writes userId,movieId,score");
   std::string predict_model = "published";

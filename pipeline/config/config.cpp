@@ -81,6 +81,7 @@ double as_real(const YAML::Node& n, const Source& s, const std::string& key, dou
   if (!ok) fail(s, key, "expected a finite number, got " + scalar_text(n));
   if (v < lo || v > hi) {
     std::ostringstream o;
+    o.precision(10);  // 0.99999999 (beta2's bound) is not 1
     o << "must be in [" << lo << ", " << hi << "], got " << v;
     fail(s, key, o.str());
   }

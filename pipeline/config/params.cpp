@@ -7,6 +7,7 @@ namespace {
 
 std::string real_text(double v) {
   std::ostringstream o;
+  o.precision(10);  // 0.99999999 (beta2's bound) is not 1
   o << v;
   return o.str();
 }
