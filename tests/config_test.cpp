@@ -453,6 +453,26 @@ TEST(Config, TypeSectionErrorsNameKeyAndLine) {
             "--set model.bpr.negatives=0: model.bpr.negatives: must be in [1, 100], got 0");
 }
 
+// Keys in range that do not go together stop the config with their line,
+// before anything runs, not the training later.
+TEST(Config, KeysThatDoNotGoTogetherNameTheirLine) {
+  TempDir dir;
+  const auto f = dir / "c.yaml";
+  write_file(f, "model:\n  type: deep\n  deep:\n    members: 2\n");
+  EXPECT_EQ(config_error(f), f.string() +
+                                 ":4: model.deep.members: members 2 applies to the ranking "
+                                 "losses (softmax, bpr), not loss mse");
+  write_file(f, "model:\n  type: deep\n  deep:\n    members: 2\n    loss: softmax\n");
+  EXPECT_EQ(config_error(f), "(no error)");
+  // The --set that makes the conflict is the bad command line.
+  EXPECT_EQ(config_error(f, {"model.deep.loss=mse"}),
+            "--set: model.deep.loss: members 2 applies to the ranking losses (softmax, bpr), "
+            "not loss mse");
+  // Another type's section is not judged: it is not trained.
+  write_file(f, "model:\n  type: als\n  deep:\n    members: 2\n");
+  EXPECT_EQ(config_error(f), "(no error)");
+}
+
 // DESIGN.md's documented config (the tutorial's values, flat).
 TEST(Config, TheDesignDocumentsConfigStillLoads) {
   TempDir dir;

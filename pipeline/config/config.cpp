@@ -785,6 +785,19 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
     }
     throw ConfigError(c.where(keys.front()) + ": " + why);
   };
+  {
+    const ModelType& chosen = model_type(c.model.type);
+    if (const auto conflict = chosen.check(c.model.params.at(chosen.name))) {
+      std::vector<std::string> keys;
+      for (const std::string& k : conflict->keys) keys.push_back("model." + chosen.name + "." + k);
+      // A flat key (model.members) given with --set is recorded as given.
+      for (const std::string& k : conflict->keys) {
+        auto it = c.origin.find("model." + k);
+        if (it != c.origin.end() && it->second == "--set") keys.insert(keys.begin(), "model." + k);
+      }
+      across(keys, conflict->why);
+    }
+  }
   if (c.import.rating_min > c.import.rating_max) {
     across({"import.rating_min", "import.rating_max"},
            "import.rating_min (" + fmt_real(c.import.rating_min) +

@@ -896,6 +896,17 @@ SignalRule signal(const DeepParams& p) {
 
 }  // namespace
 
+// members applies to the ranking losses only; the other keys' ranges are
+// the table's.
+std::optional<ParamConflict> check(const DeepParams& p) {
+  if (p.members > 1 && !deep::ranking_loss(p)) {
+    return ParamConflict{{"members", "loss"},
+                         "members " + std::to_string(p.members) +
+                             " applies to the ranking losses (softmax, bpr), not loss mse"};
+  }
+  return std::nullopt;
+}
+
 const ModelType& deep_model_type() {
   using P = DeepParams;
   static const ModelType kType = declare_model<P>({
@@ -953,6 +964,7 @@ const ModelType& deep_model_type() {
       .fold_in = fold_in,
       .signal = signal,
       .kind_of = kind_of,
+      .check = check,
   });
   return kType;
 }

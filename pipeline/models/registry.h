@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,6 +56,12 @@ struct FoldInInputs {
 FoldInOptions rating_fold_in(const FoldInInputs& inputs);
 
 // One model type, type-erased over its parameter struct.
+// Why two or more of a type's keys cannot go together.
+struct ParamConflict {
+  std::vector<std::string> keys;  // the first is the one named
+  std::string why;
+};
+
 struct ModelType {
   std::string name;  // the model.type value and the section model.<name>
   ModelKind kind = ModelKind::kRating;
@@ -68,6 +75,10 @@ struct ModelType {
   // The kind for these parameters: `kind` unless the type's objective is a
   // parameter (deep's model.deep.loss).
   std::function<ModelKind(const std::any& params)> kind_of;
+  // Keys that are each in range but do not go together (deep's members with
+  // loss mse): the keys involved (names within model.<name>) and why, so
+  // the config names their lines before anything runs; nullopt when fine.
+  std::function<std::optional<ParamConflict>(const std::any& params)> check;
 
   const ParamKey* key(const std::string& key_name) const;
 };
@@ -85,6 +96,8 @@ struct ModelDeclaration {
   SignalRule (*signal)(const P& params) = nullptr;
   // nullptr: always `kind`.
   ModelKind (*kind_of)(const P& params) = nullptr;
+  // nullptr: every combination of in-range values is valid.
+  std::optional<ParamConflict> (*check)(const P& params) = nullptr;
 };
 
 template <typename P>
@@ -105,6 +118,9 @@ ModelType declare_model(ModelDeclaration<P> d) {
   };
   t.kind_of = [kind = d.kind, kind_of = d.kind_of](const std::any& p) {
     return kind_of ? kind_of(std::any_cast<const P&>(p)) : kind;
+  };
+  t.check = [check = d.check](const std::any& p) -> std::optional<ParamConflict> {
+    return check ? check(std::any_cast<const P&>(p)) : std::nullopt;
   };
   return t;
 }
