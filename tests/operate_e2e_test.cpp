@@ -201,6 +201,19 @@ TEST(CliHabits, DryRunWritesNothingAndExitsAsTheRunWould) {
   EXPECT_EQ(json_field(s.dir, fresh.out, "$.database_exists"), "0");
   fs::remove(s.dir / "doc.json");
   EXPECT_EQ(listing(s.dir.path()), before);
+  // Nothing to train from, no model to score with: 8, as the stages.
+  auto no_ratings = s.run("train", "--dry-run");
+  EXPECT_EQ(no_ratings.exit_code, 8) << no_ratings.err;
+  EXPECT_NE(last_log_line(no_ratings.err).message.find("no ratings (run 'pipeline import' first)"),
+            std::string::npos)
+      << no_ratings.err;
+  EXPECT_EQ(s.run("score", "--dry-run").exit_code, 8);
+  EXPECT_EQ(listing(s.dir.path()), before);
+  ASSERT_EQ(s.run("import", "-q").exit_code, 0);
+  EXPECT_EQ(s.run("train", "--dry-run").exit_code, 0);
+  EXPECT_EQ(s.run("score", "--dry-run").exit_code, 8);
+  EXPECT_EQ(s.run("score").exit_code, 8);
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(s.db().string() + suffix);
 
   ASSERT_EQ(s.run("run", "-q").exit_code, 0);
   const auto after_run = listing(s.dir.path());

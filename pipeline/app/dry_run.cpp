@@ -129,6 +129,31 @@ void check_inputs(const Config& config, Findings& f) {
   refuse_mass_removal(config, stored, deleted);
 }
 
+// What `train` and `score` read before anything else: stored ratings, a
+// trained model. Missing, the stage stops with exit 8, and so does this.
+void check_stage_inputs(const Config& config, Stage stage, const Findings& f) {
+  if (stage != Stage::kTrain && stage != Stage::kScore) return;
+  const bool empty = !f.database_exists.value_or(false) || f.schema_version.value_or(0) == 0;
+  const bool train = stage == Stage::kTrain;
+  bool any = false;
+  if (!empty) {
+    try {
+      auto database = db::open_for_inspection(config.database);
+      any = database
+                ->execAndGet(train ? "SELECT EXISTS (SELECT 1 FROM ratings)"
+                                   : "SELECT EXISTS (SELECT 1 FROM models)")
+                .getInt() != 0;
+    } catch (const SQLite::Exception& e) {
+      throw DatabaseError(config.database.string() + ": " + e.what());
+    }
+  }
+  if (!any) {
+    throw NotFoundError(config.database.string() +
+                        (train ? ": no ratings (run 'pipeline import' first)"
+                               : ": no trained model (run 'pipeline train' first)"));
+  }
+}
+
 std::string findings_json(std::string_view command, const Findings& f, ExitCode code,
                           std::string_view message) {
   JsonObject out;
@@ -185,6 +210,7 @@ void dry_run(const Config& config, std::optional<Stage> stage, std::ostream* jso
     db::check_run_lock(config.database);
     check_database(config, f);
     if (!stage || *stage == Stage::kImport) check_inputs(config, f);
+    if (stage) check_stage_inputs(config, *stage, f);
   } catch (const Error& e) {
     if (json) *json << findings_json(command, f, e.code(), e.what()) << std::endl;
     throw;

@@ -37,7 +37,7 @@ RatingMatrix load_ratings(SQLite::Database& db, const Config& config,
 RatingMatrix imported_ratings(db::StoredRatings&& rows, SQLite::Database& db, const Config& config,
                               std::vector<double>* raw, std::vector<std::int64_t>* rated_at) {
   if (rows.user.empty()) {
-    throw DatabaseError(db.getFilename() + ": no ratings (run 'pipeline import' first)");
+    throw NotFoundError(db.getFilename() + ": no ratings (run 'pipeline import' first)");
   }
   return db::to_rating_matrix(std::move(rows), rating_value_map(config),
                               db.getFilename() + ": table ratings", raw, rated_at);

@@ -74,7 +74,7 @@ RatingMatrix read_matrix(RatingsRepository& ratings, const ValueMap& value,
   request.rated_at = rated_at != nullptr;
   StoredRatings s = ratings.read(request);
   if (s.user.empty() && require) {
-    throw DatabaseError(ratings.source() + ": no ratings (run 'pipeline import' first)");
+    throw NotFoundError(ratings.source() + ": no ratings (run 'pipeline import' first)");
   }
   return matrix_of(std::move(s), rating, rated_at);
 }
