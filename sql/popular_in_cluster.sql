@@ -2,6 +2,9 @@
 -- vectors fall in the same k-means cluster as :user_id, leaving out what the
 -- user has rated, most rated first. rank runs 1..N over the rows returned
 -- and continues across pages (with :offset 10 the first row has rank 11).
+-- The cluster's list is its clusters.popular_n most-rated movies
+-- (cluster_popular), so a user who rated many of them gets fewer than :limit
+-- rows, or none: top up from sql/fallback.sql.
 -- Index searches on user_clusters and cluster_popular's primary keys,
 -- stopping after :offset + :limit unrated movies, then numbering only those.
 -- Parameters: :user_id (external MovieLens user id), :limit (rows wanted),

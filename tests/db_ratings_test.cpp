@@ -198,7 +198,7 @@ TEST(DbRatings, AnEmptyTableIsNoRatingsAndAnUnmappedValueNamesTheTable) {
   test::TempDir dir;
   auto db = db::open(dir / "recs.db");
   auto ratings = db::sqlite_ratings(*db);
-  EXPECT_THROW(db::read_rating_matrix(*ratings, identity()), DatabaseError);
+  EXPECT_THROW(db::read_rating_matrix(*ratings, identity()), NotFoundError);
   db->exec("INSERT INTO ratings VALUES (1, 2, 4.0, 0)");
   try {
     db::read_rating_matrix(*ratings, map_of({{5, 1}}));

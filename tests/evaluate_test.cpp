@@ -451,13 +451,13 @@ TEST(EvaluateStage, PrintsOneJsonLineAndRecordsTheRun) {
   EXPECT_NE(metrics.find("\"eval_rmse\":"), std::string::npos) << metrics;
 }
 
-TEST(EvaluateStage, EmptyDatabaseIsADatabaseError) {
+TEST(EvaluateStage, EmptyDatabaseIsNotFound) {
   test::TempDir dir;
   Config c;
   auto db = db::open(dir / "recs.db");
   db::RunRecord run(*db, "evaluate", "");
   std::ostringstream out;
-  EXPECT_THROW(run_evaluate(*db, c, run, out), DatabaseError);
+  EXPECT_THROW(run_evaluate(*db, c, run, out), NotFoundError);
   EXPECT_TRUE(out.str().empty());
 }
 

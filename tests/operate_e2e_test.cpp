@@ -76,6 +76,17 @@ int count_of(const std::string& text, const std::string& what) {
   return n;
 }
 
+// One line per event, also when a message echoes a value with a line break
+// in it (a YAML key or value): it is written escaped.
+TEST(CliHabits, AnEchoedLineBreakStaysOnTheLine) {
+  TempDir dir;
+  write_file(dir / "c.yaml", "database: recs.db\n\"foo\\nbar\": 1\n");
+  auto r = run_pipeline("config --config " + quoted(dir / "c.yaml"));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(count_of(r.err, "\n"), 1) << r.err;
+  EXPECT_NE(r.err.find("foo\\nbar"), std::string::npos) << r.err;
+}
+
 TEST(CliHabits, QuietVerboseAndLogLevelGoAnywhere) {
   Job s;
   ASSERT_EQ(s.run("import").exit_code, 0);

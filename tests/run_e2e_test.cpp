@@ -384,6 +384,31 @@ TEST(Publish, AnEmptySetIsRefusedAndTheLiveOneStays) {
   }
 }
 
+// Users scored but every list empty: the allow-list leaves one movie, which
+// everyone has rated. The refusal names the filters, not the positives.
+TEST(Publish, AnEmptySetFromTheFiltersSaysSo) {
+  TempDir dir;
+  auto config = make_dataset(dir, 50, 60, 500, "model: {type: als, factors: 8}\n");
+  ASSERT_EQ(run_pipeline("run -q --config " + quoted(config)).exit_code, 0);
+  const std::string movie = sqlite(dir / "recs.db", "SELECT min(movie_id) FROM recommendations;");
+  const std::string x = movie.substr(0, movie.size() - 1);
+  const std::string users = sqlite(dir / "recs.db",
+                                   "SELECT DISTINCT user_id FROM ratings WHERE user_id NOT IN "
+                                   "(SELECT user_id FROM ratings WHERE movie_id = " +
+                                       x + ");");
+  std::string csv = read_file(dir / "data" / "ratings.csv");
+  std::istringstream in(users);
+  for (std::string u; std::getline(in, u);) csv += u + "," + x + ",4.0,1700000000\n";
+  write_file(dir / "data" / "ratings.csv", csv);
+  ASSERT_EQ(run_pipeline("import -q --config " + quoted(config)).exit_code, 0);
+  auto r =
+      run_pipeline("score --config " + quoted(config) + " --set 'score.allow_movies=[" + x + "]'");
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_NE(last_log_line(r.err).message.find("since the business filters leave 1 movie(s)"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST(Publish, ScoreWithoutAModelIsAClearError) {
   TempDir dir;
   auto config = make_dataset(dir, 50, 60, 500);

@@ -199,7 +199,8 @@ void warn_unterminated(const std::filesystem::path& file) {
   if (ends_with_line_break(file)) return;
   log::warn(
       "{}: does not end with a line break, so its last row may have been cut short (a shortened "
-      "number or genre list still parses); imported as it is: compare it with the export's source",
+      "number or genre list still parses); that row is read as it is: compare it with the export's "
+      "source",
       file.string());
 }
 

@@ -230,10 +230,20 @@ std::int64_t keep_users(Audience& a, const std::vector<char>& keep) {
 // No user would get a row (none has a rating the model counts as positive,
 // or every score is below the type's floor): publishing would empty the
 // table the web app reads, so the live set stays.
+// `scored`: users who were scored (all of whose lists came out empty), and
+// `candidates` the movies the business filters left.
 [[noreturn]] void empty_set(const db::StoredModel& model, const SignalRule& signal,
-                            std::int64_t no_positive) {
+                            std::int64_t no_positive, std::int64_t scored = 0,
+                            std::size_t candidates = 0, bool filtered = false) {
   std::string why;
-  if (signal.needs_positive) {
+  if (scored > 0) {
+    why = " (" + std::to_string(scored) + " user(s) scored, each list empty: every score below " +
+          "the type's floor, or no movie left to recommend once the rated ones are left out" +
+          (filtered ? ", since the business filters leave " + std::to_string(candidates) +
+                          " movie(s) (score.exclude_movies, exclude_genres, allow_movies)"
+                    : std::string()) +
+          ")";
+  } else if (signal.needs_positive) {
     std::ostringstream threshold;
     threshold << signal.positive_threshold;
     why = " (" + std::to_string(no_positive) + " user(s) without a rating at or above " +
@@ -703,7 +713,11 @@ ScoreSummary run_score(SQLite::Database& db, const Config& config, db::RunRecord
     if (config.similar.enabled)
       finite &= publisher->replace_similar(similar, model.movie_ids, candidate_ids);
     if (!finite) throw GateError("scores are not finite; refusing to publish");
-    if (rows_added == 0) empty_set(model, prepared.signal, prepared.no_positive);
+    if (rows_added == 0) {
+      empty_set(model, prepared.signal, prepared.no_positive,
+                static_cast<std::int64_t>(audience.ids.size()), candidates.size(),
+                !prepared.excluded.empty());
+    }
     if (config.clusters.enabled)
       publisher->replace_clusters(clusters.users, clusters.movies, clusters.popular);
     publisher->commit(run_id, model.model_id, config.score.top_n, extras);

@@ -337,8 +337,10 @@ const std::vector<Field>& fields() {
                            1e9, "smallest valid raw rating"));
     f.push_back(real_field("import.rating_max", &Config::import, &ImportConfig::rating_max, -1e9,
                            1e9, "largest valid raw rating"));
-    f.push_back(bool_field("import.skip_bad_rows", &Config::import, &ImportConfig::skip_bad_rows,
-                           "skip and count malformed rows instead of failing the import"));
+    f.push_back(bool_field(
+        "import.skip_bad_rows", &Config::import, &ImportConfig::skip_bad_rows,
+        "skip and count malformed rows instead of failing the import (a skipped row counts as "
+        "absent: a stored rating for its pair is removed)"));
     f.push_back(real_field("import.max_removed_share", &Config::import,
                            &ImportConfig::max_removed_share, 0.0, 1.0,
                            "largest share of the stored ratings one import may delete (a "

@@ -18,7 +18,8 @@ enum class ExitCode : int {
   kDatabase = 5,  // the database cannot be opened, read or written
   kGate = 6,      // the quality gate refused to publish
   kLocked = 7,    // another run holds the database
-  kNotFound = 8,  // nothing to roll back to, no model yet, or the model asked for is not kept
+  kNotFound =
+      8,  // nothing to roll back to, no ratings or model yet, the model asked for is not kept
 };
 
 // What each exit code means, in one place: `pipeline --help` prints this
@@ -41,7 +42,8 @@ inline constexpr ExitCodeMeaning kExitCodeMeanings[] = {
      "empty set (no user would get a row)"},
     {ExitCode::kLocked, "another run holds the database (`<database>.lock`)"},
     {ExitCode::kNotFound,
-     "not found: nothing to roll back to, no model trained yet (`score`, `predict`, a shard), the "
+     "not found: nothing to roll back to, no ratings imported yet (`train`, `evaluate`), no model "
+     "trained yet (`score`, `predict`, a shard), the "
      "model asked for (`--model N`) is not kept, or "
      "(`publish` without `--model`) a shard of the newest model is not staged; nothing "
      "changed"},

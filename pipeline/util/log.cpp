@@ -15,6 +15,27 @@ std::string g_stage = "pipeline";
 std::int64_t g_run = 0;
 std::atomic<void (*)()> g_before_line{nullptr};
 
+// A message as one line: a line break or another control character (from
+// a value echoed back: a file name, a --set value) is written escaped, so a
+// log reader's one line per event holds.
+std::string one_line(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  for (const char c : message) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (u < 0x20 && c != '\t') {
+      out += fmt::format("\\x{:02x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // Callers hold g_mutex.
 std::string line_locked(Level level, std::string_view message) {
   static constexpr const char* kNames[] = {"debug", "info", "warn", "error"};
@@ -24,7 +45,7 @@ std::string line_locked(Level level, std::string_view message) {
   std::tm utc = fmt::gmtime(std::chrono::system_clock::to_time_t(now));
   std::string run = g_run > 0 ? fmt::format("[run {}] ", g_run) : std::string();
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z {:<5} {}{}: {}", utc, ms,
-                     kNames[static_cast<int>(level)], run, g_stage, message);
+                     kNames[static_cast<int>(level)], run, g_stage, one_line(message));
 }
 }  // namespace
 

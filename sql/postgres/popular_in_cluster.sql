@@ -2,7 +2,9 @@
 -- movies most rated by the users in the same k-means cluster as user_id,
 -- leaving out what the user has rated, most rated first. rank runs 1..N
 -- over the rows returned and continues across pages (offset 10: the first
--- row has rank 11). Index searches on the live user_clusters and
+-- row has rank 11). The cluster's list is its clusters.popular_n most-rated
+-- movies, so a user who rated many of them gets fewer than limit rows, or
+-- none: top up from sql/postgres/fallback.sql. Index searches on the live user_clusters and
 -- cluster_popular partitions' primary keys, stopping after offset + limit
 -- unrated movies.
 -- psql variables: user_id, limit, offset (optional; unset, NULL or negative
