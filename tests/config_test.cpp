@@ -453,6 +453,15 @@ TEST(Config, TypeSectionErrorsNameKeyAndLine) {
             "--set model.bpr.negatives=0: model.bpr.negatives: must be in [1, 100], got 0");
 }
 
+TEST(Config, EvaluateCutOffsAreANonEmptyListOfDistinctValues) {
+  EXPECT_EQ(config_error({}, {"evaluate.k=[]"}),
+            "--set evaluate.k=[]: evaluate.k: expected a list of positive integers, got an empty "
+            "list");
+  EXPECT_EQ(config_error({}, {"evaluate.k=[10, 20, 10]"}),
+            "--set evaluate.k=[10, 20, 10]: evaluate.k: lists 10 twice");
+  EXPECT_EQ(config_error({}, {"evaluate.k=[20, 10]"}), "(no error)");
+}
+
 // Keys in range that do not go together stop the config with their line,
 // before anything runs, not the training later.
 TEST(Config, KeysThatDoNotGoTogetherNameTheirLine) {

@@ -758,6 +758,56 @@ TEST(ExtrasE2E, TheFallbackLeavesOutWhatTheFiltersExclude) {
   EXPECT_EQ(drama_or_top(ids), 0);
 }
 
+// A movie first known in an import after the publish has not been through
+// the filters: with an allow-list it would top the fallback (everyone rates
+// it) until the next publish. The import keeps it out, as the publish would;
+// without filters it shows.
+TEST(ExtrasE2E, AMovieNewSinceThePublishStaysOutOfAFilteredFallback) {
+  Nightly s;
+  const auto db = s.db();
+  ASSERT_EQ(s.run("-q").exit_code, 0);
+  const std::string allowed = sqlite(db,
+                                     "SELECT group_concat(movie_id) FROM (SELECT movie_id FROM "
+                                     "movie_stats ORDER BY popularity_rank LIMIT 40)");
+  const std::string allow =
+      "--set 'score.allow_movies=[" + allowed.substr(0, allowed.size() - 1) + "]'";
+  ASSERT_EQ(s.run("-q " + allow).exit_code, 0);
+  const long long excluded = count(db, "SELECT count(*) FROM excluded_movies");
+  ASSERT_GT(excluded, 0);
+  // Movie 900001, new in the catalog, rated 5 by every user: the most popular.
+  const std::filesystem::path data = s.dir / "data";
+  write_file(data / "movies.csv",
+             read_file(data / "movies.csv") + "900001,Brand New (2026),Drama\n");
+  std::string ratings = read_file(data / "ratings.csv");
+  for (const std::string& u : lines(sqlite(db, "SELECT DISTINCT user_id FROM ratings")))
+    ratings += u + ",900001,5.0,1700000000\n";
+  write_file(data / "ratings.csv", ratings);
+  const auto import = [&](const std::string& args) {
+    return run_pipeline("import --config " + quoted(s.config) + " " + args);
+  };
+  auto r = import(allow);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("1 of the 1 movie(s) new in this import are kept out of the fallback"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM excluded_movies WHERE movie_id = 900001"), 1);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM excluded_movies"), excluded + 1);
+  EXPECT_EQ(count(db,
+                  "SELECT json_extract(counts, '$.movies_excluded_from_fallback') FROM runs "
+                  "ORDER BY run_id DESC LIMIT 1"),
+            1);
+  EXPECT_EQ(count(db, "SELECT popularity_rank FROM movie_stats WHERE movie_id = 900001"), 1);
+  const std::string fallback =
+      query_file(db, "fallback.sql", ".param set :user_id 999999\n.param set :limit 5\n");
+  EXPECT_EQ(fallback.find("900001"), std::string::npos) << fallback;
+  EXPECT_EQ(lines(fallback).size(), 5u) << fallback;
+  // A second import knows the movie already: nothing more to add.
+  r = import(allow);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("new in this import"), std::string::npos) << r.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM excluded_movies"), excluded + 1);
+}
+
 TEST(ExtrasE2E, FiltersThatLeaveNothingAreRefusedAndKeepTheLiveSet) {
   Nightly s;
   ASSERT_EQ(s.run().exit_code, 0);

@@ -13,6 +13,7 @@
 #include "db/sqlite.h"
 #include "io/csv.h"
 #include "io/movielens.h"
+#include "scoring/filters.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/memory.h"
@@ -193,6 +194,31 @@ void log_removed_from_served(const db::ServedRemoval& r, db::RunRecord& run) {
   }
 }
 
+// A movie first known in this import has not been through the business
+// filters, which run at publish: those the configured filters keep out join
+// the live set's excluded_movies now, so the fallback for users without
+// rows does not show them before the next publish. Returns how many.
+std::int64_t exclude_new_movies(const Config& config, db::ImportWriter& out, SQLite::Database& db) {
+  const MovieFilters filters = business_filters(config.score);
+  if (filters.allow_movies.empty() && filters.exclude_movies.empty() &&
+      filters.exclude_genres.empty()) {
+    return 0;
+  }
+  if (db.execAndGet("SELECT EXISTS (SELECT 1 FROM publication)").getInt() == 0) return 0;
+  const std::vector<std::int64_t> fresh = out.new_movies();
+  if (fresh.empty()) return 0;
+  std::vector<MovieGenres> catalog;
+  if (!filters.exclude_genres.empty()) catalog = db::sqlite_catalog(db)->movie_genres();
+  const std::vector<std::int64_t> excluded = excluded_movies(fresh, filters, catalog);
+  if (excluded.empty()) return 0;
+  out.exclude_from_fallback(excluded);
+  log::info(
+      "{} of the {} movie(s) new in this import are kept out of the fallback by the business "
+      "filters (score.allow_movies, exclude_movies, exclude_genres) until the next publish",
+      excluded.size(), fresh.size());
+  return static_cast<std::int64_t>(excluded.size());
+}
+
 }  // namespace
 
 void warn_unterminated(const std::filesystem::path& file) {
@@ -297,6 +323,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
     sync.finish();
     refuse_mass_removal(config, s.ratings - s.inserted + s.deleted, s.deleted);
     rebuild_movie_stats(*out, sync, s);
+    s.fallback_excluded = exclude_new_movies(config, *out, db);
     s.removed = out->remove_from_served();
     out->commit();
     if (keep && pass == 0) keep->kept = true;
@@ -325,6 +352,7 @@ ImportSummary run_import(SQLite::Database& db, const Config& config, db::RunReco
     run.count("movies_changed", s.catalog.changed);
     run.count("movies_removed_from_catalog", s.catalog.removed);
   }
+  if (s.fallback_excluded > 0) run.count("movies_excluded_from_fallback", s.fallback_excluded);
   log_removed_from_served(s.removed, run);
   run.timing("import", total.seconds());
   return s;

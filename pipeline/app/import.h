@@ -23,6 +23,9 @@ struct ImportSummary {
   std::int64_t bad_rows = 0;
   db::ServedRemoval removed;   // what the import took out of the published sets
   db::CatalogChanges catalog;  // with import.movies: how the catalog changed
+  // Movies new in this import that the business filters keep out of the
+  // live set's fallback until the next publish.
+  std::int64_t fallback_excluded = 0;
 };
 
 // The rows an import leaves in the ratings table, kept in memory for the

@@ -295,10 +295,7 @@ struct Filtered {
 // business filters, warning about filtered ids the model does not know.
 Filtered filter_candidates(SQLite::Database& db, const Config& config,
                            const db::StoredModel& model) {
-  MovieFilters filters;
-  filters.allow_movies = config.score.allow_movies;
-  filters.exclude_movies = config.score.exclude_movies;
-  filters.exclude_genres = config.score.exclude_genres;
+  MovieFilters filters = business_filters(config.score);
   const auto repository = db::sqlite_catalog(db);
   const std::vector<std::int64_t> known = repository->known_movie_ids();
   filters.known = &known;

@@ -387,7 +387,16 @@ const std::vector<Field>& fields() {
                      for (const auto& e : n)
                        ks.push_back(static_cast<int>(as_int(e, s, k, 1, 10000)));
                    } else {
-                     fail(s, k, "expected a list of positive integers, got " + scalar_text(n));
+                     fail(s, k,
+                          "expected a list of positive integers, got " +
+                              (n.IsSequence() ? std::string("an empty list") : scalar_text(n)));
+                   }
+                   // Each cut-off once: the metrics are keyed by it.
+                   for (std::size_t i = 1; i < ks.size(); ++i) {
+                     if (std::find(ks.begin(), ks.begin() + static_cast<std::ptrdiff_t>(i),
+                                   ks[i]) != ks.begin() + static_cast<std::ptrdiff_t>(i)) {
+                       fail(s, k, "lists " + std::to_string(ks[i]) + " twice");
+                     }
                    }
                    c.evaluate.k = std::move(ks);
                  },

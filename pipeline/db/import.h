@@ -60,6 +60,15 @@ class ImportWriter {
   // Replaces movie_stats as a whole.
   virtual void replace_movie_stats(const std::vector<MovieStat>& stats) = 0;
 
+  // The movies the database knows after this import's writes (catalog or
+  // rated: call it after replace_movie_stats) that it did not know before,
+  // ascending.
+  virtual std::vector<std::int64_t> new_movies() = 0;
+  // Adds movies to the live set's excluded_movies, which the fallback for
+  // users without rows skips (a movie first known after the publish that
+  // the business filters keep out).
+  virtual void exclude_from_fallback(const std::vector<std::int64_t>& movie_ids) = 0;
+
   // Called last, before commit(): takes the users and movies this import
   // removed (a user with no rating left, a movie neither in the catalog nor
   // rated any more) out of every published set, the live one and the kept

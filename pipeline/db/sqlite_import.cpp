@@ -4,6 +4,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -113,6 +114,34 @@ class SqliteImportWriter final : public ImportWriter {
         insert.row(s.movie_id, s.rating_count, s.mean_rating, s.popularity_rank);
       }
       insert.flush();
+    });
+  }
+
+  std::vector<std::int64_t> new_movies() override {
+    std::vector<std::int64_t> out;
+    guard([&] {
+      if (movies_) movies_->flush();
+      ratings_->flush();
+      std::vector<std::int64_t> before = known_movies_, now;
+      std::sort(before.begin(), before.end());
+      SQLite::Statement known(db_,
+                              "SELECT movie_id FROM movies UNION SELECT movie_id FROM "
+                              "movie_stats ORDER BY 1");
+      while (known.executeStep()) now.push_back(known.getColumn(0).getInt64());
+      std::set_difference(now.begin(), now.end(), before.begin(), before.end(),
+                          std::back_inserter(out));
+    });
+    return out;
+  }
+
+  void exclude_from_fallback(const std::vector<std::int64_t>& movie_ids) override {
+    guard([&] {
+      SQLite::Statement add(db_, "INSERT OR IGNORE INTO excluded_movies (movie_id) VALUES (?)");
+      for (std::int64_t movie : movie_ids) {
+        add.bind(1, movie);
+        add.exec();
+        add.reset();
+      }
     });
   }
 

@@ -5,6 +5,15 @@
 #include <sstream>
 
 namespace recs {
+
+MovieFilters business_filters(const ScoreConfig& score) {
+  MovieFilters f;
+  f.allow_movies = score.allow_movies;
+  f.exclude_movies = score.exclude_movies;
+  f.exclude_genres = score.exclude_genres;
+  return f;
+}
+
 namespace {
 
 int index_of(const std::vector<std::int64_t>& ids, std::int64_t id) {

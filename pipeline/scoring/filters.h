@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "data/movies.h"
 #include "data/ratings.h"
 
@@ -21,6 +22,9 @@ struct MovieFilters {
   // (out of the catalog and no longer rated) is never recommended.
   const std::vector<std::int64_t>* known = nullptr;
 };
+
+// score.allow_movies, exclude_movies and exclude_genres (known unset).
+MovieFilters business_filters(const ScoreConfig& score);
 
 struct CandidateMovies {
   std::vector<std::int32_t> movies;   // model movie indices, ascending
