@@ -449,6 +449,8 @@ TEST(Config, TypeSectionErrorsNameKeyAndLine) {
                 .find("--set model.als.nope=1: model.als.nope: unknown key of model type als"),
             std::string::npos);
   EXPECT_NE(config_error({}, {"model.als=1"}).find("model.als: a section"), std::string::npos);
+  EXPECT_EQ(config_error({}, {"score=5"}),
+            "--set score=5: score: a section; set one key, e.g. score.top_n=...");
   EXPECT_EQ(config_error({}, {"model.bpr.negatives=0"}),
             "--set model.bpr.negatives=0: model.bpr.negatives: must be in [1, 100], got 0");
 }

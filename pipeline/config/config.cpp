@@ -755,6 +755,14 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
         throw UsageError("--set " + o + ": " + key + ": a section; set one key, e.g. " + key + "." +
                          mk->type->keys.front().name + "=...");
       }
+      if (is_section(key)) {
+        for (const auto& field : fields()) {
+          if (field.key.rfind(key + ".", 0) == 0) {
+            throw UsageError("--set " + o + ": " + key + ": a section; set one key, e.g. " +
+                             field.key + "=...");
+          }
+        }
+      }
       throw UsageError("--set " + o + ": " + key + ": unknown key");
     }
     // YAML reads a '#' at the start or after a blank as a comment: on the

@@ -28,6 +28,7 @@
 
 #include "models/als.h"
 
+#include <fmt/format.h>
 #include <tbb/blocked_range.h>
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
@@ -408,9 +409,9 @@ TrainReport AlsModel::fit(const Triplets& train, const Triplets& validation, int
   const double threshold = config_.positive_threshold;
   auto positive = [threshold](float v) { return v > 0.0f && v >= threshold; };
   if (std::none_of(train.value.begin(), train.value.end(), positive)) {
-    throw Error(ExitCode::kInput,
-                "als: no training rating is positive and >= model.positive_threshold (" +
-                    std::to_string(config_.positive_threshold) + ")");
+    throw Error(ExitCode::kInput, fmt::format("als: no training rating is positive and at or above "
+                                              "model.als.positive_threshold ({:g})",
+                                              config_.positive_threshold));
   }
   const bool graded = config_.preference == "graded";
   auto kept = [&](float v) { return graded ? v > 0.0f : positive(v); };
