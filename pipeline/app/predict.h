@@ -68,7 +68,6 @@ void warn_removed_movies(SQLite::Database& db, const db::StoredModel& model,
 
 // Reads a CSV "userId,movieId" and writes "userId,movieId,score" rows. With
 // kSkip or kNan one warning line on stderr counts the unknown pairs.
-
 void predict_pairs(const db::StoredModel& model, const std::filesystem::path& pairs,
                    std::ostream& out, OnUnknown on_unknown = OnUnknown::kError);
 
