@@ -464,6 +464,24 @@ TEST(Config, EvaluateCutOffsAreANonEmptyListOfDistinctValues) {
   EXPECT_EQ(config_error({}, {"evaluate.k=[20, 10]"}), "(no error)");
 }
 
+// Booleans as YAML 1.1 spells them: lower case, capitalised, upper case.
+TEST(Config, BooleansTakeYamlsSpellings) {
+  for (const char* yes : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"}) {
+    EXPECT_TRUE(load_config({}, {std::string("score.exclude_rated=") + yes}).score.exclude_rated)
+        << yes;
+  }
+  for (const char* no : {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"}) {
+    EXPECT_FALSE(load_config({}, {std::string("score.exclude_rated=") + no}).score.exclude_rated)
+        << no;
+  }
+  for (const char* bad : {"tRUE", "1", "y", "maybe"}) {
+    EXPECT_NE(config_error({}, {std::string("score.exclude_rated=") + bad})
+                  .find("score.exclude_rated: expected true or false"),
+              std::string::npos)
+        << bad;
+  }
+}
+
 // Keys in range that do not go together stop the config with their line,
 // before anything runs, not the training later.
 TEST(Config, KeysThatDoNotGoTogetherNameTheirLine) {

@@ -90,9 +90,17 @@ double as_real(const YAML::Node& n, const Source& s, const std::string& key, dou
 
 bool as_bool(const YAML::Node& n, const Source& s, const std::string& key) {
   if (n.IsScalar()) {
+    // YAML 1.1's spellings, as yaml-cpp reads them: lower case, capitalised
+    // or upper case (True, YES), nothing in between (tRUE).
     const std::string& t = n.Scalar();
-    if (t == "true" || t == "yes" || t == "on") return true;
-    if (t == "false" || t == "no" || t == "off") return false;
+    const auto spelled = [&](std::string_view word) {
+      std::string cap(word), upper(word);
+      cap[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(cap[0])));
+      for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      return t == word || t == cap || t == upper;
+    };
+    if (spelled("true") || spelled("yes") || spelled("on")) return true;
+    if (spelled("false") || spelled("no") || spelled("off")) return false;
   }
   fail(s, key, "expected true or false, got " + scalar_text(n));
 }
