@@ -500,6 +500,26 @@ TEST(Config, KeysThatDoNotGoTogetherNameTheirLine) {
   // Another type's section is not judged: it is not trained.
   write_file(f, "model:\n  type: als\n  deep:\n    members: 2\n");
   EXPECT_EQ(config_error(f), "(no error)");
+  // A positive_threshold no rating reaches: every user would lack signal.
+  write_file(f,
+             "import:\n  rating_max: 5\nmodel:\n  type: als\n  als:\n    positive_threshold: 6\n");
+  EXPECT_EQ(config_error(f),
+            f.string() +
+                ":6: model.als.positive_threshold: 6 is above the largest trained "
+                "rating (5, import.rating_max): no rating would count as positive");
+  // The tutorial's map to -1/0/1 with als's default threshold 3.5: the map's line.
+  write_file(f, "import:\n  rating_map: {1: -1, 3: 0, 5: 1}\nmodel:\n  type: bpr\n");
+  EXPECT_EQ(config_error(f),
+            f.string() +
+                ":2: import.rating_map: 3.5 is above the largest trained rating (1, "
+                "the largest value of import.rating_map): no rating would count as "
+                "positive");
+  EXPECT_EQ(config_error({}, {"model.type=deep", "model.deep.loss=softmax",
+                              "model.deep.positive_threshold=9"})
+                .rfind("--set: model.deep.positive_threshold: 9 is above", 0),
+            0u);
+  // mse fits ratings: its threshold is not used.
+  EXPECT_EQ(config_error({}, {"model.type=deep", "model.deep.positive_threshold=9"}), "(no error)");
 }
 
 // DESIGN.md's documented config (the tutorial's values, flat).

@@ -810,17 +810,22 @@ Config load_config(const fs::path& file, const std::vector<std::string>& overrid
       if (it != c.origin.end() && it->second == "--set")
         throw UsageError("--set: " + k + ": " + why);
     }
+    // The first key the file set, so its line is named; else the first.
+    for (const std::string& k : keys)
+      if (c.origin.count(k)) throw ConfigError(c.where(k) + ": " + why);
     throw ConfigError(c.where(keys.front()) + ": " + why);
   };
   {
     const ModelType& chosen = model_type(c.model.type);
-    if (const auto conflict = chosen.check(c.model.params.at(chosen.name))) {
-      std::vector<std::string> keys;
-      for (const std::string& k : conflict->keys) keys.push_back("model." + chosen.name + "." + k);
+    if (const auto conflict = chosen.check(c.model.params.at(chosen.name), c.import)) {
+      std::vector<std::string> keys = conflict->keys;
       // A flat key (model.members) given with --set is recorded as given.
+      const std::string section = "model." + chosen.name + ".";
       for (const std::string& k : conflict->keys) {
-        auto it = c.origin.find("model." + k);
-        if (it != c.origin.end() && it->second == "--set") keys.insert(keys.begin(), "model." + k);
+        if (!k.starts_with(section)) continue;
+        const std::string flat = "model." + k.substr(section.size());
+        auto it = c.origin.find(flat);
+        if (it != c.origin.end() && it->second == "--set") keys.insert(keys.begin(), flat);
       }
       across(keys, conflict->why);
     }

@@ -567,6 +567,11 @@ const ModelType& als_model_type() {
       .make = make_als_model,
       .fold_in = fold_in,
       .signal = signal,
+      .check =
+          [](const P& p, const ImportConfig& import) {
+            return unreachable_threshold("model.als.positive_threshold", p.positive_threshold,
+                                         import);
+          },
   });
   return kType;
 }

@@ -278,6 +278,11 @@ const ModelType& bpr_model_type() {
       .make = make,
       .fold_in = fold_in,
       .signal = signal,
+      .check =
+          [](const P& p, const ImportConfig& import) {
+            return unreachable_threshold("model.bpr.positive_threshold", p.positive_threshold,
+                                         import);
+          },
   });
   return kType;
 }

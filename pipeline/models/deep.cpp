@@ -896,14 +896,16 @@ SignalRule signal(const DeepParams& p) {
 
 }  // namespace
 
-// members applies to the ranking losses only; the other keys' ranges are
-// the table's.
-std::optional<ParamConflict> check(const DeepParams& p) {
+// members applies to the ranking losses only, and their positive_threshold
+// must be reachable; the other keys' ranges are the table's.
+std::optional<ParamConflict> check(const DeepParams& p, const ImportConfig& import) {
   if (p.members > 1 && !deep::ranking_loss(p)) {
-    return ParamConflict{{"members", "loss"},
+    return ParamConflict{{"model.deep.members", "model.deep.loss"},
                          "members " + std::to_string(p.members) +
                              " applies to the ranking losses (softmax, bpr), not loss mse"};
   }
+  if (deep::ranking_loss(p))
+    return unreachable_threshold("model.deep.positive_threshold", p.positive_threshold, import);
   return std::nullopt;
 }
 

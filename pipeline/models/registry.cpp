@@ -1,8 +1,29 @@
 #include "models/registry.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "util/error.h"
 
 namespace recs {
+
+std::optional<ParamConflict> unreachable_threshold(const std::string& key, double threshold,
+                                                   const ImportConfig& import) {
+  const bool mapped = !import.rating_map.empty();
+  double top = import.rating_max;
+  if (mapped) {
+    top = import.rating_map.begin()->second;
+    for (const auto& [from, to] : import.rating_map) top = std::max(top, to);
+  }
+  if (threshold <= top) return std::nullopt;
+  return ParamConflict{
+      {key, mapped ? "import.rating_map" : "import.rating_max"},
+      fmt::format("{:g} is above the largest trained rating ({:g}, {}): no rating would count as "
+                  "positive",
+                  threshold, top,
+                  mapped ? "the largest value of import.rating_map" : "import.rating_max")};
+}
 
 // Each type's entry, defined in its own file.
 const ModelType& dot_model_type();

@@ -56,11 +56,16 @@ struct FoldInInputs {
 FoldInOptions rating_fold_in(const FoldInInputs& inputs);
 
 // One model type, type-erased over its parameter struct.
-// Why two or more of a type's keys cannot go together.
+// Why two or more keys cannot go together.
 struct ParamConflict {
-  std::vector<std::string> keys;  // the first is the one named
+  std::vector<std::string> keys;  // full key paths; the first is the one named
   std::string why;
 };
+
+// A positive_threshold (`key`, full path) no trained rating reaches: the
+// largest is import.rating_max, or the largest value of import.rating_map.
+std::optional<ParamConflict> unreachable_threshold(const std::string& key, double threshold,
+                                                   const ImportConfig& import);
 
 struct ModelType {
   std::string name;  // the model.type value and the section model.<name>
@@ -76,9 +81,11 @@ struct ModelType {
   // parameter (deep's model.deep.loss).
   std::function<ModelKind(const std::any& params)> kind_of;
   // Keys that are each in range but do not go together (deep's members with
-  // loss mse): the keys involved (names within model.<name>) and why, so
-  // the config names their lines before anything runs; nullopt when fine.
-  std::function<std::optional<ParamConflict>(const std::any& params)> check;
+  // loss mse, a positive_threshold above every rating): the keys involved
+  // and why, so the config names their lines before anything runs; nullopt
+  // when fine.
+  std::function<std::optional<ParamConflict>(const std::any& params, const ImportConfig& import)>
+      check;
 
   const ParamKey* key(const std::string& key_name) const;
 };
@@ -97,7 +104,7 @@ struct ModelDeclaration {
   // nullptr: always `kind`.
   ModelKind (*kind_of)(const P& params) = nullptr;
   // nullptr: every combination of in-range values is valid.
-  std::optional<ParamConflict> (*check)(const P& params) = nullptr;
+  std::optional<ParamConflict> (*check)(const P& params, const ImportConfig& import) = nullptr;
 };
 
 template <typename P>
@@ -119,8 +126,9 @@ ModelType declare_model(ModelDeclaration<P> d) {
   t.kind_of = [kind = d.kind, kind_of = d.kind_of](const std::any& p) {
     return kind_of ? kind_of(std::any_cast<const P&>(p)) : kind;
   };
-  t.check = [check = d.check](const std::any& p) -> std::optional<ParamConflict> {
-    return check ? check(std::any_cast<const P&>(p)) : std::nullopt;
+  t.check = [check = d.check](const std::any& p,
+                              const ImportConfig& import) -> std::optional<ParamConflict> {
+    return check ? check(std::any_cast<const P&>(p), import) : std::nullopt;
   };
   return t;
 }
