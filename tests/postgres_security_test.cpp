@@ -25,6 +25,14 @@ TEST(ConnInfo, PasswordsAreRedactedInBothForms) {
   EXPECT_EQ(redact_conninfo("postgres://app@db/recs?password=s3cret&sslmode=require"),
             "postgres://app@db/recs?password=***&sslmode=require");
   EXPECT_EQ(redact_conninfo("postgresql://db/recs"), "postgresql://db/recs");
+  // libpq reads a backslash-escaped blank as part of an unquoted value.
+  EXPECT_EQ(redact_conninfo("user=x password=open\\ sesame dbname=recs"),
+            "user=x password=*** dbname=recs");
+  EXPECT_EQ(redact_conninfo("password=a\\\\ dbname=recs"), "password=*** dbname=recs");
+  // The client key's passphrase is a secret too.
+  EXPECT_EQ(redact_conninfo("sslkey=k.pem sslpassword=keysecret"), "sslkey=k.pem sslpassword=***");
+  EXPECT_EQ(redact_conninfo("postgresql://db/recs?sslpassword=keysecret&sslmode=require"),
+            "postgresql://db/recs?sslpassword=***&sslmode=require");
 }
 
 TEST(PostgresSecurity, ReaderRoleCanReadTheWebAppsViewsAndWriteNothing) {

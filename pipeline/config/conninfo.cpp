@@ -7,6 +7,10 @@ namespace {
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
+// The keys whose values are secrets: the server password and the client
+// key's passphrase.
+bool secret(const std::string& key) { return key == "password" || key == "sslpassword"; }
+
 // postgresql://[user[:password]@][host][/db][?key=value&...]
 std::string redact_uri(const std::string& uri) {
   std::string out = uri;
@@ -24,7 +28,7 @@ std::string redact_uri(const std::string& uri) {
     const std::size_t eq = out.find('=', key);
     const std::size_t amp = out.find('&', key);
     if (eq != std::string::npos && (amp == std::string::npos || eq < amp) &&
-        out.compare(key, eq - key, "password") == 0) {
+        secret(out.substr(key, eq - key))) {
       const std::size_t value_end = amp == std::string::npos ? out.size() : amp;
       out.replace(eq + 1, value_end - eq - 1, "***");
       q = out.find('&', eq);
@@ -35,7 +39,8 @@ std::string redact_uri(const std::string& uri) {
   return out;
 }
 
-// key = value pairs; a value is a bare word or single-quoted with \' and \\.
+// key = value pairs; a value is a bare word (\ escaping the next character)
+// or single-quoted with \' and \\.
 std::string redact_pairs(const std::string& s) {
   std::string out;
   std::size_t i = 0;
@@ -59,9 +64,14 @@ std::string redact_pairs(const std::string& s) {
       }
       if (i < n) value += s[i++];
     } else {
-      while (i < n && !std::isspace(static_cast<unsigned char>(s[i]))) value += s[i++];
+      // Unquoted, a backslash escapes the next character (a blank too), as
+      // libpq reads it: "password=open\ sesame" is one value.
+      while (i < n && !std::isspace(static_cast<unsigned char>(s[i]))) {
+        if (s[i] == '\\' && i + 1 < n) value += s[i++];
+        value += s[i++];
+      }
     }
-    out += key == "password" ? std::string("***") : value;
+    out += secret(key) ? std::string("***") : value;
   }
   return out;
 }
