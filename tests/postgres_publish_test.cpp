@@ -144,7 +144,7 @@ TEST_F(PostgresPublish, RunHistoryRecordsThePublishAndThePublicationNamesIt) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("vs last published 0."), std::string::npos) << r.err;
   // The schema is recorded and the config the run stored names the server.
-  EXPECT_EQ(chomp(pg_tsv("SELECT max(version) FROM recs_store.schema_version")), "4");
+  EXPECT_EQ(chomp(pg_tsv("SELECT max(version) FROM recs_store.schema_version")), "5");
 }
 
 TEST_F(PostgresPublish, QueriesMatchTheirSqliteCounterparts) {

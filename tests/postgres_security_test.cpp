@@ -78,6 +78,21 @@ TEST(PostgresSecurity, ReaderRoleCanReadTheWebAppsViewsAndWriteNothing) {
                          q.err.find("cannot insert into view") != std::string::npos;
     EXPECT_TRUE(refused) << sql << ": " << q.err;
   }
+  // A function of the reader's own (pg_temp) in a WHERE clause runs after
+  // the views' live-generation condition (security barriers): it sees the
+  // live generation's row of recs_store.generations, not the others.
+  ASSERT_EQ(run_pipeline("score -q --config " + quoted(config) + " " +
+                         serve_postgres(pg.conninfo()) + " --set serve.reader_role=webapp")
+                .exit_code,
+            0);
+  CommandResult peek = psql_command(
+      as_webapp,
+      "CREATE FUNCTION pg_temp.peek(g bigint) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS "
+      "$$ BEGIN RAISE NOTICE 'peek saw generation %', g; RETURN true; END $$; "
+      "SELECT generation FROM recs.publication WHERE pg_temp.peek(generation);");
+  EXPECT_EQ(peek.exit_code, 0) << peek.err;
+  EXPECT_NE(peek.err.find("peek saw generation 2"), std::string::npos) << peek.err;
+  EXPECT_EQ(peek.err.find("peek saw generation 1"), std::string::npos) << peek.err;
   // Its grants, as the server lists them: SELECT on schema recs' views only.
   const std::string grants = pg.psql(
       "SELECT DISTINCT table_schema || ' ' || privilege_type FROM "
@@ -92,7 +107,7 @@ TEST(PostgresSecurity, ReaderRoleCanReadTheWebAppsViewsAndWriteNothing) {
   EXPECT_EQ(r.exit_code, 5);
   EXPECT_NE(last_log_line(r.err).message.find("serve.reader_role 'nobody_here'"), std::string::npos)
       << r.err;
-  EXPECT_EQ(pg.psql("SELECT generation FROM recs.publication"), "1\n");
+  EXPECT_EQ(pg.psql("SELECT generation FROM recs.publication"), "2\n");
 }
 
 TEST(PostgresSecurity, PasswordNeverReachesLogsConfigOrRunHistory) {
