@@ -120,6 +120,15 @@ TEST_F(ShardPostgres, OneTwoAndFourShardsEqualTheSqliteRun) {
                 "SELECT command, status, json_extract(counts, '$.shards') FROM runs ORDER BY "
                 "run_id DESC LIMIT 1")),
             "publish|succeeded|4");
+  // Its summary says what was published, as a one-process publish's does,
+  // and has no part for what it did not do.
+  EXPECT_EQ(chomp(sqlite_readonly(
+                dir_ / "recs.db",
+                "SELECT json_extract(summary, '$.publish.rows') = json_extract(counts, "
+                "'$.recommendations'), json_extract(summary, '$.publish.model_id'), "
+                "json_type(summary, '$.train') IS NULL, json_type(summary, '$.import') IS NULL "
+                "FROM runs ORDER BY run_id DESC LIMIT 1")),
+            "1|" + sqlite("SELECT max(model_id) FROM models") + "|1|1");
 }
 
 TEST_F(ShardPostgres, PublishRefusesWhileAShardIsMissingOrFromAnotherModel) {
