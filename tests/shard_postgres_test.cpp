@@ -129,6 +129,13 @@ TEST_F(ShardPostgres, OneTwoAndFourShardsEqualTheSqliteRun) {
                 "json_type(summary, '$.train') IS NULL, json_type(summary, '$.import') IS NULL "
                 "FROM runs ORDER BY run_id DESC LIMIT 1")),
             "1|" + sqlite("SELECT max(model_id) FROM models") + "|1|1");
+  // The report reads the live scores where they are served, the server,
+  // and stacks the publish's time with the other stages'.
+  CommandResult report = pipeline("report --out " + quoted(dir_ / "report.html"));
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  const std::string html = read_file(dir_ / "report.html");
+  EXPECT_NE(html.find("Score distribution of the live recommendations"), std::string::npos);
+  EXPECT_NE(html.find("</i>publish</span>"), std::string::npos);
 }
 
 TEST_F(ShardPostgres, PublishRefusesWhileAShardIsMissingOrFromAnotherModel) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "app/serving.h"
 #include "db/database.h"
 #include "db/sqlite.h"
 #include "util/error.h"
@@ -38,9 +39,9 @@ struct StageColour {
   const char* stage;
   const char* colour;
 };
-constexpr StageColour kStages[] = {{"import", "#17becf"},   {"evaluate", "#bcbd22"},
-                                   {"train", "#e377c2"},    {"score", "#7f7f7f"},
-                                   {"rollback", "#637939"}, {"checkpoint", "#393b79"}};
+constexpr StageColour kStages[] = {
+    {"import", "#17becf"},  {"evaluate", "#bcbd22"}, {"train", "#e377c2"},     {"score", "#7f7f7f"},
+    {"publish", "#8c6d31"}, {"rollback", "#637939"}, {"checkpoint", "#393b79"}};
 
 std::string escape(std::string_view s) {
   std::string out;
@@ -213,7 +214,16 @@ void write_report(const Config& config, const std::filesystem::path& out,
   const int recall_k = config.evaluate.k.empty() ? 10 : config.evaluate.k.back();
   const std::vector<db::RunHistoryRow> runs = history->recent(options.runs, ndcg_k, recall_k);
   const auto [training_run, epochs] = history->last_training();
-  const db::ScoreHistogram scores = history->score_histogram(kScoreBins);
+  // The live set's scores where the web app reads them; a server that
+  // cannot be read leaves that chart saying so, the rest of the page stands.
+  db::ScoreHistogram scores;
+  std::string scores_missing = "nothing published yet";
+  try {
+    scores = live_score_histogram(config, *database, kScoreBins);
+  } catch (const DatabaseError& e) {
+    scores_missing = e.what();
+    log::warn("report: {}", e.what());
+  }
 
   std::vector<std::string> run_labels;
   for (const auto& r : runs) run_labels.push_back(std::to_string(r.run_id));
@@ -308,7 +318,7 @@ void write_report(const Config& config, const std::filesystem::path& out,
 
   // The live set's scores.
   if (scores.counts.empty()) {
-    html += empty_chart("Score distribution", "nothing published yet");
+    html += empty_chart("Score distribution", scores_missing);
   } else {
     std::vector<std::string> labels;
     Series counts{"recommendations", kScoreColour, {}};

@@ -14,6 +14,11 @@ std::unique_ptr<db::PublishedSet> live_publication(const Config& config, SQLite:
   return db::postgres_published({config.serve.postgres, config.serve.reader_role}, db);
 }
 
+db::ScoreHistogram live_score_histogram(const Config& config, SQLite::Database& db, int bins) {
+  if (config.serve.postgres.empty()) return db::sqlite_run_history(db)->score_histogram(bins);
+  return db::postgres_score_histogram({config.serve.postgres, config.serve.reader_role}, bins);
+}
+
 std::vector<std::int64_t> served_models(const Config& config) {
   if (config.serve.postgres.empty()) return {};
   return db::postgres_served_models({config.serve.postgres, config.serve.reader_role});

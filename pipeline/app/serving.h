@@ -12,12 +12,18 @@
 #include "config/config.h"
 #include "db/model_store.h"
 #include "db/publish.h"
+#include "db/run_history.h"
 
 namespace recs {
 
 // The live set's publication on the serving side; `db` holds the run
 // history either way.
 std::unique_ptr<db::PublishedSet> live_publication(const Config& config, SQLite::Database& db);
+
+// The live recommendations' scores in `bins` bins, read where they are
+// served (the report's chart). Throws DatabaseError when the server cannot
+// be read.
+db::ScoreHistogram live_score_histogram(const Config& config, SQLite::Database& db, int bins);
 
 // The models the serving side names beyond SQLite's own sets, which
 // keep.models must not prune: with serve.postgres, those of the server's

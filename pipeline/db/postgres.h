@@ -12,6 +12,7 @@
 
 #include "db/live_lists.h"
 #include "db/publish.h"
+#include "db/run_history.h"
 #include "db/serving.h"
 
 namespace SQLite {
@@ -76,6 +77,10 @@ std::unique_ptr<PublishedSet> postgres_published(const PostgresOptions& options,
 // was scored with, so that keep.models never prunes a model the server can
 // still serve or roll back to. Empty when the serving schema does not exist
 // yet. Throws DatabaseError when the server cannot be read.
+// The live generation's recommendation scores in `bins` equal-width bins
+// (no counts when nothing is published there), as the report shows them.
+ScoreHistogram postgres_score_histogram(const PostgresOptions& options, int bins);
+
 std::vector<std::int64_t> postgres_served_models(const PostgresOptions& options);
 
 // The web app's lookup of one user's live list (recs.recommendations), on a

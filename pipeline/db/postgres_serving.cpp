@@ -9,7 +9,9 @@
 // the whole new generation. Retired partitions are detached CONCURRENTLY
 // (readers never wait) and then dropped.
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -1045,6 +1047,27 @@ std::unique_ptr<ListStream> postgres_generation_lists(const PostgresOptions& opt
 std::unique_ptr<PublishedSet> postgres_published(const PostgresOptions& options,
                                                  SQLite::Database& runs) {
   return std::make_unique<PgPublished>(options.conninfo, runs);
+}
+
+ScoreHistogram postgres_score_histogram(const PostgresOptions& options, int bins) {
+  pg::Connection c(options.conninfo, "reading the live generation's scores for the report");
+  ScoreHistogram h;
+  if (c.exec("SELECT to_regclass('recs.recommendations') IS NULL").text(0, 0) == "t") return h;
+  const pg::Result range = c.exec("SELECT min(score), max(score) FROM recs.recommendations");
+  if (range.rows() == 0 || range.null(0, 0)) return h;
+  h.min = std::stod(range.text(0, 0));
+  h.max = std::stod(range.text(0, 1));
+  h.counts.assign(static_cast<std::size_t>(bins), 0);
+  const double width = h.max > h.min ? (h.max - h.min) / bins : 1.0;
+  const pg::Result r = c.exec(
+      fmt::format("SELECT least(floor((score - {:.17g}) / {:.17g})::bigint, {}) AS bin, count(*) "
+                  "FROM recs.recommendations GROUP BY bin",
+                  h.min, width, bins - 1));
+  for (int i = 0; i < r.rows(); ++i) {
+    const auto bin = std::clamp<std::int64_t>(r.int64(i, 0), 0, bins - 1);
+    h.counts[static_cast<std::size_t>(bin)] += r.int64(i, 1);
+  }
+  return h;
 }
 
 std::vector<std::int64_t> postgres_served_models(const PostgresOptions& options) {
