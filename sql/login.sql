@@ -11,6 +11,7 @@
 --
 -- The personal branch is an index search on recommendations' primary key
 -- (user_id, rank); the popular branch walks movie_stats' popularity index
+-- of the movies not excluded (excluded = 0, as excluded_movies lists them)
 -- and stops after :offset + :limit unrated movies (its LIMIT is 0 when the
 -- user has recommendations, so it reads nothing then), numbering only the
 -- rows it kept.
@@ -37,7 +38,7 @@ FROM (
   WHERE NOT EXISTS (
     SELECT 1 FROM ratings AS x WHERE x.user_id = :user_id AND x.movie_id = s.movie_id
   )
-  AND NOT EXISTS (SELECT 1 FROM excluded_movies AS e WHERE e.movie_id = s.movie_id)
+  AND s.excluded = 0
   ORDER BY s.popularity_rank
   LIMIT CASE WHEN EXISTS (SELECT 1 FROM recommendations AS y WHERE y.user_id = :user_id)
              THEN 0 ELSE :limit END

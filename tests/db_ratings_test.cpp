@@ -234,7 +234,7 @@ TEST(DbRatings, WhatTheImportWritesReadsBackAndRollsBackUnlessCommitted) {
   const auto genres = catalog->movie_genres();
   ASSERT_EQ(genres.size(), 250u);
   EXPECT_EQ(test::sqlite(dir / "recs.db", "SELECT * FROM movie_stats ORDER BY popularity_rank;"),
-            "3|30|0.5|1\n6|30|1.0|2\n");
+            "3|30|0.5|1|0\n6|30|1.0|2|0\n");
 
   {  // changes, then no commit: nothing of them stays
     auto out = db::sqlite_import(*db);

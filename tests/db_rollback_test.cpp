@@ -232,7 +232,7 @@ TEST(DbKeptSets, IndexesPlansAndViewsFollowTheLiveTables) {
                          "SELECT name, tbl_name FROM sqlite_schema WHERE type = 'index' AND sql "
                          "IS NOT NULL ORDER BY name;"),
             "movie_clusters_by_cluster|movie_clusters\nmovie_stats_by_rank|movie_stats\n"
-            "user_clusters_by_cluster|user_clusters\n");
+            "movie_stats_served_by_rank|movie_stats\nuser_clusters_by_cluster|user_clusters\n");
   const std::string plan =
       test::sqlite(f.dir / "recs.db",
                    "EXPLAIN QUERY PLAN SELECT movie_id, score FROM recommendations "

@@ -553,8 +553,9 @@ TEST(ExtrasE2E, TheMigrationTakesWhatEarlierImportsRemovedOutOfEverySet) {
   sqlite(db, "DELETE FROM ratings WHERE user_id = " + user + " OR movie_id = " + movie +
                  "; DELETE FROM movies WHERE movie_id = " + movie +
                  "; DELETE FROM movie_stats WHERE movie_id = " + movie +
-                 "; DROP TABLE excluded_movies; DROP TABLE excluded_movies_kept1; PRAGMA "
-                 "user_version = 5;");
+                 "; DROP TABLE excluded_movies; DROP TABLE excluded_movies_kept1; DROP INDEX "
+                 "movie_stats_served_by_rank; ALTER TABLE movie_stats DROP COLUMN excluded; "
+                 "PRAGMA user_version = 5;");
   auto stale = [&](const std::string& table, const std::string& where) {
     return count(db, "SELECT count(*) FROM " + table + " WHERE " + where);
   };
@@ -742,10 +743,22 @@ TEST(ExtrasE2E, TheFallbackLeavesOutWhatTheFiltersExclude) {
     const std::vector<std::string> ids = movies_of(file, source);
     EXPECT_EQ(ids.size(), 30u) << file;
     EXPECT_EQ(drama_or_top(ids), 0) << file;
+    // An index walk over the movies not excluded, however many are.
+    const std::string plan =
+        query_file(db, file, ".param set :user_id 999999\n.param set :limit 30\n", true);
+    EXPECT_NE(plan.find("USING INDEX movie_stats_served_by_rank"), std::string::npos) << plan;
   }
+  // movie_stats marks exactly what excluded_movies lists, after the
+  // publish, the swaps of a rollback, and an import.
+  const std::string mismatched =
+      "SELECT count(*) FROM movie_stats WHERE excluded <> (movie_id IN (SELECT movie_id FROM "
+      "excluded_movies))";
+  EXPECT_GT(count(db, "SELECT count(*) FROM movie_stats WHERE excluded = 1"), 0);
+  EXPECT_EQ(count(db, mismatched), 0);
   // Published without filters, the fallback shows them again.
   ASSERT_EQ(s.run().exit_code, 0);
   EXPECT_EQ(count(db, "SELECT count(*) FROM excluded_movies"), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM movie_stats WHERE excluded = 1"), 0);
   std::vector<std::string> ids = movies_of("fallback.sql", "");
   ASSERT_FALSE(ids.empty());
   EXPECT_EQ(ids[0], most_popular);
@@ -756,6 +769,12 @@ TEST(ExtrasE2E, TheFallbackLeavesOutWhatTheFiltersExclude) {
   ids = movies_of("login.sql", "|popular|");
   EXPECT_EQ(ids.size(), 30u);
   EXPECT_EQ(drama_or_top(ids), 0);
+  EXPECT_GT(count(db, "SELECT count(*) FROM movie_stats WHERE excluded = 1"), 0);
+  EXPECT_EQ(count(db, mismatched), 0);
+  // An import rebuilds movie_stats and keeps the marks.
+  ASSERT_EQ(run_pipeline("import -q --config " + quoted(s.config)).exit_code, 0);
+  EXPECT_GT(count(db, "SELECT count(*) FROM movie_stats WHERE excluded = 1"), 0);
+  EXPECT_EQ(count(db, mismatched), 0);
 }
 
 // A movie first known in an import after the publish has not been through

@@ -114,6 +114,7 @@ class SqliteImportWriter final : public ImportWriter {
         insert.row(s.movie_id, s.rating_count, s.mean_rating, s.popularity_rank);
       }
       insert.flush();
+      sets::mark_excluded(db_);
     });
   }
 
@@ -142,6 +143,7 @@ class SqliteImportWriter final : public ImportWriter {
         add.exec();
         add.reset();
       }
+      sets::mark_excluded(db_);
     });
   }
 

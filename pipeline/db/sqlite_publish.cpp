@@ -184,6 +184,7 @@ void SqlitePublisher::write_publication(std::int64_t run_id, std::optional<std::
     for (std::int64_t movie : extras.excluded_movies) excluded.row(movie);
     excluded.flush();
   }
+  sets::mark_excluded(db_);
   SQLite::Statement pub(db_,
                         "INSERT OR REPLACE INTO publication (id, run_id, model_id, published_at, "
                         "user_count, row_count, top_n, similar_k, user_clusters, "

@@ -280,6 +280,12 @@ std::vector<KeptSet> list(SQLite::Database& db) {
   return out;
 }
 
+void mark_excluded(SQLite::Database& db) {
+  db.exec(
+      "UPDATE movie_stats SET excluded = (movie_id IN (SELECT movie_id FROM excluded_movies)) "
+      "WHERE excluded <> (movie_id IN (SELECT movie_id FROM excluded_movies))");
+}
+
 std::vector<KeptSet> trim(SQLite::Database& db, int keep) {
   std::vector<KeptSet> all = list(db);
   std::vector<KeptSet> dropped;
@@ -330,6 +336,7 @@ KeptSet restore(SQLite::Database& db, const LiveDdl& ddl, std::int64_t set_id) {
   SQLite::Statement del(db, "DELETE FROM kept_sets WHERE set_id = ?");
   del.bind(1, set_id);
   del.exec();
+  mark_excluded(db);  // the restored set's filters
   return k;
 }
 

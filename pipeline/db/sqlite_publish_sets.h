@@ -30,6 +30,10 @@ LiveDdl live_ddl(SQLite::Database& db);
 // Kept sets, most recently retired first.
 std::vector<KeptSet> list(SQLite::Database& db);
 
+// Makes movie_stats.excluded say what the live excluded_movies lists
+// (schema/007_movie_stats_excluded.sql): after every change to either.
+void mark_excluded(SQLite::Database& db);
+
 // Drops the kept sets retired longest ago until at most `keep` remain;
 // returns the ones dropped.
 std::vector<KeptSet> trim(SQLite::Database& db, int keep);
