@@ -231,7 +231,7 @@ TEST_F(MovieLensRun, LoginQueryIsAnIndexSearchWithTitles) {
       << plan;
   EXPECT_EQ(personal.find("SCAN"), std::string::npos) << plan;
   EXPECT_EQ(personal.find("TEMP B-TREE"), std::string::npos) << plan;
-  EXPECT_NE(popular.find("movie_stats_by_rank"), std::string::npos) << plan;
+  EXPECT_NE(popular.find("movie_stats_served_by_rank"), std::string::npos) << plan;
   EXPECT_NE(popular.find("SEARCH x USING PRIMARY KEY (user_id=? AND movie_id=?)"),
             std::string::npos)
       << plan;
@@ -301,7 +301,7 @@ TEST_F(MovieLensRun, FallbackGivesPopularMoviesTheUserHasNotRated) {
                           ");"),
             "0\n");
   std::string plan = web_query(db(), "fallback.sql", "1", 20, true);
-  EXPECT_NE(plan.find("movie_stats_by_rank"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("movie_stats_served_by_rank"), std::string::npos) << plan;
   EXPECT_EQ(plan.find("SCAN r"), std::string::npos) << plan;
   EXPECT_EQ(plan.find("SCAN m"), std::string::npos) << plan;
   // The walk stops after the limit plus the popular movies the user rated.
