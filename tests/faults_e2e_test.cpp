@@ -231,13 +231,21 @@ TEST_F(Faults, SecondRunIsRefusedWhileOneRuns) {
 namespace recs::test {
 namespace {
 
-TEST(QualityGate, RefusesAModelWorseThanPopularityAndKeepsTheOldSet) {
-  TempDir dir;
-  auto data = shared_data();
-  auto config = dir / "c.yaml";
+// ml-latest-small with the in-run evaluation (the gate) on, top 10, and
+// `evaluate_extra` under evaluate:; returns the config's path.
+std::filesystem::path gated_movielens(const TempDir& dir, const std::string& evaluate_extra = "") {
+  const auto data = shared_data();
+  const auto config = dir / "c.yaml";
   write_file(config, "database: recs.db\nimport:\n  ratings: " + (data / "ratings.csv").string() +
                          "\n  movies: " + (data / "movies.csv").string() +
-                         "\nevaluate:\n  in_run: true\nscore:\n  top_n: 10\n");
+                         "\nevaluate:\n  in_run: true\n" + evaluate_extra +
+                         "score:\n  top_n: 10\n");
+  return config;
+}
+
+TEST(QualityGate, RefusesAModelWorseThanPopularityAndKeepsTheOldSet) {
+  TempDir dir;
+  const auto config = gated_movielens(dir);
   auto good = run_pipeline("run --config " + quoted(config) + " --set model.type=als");
   ASSERT_EQ(good.exit_code, 0) << good.err;
   EXPECT_NE(good.err.find("quality gate passed"), std::string::npos);
@@ -262,21 +270,11 @@ TEST(QualityGate, RefusesAModelWorseThanPopularityAndKeepsTheOldSet) {
   EXPECT_EQ(forced.exit_code, 0) << forced.err;
 }
 
-}  // namespace
-}  // namespace recs::test
-
-namespace recs::test {
-namespace {
-
 // A changed evaluate.k still compares with the live set's run at a cut-off
 // both measured; with none in common the run says it cannot compare.
 TEST(QualityGate, TheDropIsJudgedAtACutOffBothRunsMeasured) {
   TempDir dir;
-  auto data = shared_data();
-  auto config = dir / "c.yaml";
-  write_file(config, "database: recs.db\nimport:\n  ratings: " + (data / "ratings.csv").string() +
-                         "\n  movies: " + (data / "movies.csv").string() +
-                         "\nevaluate:\n  in_run: true\n  k: [10, 20]\nscore:\n  top_n: 10\n");
+  const auto config = gated_movielens(dir, "  k: [10, 20]\n");
   const std::string run = "run --config " + quoted(config) + " --set model.type=als";
   ASSERT_EQ(run_pipeline(run).exit_code, 0);
   auto db = dir / "recs.db";
